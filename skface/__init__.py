@@ -1,0 +1,32 @@
+"""skface: scikit-learn compatible age, gender and race prediction from face images.
+
+The data layer (``skface.datasets``, :class:`ImageLoader`, :class:`UTKFaceLabelDecoder`,
+:class:`AgeBinEncoder`) needs numpy, pandas, Pillow and scikit-learn; importing
+``skface`` does not import torch.
+"""
+
+from . import datasets, exceptions
+from ._age_bins import AGE_BIN_PRESETS, AgeBinEncoder
+from ._image_loader import ImageLoader
+from ._imaging import CacheInfo, clear_image_cache, image_cache_info, set_image_cache_limit
+from ._label_decoder import UTKFaceLabelDecoder
+from ._labels import GENDER_NAMES, MAX_AGE, RACE_NAMES
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "AGE_BIN_PRESETS",
+    "GENDER_NAMES",
+    "MAX_AGE",
+    "RACE_NAMES",
+    "AgeBinEncoder",
+    "CacheInfo",
+    "ImageLoader",
+    "UTKFaceLabelDecoder",
+    "__version__",
+    "clear_image_cache",
+    "datasets",
+    "exceptions",
+    "image_cache_info",
+    "set_image_cache_limit",
+]

@@ -1,0 +1,273 @@
+"""ImageLoader: file paths in, uint8 pixel arrays out."""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._imaging import _RESAMPLE, DecodeSpec, load_images
+
+__all__ = ["ImageLoader", "check_paths"]
+
+
+def check_paths(X, *, caller: str = "ImageLoader") -> list[str]:
+    """Validate a 1-D collection of file paths and return them as a list of str.
+
+    Accepts lists, tuples, numpy arrays, pandas Series and Index of ``str`` or
+    path-like objects, and 2-D inputs with a single column (a one-column
+    DataFrame, an ``(n, 1)`` array) or a DataFrame with a ``path`` column.
+
+    Raises
+    ------
+    TypeError
+        For a single string, images instead of paths, or elements that are not paths.
+    ValueError
+        For an empty collection or a 2-D input with several columns.
+    """
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise TypeError(
+            f"{caller} expects a list of file paths, got a single path {X!r}; "
+            f"wrap it in a list: [{X!r}]."
+        )
+    if isinstance(X, pd.DataFrame):
+        if "path" in X.columns:
+            X = X["path"]
+        elif X.shape[1] == 1:
+            X = X.iloc[:, 0]
+        else:
+            raise ValueError(
+                f"{caller} got a DataFrame with columns {list(X.columns)}; pass the column of "
+                "file paths (for example frame['path'])."
+            )
+    if isinstance(X, (pd.Series, pd.Index)):
+        values = X.to_numpy(dtype=object)
+    elif isinstance(X, np.ndarray):
+        values = X
+    else:
+        try:
+            values = np.asarray(list(X), dtype=object)
+        except TypeError:
+            raise TypeError(
+                f"{caller} expects a 1-D list of file paths, got {type(X).__name__}."
+            ) from None
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        hint = ""
+        if values.ndim == 4 or (values.ndim == 3 and np.issubdtype(values.dtype, np.number)):
+            hint = (
+                " This looks like images already loaded: pass them to the estimator "
+                "directly, without ImageLoader."
+            )
+        raise TypeError(
+            f"{caller} expects a 1-D list of file paths, got an array of shape "
+            f"{values.shape}.{hint}"
+        )
+    if values.shape[0] == 0:
+        raise ValueError(
+            f"{caller} got an empty list of paths; pass at least one image file "
+            "(check the folder or the filter that built the list)."
+        )
+    out = []
+    for i, v in enumerate(values):
+        if isinstance(v, (str, np.str_)):
+            if not v:
+                raise ValueError(f"{caller}: path at position {i} is an empty string.")
+            out.append(str(v))
+        elif isinstance(v, os.PathLike):
+            out.append(os.fspath(v))
+        else:
+            raise TypeError(
+                f"{caller} expects file paths; element at position {i} is {v!r} "
+                f"({type(v).__name__}). Remove missing entries from X and y together."
+            )
+    return out
+
+
+class ImageLoader(TransformerMixin, BaseEstimator):
+    """Load image files into a uint8 array, ready for skface's estimators.
+
+    Each path becomes a ``(size, size, channels)`` block of a single uint8 array:
+    JPEGs are decoded at reduced scale when the target is small (draft mode),
+    files are decoded in threads, EXIF orientation is applied, and any Pillow
+    mode (greyscale, palette, RGBA, CMYK, 16-bit) is converted correctly. Pixels
+    are never converted to float.
+
+    Decoded images are memoised per process, keyed by file identity (device,
+    inode, size, modification time) and these parameters, so a grid search that
+    refits a Pipeline many times decodes each file once. The cache is bounded
+    (see :func:`~skface.set_image_cache_limit`) and can be turned off with
+    ``cache=False``; :func:`~skface.image_cache_info` counts hits and decodes.
+
+    The transformer is stateless: ``fit`` only validates its input.
+
+    Parameters
+    ----------
+    size : int, default=64
+        Side of the square output image, in pixels.
+    color : {"rgb", "grayscale"}, default="rgb"
+        Three colour channels, or a single luminance channel (the output then
+        has shape ``(n, size, size, 1)``).
+    fit_mode : {"crop", "pad", "stretch"}, default="crop"
+        How a non-square image becomes square: ``"crop"`` keeps the central
+        square, ``"pad"`` scales the long side to ``size`` and fills the rest with
+        ``fill``, ``"stretch"`` scales each side independently.
+    resample : {"bilinear", "bicubic", "lanczos", "box", "hamming", "nearest"}, \
+            default="bilinear"
+        Pillow's resampling filter (antialiased when shrinking).
+    fill : int or tuple of 3 int, default=0
+        Grey level or RGB colour for padding and for transparent pixels.
+    max_pixels : int or None, default=None
+        Largest ``width * height`` accepted; bigger files are refused as possible
+        decompression bombs. ``None`` uses ``PIL.Image.MAX_IMAGE_PIXELS``
+        (about 89 million).
+    cache : bool, default=True
+        Whether to use the process-wide cache of decoded images.
+    n_jobs : int or None, default=None
+        Number of decoding threads. ``None`` or ``-1`` uses every CPU. Threads,
+        not processes: Pillow releases the GIL while decoding.
+
+    See Also
+    --------
+    skface.datasets.load_utkface : Paths and labels of a UTKFace folder.
+    skface.datasets.check_images : Find unreadable files before training.
+    skface.image_cache_info : Counters of the decoded-image cache.
+
+    Notes
+    -----
+    Animated images (GIF, WebP) give their first frame. 16-bit greyscale images
+    are scaled from 0-65535 to 0-255. Relative paths are resolved against the
+    current working directory when ``transform`` runs. Unreadable files raise
+    :class:`~skface.exceptions.ImageLoadError`, which names every failing file
+    and the reason: nothing is skipped, so X and y never fall out of step.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from skface import ImageLoader
+    >>> from skface.datasets import make_faces
+    >>> frame = make_faces(4, directory=tempfile.mkdtemp(), random_state=0)
+    >>> ImageLoader(size=32).fit_transform(frame["path"]).shape
+    (4, 32, 32, 3)
+    >>> ImageLoader(size=32, color="grayscale").fit_transform(frame["path"]).dtype
+    dtype('uint8')
+    """
+
+    _parameter_constraints: dict = {
+        "size": [Interval(Integral, 1, None, closed="left")],
+        "color": [StrOptions({"rgb", "grayscale"})],
+        "fit_mode": [StrOptions({"crop", "pad", "stretch"})],
+        "resample": [StrOptions(set(_RESAMPLE))],
+        "fill": [Interval(Integral, 0, 255, closed="both"), tuple, list],
+        "max_pixels": [Interval(Integral, 1, None, closed="left"), None],
+        "cache": ["boolean"],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(
+        self,
+        size: int = 64,
+        *,
+        color: str = "rgb",
+        fit_mode: str = "crop",
+        resample: str = "bilinear",
+        fill: int | tuple[int, int, int] = 0,
+        max_pixels: int | None = None,
+        cache: bool = True,
+        n_jobs: int | None = None,
+    ):
+        self.size = size
+        self.color = color
+        self.fit_mode = fit_mode
+        self.resample = resample
+        self.fill = fill
+        self.max_pixels = max_pixels
+        self.cache = cache
+        self.n_jobs = n_jobs
+
+    def _spec(self) -> DecodeSpec:
+        self._validate_params()
+        fill = self.fill
+        if isinstance(fill, (tuple, list)):
+            if len(fill) != 3 or not all(
+                isinstance(v, Integral) and not isinstance(v, bool) and 0 <= v <= 255
+                for v in fill
+            ):
+                raise ValueError(
+                    f"fill must be an int or 3 ints in 0..255 (an RGB colour), got {fill!r}"
+                )
+            fill_rgb = tuple(int(v) for v in fill)
+        else:
+            fill_rgb = (int(fill),) * 3
+        if self.color == "grayscale" and len(set(fill_rgb)) > 1:
+            # one luminance value, computed as Pillow does for RGB -> L
+            r, g, b = fill_rgb
+            fill_rgb = (round((r * 299 + g * 587 + b * 114) / 1000),) * 3
+        return DecodeSpec(
+            size=int(self.size),
+            grayscale=self.color == "grayscale",
+            fit_mode=self.fit_mode,
+            resample=self.resample,
+            fill=fill_rgb,
+            max_pixels=None if self.max_pixels is None else int(self.max_pixels),
+        )
+
+    def fit(self, X, y=None):
+        """Validate the parameters and the paths; nothing is decoded or learned.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,)
+            Image file paths.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ImageLoader
+        """
+        self._spec()
+        check_paths(X)
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Decode the images.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,)
+            Image file paths (str or path-like).
+
+        Returns
+        -------
+        images : ndarray of shape (n_samples, size, size, channels), dtype uint8
+
+        Raises
+        ------
+        ImageLoadError
+            Naming every file that is missing, empty, not an image, truncated or
+            too large, with the reason.
+        """
+        spec = self._spec()
+        return load_images(check_paths(X), spec, n_jobs=self.n_jobs, use_cache=self.cache)
+
+    def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
+        """Decode the images (same as ``transform``: there is nothing to learn)."""
+        return self.transform(X)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.one_d_array = True
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.requires_fit = False
+        tags.transformer_tags.preserves_dtype = []
+        return tags

@@ -1,0 +1,449 @@
+"""Decoding image files into uint8 arrays: the hot path under ``ImageLoader``.
+
+Only numpy and Pillow are used. Decoding runs in threads (Pillow releases the GIL
+while it decodes and resamples), JPEGs are decoded at reduced scale (draft mode)
+when the target is small, and pixels stay uint8 from file to output.
+
+Decoded images are memoised in a process-wide cache keyed by file identity (device,
+inode, size, modification time) and the decoding parameters, bounded in bytes and
+evicted least-recently-used, so that cross-validation and grid search decode each
+file once per process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import stat
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .exceptions import ImageLoadError
+
+_RESAMPLE = {
+    "nearest": Image.Resampling.NEAREST,
+    "box": Image.Resampling.BOX,
+    "bilinear": Image.Resampling.BILINEAR,
+    "hamming": Image.Resampling.HAMMING,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+_WITH_ALPHA = ("RGBA", "LA", "PA", "RGBa", "La")
+_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class DecodeSpec:
+    """How to turn one file into a ``(size, size, channels)`` uint8 array."""
+
+    size: int
+    grayscale: bool = False
+    fit_mode: str = "crop"
+    resample: str = "bilinear"
+    fill: tuple[int, ...] = (0, 0, 0)
+    max_pixels: int | None = None
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.grayscale else 3
+
+
+class DecodeFailure(Exception):
+    """A file could not be decoded; ``str(self)`` says why and what to do."""
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _normalise_mode(im: Image.Image) -> Image.Image:
+    """Bring any Pillow mode to L, RGB, LA or RGBA with 8-bit channels."""
+    mode = im.mode
+    if mode in ("RGB", "L", "RGBA", "LA"):
+        return im
+    if mode in _SIXTEEN_BIT:
+        # 16-bit greyscale (PNG, TIFF): scale 0..65535 to 0..255 instead of clipping.
+        a = np.asarray(im).astype(np.uint32, copy=False)
+        a = (np.clip(a, 0, 65535) * 255 + 32767) // 65535
+        return Image.fromarray(a.astype(np.uint8), "L")
+    if mode == "P":
+        return im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if mode in ("PA", "RGBa"):
+        return im.convert("RGBA")
+    if mode == "La":
+        return im.convert("LA")
+    if mode in ("1", "F"):
+        return im.convert("L")
+    return im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX, ...
+
+
+def decode_image(path: str, spec: DecodeSpec) -> np.ndarray:
+    """Decode one file to a ``(size, size, channels)`` uint8 array.
+
+    Raises
+    ------
+    DecodeFailure
+        With a reason meant for the user, for any file Pillow cannot read.
+    """
+    try:
+        im = Image.open(path)
+    except FileNotFoundError:
+        raise DecodeFailure("file not found") from None
+    except IsADirectoryError:
+        raise DecodeFailure("is a folder, not an image file") from None
+    except PermissionError:
+        raise DecodeFailure("permission denied: the file cannot be read") from None
+    except UnidentifiedImageError:
+        raise DecodeFailure(_unidentified_reason(path)) from None
+    except Image.DecompressionBombError as exc:
+        raise DecodeFailure(_bomb_reason(str(exc), spec.max_pixels)) from None
+    except Exception as exc:  # Pillow's plugins raise many types on broken headers
+        raise DecodeFailure(f"not a readable image ({type(exc).__name__}: {exc})") from None
+    with im:
+        try:
+            return _decode_opened(im, spec)
+        except DecodeFailure:
+            raise
+        except Exception as exc:
+            raise DecodeFailure(_broken_reason(im, exc)) from None
+
+
+def _decode_opened(im: Image.Image, spec: DecodeSpec) -> np.ndarray:
+    width, height = im.size
+    limit = spec.max_pixels if spec.max_pixels is not None else Image.MAX_IMAGE_PIXELS
+    if limit is not None and width * height > limit:
+        raise DecodeFailure(
+            _bomb_reason(f"{width}x{height} = {width * height} pixels", spec.max_pixels)
+        )
+    size = spec.size
+    region = None
+    if im.format == "JPEG":
+        # Decode at 1/2, 1/4 or 1/8 scale while both sides stay >= the target.
+        drafted = im.draft("L" if spec.grayscale else "RGB", (size, size))
+        if drafted is not None:
+            region = drafted[1]
+    if im.format != "JPEG" or "exif" in im.info:  # JPEG keeps EXIF in info at open
+        orientation = im.getexif().get(_ORIENTATION, 1)
+        if orientation not in (None, 1):
+            im = ImageOps.exif_transpose(im)
+            region = None
+    im = _normalise_mode(im)
+
+    w, h = im.size
+    x0, y0, x1, y1 = region if region is not None else (0, 0, w, h)
+    rw, rh = x1 - x0, y1 - y0
+    offset = None
+    if spec.fit_mode == "crop":
+        side = min(rw, rh)
+        box = (x0 + (rw - side) / 2, y0 + (rh - side) / 2, x0 + (rw + side) / 2,
+               y0 + (rh + side) / 2)
+        target = (size, size)
+    elif spec.fit_mode == "stretch":
+        box, target = (x0, y0, x1, y1), (size, size)
+    else:  # pad
+        scale = size / max(rw, rh)
+        target = (max(1, round(rw * scale)), max(1, round(rh * scale)))
+        box = (x0, y0, x1, y1)
+        offset = ((size - target[1]) // 2, (size - target[0]) // 2)
+    if target != (w, h) or box != (0, 0, w, h):
+        im = im.resize(target, _RESAMPLE[spec.resample], box=box, reducing_gap=None)
+
+    if im.mode in ("RGBA", "LA"):
+        # Composite transparent pixels onto the fill colour.
+        mode = im.mode[:-1]
+        fill = spec.fill if mode == "RGB" else spec.fill[:1]
+        background = Image.new(mode, im.size, fill)
+        background.paste(im, mask=im.getchannel("A"))
+        im = background
+    if spec.grayscale and im.mode != "L":
+        im = im.convert("L")
+    elif not spec.grayscale and im.mode != "RGB":
+        im = im.convert("RGB")
+
+    arr = np.asarray(im)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if offset is None:
+        return arr
+    out = np.empty((size, size, spec.channels), dtype=np.uint8)
+    out[...] = np.asarray(spec.fill[: spec.channels], dtype=np.uint8)
+    out[offset[0] : offset[0] + arr.shape[0], offset[1] : offset[1] + arr.shape[1]] = arr
+    return out
+
+
+def _unidentified_reason(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        head = b""
+    if not head:
+        return "file is empty (0 bytes)"
+    return (
+        f"not an image format Pillow can read (the file starts with {head!r}); "
+        "it may be a text, HTML or partially downloaded file"
+    )
+
+
+def _bomb_reason(detail: str, max_pixels: int | None) -> str:
+    return (
+        f"image is too large ({detail}), above the decompression-bomb limit; "
+        "if you trust the file, raise the limit with ImageLoader(max_pixels=...)"
+        + ("" if max_pixels is None else " (and PIL.Image.MAX_IMAGE_PIXELS beyond twice it)")
+    )
+
+
+def _broken_reason(im: Image.Image, exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    kind = im.format or "image"
+    if "truncated" in text or isinstance(exc, (EOFError, SyntaxError)) or "broken" in text:
+        return f"{kind} data is truncated or corrupt ({text}); re-download or re-export the file"
+    return f"{kind} could not be decoded ({type(exc).__name__}: {text})"
+
+
+# --------------------------------------------------------------------------- the cache
+
+
+class CacheInfo(NamedTuple):
+    """Counters of the decoded-image cache, like ``functools.lru_cache``'s."""
+
+    hits: int
+    """Images served from the cache."""
+    misses: int
+    """Images looked up and not found (then decoded)."""
+    decodes: int
+    """Files decoded, with the cache on or off."""
+    images: int
+    """Images held now."""
+    nbytes: int
+    """Bytes held now (pixels plus a fixed per-entry overhead)."""
+    max_bytes: int
+    """The bound on ``nbytes``; least recently used images are evicted beyond it."""
+
+
+_ENTRY_OVERHEAD = 256  # bytes for the key, the ndarray header and the dict slot
+
+
+class _ImageCache:
+    def __init__(self, max_bytes: int):
+        self._data: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_bytes = int(max_bytes)
+        self.nbytes = self.hits = self.misses = self.decodes = 0
+
+    def get(self, key: tuple) -> np.ndarray | None:
+        with self._lock:
+            arr = self._data.get(key)
+            if arr is None:
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return arr
+
+    def put(self, key: tuple, arr: np.ndarray) -> None:
+        size = arr.nbytes + _ENTRY_OVERHEAD
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self.nbytes -= old.nbytes + _ENTRY_OVERHEAD
+            self._data[key] = arr
+            self.nbytes += size
+            self._evict()
+
+    def _evict(self) -> None:
+        while self.nbytes > self.max_bytes and self._data:
+            _, old = self._data.popitem(last=False)
+            self.nbytes -= old.nbytes + _ENTRY_OVERHEAD
+
+    def count_decodes(self, n: int) -> None:
+        with self._lock:
+            self.decodes += n
+
+    def info(self) -> CacheInfo:
+        with self._lock:
+            return CacheInfo(self.hits, self.misses, self.decodes, len(self._data),
+                             self.nbytes, self.max_bytes)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self.nbytes = self.hits = self.misses = self.decodes = 0
+
+    def resize(self, max_bytes: int) -> None:
+        with self._lock:
+            self.max_bytes = int(max_bytes)
+            self._evict()
+
+
+def _default_cache_bytes() -> int:
+    env = os.environ.get("SKFACE_IMAGE_CACHE_BYTES")
+    if env is None:
+        return 2 * 1024**3
+    try:
+        value = int(float(env))
+    except ValueError:
+        raise ValueError(
+            f"SKFACE_IMAGE_CACHE_BYTES={env!r} is not a number of bytes; unset it or "
+            "give an integer such as 1000000000"
+        ) from None
+    return max(0, value)
+
+
+_CACHE = _ImageCache(_default_cache_bytes())
+
+
+def image_cache_info() -> CacheInfo:
+    """Counters and size of the process-wide decoded-image cache.
+
+    Returns
+    -------
+    CacheInfo
+        Named tuple ``(hits, misses, decodes, images, nbytes, max_bytes)``.
+        ``decodes`` counts every file decoded by :class:`~skface.ImageLoader`
+        in this process, cached or not.
+
+    See Also
+    --------
+    clear_image_cache, set_image_cache_limit
+
+    Examples
+    --------
+    >>> from skface import image_cache_info
+    >>> image_cache_info().max_bytes > 0
+    True
+    """
+    return _CACHE.info()
+
+
+def clear_image_cache() -> None:
+    """Empty the decoded-image cache and reset its counters."""
+    _CACHE.clear()
+
+
+def set_image_cache_limit(max_bytes: int) -> None:
+    """Bound the decoded-image cache, in bytes; ``0`` turns caching off process-wide.
+
+    The default is 2 GiB (about 170,000 RGB images at 64 pixels), or the value of the
+    environment variable ``SKFACE_IMAGE_CACHE_BYTES`` when it is set at import time.
+    Lowering the bound evicts the least recently used images at once.
+
+    Parameters
+    ----------
+    max_bytes : int
+        Largest number of bytes the cache may hold.
+    """
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 0:
+        raise ValueError(f"max_bytes must be a non-negative integer, got {max_bytes!r}")
+    _CACHE.resize(int(max_bytes))
+
+
+# --------------------------------------------------------------------------- many files
+
+
+def _file_key(path: str) -> tuple[tuple | None, str | None]:
+    """Identity of a file for the cache, or the reason it cannot be read."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None, "file not found"
+    except PermissionError:
+        return None, "permission denied: the file cannot be read"
+    except OSError as exc:
+        return None, f"cannot be accessed ({exc.strerror or exc})"
+    if stat.S_ISDIR(st.st_mode):
+        return None, "is a folder, not an image file"
+    if st.st_size == 0:
+        return None, "file is empty (0 bytes)"
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), None
+
+
+def resolve_threads(n_jobs: int | None) -> int:
+    """Number of decoding threads for ``n_jobs`` (None or -1: all CPUs)."""
+    cpus = os.cpu_count() or 1
+    if n_jobs is None or n_jobs == -1:
+        return cpus
+    if n_jobs < 0:
+        return max(1, cpus + 1 + n_jobs)
+    return max(1, int(n_jobs))
+
+
+def _run_chunked(func, items: Sequence, n_threads: int) -> list:
+    """Apply ``func`` to chunks of ``items`` in threads; results in order."""
+    if n_threads <= 1 or len(items) < 2:
+        return [func(items)]
+    n_chunks = min(len(items), n_threads * 8)
+    bounds = np.linspace(0, len(items), n_chunks + 1).astype(int)
+    chunks = [items[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+    with ThreadPoolExecutor(max_workers=min(n_threads, len(chunks))) as pool:
+        return list(pool.map(func, chunks))
+
+
+def format_failures(failures: list[tuple[str, str]], n_total: int) -> str:
+    shown = failures[:10]
+    lines = "\n".join(f"  {path!r}: {reason}" for path, reason in shown)
+    more = f"\n  ... and {len(failures) - len(shown)} more" if len(failures) > len(shown) else ""
+    return (
+        f"Could not load {len(failures)} of {n_total} image(s):\n{lines}{more}\n"
+        "Fix or replace these files, or remove them from X and y together "
+        "(skface.datasets.check_images lists every unreadable file). "
+        "All failures are in the error's .failures attribute."
+    )
+
+
+def load_images(
+    paths: Sequence[str], spec: DecodeSpec, *, n_jobs: int | None = None, use_cache: bool = True
+) -> np.ndarray:
+    """Decode ``paths`` into one ``(n, size, size, channels)`` uint8 array.
+
+    Raises
+    ------
+    ImageLoadError
+        Naming every file that could not be read, after trying them all.
+    """
+    n = len(paths)
+    out = np.empty((n, spec.size, spec.size, spec.channels), dtype=np.uint8)
+    failures: dict[int, str] = {}
+    todo: list[tuple[int, tuple]] = []
+    caching = use_cache and _CACHE.max_bytes > 0
+    for i, path in enumerate(paths):
+        key, reason = _file_key(path)
+        if reason is not None:
+            failures[i] = reason
+            continue
+        key = (*key, spec)
+        cached = _CACHE.get(key) if caching else None
+        if cached is None:
+            todo.append((i, key))
+        else:
+            out[i] = cached
+
+    def work(chunk):
+        bad = []
+        for i, _ in chunk:
+            try:
+                out[i] = decode_image(paths[i], spec)
+            except DecodeFailure as exc:
+                bad.append((i, str(exc)))
+        return bad
+
+    for bad in _run_chunked(work, todo, resolve_threads(n_jobs)):
+        failures.update(bad)
+    _CACHE.count_decodes(len(todo))
+    if caching:
+        for i, key in todo:
+            if i not in failures:
+                _CACHE.put(key, out[i].copy())
+    if failures:
+        listed = [(str(paths[i]), failures[i]) for i in sorted(failures)]
+        raise ImageLoadError(format_failures(listed, n), listed)
+    return out

@@ -1,0 +1,182 @@
+"""What the ``skface summarize`` command reports about a folder of face images.
+
+Built on the public API only (``load_utkface``, ``load_csv``, ``check_images``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ._age_bins import AgeBinEncoder
+from .datasets import check_images, load_csv, load_utkface
+from .exceptions import MalformedFileNameWarning
+
+_CHUNK = 1000
+
+
+@dataclass
+class FolderSummary:
+    """Counts, label distributions and bad files of one labelled image set."""
+
+    source: str
+    kind: str
+    labels: pd.DataFrame
+    malformed: list[tuple[str, str]] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    image_kinds: Counter = field(default_factory=Counter)
+    checked: bool = True
+
+    @property
+    def n_files(self) -> int:
+        return len(self.labels) + len(self.malformed)
+
+    def distributions(self) -> dict:
+        out: dict = {}
+        labels = self.labels
+        if "age" in labels and labels["age"].notna().any():
+            ages = labels["age"].dropna().to_numpy()
+            enc = AgeBinEncoder("decades").fit(ages)
+            out["age"] = {
+                "mean": float(ages.mean()),
+                "median": float(np.median(ages)),
+                "min": float(ages.min()),
+                "max": float(ages.max()),
+                "by_decade": dict(zip(enc.labels_, enc.counts_.tolist(), strict=True)),
+            }
+        for col in ("gender_name", "race_name"):
+            if col in labels:
+                counts = labels[col].value_counts(sort=False, dropna=False)
+                out[col.removesuffix("_name")] = {str(k): int(v) for k, v in counts.items()}
+        return out
+
+    def as_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "files": self.n_files,
+            "labelled": len(self.labels),
+            "malformed": [{"file": f, "reason": r} for f, r in self.malformed],
+            "unreadable": (
+                [{"file": f, "reason": r} for f, r in self.unreadable] if self.checked else None
+            ),
+            "image_kinds": {k: v for k, v in self.image_kinds.most_common()},
+            "labels": self.distributions(),
+        }
+
+    def to_text(self) -> str:
+        n = len(self.labels)
+        lines = [f"skface summary of {self.source} ({self.kind})", ""]
+
+        def row(name, value, note=""):
+            lines.append(f"  {name:<20}{value:>9,}{'  ' + note if note else ''}")
+
+        row("files", self.n_files)
+        row("labelled images", n)
+        row("malformed names", len(self.malformed), "left out, listed below" if self.malformed
+            else "")
+        if self.checked:
+            row("unreadable images", len(self.unreadable),
+                "listed below" if self.unreadable else "")
+            for kind, count in self.image_kinds.most_common(5):
+                lines.append(f"  {'image kind':<20}{count:>9,}  {kind}")
+        else:
+            lines.append("  unreadable images    not checked (--no-check)")
+        dist = self.distributions()
+        if "age" in dist:
+            a = dist["age"]
+            lines += ["", f"age (years): mean {a['mean']:.1f}, median {a['median']:g}, "
+                      f"min {a['min']:g}, max {a['max']:g}"]
+            lines += _bars(a["by_decade"], n)
+        for key in ("gender", "race"):
+            if key in dist:
+                lines += ["", f"{key}:", *_bars(dist[key], n)]
+        if self.malformed:
+            lines += ["", "malformed file names (no usable labels):"]
+            lines += [f"  {f!r}: {r}" for f, r in self.malformed]
+        if self.checked and self.unreadable:
+            lines += ["", "unreadable images:"]
+            lines += [f"  {f!r}: {r}" for f, r in self.unreadable]
+        return "\n".join(lines)
+
+
+def _bars(counts: dict, total: int, width: int = 30) -> list[str]:
+    out = []
+    top = max(counts.values()) if counts else 1
+    for name, count in counts.items():
+        share = count / total if total else 0.0
+        bar = "#" * round(width * count / top) if top else ""
+        out.append(f"  {name!s:<14}{count:>8,}  {share:6.1%}  {bar}")
+    return out
+
+
+def summarize(
+    source: str | os.PathLike,
+    *,
+    check: bool = True,
+    n_jobs: int | None = None,
+    progress: bool = False,
+    kind: str | None = None,
+) -> FolderSummary:
+    """Summarise a UTKFace-style folder or a CSV label table.
+
+    Parameters
+    ----------
+    source : str or path-like
+        A folder of images named in UTKFace's scheme, or a CSV label table
+        (``path`` column plus any of ``age``, ``gender``, ``race``).
+    check : bool, default=True
+        Decode every labelled image to find unreadable ones.
+    n_jobs : int or None, default=None
+        Decoding threads.
+    progress : bool, default=False
+        Print progress of the image check to standard error.
+    kind : str, optional
+        How to describe the source in the report.
+    """
+    source = os.fspath(source)
+    if not os.path.exists(source):
+        raise FileNotFoundError(
+            f"{source!r} does not exist (working directory {os.getcwd()!r}); pass a folder "
+            "of images or a CSV label table."
+        )
+    if os.path.isdir(source):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MalformedFileNameWarning)  # reported below instead
+            labels = load_utkface(source)
+        malformed = list(labels.attrs.get("malformed", []))
+        kind = kind or "UTKFace file names"
+    else:
+        labels = load_csv(source)
+        malformed = []
+        kind = kind or "label table"
+    summary = FolderSummary(source=source, kind=kind, labels=labels, malformed=malformed,
+                            checked=check)
+    if not check:
+        return summary
+    paths = labels["path"].tolist()
+    reports = []
+    for start in range(0, len(paths), _CHUNK):
+        reports.append(check_images(paths[start : start + _CHUNK], n_jobs=n_jobs))
+        if progress:
+            done = min(start + _CHUNK, len(paths))
+            print(f"\rchecking images: {done:,}/{len(paths):,}", end="", file=sys.stderr,
+                  flush=True)
+    if progress and paths:
+        print(file=sys.stderr)
+    report = pd.concat(reports, ignore_index=True) if reports else None
+    if report is not None:
+        bad = report[~report["readable"]]
+        summary.unreadable = list(zip(bad["path"], bad["error"], strict=True))
+        good = report[report["readable"]]
+        summary.image_kinds = Counter(
+            f"{w}x{h} {m} {f}" for w, h, m, f in
+            zip(good["width"], good["height"], good["mode"], good["format"], strict=True)
+        )
+    return summary

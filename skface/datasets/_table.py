@@ -1,0 +1,288 @@
+"""Label frames from any table of image paths and labels (a DataFrame or a CSV file).
+
+Only numpy, pandas and the standard library are imported here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .._labels import check_ages, encode_gender, encode_race
+from ..exceptions import LabelError
+from ._base import LABEL_COLUMNS, make_label_frame
+
+__all__ = ["from_dataframe", "load_csv"]
+
+_LABELS = ("age", "gender", "race")
+# Columns make_label_frame derives from a label: regenerated, so dropped from the input.
+_DERIVED = {"gender": "gender_name", "race": "race_name"}
+
+
+def _build(
+    frame: pd.DataFrame,
+    *,
+    path_column: str,
+    label_columns: Mapping[str, str] | None,
+    images_root: str | os.PathLike | None,
+    allow_missing: bool,
+    source: str,
+) -> pd.DataFrame:
+    """Shared body of :func:`from_dataframe` and :func:`load_csv`; ``source`` names
+    the table in error messages."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"expected a pandas DataFrame, got {type(frame).__name__}.")
+    columns = list(frame.columns)
+    duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if duplicated:
+        raise ValueError(f"{source}: duplicated column name(s) {duplicated!r}; rename them.")
+    if path_column not in frame.columns:
+        raise ValueError(
+            f"{source}: no path column {path_column!r}; the columns are {columns!r}. "
+            "Pass path_column= to name the column holding the image paths."
+        )
+    if label_columns is None:
+        mapping = {label: label for label in _LABELS if label in frame.columns}
+    else:
+        mapping = dict(label_columns)
+        unknown = [k for k in mapping if k not in _LABELS]
+        if unknown:
+            raise ValueError(
+                f"label_columns keys must be among {list(_LABELS)!r}; got {unknown!r}. "
+                "It maps skface's label names to the table's column names."
+            )
+        absent = {k: v for k, v in mapping.items() if v not in frame.columns}
+        if absent:
+            raise ValueError(
+                f"{source}: label column(s) {absent!r} not found; the columns are "
+                f"{columns!r}."
+            )
+        if path_column in mapping.values():
+            raise ValueError(
+                f"{source}: column {path_column!r} is used both as the path column and "
+                "as a label column."
+            )
+
+    # Paths: every row needs one; relative ones are joined to images_root.
+    raw_paths = frame[path_column].to_numpy(dtype=object)
+    empty = pd.isna(raw_paths) | np.array(
+        [isinstance(p, str) and not p.strip() for p in raw_paths], dtype=bool
+    ).reshape(len(raw_paths))
+    if empty.any():
+        bad = np.flatnonzero(empty)
+        rows = ", ".join(str(frame.index[i]) for i in bad[:5])
+        more = f" and {bad.size - 5} more" if bad.size > 5 else ""
+        raise ValueError(
+            f"{source}: empty or missing image path in column {path_column!r} on "
+            f"row(s) {rows}{more} (row labels of the table). Fill in or remove these rows."
+        )
+    names = [os.fspath(p) if isinstance(p, os.PathLike) else str(p) for p in raw_paths]
+    if images_root is not None:
+        root = os.fspath(images_root)
+        paths = [os.path.join(root, p) for p in names]
+    else:
+        paths = names
+
+    # Labels, validated with the shared validators; errors name the image paths.
+    labels: dict[str, np.ndarray] = {}
+    try:
+        if "age" in mapping:
+            labels["age"] = check_ages(
+                frame[mapping["age"]].to_numpy(dtype=object), context=names,
+                allow_missing=allow_missing,
+            )
+        if "gender" in mapping:
+            labels["gender"] = encode_gender(
+                frame[mapping["gender"]].to_numpy(dtype=object), context=names,
+                allow_missing=allow_missing,
+            )
+        if "race" in mapping:
+            labels["race"] = encode_race(
+                frame[mapping["race"]].to_numpy(dtype=object), context=names,
+                allow_missing=allow_missing,
+            )
+    except LabelError as err:
+        raise LabelError(f"{source}: {err}") from err
+
+    # Other columns follow the label columns, in their order in the table.
+    consumed = {path_column, *mapping.values()}
+    derived = {_DERIVED[k] for k in mapping if k in _DERIVED}
+    created = set(LABEL_COLUMNS[:1]) | set(mapping) | derived
+    others = [c for c in frame.columns if c not in consumed and c not in derived]
+    clashes = [c for c in others if c in created]
+    if clashes:
+        raise ValueError(
+            f"{source}: column(s) {clashes!r} would be overwritten by the label columns "
+            "(path, age, gender, race, ...); rename them or list them in label_columns."
+        )
+    extra = {c: frame[c].array for c in others}
+    return make_label_frame(paths, **labels, extra=extra)
+
+
+def from_dataframe(
+    frame: pd.DataFrame,
+    *,
+    path_column: str = "path",
+    label_columns: Mapping[str, str] | None = None,
+    images_root: str | os.PathLike | None = None,
+    allow_missing: bool = False,
+) -> pd.DataFrame:
+    """Turn any DataFrame of image paths and labels into a label frame.
+
+    Labels are validated and translated to skface's codes with
+    :func:`skface._labels.check_ages`, :func:`skface._labels.encode_gender` and
+    :func:`skface._labels.encode_race`: ages in years from 0 to
+    :data:`skface._labels.MAX_AGE`; gender 0/1 or names (``"male"``, ``"F"``,
+    ...); race 0-4 or UTKFace's names (``"White"``, ``"Asian"``, ...).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per image.
+    path_column : str, default="path"
+        Column holding the image paths.
+    label_columns : mapping of str to str, optional
+        Maps skface's label names (``"age"``, ``"gender"``, ``"race"``) to column
+        names of ``frame``, e.g. ``{"age": "years", "gender": "sex"}``; labels not
+        listed are not loaded. By default, each of the columns ``"age"``,
+        ``"gender"`` and ``"race"`` that ``frame`` has is used.
+    images_root : str or os.PathLike, optional
+        Folder relative paths are joined to (with :func:`os.path.join`, so absolute
+        paths are kept). By default paths are kept as they are.
+    allow_missing : bool, default=False
+        Whether missing labels (NaN, None) are accepted; they become NaN ages and
+        ``<NA>`` codes. By default they raise :class:`~skface.exceptions.LabelError`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A label frame (see :func:`skface.datasets._base.make_label_frame`):
+        ``path``, then ``age``, ``gender`` and ``gender_name``, ``race`` and
+        ``race_name`` for the labels loaded, then the other columns of ``frame``
+        in their order, values and dtypes unchanged. The label source columns
+        (``label_columns``' values) are replaced by the label columns; existing
+        ``gender_name``/``race_name`` columns are regenerated from the codes
+        when gender/race is loaded, so a saved label frame loads back as it was.
+        The index is a new :class:`~pandas.RangeIndex`.
+
+    Raises
+    ------
+    TypeError
+        When ``frame`` is not a DataFrame.
+    ValueError
+        When ``path_column`` or a column of ``label_columns`` is not in ``frame``
+        (the message lists the columns), ``label_columns`` has a key other than
+        ``"age"``, ``"gender"`` and ``"race"``, a path is empty or missing (the
+        message names the row), column names are duplicated, or another column
+        would be overwritten by a label column.
+    LabelError
+        When a label is unknown, out of range or (unless ``allow_missing``)
+        missing; the message names the value and the image path.
+
+    See Also
+    --------
+    load_csv : The same, reading a CSV file first.
+    skface.datasets._fairface.load_fairface : Loader for FairFace's CSV files.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skface.datasets._table import from_dataframe
+    >>> table = pd.DataFrame({"file": ["a.jpg", "b.jpg"], "years": [31, 4.5],
+    ...                       "sex": ["F", "male"], "site": ["x", "y"]})
+    >>> df = from_dataframe(table, path_column="file",
+    ...                     label_columns={"age": "years", "gender": "sex"},
+    ...                     images_root="faces")
+    >>> df.columns.tolist()
+    ['path', 'age', 'gender', 'gender_name', 'site']
+    >>> df["gender"].tolist()
+    [1, 0]
+    """
+    return _build(
+        frame,
+        path_column=path_column,
+        label_columns=label_columns,
+        images_root=images_root,
+        allow_missing=allow_missing,
+        source="the table",
+    )
+
+
+def load_csv(
+    csv_file: str | os.PathLike,
+    *,
+    images_root: str | os.PathLike | None = None,
+    path_column: str = "path",
+    label_columns: Mapping[str, str] | None = None,
+    allow_missing: bool = False,
+    **read_csv_kwargs,
+) -> pd.DataFrame:
+    """Read a CSV file of image paths and labels into a label frame.
+
+    Reads ``csv_file`` with :func:`pandas.read_csv` and passes the table to
+    :func:`from_dataframe`; every error message names the CSV file.
+
+    Parameters
+    ----------
+    csv_file : str or os.PathLike
+        The CSV file, one row per image.
+    images_root : str or os.PathLike, optional
+        Folder relative paths are joined to. Defaults to the folder holding
+        ``csv_file``.
+    path_column : str, default="path"
+        Column holding the image paths.
+    label_columns : mapping of str to str, optional
+        Maps ``"age"``, ``"gender"`` and ``"race"`` to column names of the file;
+        see :func:`from_dataframe`.
+    allow_missing : bool, default=False
+        Whether missing labels are accepted; see :func:`from_dataframe`.
+    **read_csv_kwargs
+        Passed to :func:`pandas.read_csv` (``sep``, ``encoding``, ``usecols``, ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A label frame; see :func:`from_dataframe`.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``csv_file`` does not exist.
+    ValueError
+        When the file cannot be parsed, or as :func:`from_dataframe` raises; the
+        message names the file.
+    LabelError
+        As :func:`from_dataframe` raises; the message names the file, the value
+        and the image path.
+
+    See Also
+    --------
+    from_dataframe : The same for a DataFrame already in memory.
+    skface.datasets._fairface.load_fairface : Loader for FairFace's CSV files.
+
+    Examples
+    --------
+    >>> from skface.datasets._table import load_csv
+    >>> df = load_csv("labels.csv", label_columns={"age": "years"})  # doctest: +SKIP
+    >>> df[["path", "age"]].head()  # doctest: +SKIP
+    """
+    csv_file = os.fspath(csv_file)
+    if not os.path.isfile(csv_file):
+        raise FileNotFoundError(f"label CSV file not found: {csv_file!r}.")
+    try:
+        frame = pd.read_csv(csv_file, **read_csv_kwargs)
+    except (ValueError, UnicodeDecodeError) as err:  # EmptyDataError, ParserError, ...
+        raise ValueError(f"{csv_file}: could not be read as a CSV file ({err}).") from err
+    if images_root is None:
+        images_root = os.path.dirname(os.path.abspath(csv_file))
+    return _build(
+        frame,
+        path_column=path_column,
+        label_columns=label_columns,
+        images_root=images_root,
+        allow_missing=allow_missing,
+        source=csv_file,
+    )

@@ -1,0 +1,49 @@
+"""Errors and warnings raised by skface.
+
+Every error names the file or value at fault and says what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ImageLoadError",
+    "LabelError",
+    "MalformedFileNameError",
+    "MalformedFileNameWarning",
+]
+
+
+class ImageLoadError(ValueError):
+    """One or more image files could not be read.
+
+    Attributes
+    ----------
+    failures : list of (str, str)
+        ``(path, reason)`` for every file that failed, in input order.
+    """
+
+    def __init__(self, message: str, failures: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.failures = list(failures or [])
+
+
+class LabelError(ValueError):
+    """A label (age, gender, race, age group, ...) is missing or out of range."""
+
+
+class MalformedFileNameError(LabelError):
+    """A file name does not follow the expected labelled naming scheme.
+
+    Attributes
+    ----------
+    files : list of (str, str)
+        ``(file name, reason)`` for every malformed name.
+    """
+
+    def __init__(self, message: str, files: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.files = list(files or [])
+
+
+class MalformedFileNameWarning(UserWarning):
+    """A file was left out because its name does not carry valid labels."""

@@ -1,0 +1,358 @@
+"""ImageLoader: shapes, modes, orientation, fitting, bad files, the decode cache."""
+
+from __future__ import annotations
+
+import pickle
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+import skface
+from skface import ImageLoader, UTKFaceLabelDecoder, image_cache_info
+from skface.exceptions import ImageLoadError
+
+from .conftest import folder_state
+
+RED, BLUE = (255, 0, 0), (0, 0, 255)
+
+
+def save(img: Image.Image, path: Path, **kw) -> str:
+    img.save(path, **kw)
+    return str(path)
+
+
+def two_colour(width: int, height: int, left=RED, right=BLUE) -> Image.Image:
+    arr = np.zeros((height, width, 3), np.uint8)
+    arr[:, : width // 2] = left
+    arr[:, width // 2 :] = right
+    return Image.fromarray(arr)
+
+
+def png_header_only(path: Path, width: int, height: int) -> str:
+    """A PNG that declares a huge size in a few bytes (a decompression bomb's header)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+    path.write_bytes(data + chunk(b"IEND", b""))
+    return str(path)
+
+
+# ------------------------------------------------------------------------- output
+
+
+def test_output_is_uint8_with_requested_shape(synthetic_paths):
+    X = ImageLoader(size=24).fit_transform(synthetic_paths[:5])
+    assert X.shape == (5, 24, 24, 3) and X.dtype == np.uint8
+    G = ImageLoader(size=24, color="grayscale").fit_transform(synthetic_paths[:5])
+    assert G.shape == (5, 24, 24, 1) and G.dtype == np.uint8
+    # greyscale is the luminance of the colour image, not one channel of it
+    lum = (X.astype(float) @ [0.299, 0.587, 0.114])[..., None]
+    assert np.abs(lum - G).mean() < 2.0
+
+
+@pytest.mark.parametrize("X_kind", ["list", "tuple", "array", "series", "pathlib", "frame"])
+def test_accepts_any_1d_collection_of_paths(synthetic_paths, X_kind):
+    paths = synthetic_paths[:3]
+    X = {
+        "list": paths,
+        "tuple": tuple(paths),
+        "array": np.asarray(paths),
+        "series": pd.Series(paths),
+        "pathlib": [Path(p) for p in paths],
+        "frame": pd.DataFrame({"path": paths, "age": [1, 2, 3]}),
+    }[X_kind]
+    expected = ImageLoader(size=16).transform(paths)
+    np.testing.assert_array_equal(ImageLoader(size=16).transform(X), expected)
+
+
+def test_threaded_and_single_threaded_decoding_agree(synthetic_paths):
+    one = ImageLoader(size=20, n_jobs=1, cache=False).transform(synthetic_paths)
+    many = ImageLoader(size=20, n_jobs=4, cache=False).transform(synthetic_paths)
+    np.testing.assert_array_equal(one, many)
+    assert len(np.unique(one.reshape(len(one), -1), axis=0)) == len(one)  # not all the same
+
+
+def test_draft_decode_matches_full_decode(utkface_subset):
+    """Reduced-scale JPEG decoding stays close to full decode plus resize."""
+    paths = [str(p) for p in utkface_subset[:20]]
+    fast = ImageLoader(size=64, cache=False).transform(paths).astype(float)
+    full = np.stack([
+        np.asarray(Image.open(p).convert("RGB").resize((64, 64), Image.Resampling.BILINEAR))
+        for p in paths
+    ]).astype(float)
+    assert np.abs(fast - full).mean() < 3.0
+
+
+# ------------------------------------------------------------------------- modes
+
+
+def test_converts_every_pillow_mode(tmp_path):
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    rgb[..., 0] = 200
+    base = Image.fromarray(rgb)
+    files = {
+        "L": save(base.convert("L"), tmp_path / "l.png"),
+        "LA": save(base.convert("LA"), tmp_path / "la.png"),
+        "P": save(base.convert("P"), tmp_path / "p.png"),
+        "RGBA": save(base.convert("RGBA"), tmp_path / "rgba.png"),
+        "CMYK": save(base.convert("CMYK"), tmp_path / "cmyk.jpg", quality=100),
+        "1": save(base.convert("L").point(lambda v: 255 if v > 30 else 0).convert("1"),
+                  tmp_path / "one.png"),
+    }
+    out = ImageLoader(size=8).transform(list(files.values()))
+    got = dict(zip(files, out, strict=True))
+    grey = np.asarray(base.convert("L"))[0, 0]
+    np.testing.assert_allclose(got["L"][0, 0], [grey] * 3, atol=1)
+    np.testing.assert_allclose(got["LA"][0, 0], [grey] * 3, atol=1)
+    np.testing.assert_allclose(got["P"][0, 0], [200, 0, 0], atol=8)
+    np.testing.assert_allclose(got["RGBA"][0, 0], [200, 0, 0], atol=1)
+    np.testing.assert_allclose(got["CMYK"][4, 4], [200, 0, 0], atol=12)
+    np.testing.assert_array_equal(got["1"][0, 0], [255, 255, 255])
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped(tmp_path):
+    arr = np.array([[0, 257 * 64], [257 * 128, 65535]], dtype=np.uint16)
+    path = save(Image.fromarray(arr), tmp_path / "deep.png")
+    assert Image.open(path).mode.startswith("I")
+    out = ImageLoader(size=2, color="grayscale", resample="nearest").transform([path])
+    np.testing.assert_array_equal(out[0, :, :, 0], [[0, 64], [128, 255]])
+
+
+def test_transparent_pixels_take_the_fill_colour(tmp_path):
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., :3] = (10, 20, 30)
+    rgba[:, :2, 3] = 255  # left half opaque, right half fully transparent
+    path = save(Image.fromarray(rgba, "RGBA"), tmp_path / "alpha.png")
+    out = ImageLoader(size=4, fill=(0, 255, 0), resample="nearest").transform([path])[0]
+    np.testing.assert_array_equal(out[:, 0], [(10, 20, 30)] * 4)
+    np.testing.assert_array_equal(out[:, 3], [(0, 255, 0)] * 4)
+
+    pal = Image.new("P", (4, 4), 0)
+    pal.putpalette([10, 20, 30, 99, 99, 99])
+    pal.paste(1, (2, 0, 4, 4))
+    path = save(pal, tmp_path / "pal.png", transparency=1)
+    out = ImageLoader(size=4, fill=255, resample="nearest").transform([path])[0]
+    np.testing.assert_array_equal(out[:, 0], [(10, 20, 30)] * 4)
+    np.testing.assert_array_equal(out[:, 3], [(255, 255, 255)] * 4)
+
+
+@pytest.mark.parametrize("fmt", ["jpg", "png"])
+def test_exif_orientation_is_applied(tmp_path, fmt):
+    # Stored 40 wide x 20 high, red left, blue right. Orientation 6 means "rotate
+    # 90 degrees clockwise to display": the displayed image is 20 x 40, red on top.
+    img = two_colour(40, 20)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = save(img, tmp_path / f"rotated.{fmt}", exif=exif.tobytes())
+    out = ImageLoader(size=8, fit_mode="stretch").transform([path])[0].astype(int)
+    top, bottom = out[:3].mean(axis=(0, 1)), out[-3:].mean(axis=(0, 1))
+    assert top[0] > 200 and top[2] < 50, top
+    assert bottom[2] > 200 and bottom[0] < 50, bottom
+
+
+def test_animated_gif_gives_first_frame(tmp_path):
+    frames = [Image.new("RGB", (6, 6), c) for c in (RED, BLUE)]
+    path = str(tmp_path / "anim.gif")
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    out = ImageLoader(size=6).transform([path])[0]
+    assert out[..., 0].mean() > 200 and out[..., 2].mean() < 50
+
+
+# ------------------------------------------------------------------------- fitting
+
+
+def test_fit_modes_on_a_wide_image(tmp_path):
+    # 60 x 20: red | blue, with a green band in the central 20 x 20 square
+    arr = np.zeros((20, 60, 3), np.uint8)
+    arr[:, :30] = RED
+    arr[:, 30:] = BLUE
+    arr[:, 20:40] = (0, 255, 0)
+    path = save(Image.fromarray(arr), tmp_path / "wide.png")
+    crop = ImageLoader(size=10, fit_mode="crop").transform([path])[0].astype(int)
+    assert crop[..., 1].mean() > 240  # only the green centre is kept
+    pad = ImageLoader(size=12, fit_mode="pad", fill=7).transform([path])[0].astype(int)
+    assert (pad[:4] == 7).all() and (pad[-4:] == 7).all()  # 12 x 4 picture, bars above/below
+    assert pad[5:7, 0, 0].min() > 200 and pad[5:7, -1, 2].min() > 200
+    stretch = ImageLoader(size=12, fit_mode="stretch").transform([path])[0].astype(int)
+    assert stretch[:, 0, 0].min() > 200 and stretch[:, -1, 2].min() > 200
+    assert stretch[:, 6, 1].min() > 200
+
+
+# ------------------------------------------------------------------------- bad input
+
+
+@pytest.fixture
+def bad_files(tmp_path, synthetic_paths) -> dict[str, str]:
+    good = Path(synthetic_paths[0]).read_bytes()
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    (tmp_path / "text.jpg").write_text("<html>404 Not Found</html>")
+    (tmp_path / "folder.jpg").mkdir()
+    return {
+        "missing": str(tmp_path / "missing.jpg"),
+        "empty": str(tmp_path / "empty.jpg"),
+        "truncated": str(tmp_path / "truncated.jpg"),
+        "text": str(tmp_path / "text.jpg"),
+        "folder": str(tmp_path / "folder.jpg"),
+        "bomb": png_header_only(tmp_path / "bomb.png", 30000, 30000),
+        "large": png_header_only(tmp_path / "large.png", 10000, 10000),
+    }
+
+
+# Pillow itself warns before skface refuses a file between 1x and 2x its pixel limit.
+_bomb_warning = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+
+
+@_bomb_warning
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("missing", "file not found"),
+        ("empty", "empty (0 bytes)"),
+        ("truncated", "truncated or corrupt"),
+        ("text", "not an image format Pillow can read"),
+        ("folder", "is a folder"),
+        ("bomb", "decompression-bomb"),
+        ("large", "max_pixels"),
+    ],
+)
+def test_bad_file_error_names_the_file_and_the_reason(bad_files, synthetic_paths, kind, words):
+    paths = [synthetic_paths[0], bad_files[kind], synthetic_paths[1]]
+    with pytest.raises(ImageLoadError) as info:
+        ImageLoader(size=16).transform(paths)
+    message = str(info.value)
+    assert bad_files[kind] in message and words in message
+    assert "1 of 3" in message
+    assert info.value.failures == [(bad_files[kind], info.value.failures[0][1])]
+    assert info.value.__cause__ is None  # no bare Pillow traceback chained in
+
+
+@_bomb_warning
+def test_every_bad_file_is_reported_at_once(bad_files, synthetic_paths):
+    paths = [*bad_files.values(), *synthetic_paths[:3]]
+    with pytest.raises(ImageLoadError) as info:
+        ImageLoader(size=16).transform(paths)
+    assert [p for p, _ in info.value.failures] == list(bad_files.values())
+
+
+def test_max_pixels_bounds_what_is_decoded(synthetic_paths):
+    with pytest.raises(ImageLoadError, match="max_pixels"):
+        ImageLoader(size=8, max_pixels=100).transform(synthetic_paths[:1])
+    assert ImageLoader(size=8, max_pixels=48 * 48).transform(synthetic_paths[:1]).shape[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("X", "error", "words"),
+    [
+        ([], ValueError, "empty list of paths"),
+        ("face.jpg", TypeError, "wrap it in a list"),
+        (["a.jpg", np.nan], TypeError, "position 1"),
+        (["a.jpg", None], TypeError, "position 1"),
+        ([""], ValueError, "empty string"),
+        (np.zeros((2, 8, 8, 3), np.uint8), TypeError, "images already loaded"),
+        (pd.DataFrame({"a": ["x"], "b": ["y"]}), ValueError, "column of file paths"),
+    ],
+)
+def test_invalid_path_collections(X, error, words):
+    with pytest.raises(error, match=words):
+        ImageLoader().fit_transform(X)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"size": 0}, {"color": "rgba"}, {"fit_mode": "zoom"}, {"resample": "cubic"},
+     {"fill": (1, 2)}, {"fill": 300}, {"max_pixels": 0}],
+)
+def test_invalid_parameters_are_refused_at_fit(params, synthetic_paths):
+    with pytest.raises(ValueError):
+        ImageLoader(**params).fit(synthetic_paths[:1])
+
+
+def test_nothing_is_written_into_the_image_folder(synthetic_dir, synthetic_paths):
+    before = folder_state(synthetic_dir)
+    ImageLoader(size=16).fit_transform(synthetic_paths)
+    skface.datasets.check_images(synthetic_paths)
+    assert folder_state(synthetic_dir) == before
+
+
+# ------------------------------------------------------------------------- the cache
+
+
+def test_second_transform_is_served_from_the_cache(synthetic_paths):
+    loader = ImageLoader(size=16)
+    first = loader.transform(synthetic_paths)
+    assert image_cache_info().decodes == len(synthetic_paths)
+    second = clone(loader).transform(synthetic_paths[::-1])
+    np.testing.assert_array_equal(second, first[::-1])
+    info = image_cache_info()
+    assert info.decodes == len(synthetic_paths) and info.hits == len(synthetic_paths)
+    second[:] = 0  # the caller's array is a copy: the cache is not corrupted
+    np.testing.assert_array_equal(loader.transform(synthetic_paths), first)
+
+
+def test_cache_key_includes_parameters_and_file_identity(tmp_path, synthetic_paths):
+    ImageLoader(size=16).transform(synthetic_paths[:2])
+    ImageLoader(size=17).transform(synthetic_paths[:2])
+    ImageLoader(size=16, color="grayscale").transform(synthetic_paths[:2])
+    assert image_cache_info().decodes == 6
+    path = tmp_path / "changing.png"
+    Image.new("RGB", (8, 8), RED).save(path)
+    assert ImageLoader(size=4).transform([path])[0, 0, 0, 0] == 255
+    Image.new("RGB", (9, 9), BLUE).save(path)  # same name, new content
+    assert ImageLoader(size=4).transform([path])[0, 0, 0, 0] == 0
+
+
+def test_cache_can_be_turned_off_and_bounded(synthetic_paths):
+    ImageLoader(size=16, cache=False).transform(synthetic_paths)
+    ImageLoader(size=16, cache=False).transform(synthetic_paths)
+    info = image_cache_info()
+    assert info.decodes == 2 * len(synthetic_paths) and info.images == 0
+    one_image = 16 * 16 * 3 + 256
+    try:
+        skface.set_image_cache_limit(5 * one_image)
+        ImageLoader(size=16).transform(synthetic_paths)
+        info = image_cache_info()
+        assert info.images == 5 and info.nbytes <= info.max_bytes
+    finally:
+        skface.set_image_cache_limit(2 * 1024**3)
+    with pytest.raises(ValueError, match="non-negative"):
+        skface.set_image_cache_limit(-1)
+
+
+def _flatten(X):
+    return X.reshape(len(X), -1) / 255.0
+
+
+def test_grid_search_decodes_each_image_once(synthetic_paths):
+    """4 candidates x 3 folds, refit, predict and score: one decode per image."""
+    y = UTKFaceLabelDecoder(["gender"]).fit_transform(synthetic_paths)["gender"]
+    pipe = make_pipeline(ImageLoader(size=12), FunctionTransformer(_flatten),
+                         LogisticRegression(max_iter=200))
+    search = GridSearchCV(pipe, {"logisticregression__C": [0.01, 0.1, 1.0, 10.0]}, cv=3)
+    search.fit(synthetic_paths, y)
+    search.predict(synthetic_paths)
+    search.score(synthetic_paths, y)
+    info = image_cache_info()
+    assert info.decodes == len(synthetic_paths)
+    # 12 fits + 12 scoring calls on folds, the refit, predict and score all hit the cache
+    assert info.hits >= (12 + 12 + 3 - 1) * len(synthetic_paths) // 3
+
+
+def test_loader_is_picklable_and_clonable():
+    loader = ImageLoader(size=32, color="grayscale", fill=(1, 2, 3), n_jobs=2)
+    again = pickle.loads(pickle.dumps(loader))
+    assert again.get_params() == loader.get_params() == clone(loader).get_params()
