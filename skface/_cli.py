@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 
@@ -13,6 +14,7 @@ EXIT_OK = 0
 EXIT_BAD_FILES = 1  # only with --strict: the summary found malformed or unreadable files
 EXIT_USAGE = 2  # argparse's own code for bad arguments
 EXIT_ERROR = 3  # the input could not be read at all
+EXIT_SIGPIPE = 141  # the shell's code for a reader that closed the pipe
 
 
 def _summarize(args: argparse.Namespace) -> int:
@@ -23,14 +25,14 @@ def _summarize(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="skface-synthetic-") as tmp:
             make_faces(args.synthetic, directory=tmp, random_state=0)
             summary = summarize(tmp, check=not args.no_check, n_jobs=args.n_jobs,
-                                progress=not args.quiet,
+                                progress=not args.quiet and sys.stderr.isatty(),
                                 kind="SYNTHETIC cartoon faces from skface.datasets.make_faces, "
                                      "no real people; pass a folder to summarise real images")
             summary.source = f"{args.synthetic} synthetic images"
             text = json.dumps(summary.as_dict(), indent=2) if args.json else summary.to_text()
     else:
         summary = summarize(args.source, check=not args.no_check, n_jobs=args.n_jobs,
-                            progress=not args.quiet)
+                            progress=not args.quiet and sys.stderr.isatty())
         text = json.dumps(summary.as_dict(), indent=2) if args.json else summary.to_text()
     print(text)
     if args.strict and (summary.malformed or summary.unreadable):
@@ -68,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-jobs", type=int, default=None, help="decoding threads (default: all CPUs)")
     s.add_argument("--synthetic", type=int, default=500, metavar="N",
                    help="number of synthetic images when no SOURCE is given (default: 500)")
-    s.add_argument("-q", "--quiet", action="store_true", help="no progress on standard error")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress display (it is shown only on a terminal anyway)")
     s.set_defaults(func=_summarize)
     return parser
 
@@ -82,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.func(args)
+    except BrokenPipeError:  # the reader went away (`skface summarize | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_SIGPIPE
     except (OSError, ValueError) as exc:
         print(f"skface {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
