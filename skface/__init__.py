@@ -30,3 +30,30 @@ __all__ = [
     "image_cache_info",
     "set_image_cache_limit",
 ]
+
+# The estimators and networks need torch: they are imported on first use, so that the
+# data layer above stays importable (and fast to import) without it.
+_LAZY = {
+    "AgeBinner": "._estimators",
+    "AgeRegressor": "._estimators",
+    "FaceAttributes": "._estimators",
+    "GenderClassifier": "._estimators",
+    "RaceClassifier": "._estimators",
+    "nets": ".nets",
+}
+__all__ += sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(_LAZY[name], __name__)
+        value = module if name == "nets" else getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'skface' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

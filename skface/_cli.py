@@ -40,6 +40,121 @@ def _summarize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_TARGETS = ("age", "gender", "race", "age_bins", "all")
+
+
+def _load_labels(source: str | None, args) -> tuple:
+    """Label frame and a description of where it came from (synthetic when no source)."""
+    import warnings
+
+    from .datasets import load_csv, load_utkface, make_faces
+    from .exceptions import MalformedFileNameWarning
+
+    if source is None:
+        folder = tempfile.mkdtemp(prefix="skface-synthetic-")
+        frame = make_faces(args.synthetic, size=max(args.size, 32), directory=folder,
+                           random_state=0)
+        return frame, (f"{args.synthetic} SYNTHETIC cartoon faces (skface.datasets.make_faces); "
+                       "pass a folder or CSV to train on real images"), folder
+    if os.path.isdir(source):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", MalformedFileNameWarning)
+            frame = load_utkface(source)
+        for w in caught:
+            print(f"skface: {str(w.message).splitlines()[0]} (left out)", file=sys.stderr)
+        return frame, f"{source} (UTKFace file names)", None
+    return load_csv(source), f"{source} (label table)", None
+
+
+def _estimator_for(target: str, args):
+    from . import AgeBinner, AgeRegressor, FaceAttributes, GenderClassifier, RaceClassifier
+
+    cls = {"age": AgeRegressor, "gender": GenderClassifier, "race": RaceClassifier,
+           "age_bins": AgeBinner, "all": FaceAttributes}[target]
+    params = {"verbose": 0 if args.quiet else 1, "random_state": args.random_state}
+    if args.epochs is not None:
+        params["max_epochs"] = args.epochs
+    if args.network is not None:
+        params["module"] = args.network
+    return cls(**params)
+
+
+def _train(args: argparse.Namespace) -> int:
+    import shutil
+
+    import joblib
+    from sklearn.pipeline import make_pipeline
+
+    from . import ImageLoader
+
+    if os.path.exists(args.output) and not args.force:
+        print(f"skface train: {args.output!r} exists; pass --force to replace it",
+              file=sys.stderr)
+        return EXIT_USAGE
+    frame, described, tmp = _load_labels(args.source, args)
+    try:
+        if args.limit:
+            frame = frame.sample(n=min(args.limit, len(frame)), random_state=0)
+        target = args.target
+        columns = ["age", "gender", "race"] if target == "all" else [
+            "age" if target == "age_bins" else target]
+        missing = [c for c in columns if c not in frame or frame[c].isna().any()]
+        if missing:
+            raise ValueError(f"{described}: no complete {missing} labels to train on")
+        y = frame[columns] if target == "all" else frame[columns[0]]
+        if target == "all":
+            y = y.astype({"gender": "int64", "race": "int64"})
+        elif target in ("gender", "race"):
+            y = y.astype("int64")
+        pipe = make_pipeline(ImageLoader(size=args.size), _estimator_for(target, args))
+        print(f"skface train: {target} on {len(frame):,} images from {described}",
+              file=sys.stderr)
+        pipe.fit(frame["path"], y)
+        out_dir = os.path.dirname(os.path.abspath(args.output))
+        os.makedirs(out_dir, exist_ok=True)
+        fd, partial = tempfile.mkstemp(prefix=".skface-", suffix=".joblib", dir=out_dir)
+        os.close(fd)
+        try:
+            joblib.dump(pipe, partial)
+            os.replace(partial, args.output)  # atomic: never a half-written model file
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
+        print(f"skface train: model written to {args.output}", file=sys.stderr)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return EXIT_OK
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import joblib
+    import pandas as pd
+
+    model = joblib.load(args.model)
+    paths = list(args.paths)
+    if len(paths) == 1 and os.path.isdir(paths[0]):
+        folder = paths[0]
+        paths = sorted(os.path.join(folder, n) for n in os.listdir(folder)
+                       if not n.startswith("."))
+    pred = model.predict(paths)
+    table = pred.copy() if isinstance(pred, pd.DataFrame) else pd.DataFrame({"prediction": pred})
+    table.insert(0, "path", paths)
+    if hasattr(model, "predict_proba") and not isinstance(pred, pd.DataFrame):
+        proba = model.predict_proba(paths)
+        for j, label in enumerate(model.classes_):
+            table[f"p({label})"] = proba[:, j].round(4)
+    if args.output:
+        if os.path.exists(args.output) and not args.force:
+            print(f"skface predict: {args.output!r} exists; pass --force to replace it",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        table.to_csv(args.output, index=False)
+    else:
+        print(table.to_csv(index=False), end="")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skface",
@@ -70,8 +185,50 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-jobs", type=int, default=None, help="decoding threads (default: all CPUs)")
     s.add_argument("--synthetic", type=int, default=500, metavar="N",
                    help="number of synthetic images when no SOURCE is given (default: 500)")
-    s.add_argument("-q", "--quiet", action="store_true", help="no progress display (it is shown only on a terminal anyway)")
+    s.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress display (shown only on a terminal anyway)")
     s.set_defaults(func=_summarize)
+
+    t = sub.add_parser(
+        "train",
+        help="train a model on a folder or label table and save it with joblib",
+        description=(
+            "Train ImageLoader + an estimator on a folder of images named in UTKFace's scheme "
+            "or a CSV label table (path plus age/gender/race columns), and write the fitted "
+            "Pipeline with joblib. Without SOURCE, trains on synthetic images so it runs "
+            "anywhere. The model file is written atomically."
+        ),
+    )
+    t.add_argument("source", nargs="?", metavar="SOURCE",
+                   help="image folder or CSV label table (default: synthetic images)")
+    t.add_argument("--target", choices=_TARGETS, default="gender",
+                   help="what to predict (default: gender); 'all' trains the multi-task model")
+    t.add_argument("-o", "--output", default="skface-model.joblib",
+                   help="model file to write (default: skface-model.joblib)")
+    t.add_argument("--force", action="store_true", help="replace an existing model file")
+    t.add_argument("--size", type=int, default=64, help="image side in pixels (default: 64)")
+    t.add_argument("--epochs", type=int, default=None, help="maximum epochs")
+    t.add_argument("--network", default=None, help="network name from skface.nets.list_models()")
+    t.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="train on a random N images only")
+    t.add_argument("--random-state", type=int, default=0)
+    t.add_argument("--synthetic", type=int, default=1000, metavar="N",
+                   help="number of synthetic images when no SOURCE is given (default: 1000)")
+    t.add_argument("-q", "--quiet", action="store_true", help="no per-epoch progress")
+    t.set_defaults(func=_train)
+
+    p = sub.add_parser(
+        "predict",
+        help="predict with a saved model; prints a CSV table",
+        description="Load a model written by `skface train` (or any joblib-saved skface "
+                    "Pipeline) and predict for image files or a folder of them. Only load "
+                    "model files you trust: joblib files run code when loaded.",
+    )
+    p.add_argument("model", help="joblib model file")
+    p.add_argument("paths", nargs="+", help="image files, or one folder")
+    p.add_argument("-o", "--output", default=None, help="write the table to this CSV file")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=_predict)
     return parser
 
 

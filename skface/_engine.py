@@ -1,0 +1,601 @@
+"""The one training engine every skface estimator shares.
+
+A thin layer over :class:`skorch.NeuralNet`:
+
+- input: uint8 images ``(n, h, w, c)`` stay uint8 until a batch is on the device;
+  batches are gathered by index from one tensor (no per-sample ``__getitem__``);
+- on the device, inside the module: conversion to float, batched augmentation
+  (flip, shift/scale/rotation, brightness/contrast), normalisation, channels_last,
+  and test-time flip averaging;
+- ``device="auto"`` (CUDA when present), bfloat16 autocast on CUDA and on CPUs that
+  compute bfloat16 natively, AdamW with warm-up and cosine decay, early stopping on a
+  seeded validation split that restores the best weights, ``random_state``.
+
+Estimators subclass :class:`FaceNetBase` and say only how ``y`` is encoded and decoded,
+which loss they use and how many outputs the network needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from skorch import NeuralNet
+from skorch.callbacks import Callback, EarlyStopping, EpochScoring
+from skorch.dataset import Dataset
+from skorch.utils import to_tensor
+from torch import nn
+from torch.utils.data import Subset
+
+from .nets import get_model_builder
+
+__all__ = ["DEFAULT_AUGMENT", "FaceModule", "FaceNetBase", "check_images_array"]
+
+DEFAULT_AUGMENT = {
+    "flip": True,  # horizontal flip with probability 1/2
+    "shift": 0.08,  # translation, fraction of the image side
+    "scale": 0.10,  # zoom in or out by up to this fraction
+    "rotate": 10.0,  # degrees
+    "brightness": 0.2,  # additive, fraction of the full range
+    "contrast": 0.2,  # multiplicative around the image mean
+}
+# Normalisation: images in [0, 1] are mapped to roughly zero mean and unit variance.
+_MEAN, _STD = 0.5, 0.25
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def check_images_array(X, *, name: str) -> np.ndarray:
+    """Validate image input and return it as a uint8 ``(n, h, w, c)`` array.
+
+    uint8 arrays are passed through without a copy. Float arrays in ``[0, 1]`` are
+    scaled by 255; float arrays with values above 1 are taken to be in ``[0, 255]``;
+    either way they are rounded to uint8 once, here.
+    """
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    if isinstance(X, (str, bytes, os.PathLike)) or np.asarray(X).dtype.kind in "OUS":
+        raise TypeError(
+            f"{name} expects images as a uint8 array of shape (n, height, width, channels), "
+            "got file paths or other objects. Load image files in a Pipeline:\n"
+            f"    make_pipeline(ImageLoader(size=64), {name}())"
+        )
+    X = np.asarray(X)
+    if X.ndim == 3:
+        raise ValueError(
+            f"{name} expects a batch of images of shape (n, height, width, channels); got "
+            f"shape {X.shape}. For a single greyscale image batch add the channel axis "
+            "(X[..., None]); for one image add the batch axis (X[None])."
+        )
+    if X.ndim != 4:
+        raise ValueError(
+            f"{name} expects images of shape (n, height, width, channels); got an array of "
+            f"shape {X.shape}."
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} got no images (an array of shape {X.shape}).")
+    if X.shape[-1] not in (1, 3):
+        raise ValueError(
+            f"{name} expects 1 (greyscale) or 3 (RGB) channels last; got shape {X.shape}. "
+            "ImageLoader(color='rgb' or 'grayscale') gives the right layout."
+        )
+    if X.dtype == np.uint8:
+        return X
+    if X.dtype.kind not in "fiub":
+        raise TypeError(f"{name} expects uint8 or float images, got dtype {X.dtype}.")
+    Xf = X.astype(np.float32, copy=False)
+    if not np.isfinite(Xf).all():
+        raise ValueError(f"{name}: the images contain NaN or infinite values.")
+    lo, hi = float(Xf.min()), float(Xf.max())
+    if lo < 0 or hi > 255:
+        raise ValueError(
+            f"{name} expects pixel values in [0, 1] or [0, 255]; got values from {lo:g} to "
+            f"{hi:g}. Rescale the images (or pass the uint8 output of ImageLoader)."
+        )
+    scale = 255.0 if hi <= 1.0 else 1.0
+    return np.clip(np.rint(Xf * scale), 0, 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- the module
+
+
+class FaceModule(nn.Module):
+    """uint8 images in, network outputs out; preprocessing runs on the device.
+
+    Parameters
+    ----------
+    net : nn.Module
+        A network from :mod:`skface.nets` (float NCHW in, ``(batch, k)`` out).
+    augment : dict or None
+        Augmentation strengths (see ``DEFAULT_AUGMENT``); applied in training mode only.
+    tta : bool
+        In evaluation mode, average the outputs for the image and its mirror image.
+    channels_last : bool
+        Feed the network channels_last tensors (faster convolutions on CPU and GPU).
+    ordinal_outputs : int or array-like
+        When given, the network has one output ``g(x)`` and the module returns
+        ``g(x) + b_k`` for ``K - 1`` learned thresholds (CORAL). An int gives the
+        number of thresholds, initialised to zero; an array their initial values
+        (e.g. the logits of ``P(y > k)`` in the training data).
+    """
+
+    def __init__(self, net: nn.Module, *, augment: dict | None = None, tta: bool = False,
+                 channels_last: bool = True, ordinal_outputs=0):
+        super().__init__()
+        self.net = net
+        self.augment = dict(augment) if augment else None
+        self.tta = tta
+        self.channels_last = channels_last
+        init = torch.as_tensor(ordinal_outputs, dtype=torch.float32)
+        if init.dim() == 0:
+            init = torch.zeros(int(init))
+        self.ordinal_outputs = len(init)
+        if self.ordinal_outputs:
+            self.ordinal_bias = nn.Parameter(init.clone())
+
+    def _to_float(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            raise ValueError(f"expected a batch of NHWC images, got shape {tuple(x.shape)}")
+        x = x.permute(0, 3, 1, 2)  # NHWC memory seen as NCHW: already channels_last
+        if x.dtype == torch.uint8:
+            x = x.float().div_(255.0)
+        else:
+            x = x.float()
+        if not self.channels_last:
+            x = x.contiguous()
+        return x
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.augment
+        n = x.shape[0]
+        dev = x.device
+        if a.get("shift") or a.get("scale") or a.get("rotate"):
+            angle = (torch.rand(n, device=dev) * 2 - 1) * math.radians(a.get("rotate", 0.0))
+            scale = 1 + (torch.rand(n, device=dev) * 2 - 1) * a.get("scale", 0.0)
+            shift = (torch.rand(n, 2, device=dev) * 2 - 1) * (2 * a.get("shift", 0.0))
+            cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+            theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1),
+                                 torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+            grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+            x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection",
+                              align_corners=False)
+        if a.get("flip"):
+            flip = torch.rand(n, device=dev) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        if a.get("contrast"):
+            c = 1 + (torch.rand(n, 1, 1, 1, device=dev) * 2 - 1) * a["contrast"]
+            mean = x.mean(dim=(1, 2, 3), keepdim=True)
+            x = (x - mean) * c + mean
+        if a.get("brightness"):
+            x = x + (torch.rand(n, 1, 1, 1, device=dev) * 2 - 1) * a["brightness"]
+        return x
+
+    def _net(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        if self.ordinal_outputs:
+            out = out[:, :1] + self.ordinal_bias
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._to_float(x)
+        if self.training and self.augment:
+            x = self._augment(x)
+        x = (x - _MEAN) / _STD
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.training or not self.tta:
+            return self._net(x)
+        return (self._net(x) + self._net(x.flip(3))) / 2
+
+
+# --------------------------------------------------------------------------- batches
+
+
+class _BatchIterator:
+    """Batches gathered by index from one in-memory tensor: no per-sample Python work."""
+
+    def __init__(self, dataset, batch_size: int, shuffle: bool):
+        indices = None
+        while isinstance(dataset, Subset):
+            idx = torch.as_tensor(np.asarray(dataset.indices), dtype=torch.long)
+            indices = idx if indices is None else idx[indices]
+            dataset = dataset.dataset
+        X, y = dataset.X, dataset.y
+        self.X = X if isinstance(X, torch.Tensor) else torch.from_numpy(np.asarray(X))
+        self.y = None if y is None else (
+            y if isinstance(y, torch.Tensor) else torch.from_numpy(np.asarray(y)))
+        self.indices = indices
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+
+    def __len__(self) -> int:
+        n = len(self.indices) if self.indices is not None else len(self.X)
+        return math.ceil(n / self.batch_size)
+
+    def __iter__(self):
+        n = len(self.indices) if self.indices is not None else len(self.X)
+        order = torch.randperm(n) if self.shuffle else None
+        for start in range(0, n, self.batch_size):
+            if order is None and self.indices is None:
+                sl = slice(start, start + self.batch_size)
+                Xb, yb = self.X[sl], (None if self.y is None else self.y[sl])
+            else:
+                idx = torch.arange(start, min(start + self.batch_size, n))
+                if order is not None:
+                    idx = order[idx]
+                if self.indices is not None:
+                    idx = self.indices[idx]
+                Xb = self.X.index_select(0, idx)
+                yb = None if self.y is None else self.y.index_select(0, idx)
+            yield Xb, yb
+
+
+class _WarmupCosine(Callback):
+    """Per-batch learning rate: linear warm-up, then cosine decay to zero."""
+
+    def __init__(self, warmup_epochs: float = 1.0):
+        self.warmup_epochs = warmup_epochs
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        n = len(X) if X is not None else 0
+        n_train = n - round(n * (net.validation_fraction or 0.0))
+        self.steps_per_epoch_ = max(1, math.ceil(n_train / net.batch_size))
+        self.total_ = self.steps_per_epoch_ * net.max_epochs
+        self.step_ = 0
+        self.base_lr_ = net.lr
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if not training:
+            return
+        warm = self.warmup_epochs * self.steps_per_epoch_
+        t = self.step_
+        if t < warm:
+            factor = (t + 1) / warm
+        else:
+            progress = min(1.0, (t - warm) / max(1.0, self.total_ - warm))
+            factor = 0.5 * (1 + math.cos(math.pi * progress))
+        for group in net.optimizer_.param_groups:
+            group["lr"] = self.base_lr_ * factor
+        self.step_ += 1
+
+
+# --------------------------------------------------------------------------- the base
+
+_CRITERIA = {
+    "l1": nn.L1Loss,
+    "mse": nn.MSELoss,
+    "huber": nn.HuberLoss,
+    "cross_entropy": nn.CrossEntropyLoss,
+}
+
+
+def _bf16_supported_on_cpu() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+class FaceNetBase(NeuralNet):
+    """Shared skorch engine of skface's estimators (not used directly).
+
+    Subclasses set ``_stratify`` and implement ``_fit_target`` (learn the target
+    encoding, return the number of network outputs), ``_encode_target`` and the
+    prediction methods. See :class:`skface.GenderClassifier` for the parameters.
+    """
+
+    _stratify = False
+    _valid_score_name: str | None = None
+
+    def __init__(
+        self,
+        module="skfacenet",
+        *args,
+        criterion=nn.CrossEntropyLoss,
+        optimizer=torch.optim.AdamW,
+        lr: float = 2e-3,
+        max_epochs: int = 30,
+        batch_size: int = 128,
+        train_split=None,
+        device: str | None = "auto",
+        verbose: int = 1,
+        random_state=None,
+        augment=True,
+        tta: bool = True,
+        precision: str = "auto",
+        channels_last: bool = True,
+        validation_fraction: float = 0.1,
+        early_stopping: bool = True,
+        patience: int = 8,
+        warmup_epochs: float = 1.0,
+        **kwargs,
+    ):
+        super().__init__(
+            module, *args, criterion=criterion, optimizer=optimizer, lr=lr,
+            max_epochs=max_epochs, batch_size=batch_size, train_split=train_split,
+            device=device, verbose=verbose, **kwargs,
+        )
+        self.random_state = random_state
+        self.augment = augment
+        self.tta = tta
+        self.precision = precision
+        self.channels_last = channels_last
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.warmup_epochs = warmup_epochs
+
+    # ----------------------------------------------------------------- resolved settings
+
+    def _resolve_device(self) -> str:
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.device
+
+    @contextlib.contextmanager
+    def _on_device(self):
+        """Let skorch's own code see the resolved device while it runs."""
+        user = self.device
+        self.device = getattr(self, "device_", None) or self._resolve_device()
+        try:
+            yield
+        finally:
+            self.device = user
+
+    def _resolve_precision(self, device: str) -> torch.dtype | None:
+        p = self.precision
+        if p not in ("auto", "float32", "bfloat16", "float16"):
+            raise ValueError(
+                f"precision must be 'auto', 'float32', 'bfloat16' or 'float16', got {p!r}")
+        kind = torch.device(device).type if device else "cpu"
+        if p == "float32":
+            return None
+        if p == "float16":
+            return torch.float16
+        if p == "bfloat16":
+            return torch.bfloat16
+        if kind == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+        return torch.bfloat16 if kind == "cpu" and _bf16_supported_on_cpu() else None
+
+    def _augment_spec(self) -> dict | None:
+        if self.augment is True:
+            return dict(DEFAULT_AUGMENT)
+        if self.augment in (False, None):
+            return None
+        if isinstance(self.augment, dict):
+            unknown = set(self.augment) - set(DEFAULT_AUGMENT)
+            if unknown:
+                raise ValueError(
+                    f"unknown augmentation(s) {sorted(unknown)}; known: {sorted(DEFAULT_AUGMENT)}")
+            return {**dict.fromkeys(DEFAULT_AUGMENT, 0), **self.augment}
+        raise ValueError(f"augment must be True, False or a dict, got {self.augment!r}")
+
+    # ----------------------------------------------------------------- initialisation
+
+    def initialize(self):
+        self.device_ = self._resolve_device()
+        self.precision_ = self._resolve_precision(self.device_)
+        with self._on_device():
+            return super().initialize()
+
+    @property
+    def _default_callbacks(self):
+        callbacks = list(super()._default_callbacks)
+        if self._valid_score_name and self._uses_validation():
+            scoring = EpochScoring(self._valid_score, name=self._valid_score_name,
+                                   lower_is_better=self._valid_score_name.endswith("mae"),
+                                   use_caching=True)
+            callbacks.insert(-1, (self._valid_score_name, scoring))
+        callbacks.insert(-1, ("lr_schedule", _WarmupCosine(self.warmup_epochs)))
+        if self.early_stopping and self._uses_validation():
+            stopper = EarlyStopping(monitor="valid_loss", patience=self.patience,
+                                    load_best=True, sink=self._sink)
+            callbacks.insert(-1, ("early_stopping", stopper))
+        return callbacks
+
+    def _sink(self, message: str) -> None:
+        if self.verbose:
+            print(message)
+
+    def _uses_validation(self) -> bool:
+        return bool(self.train_split) or (self.validation_fraction or 0) > 0
+
+    def initialize_module(self):
+        kwargs = self.get_params_for("module")
+        module = self.module
+        builder = get_model_builder(module) if isinstance(module, str) else module
+        if isinstance(builder, nn.Module):
+            net = builder
+        else:
+            net = builder(n_outputs=self.n_outputs_, in_channels=self.image_shape_[2], **kwargs)
+        self.module_ = FaceModule(
+            net, augment=self._augment_spec(), tta=self.tta, channels_last=self.channels_last,
+            ordinal_outputs=self._ordinal_outputs(),
+        )
+        if self.channels_last:
+            self.module_ = self.module_.to(memory_format=torch.channels_last)
+        return self
+
+    def _ordinal_outputs(self):
+        return 0
+
+    def initialize_criterion(self):
+        if isinstance(self.criterion, str):
+            try:
+                cls = _CRITERIA[self.criterion.lower()]
+            except KeyError:
+                raise ValueError(
+                    f"unknown criterion {self.criterion!r}; use one of {sorted(_CRITERIA)} or "
+                    "a torch loss class") from None
+            self.criterion_ = cls(**self.get_params_for("criterion"))
+            return self
+        return super().initialize_criterion()
+
+    # ----------------------------------------------------------------- data
+
+    def get_dataset(self, X, y=None):
+        if isinstance(X, (Dataset, Subset)):
+            return X
+        return Dataset(X, y)
+
+    def get_iterator(self, dataset, training=False):
+        prefix = "iterator_train" if training else "iterator_valid"
+        kwargs = self.get_params_for(prefix)
+        batch_size = kwargs.get("batch_size", self.batch_size)
+        if batch_size == -1:
+            batch_size = len(dataset)
+        return _BatchIterator(dataset, batch_size, shuffle=training)
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        dataset = self.get_dataset(X, y)
+        if self.train_split:
+            return super().get_split_datasets(X, y, **fit_params)
+        frac = self.validation_fraction or 0.0
+        n = len(dataset)
+        n_valid = round(n * frac)
+        if n_valid < 1 or n - n_valid < 1:
+            return dataset, None
+        rng = np.random.RandomState(self._seed())
+        y_np = np.asarray(dataset.y) if self._stratify else None
+        if y_np is not None:
+            from sklearn.model_selection import train_test_split
+
+            idx = np.arange(n)
+            try:
+                tr, va = train_test_split(idx, test_size=n_valid, random_state=rng,
+                                          stratify=y_np)
+            except ValueError:  # a class too rare to stratify
+                tr, va = train_test_split(idx, test_size=n_valid, random_state=rng)
+        else:
+            perm = rng.permutation(n)
+            va, tr = perm[:n_valid], perm[n_valid:]
+        return Subset(dataset, np.sort(tr)), Subset(dataset, np.sort(va))
+
+    # ----------------------------------------------------------------- steps
+
+    def _autocast(self):
+        dtype = getattr(self, "precision_", None)
+        if dtype is None:
+            return contextlib.nullcontext()
+        kind = torch.device(self.device_).type
+        return torch.autocast(kind, dtype=dtype)
+
+    def infer(self, x, **fit_params):
+        x = to_tensor(x, device=self.device_)
+        with self._autocast():
+            return self.module_(x, **fit_params)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        y_true = to_tensor(y_true, device=y_pred.device)
+        return self.criterion_(y_pred.float(), y_true)
+
+    def _valid_score(self, net, X, y):
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- seeding
+
+    def _seed(self) -> int:
+        rs = self.random_state
+        if rs is None:
+            return int(np.random.default_rng().integers(0, 2**31 - 1))
+        if isinstance(rs, numbers.Integral):
+            return int(rs)
+        if isinstance(rs, np.random.RandomState):
+            return int(rs.randint(0, 2**31 - 1))
+        raise ValueError(f"random_state must be None, an int or a RandomState, got {rs!r}")
+
+    @contextlib.contextmanager
+    def _seeded(self):
+        if self.random_state is None:
+            yield
+            return
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self._seed())
+            yield
+
+    # ----------------------------------------------------------------- fit and predict
+
+    def _check_X(self, X, *, reset: bool) -> np.ndarray:
+        X = check_images_array(X, name=type(self).__name__)
+        if reset:
+            self.image_shape_ = tuple(int(v) for v in X.shape[1:])
+        elif tuple(X.shape[1:]) != tuple(self.image_shape_):
+            h, w, c = self.image_shape_
+            raise ValueError(
+                f"{type(self).__name__} was fitted on {h}x{w} images with {c} channel(s); got "
+                f"images of shape {X.shape[1:]}. Load them the same way, e.g. "
+                f"ImageLoader(size={h}, color={'grayscale' if c == 1 else 'rgb'!r})."
+            )
+        return X
+
+    @staticmethod
+    def _check_lengths(X, y) -> None:
+        if y is None:
+            raise ValueError("y is required: pass the labels to fit.")
+        n_y = len(y)
+        if n_y != len(X):
+            raise ValueError(
+                f"X has {len(X)} images but y has {n_y} labels; they must match one to one.")
+
+    def fit(self, X, y=None, **fit_params):
+        """Fit the network on images ``X`` (uint8, ``(n, h, w, c)``) and targets ``y``.
+
+        Returns
+        -------
+        self
+        """
+        X = self._check_X(X, reset=not (self.warm_start and self.initialized_))
+        self._check_lengths(X, y)
+        if not (self.warm_start and self.initialized_):
+            self.n_outputs_ = self._fit_target(y)
+        y_enc = self._encode_target(y)
+        with self._seeded():
+            if not self.warm_start or not self.initialized_:
+                self.initialize()
+            NeuralNet.partial_fit(self, X, y_enc, **fit_params)
+        return self
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Train for more epochs, keeping the current weights (fits first if needed)."""
+        if not self.initialized_:
+            return self.fit(X, y, **fit_params)
+        X = self._check_X(X, reset=False)
+        self._check_lengths(X, y)
+        with self._seeded():
+            NeuralNet.partial_fit(self, X, self._encode_target(y), **fit_params)
+        return self
+
+    def _forward_outputs(self, X) -> np.ndarray:
+        """Network outputs for images ``X`` as float32 numpy, in evaluation mode."""
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "n_outputs_")
+        X = self._check_X(X, reset=False)
+        return self.forward(X, training=False).float().numpy()
+
+    # ----------------------------------------------------------------- pickling
+
+    def __setstate__(self, state):
+        user_device = state.get("device")
+        if user_device == "auto":
+            state["device"] = state.get("device_", "cpu")
+        super().__setstate__(state)
+        if user_device == "auto":
+            self.device_ = self.device
+            self.device = "auto"
+            if self.initialized_ and torch.device(self.device_).type == "cpu":
+                self.precision_ = self._resolve_precision("cpu")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.non_deterministic = self.random_state is None
+        return tags

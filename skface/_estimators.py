@@ -1,0 +1,558 @@
+"""The estimators: thin subclasses of the shared engine.
+
+Each says how ``y`` is encoded and decoded, which loss it trains with and how many
+outputs its network needs; everything else lives in :mod:`skface._engine`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from ._age_bins import AgeBinEncoder
+from ._engine import FaceNetBase
+from ._labels import MAX_AGE, check_ages
+from .exceptions import LabelError
+
+__all__ = [
+    "AgeBinner",
+    "AgeRegressor",
+    "FaceAttributes",
+    "GenderClassifier",
+    "RaceClassifier",
+    "SmoothedCrossEntropy",
+]
+
+
+class SmoothedCrossEntropy(nn.CrossEntropyLoss):
+    """Cross-entropy with label smoothing 0.1 by default (``criterion__label_smoothing``)."""
+
+    def __init__(self, label_smoothing: float = 0.1, **kwargs):
+        super().__init__(label_smoothing=label_smoothing, **kwargs)
+
+
+def _labels_1d(y, name: str) -> np.ndarray:
+    y = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else y, dtype=object)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"{name} expects y as one column of labels, got shape {y.shape}.")
+    missing = pd.isna(pd.Series(y, dtype=object)).to_numpy()
+    if missing.any():
+        rows = np.flatnonzero(missing)[:5].tolist()
+        raise LabelError(
+            f"{name}: y has {int(missing.sum())} missing label(s) (rows {rows}); drop these "
+            "samples from X and y together.")
+    return np.asarray(y.tolist())  # the labels' natural dtype (int, str, ...), not object
+
+
+# --------------------------------------------------------------------------- classifiers
+
+_SHARED_DOC = """
+    Parameters
+    ----------
+    module : str or nn.Module class, default="skfacenet"
+        Network: a name from :func:`skface.nets.list_models` or a class following
+        the registry's contract. Its parameters pass as ``module__<name>``
+        (e.g. ``module__width=48``).
+    criterion : loss class or str
+        Training loss.
+    optimizer : torch optimiser class, default=torch.optim.AdamW
+        Its parameters pass as ``optimizer__<name>`` (e.g. ``optimizer__weight_decay``).
+    lr : float, default=2e-3
+        Peak learning rate, reached after ``warmup_epochs`` and decayed to zero on a
+        cosine over ``max_epochs``.
+    max_epochs : int, default=30
+    batch_size : int, default=128
+    train_split : callable or None, default=None
+        A skorch splitter; when None a seeded ``validation_fraction`` split is used.
+    device : str, default="auto"
+        ``"auto"`` uses CUDA when available, else the CPU.
+    verbose : int, default=1
+        1 prints a line per epoch; 0 is silent.
+    random_state : int, RandomState or None, default=None
+        Seeds initialisation, shuffling, augmentation and the validation split:
+        equal seeds give equal predictions on the same machine.
+    augment : bool or dict, default=True
+        Batched augmentation on the device during training: horizontal flip,
+        shift, scale, rotation, brightness and contrast. A dict sets strengths
+        (keys of ``skface._engine.DEFAULT_AUGMENT``; missing keys are off).
+    tta : bool, default=True
+        Average predictions over each image and its mirror image.
+    precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
+        Autocast precision. ``"auto"``: bfloat16 on CUDA devices and CPUs that
+        compute it natively (AVX512-BF16 or AMX), float32 elsewhere.
+    channels_last : bool, default=True
+        Channels-last memory layout for the convolutions.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping and the per-epoch
+        validation figures; 0 trains on everything for ``max_epochs``.
+    early_stopping : bool, default=True
+        Stop when the validation loss has not improved for ``patience`` epochs and
+        restore the best weights.
+    patience : int, default=8
+    warmup_epochs : float, default=1.0
+    **kwargs
+        Any other skorch ``NeuralNet`` parameter (``callbacks``, ``iterator_train__*``,
+        ``warm_start``, ...).
+"""
+
+
+class _FaceClassifier(ClassifierMixin, FaceNetBase):
+    _stratify = True
+    _valid_score_name = "valid_acc"
+
+    def __init__(self, module="skfacenet", *args, criterion=SmoothedCrossEntropy, **kwargs):
+        super().__init__(module, *args, criterion=criterion, **kwargs)
+
+    def _fit_target(self, y) -> int:
+        y = _labels_1d(y, type(self).__name__)
+        self.classes_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least two classes in y; got only "
+                f"{self.classes_.tolist()}.")
+        return len(self.classes_)
+
+    def _encode_target(self, y) -> np.ndarray:
+        y = _labels_1d(y, type(self).__name__)
+        codes = np.searchsorted(self.classes_, y)
+        codes = np.clip(codes, 0, len(self.classes_) - 1)
+        unknown = self.classes_[codes] != y
+        if unknown.any():
+            raise LabelError(
+                f"{type(self).__name__}: label(s) {sorted(set(y[unknown].tolist()))[:5]} were "
+                f"not seen in fit (classes: {self.classes_.tolist()}).")
+        return codes.astype(np.int64)
+
+    def _valid_score(self, net, X, y):
+        logits = net.forward(X)
+        return float((logits.argmax(1).numpy() == np.asarray(y)).mean())
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``."""
+        out = torch.from_numpy(self._forward_outputs(X))
+        return torch.softmax(out, dim=1).numpy()
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable class of each image, in the labels ``y`` was given in."""
+        return self.classes_[self._forward_outputs(X).argmax(1)]
+
+
+class GenderClassifier(_FaceClassifier):
+    __doc__ = (
+        """Predict gender from face images: a CNN classifier in scikit-learn's shape.
+
+    ``y`` may use any two labels (0/1, ``"male"``/``"female"``, ...); ``predict``
+    returns the same labels and ``predict_proba`` one column per ``classes_``.
+    Takes the uint8 ``(n, h, w, c)`` arrays :class:`~skface.ImageLoader` makes.
+"""
+        + _SHARED_DOC
+        + """
+    Attributes
+    ----------
+    classes_ : ndarray
+        The labels, sorted.
+    history_ : skorch History
+        Per-epoch losses and validation accuracy.
+    module_ : torch.nn.Module
+        The fitted network with its on-device preprocessing.
+    image_shape_ : tuple
+        ``(height, width, channels)`` of the training images.
+
+    See Also
+    --------
+    RaceClassifier, AgeRegressor, AgeBinner, FaceAttributes
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skface import ImageLoader, GenderClassifier
+    >>> pipe = make_pipeline(ImageLoader(size=64), GenderClassifier(max_epochs=20))
+    """
+    )
+
+
+class RaceClassifier(_FaceClassifier):
+    __doc__ = (
+        """Predict race group from face images: a CNN classifier in scikit-learn's shape.
+
+    ``y`` may use any labels (UTKFace's codes 0-4, names, FairFace's seven groups);
+    ``predict`` returns the same labels. Takes the uint8 ``(n, h, w, c)`` arrays
+    :class:`~skface.ImageLoader` makes. The groups are coarse categories assigned by
+    the datasets' annotators; report errors per group.
+"""
+        + _SHARED_DOC
+        + """
+    Attributes
+    ----------
+    classes_ : ndarray
+        The labels, sorted.
+    history_ : skorch History
+
+    See Also
+    --------
+    GenderClassifier, FaceAttributes
+    """
+    )
+
+
+# --------------------------------------------------------------------------- age
+
+
+class AgeRegressor(RegressorMixin, FaceNetBase):
+    __doc__ = (
+        """Predict age in years from face images: a CNN regressor in scikit-learn's shape.
+
+    The network learns standardised ages; predictions are in years, clipped to
+    0..116. ``score`` is R² as for every scikit-learn regressor; the validation MAE
+    (years) is printed per epoch. Takes the uint8 ``(n, h, w, c)`` arrays
+    :class:`~skface.ImageLoader` makes.
+"""
+        + _SHARED_DOC.replace(
+            "    criterion : loss class or str\n        Training loss.",
+            "    criterion : {\"l1\", \"mse\", \"huber\"} or loss class, default=\"l1\"\n"
+            "        Training loss on standardised ages.",
+        )
+        + """
+    Attributes
+    ----------
+    y_mean_, y_scale_ : float
+        Mean and standard deviation of the training ages.
+    history_ : skorch History
+
+    See Also
+    --------
+    AgeBinner : Age as ordered groups.
+    """
+    )
+
+    _valid_score_name = "valid_mae"
+
+    def __init__(self, module="skfacenet", *args, criterion="l1", **kwargs):
+        super().__init__(module, *args, criterion=criterion, **kwargs)
+
+    def _fit_target(self, y) -> int:
+        ages = check_ages(y)
+        self.y_mean_ = float(ages.mean())
+        self.y_scale_ = float(ages.std()) or 1.0
+        return 1
+
+    def _encode_target(self, y) -> np.ndarray:
+        ages = check_ages(y)
+        return ((ages - self.y_mean_) / self.y_scale_).astype(np.float32)[:, None]
+
+    def _valid_score(self, net, X, y):
+        out = net.forward(X).float().numpy()
+        return float(np.abs(out - np.asarray(y)).mean() * self.y_scale_)
+
+    def predict(self, X) -> np.ndarray:
+        """Age in years of each image."""
+        out = self._forward_outputs(X)[:, 0] * self.y_scale_ + self.y_mean_
+        return np.clip(out, 0.0, float(MAX_AGE))
+
+
+class _OrdinalLoss(nn.Module):
+    """Binary cross-entropy on cumulative targets ``y > k``, summed over k (CORAL)."""
+
+    def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        k = torch.arange(logits.shape[1], device=logits.device)
+        targets = (y.long()[:, None] > k[None, :]).float()
+        loss = nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+        return loss.sum(dim=1).mean()
+
+
+class AgeBinner(ClassifierMixin, FaceNetBase):
+    __doc__ = (
+        """Predict age groups from face images, with an expected age.
+
+    ``y`` is age in years; the groups come from :class:`~skface.AgeBinEncoder`
+    (decades, balanced counts, life stages, FairFace's nine, or edges). ``predict``
+    gives group labels such as ``"20-29"``, ``predict_proba`` one column per group
+    and ``predict_age`` the expected age under those probabilities. With
+    ``ordinal=True`` the network learns ordered thresholds (CORAL: one score plus
+    ``n_bins - 1`` biases, binary cross-entropy on ``age > group k``), so
+    neighbouring mistakes cost less than distant ones.
+
+    Parameters
+    ----------
+    bins : str or array-like, default=(0, 6, 12, 25, 35, 45, 60, 80, inf)
+        As :class:`~skface.AgeBinEncoder`'s ``bins``.
+    n_bins : int, default=8
+        Number of groups for ``bins="balanced"``.
+    ordinal : bool, default=False
+        Ordinal (CORAL) output instead of a softmax.
+"""
+        + _SHARED_DOC.split("Parameters\n    ----------\n", 1)[1].replace(
+            "    criterion : loss class or str\n        Training loss.",
+            "    criterion : loss class or None, default=None\n"
+            "        None: label-smoothed cross-entropy, or the CORAL loss when ordinal.",
+        )
+        + """
+    Attributes
+    ----------
+    classes_ : ndarray of str
+        Group labels, youngest first.
+    bin_encoder_ : AgeBinEncoder
+        The fitted binning (edges, representative ages).
+
+    See Also
+    --------
+    AgeRegressor, AgeBinEncoder
+    """
+    )
+
+    _stratify = True
+    _valid_score_name = "valid_acc"
+
+    def __init__(self, module="skfacenet", *args, bins=(0, 6, 12, 25, 35, 45, 60, 80, np.inf),
+                 n_bins: int = 8, ordinal: bool = False, criterion=None, **kwargs):
+        super().__init__(module, *args, criterion=criterion, **kwargs)
+        self.bins = bins
+        self.n_bins = n_bins
+        self.ordinal = ordinal
+
+    def _fit_target(self, y) -> int:
+        bins = list(self.bins) if not isinstance(self.bins, str) else self.bins
+        self.bin_encoder_ = AgeBinEncoder(bins, n_bins=self.n_bins).fit(y)
+        self.classes_ = np.asarray(self.bin_encoder_.labels_, dtype=object)
+        k = self.bin_encoder_.n_bins_
+        if k < 2:
+            raise ValueError("AgeBinner needs at least two age groups.")
+        return 1 if self.ordinal else k
+
+    def _ordinal_outputs(self):
+        """Initial CORAL thresholds: the logits of P(group > k) in the training data."""
+        if not self.ordinal:
+            return 0
+        counts = self.bin_encoder_.counts_.astype(np.float64)
+        above = 1.0 - np.cumsum(counts)[:-1] / counts.sum()
+        above = np.clip(above, 1e-3, 1 - 1e-3)
+        return np.log(above / (1 - above))
+
+    def _encode_target(self, y) -> np.ndarray:
+        return self.bin_encoder_.transform(y)
+
+    def initialize_criterion(self):
+        if self.criterion is None:
+            self.criterion_ = _OrdinalLoss() if self.ordinal else SmoothedCrossEntropy(
+                **self.get_params_for("criterion"))
+            return self
+        return super().initialize_criterion()
+
+    def _proba_from_outputs(self, out: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy(out)
+        if not self.ordinal:
+            return torch.softmax(t, dim=1).numpy()
+        above = torch.sigmoid(t)  # P(age group > k), k = 0 .. K-2
+        above = torch.cummin(above, dim=1).values  # rank-consistent
+        ones = torch.ones(len(t), 1)
+        zeros = torch.zeros(len(t), 1)
+        cum = torch.cat([ones, above, zeros], dim=1)
+        return (cum[:, :-1] - cum[:, 1:]).clamp_min(0).numpy()
+
+    def _valid_score(self, net, X, y):
+        out = net.forward(X).float().numpy()
+        return float((self._codes_from_outputs(out) == np.asarray(y)).mean())
+
+    def _codes_from_outputs(self, out: np.ndarray) -> np.ndarray:
+        if self.ordinal:
+            return (out > 0).sum(axis=1)
+        return out.argmax(1)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probability of each age group, columns in the order of ``classes_``."""
+        return self._proba_from_outputs(self._forward_outputs(X))
+
+    def predict(self, X) -> np.ndarray:
+        """Age group label of each image."""
+        return self.classes_[self._codes_from_outputs(self._forward_outputs(X))]
+
+    def predict_age(self, X) -> np.ndarray:
+        """Expected age in years: group probabilities times representative ages."""
+        return self.predict_proba(X) @ self.bin_encoder_.representative_ages_
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy of the predicted groups against the groups of the true ages ``y``."""
+        check_is_fitted(self, "bin_encoder_")
+        true = self.classes_[self.bin_encoder_.transform(y)]
+        return accuracy_score(true, self.predict(X), sample_weight=sample_weight)
+
+
+# --------------------------------------------------------------------------- multi-task
+
+_TASKS = ("age", "gender", "race")
+
+
+class UncertaintyWeightedLoss(nn.Module):
+    """Sum of task losses weighted by learned homoscedastic uncertainty.
+
+    ``loss = sum_t exp(-s_t) * L_t + s_t`` with one learned ``s_t`` (a log variance)
+    per task (Kendall, Gal and Cipolla, 2018): a task whose loss stays high gets a
+    lower weight, and the ``+ s_t`` term stops every weight from shrinking to zero.
+
+    Parameters
+    ----------
+    slices : dict of str to (int, int)
+        Output columns of each task.
+    label_smoothing : float, default=0.1
+        For the classification tasks.
+    """
+
+    def __init__(self, slices: dict, label_smoothing: float = 0.1):
+        super().__init__()
+        self.slices = dict(slices)
+        self.label_smoothing = label_smoothing
+        self.log_vars = nn.Parameter(torch.zeros(len(self.slices)))
+
+    def task_losses(self, out: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+        losses = []
+        for j, (task, (a, b)) in enumerate(self.slices.items()):
+            target = y[:, j]
+            if task == "age":
+                losses.append(nn.functional.l1_loss(out[:, a], target.float()))
+            else:
+                losses.append(nn.functional.cross_entropy(
+                    out[:, a:b], target.long(), label_smoothing=self.label_smoothing))
+        return losses
+
+    def forward(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        losses = torch.stack(self.task_losses(out, y))
+        return (torch.exp(-self.log_vars) * losses + self.log_vars).sum()
+
+
+class FaceAttributes(FaceNetBase):
+    __doc__ = (
+        """Predict age, gender and race at once with one shared network.
+
+    One trunk, one output head per task (age: one standardised value; gender and
+    race: one logit per class), trained on the sum of the task losses weighted by
+    learned uncertainty (:class:`UncertaintyWeightedLoss`): the balance between the
+    tasks is learned, not tuned by hand.
+
+    ``y`` is a DataFrame with any of the columns ``age`` (years), ``gender`` and
+    ``race`` (any labels), e.g. the output of :class:`~skface.UTKFaceLabelDecoder`.
+    ``predict`` returns a DataFrame with the same columns.
+"""
+        + _SHARED_DOC.replace(
+            "    criterion : loss class or str\n        Training loss.",
+            "    criterion : loss class, default=UncertaintyWeightedLoss\n"
+            "        Built with the task layout; ``criterion__label_smoothing`` passes on.",
+        )
+        + """
+    Attributes
+    ----------
+    tasks_ : list of str
+        The tasks, in the order of ``y``'s columns.
+    classes_ : dict of str to ndarray
+        Labels of the gender and race tasks.
+    task_weights_ : dict of str to float
+        The learned weights ``exp(-s_t)``.
+
+    See Also
+    --------
+    AgeRegressor, GenderClassifier, RaceClassifier
+    """
+    )
+
+    def __init__(self, module="skfacenet", *args, criterion=UncertaintyWeightedLoss, **kwargs):
+        super().__init__(module, *args, criterion=criterion, **kwargs)
+
+    def _fit_target(self, y) -> int:
+        if not isinstance(y, pd.DataFrame):
+            raise TypeError(
+                "FaceAttributes expects y as a DataFrame with columns among "
+                f"{list(_TASKS)} (e.g. UTKFaceLabelDecoder().fit_transform(paths)); got "
+                f"{type(y).__name__}.")
+        tasks = [c for c in y.columns if c in _TASKS]
+        extra = [c for c in y.columns if c not in _TASKS]
+        if not tasks or extra:
+            raise ValueError(
+                f"FaceAttributes: y's columns must be among {list(_TASKS)}; got "
+                f"{list(y.columns)}.")
+        self.tasks_ = tasks
+        self.classes_ = {}
+        self.slices_ = {}
+        start = 0
+        for task in tasks:
+            if task == "age":
+                ages = check_ages(y["age"])
+                self.y_mean_, self.y_scale_ = float(ages.mean()), float(ages.std()) or 1.0
+                width = 1
+            else:
+                labels = _labels_1d(y[task], f"FaceAttributes ({task})")
+                self.classes_[task] = np.unique(labels)
+                width = len(self.classes_[task])
+                if width < 2:
+                    raise ValueError(f"FaceAttributes: {task} needs at least two classes.")
+            self.slices_[task] = (start, start + width)
+            start += width
+        return start
+
+    def _encode_target(self, y) -> np.ndarray:
+        if not isinstance(y, pd.DataFrame) or list(y.columns) != self.tasks_:
+            raise ValueError(f"FaceAttributes was fitted on y columns {self.tasks_}; got "
+                             f"{list(getattr(y, 'columns', []))}.")
+        cols = []
+        for task in self.tasks_:
+            if task == "age":
+                cols.append((check_ages(y["age"]) - self.y_mean_) / self.y_scale_)
+            else:
+                labels = _labels_1d(y[task], f"FaceAttributes ({task})")
+                classes = self.classes_[task]
+                codes = np.clip(np.searchsorted(classes, labels), 0, len(classes) - 1)
+                if (classes[codes] != labels).any():
+                    raise LabelError(f"FaceAttributes: unseen {task} label(s) "
+                                     f"{sorted(set(labels[classes[codes] != labels]))[:5]}.")
+                cols.append(codes)
+        return np.stack(cols, axis=1).astype(np.float32)
+
+    def initialize_criterion(self):
+        kwargs = self.get_params_for("criterion")
+        if isinstance(self.criterion, type):
+            self.criterion_ = self.criterion(self.slices_, **kwargs)
+            return self
+        return super().initialize_criterion()
+
+    @property
+    def task_weights_(self) -> dict:
+        check_is_fitted(self, "criterion_")
+        weights = torch.exp(-self.criterion_.log_vars.detach().cpu()).tolist()
+        return dict(zip(self.tasks_, weights, strict=True))
+
+    def _decode(self, out: np.ndarray) -> pd.DataFrame:
+        data = {}
+        for task, (a, b) in self.slices_.items():
+            if task == "age":
+                data[task] = np.clip(out[:, a] * self.y_scale_ + self.y_mean_, 0, MAX_AGE)
+            else:
+                data[task] = self.classes_[task][out[:, a:b].argmax(1)]
+        return pd.DataFrame(data)
+
+    def predict(self, X) -> pd.DataFrame:
+        """Predicted age (years), gender and race labels, one row per image."""
+        return self._decode(self._forward_outputs(X))
+
+    def predict_proba(self, X) -> dict:
+        """Class probabilities of the gender and race tasks, ``{task: (n, k) array}``."""
+        out = torch.from_numpy(self._forward_outputs(X))
+        return {task: torch.softmax(out[:, a:b], dim=1).numpy()
+                for task, (a, b) in self.slices_.items() if task != "age"}
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Mean of the task scores: R² for age, accuracy for gender and race."""
+        pred = self.predict(X)
+        scores = []
+        for task in self.tasks_:
+            if task == "age":
+                scores.append(r2_score(check_ages(y["age"]), pred["age"],
+                                       sample_weight=sample_weight))
+            else:
+                scores.append(accuracy_score(np.asarray(y[task]), pred[task],
+                                             sample_weight=sample_weight))
+        return float(np.mean(scores))

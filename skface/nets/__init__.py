@@ -1,0 +1,40 @@
+"""Plain torch networks for face images and their registry.
+
+Every network is registered under a name (:func:`list_models`) and built with
+:func:`get_model` ``(name, n_outputs=..., in_channels=..., **architecture_kwargs)``.
+Its ``forward`` takes a float tensor ``(batch, in_channels, height, width)``, already
+normalised, of any square size from 32 to 224 px, and returns ``(batch, n_outputs)``.
+The networks know nothing of skorch or scikit-learn; none downloads anything.
+
+========================  ==============================================================
+``"skfacenet"``           :class:`SkfaceNet`, skface's default: small and fast on CPU
+``"basic_cnn"``           :class:`BasicCNN`, conv-ReLU-max-pool blocks and a dense head
+``"bn_cnn"``              :class:`BatchNormCNN`, five conv-BN-ReLU layers
+``"levi_hassner"``        :class:`LeviHassner`, Levi and Hassner's age and gender network
+``"vgg16"``               :class:`VGG16`, loads local torchvision weights
+``"resnet18"``            :class:`ResNet18`, loads local torchvision weights
+``"resnet34"``            :class:`ResNet34`, loads local torchvision weights
+========================  ==============================================================
+"""
+
+from ._api import get_model, get_model_builder, list_models, register_model
+from .basic import BasicCNN
+from .bn_cnn import BatchNormCNN
+from .levi_hassner import LeviHassner
+from .resnet import ResNet18, ResNet34
+from .skfacenet import SkfaceNet
+from .vgg import VGG16
+
+__all__ = [
+    "VGG16",
+    "BasicCNN",
+    "BatchNormCNN",
+    "LeviHassner",
+    "ResNet18",
+    "ResNet34",
+    "SkfaceNet",
+    "get_model",
+    "get_model_builder",
+    "list_models",
+    "register_model",
+]

@@ -1,0 +1,308 @@
+"""The estimators: learning, prediction in the user's labels, persistence, tuning, errors."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from torch import nn
+
+from skface import (
+    AgeBinner,
+    AgeRegressor,
+    FaceAttributes,
+    GenderClassifier,
+    ImageLoader,
+    RaceClassifier,
+    UTKFaceLabelDecoder,
+    image_cache_info,
+)
+from skface.datasets import make_faces
+from skface.exceptions import LabelError
+
+
+class TinyNet(nn.Module):
+    """A small network following the registry's contract, to keep the tests fast."""
+
+    def __init__(self, *, n_outputs: int, in_channels: int = 3, width: int = 16):
+        super().__init__()
+        layers, c = [], in_channels
+        for w in (width, 2 * width, 4 * width):
+            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),
+                       nn.MaxPool2d(2)]
+            c = w
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(c, n_outputs)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+FAST = {"module": TinyNet, "max_epochs": 10, "lr": 3e-3, "verbose": 0, "random_state": 0}
+
+
+@pytest.fixture(scope="module")
+def faces():
+    """1,200 synthetic 32 px faces: 900 to train, 300 held out."""
+    X, y = make_faces(1200, size=32, random_state=1)
+    return X[:900], y.iloc[:900].reset_index(drop=True), X[900:], y.iloc[900:].reset_index(
+        drop=True)
+
+
+# ------------------------------------------------------------------------- learning
+
+
+def test_gender_classifier_learns_and_keeps_the_users_labels(faces):
+    X, y, Xv, yv = faces
+    clf = GenderClassifier(**FAST).fit(X, y["gender_name"].astype(str))
+    assert clf.classes_.tolist() == ["female", "male"]
+    assert set(clf.predict(Xv)) <= {"female", "male"}
+    chance = DummyClassifier().fit(X, y["gender"]).score(Xv, yv["gender"])
+    assert clf.score(Xv, yv["gender_name"].astype(str)) > max(0.75, chance + 0.2)
+    proba = clf.predict_proba(Xv)
+    assert proba.shape == (len(Xv), 2) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    assert "valid_acc" in clf.history_[-1] and len(clf.history_) >= 2
+
+
+def test_race_classifier_learns_five_codes(faces):
+    X, y, Xv, yv = faces
+    clf = RaceClassifier(**FAST).fit(X, y["race"])
+    assert clf.classes_.tolist() == [0, 1, 2, 3, 4]
+    assert clf.score(Xv, yv["race"].astype(int)) > 0.45  # chance is 0.2
+
+
+def test_age_regressor_beats_the_mean(faces):
+    X, y, Xv, yv = faces
+    reg = AgeRegressor(**FAST).fit(X, y["age"])
+    pred = reg.predict(Xv)
+    baseline = np.abs(DummyRegressor().fit(X, y["age"]).predict(Xv) - yv["age"]).mean()
+    assert np.abs(pred - yv["age"]).mean() < 0.75 * baseline
+    assert pred.min() >= 0 and pred.max() <= 116
+    assert reg.score(Xv, yv["age"]) > 0.3  # R², scikit-learn's regressor convention
+    assert "valid_mae" in reg.history_[-1]
+
+
+@pytest.mark.parametrize("ordinal", [False, True])
+def test_age_binner_predicts_groups_and_expected_ages(faces, ordinal):
+    X, y, Xv, yv = faces
+    binner = AgeBinner(bins="decades", ordinal=ordinal, **FAST).fit(X, y["age"])
+    assert binner.classes_.tolist()[:3] == ["0-9", "10-19", "20-29"]
+    proba = binner.predict_proba(Xv)
+    assert proba.shape == (len(Xv), 10) and np.allclose(proba.sum(1), 1, atol=1e-4)
+    assert set(binner.predict(Xv)) <= set(binner.classes_)
+    majority = pd.Series(binner.bin_encoder_.transform(y["age"])).value_counts().max() / len(y)
+    assert binner.score(Xv, yv["age"]) > majority + 0.1
+    mae = np.abs(binner.predict_age(Xv) - yv["age"]).mean()
+    assert mae < 0.75 * np.abs(yv["age"] - y["age"].mean()).mean()
+
+
+def test_face_attributes_predicts_all_three_and_learns_task_weights(faces):
+    X, y, Xv, yv = faces
+    y3 = y[["age", "gender", "race"]].astype({"gender": int, "race": int})
+    model = FaceAttributes(**FAST).fit(X, y3)
+    pred = model.predict(Xv)
+    assert list(pred.columns) == ["age", "gender", "race"] and len(pred) == len(Xv)
+    assert (pred["gender"] == yv["gender"].astype(int)).mean() > 0.7
+    assert (pred["race"] == yv["race"].astype(int)).mean() > 0.4
+    weights = model.task_weights_
+    assert set(weights) == {"age", "gender", "race"}
+    assert any(abs(w - 1.0) > 0.01 for w in weights.values())  # the weights moved
+    assert model.score(Xv, yv[["age", "gender", "race"]].astype({"gender": int, "race": int})) > 0.4
+
+
+def test_registered_default_network_trains(faces):
+    X, y, Xv, _ = faces
+    clf = GenderClassifier(max_epochs=1, verbose=0, random_state=0).fit(X[:200], y["gender"][:200])
+    assert clf.module_.net.__class__.__name__ == "SkfaceNet"
+    assert clf.predict(Xv[:5]).shape == (5,)
+
+
+def test_float_images_give_the_same_predictions_as_uint8(faces):
+    X, y, Xv, _ = faces
+    clf = GenderClassifier(**{**FAST, "max_epochs": 2}).fit(X, y["gender"])
+    np.testing.assert_array_equal(clf.predict_proba(Xv / 255.0), clf.predict_proba(Xv))
+    np.testing.assert_array_equal(clf.predict(Xv.astype(np.float32)), clf.predict(Xv))
+
+
+def test_greyscale_input(faces):
+    X, y, Xv, _ = faces
+    grey = X.mean(axis=3, keepdims=True).astype(np.uint8)
+    clf = GenderClassifier(**{**FAST, "max_epochs": 2}).fit(grey, y["gender"])
+    assert clf.image_shape_ == (32, 32, 1)
+    with pytest.raises(ValueError, match="1 channel"):
+        clf.predict(Xv)
+
+
+# ------------------------------------------------------------------------- engine
+
+
+def test_same_random_state_gives_identical_predictions(faces):
+    X, y, Xv, _ = faces
+    a = AgeRegressor(**{**FAST, "max_epochs": 3}).fit(X, y["age"]).predict(Xv)
+    b = AgeRegressor(**{**FAST, "max_epochs": 3}).fit(X, y["age"]).predict(Xv)
+    np.testing.assert_array_equal(a, b)
+    state = torch.random.get_rng_state()
+    AgeRegressor(**{**FAST, "max_epochs": 1}).fit(X, y["age"])
+    assert torch.equal(state, torch.random.get_rng_state())  # the global RNG is untouched
+
+
+def test_verbose_zero_is_silent_and_one_prints_epochs(faces, capsys):
+    X, y, _, _ = faces
+    GenderClassifier(**{**FAST, "max_epochs": 2}).fit(X, y["gender"])
+    assert capsys.readouterr().out == ""
+    GenderClassifier(**{**FAST, "max_epochs": 2, "verbose": 1}).fit(X, y["gender"])
+    assert "valid_acc" in capsys.readouterr().out
+
+
+def test_early_stopping_restores_the_best_epoch(faces):
+    X, y, _, _ = faces
+    # a learning rate this high makes the validation loss bounce, so stopping triggers
+    clf = GenderClassifier(**{**FAST, "max_epochs": 40, "lr": 0.3, "patience": 2}).fit(
+        X, y["gender"])
+    losses = clf.history_[:, "valid_loss"]
+    assert len(losses) < 40
+    best = int(np.argmin(losses))
+    assert best == len(losses) - 3  # stopped `patience` epochs after the best one
+
+
+def test_auto_device_and_precision_resolve(faces):
+    X, y, _, _ = faces
+    clf = GenderClassifier(**{**FAST, "max_epochs": 1}).fit(X[:100], y["gender"][:100])
+    assert clf.device == "auto"  # the parameter is never rewritten
+    assert clf.device_ == ("cuda" if torch.cuda.is_available() else "cpu")
+    fp32 = GenderClassifier(**{**FAST, "max_epochs": 1, "precision": "float32"}).fit(
+        X[:100], y["gender"][:100])
+    assert fp32.precision_ is None
+    with pytest.raises(ValueError, match="precision"):
+        GenderClassifier(**{**FAST, "precision": "int8"}).fit(X[:100], y["gender"][:100])
+
+
+def test_augmentation_runs_on_the_batch_and_only_in_training():
+    from skface._engine import FaceModule
+
+    module = FaceModule(TinyNet(n_outputs=2), augment={"flip": True, "shift": 0.1,
+                                                       "rotate": 10, "brightness": 0.2})
+    x = torch.randint(0, 256, (8, 32, 32, 3), dtype=torch.uint8)
+    module.eval()
+    np.testing.assert_array_equal(module(x).detach().numpy(), module(x).detach().numpy())
+    torch.manual_seed(0)
+    seen = module._augment(module._to_float(x))
+    assert seen.shape == (8, 3, 32, 32) and not torch.allclose(seen, module._to_float(x))
+
+
+# ------------------------------------------------------------------------- persistence
+
+
+@pytest.mark.parametrize("cls", [GenderClassifier, AgeRegressor, AgeBinner])
+def test_pickled_model_predicts_identically(faces, cls):
+    X, y, Xv, _ = faces
+    target = y["age"] if cls is not GenderClassifier else y["gender"]
+    model = cls(**{**FAST, "max_epochs": 2}).fit(X, target)
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict(Xv), model.predict(Xv))
+    assert again.device == "auto"
+
+
+def test_joblib_pipeline_loads_in_a_fresh_process_and_predicts_from_paths(
+        tmp_path, synthetic_paths):
+    y = UTKFaceLabelDecoder(["gender"]).fit_transform(synthetic_paths)["gender"]
+    pipe = make_pipeline(ImageLoader(size=32), GenderClassifier(**{**FAST, "max_epochs": 2}))
+    pipe.fit(synthetic_paths, y)
+    model_file = tmp_path / "gender.joblib"
+    joblib.dump(pipe, model_file)
+    code = textwrap.dedent(f"""
+        import joblib, json, sys
+        model = joblib.load({str(model_file)!r})
+        print(json.dumps(model.predict({synthetic_paths[:5]!r}).tolist()))
+        print("torch" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split("\n")
+    assert out[0] == str(pipe.predict(synthetic_paths[:5]).tolist()).replace("'", '"')
+
+
+# ------------------------------------------------------------------------- tuning
+
+
+def test_grid_search_over_a_pipeline_decodes_once(synthetic_paths):
+    y = UTKFaceLabelDecoder(["gender"]).fit_transform(synthetic_paths)["gender"]
+    pipe = make_pipeline(ImageLoader(size=32), GenderClassifier(**{**FAST, "max_epochs": 2}))
+    grid = {"genderclassifier__lr": [1e-3, 3e-3], "genderclassifier__batch_size": [16, 32]}
+    search = GridSearchCV(pipe, grid, cv=3).fit(synthetic_paths, y)
+    assert len(search.cv_results_["params"]) == 4
+    assert search.best_estimator_.predict(synthetic_paths[:3]).shape == (3,)
+    assert image_cache_info().decodes == len(synthetic_paths)
+
+
+@pytest.mark.slow
+def test_grid_search_with_worker_processes(synthetic_paths):
+    y = UTKFaceLabelDecoder(["gender"]).fit_transform(synthetic_paths)["gender"]
+    pipe = make_pipeline(ImageLoader(size=32), GenderClassifier(**{**FAST, "max_epochs": 1}))
+    grid = {"genderclassifier__lr": [1e-3, 3e-3]}
+    serial = GridSearchCV(pipe, grid, cv=2).fit(synthetic_paths, y)
+    parallel = GridSearchCV(pipe, grid, cv=2, n_jobs=2).fit(synthetic_paths, y)
+    np.testing.assert_allclose(parallel.cv_results_["mean_test_score"],
+                               serial.cv_results_["mean_test_score"])
+
+
+def test_set_params_and_clone_reach_the_network():
+    clf = GenderClassifier(module="skfacenet", module__width=8, optimizer__weight_decay=0.05)
+    twin = clone(clf)
+    assert twin.get_params()["module__width"] == 8
+    twin.set_params(module__width=16, lr=1e-4)
+    assert twin.module__width == 16 and twin.lr == 1e-4 and clf.module__width == 8
+
+
+# ------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize("cls", [GenderClassifier, AgeRegressor, AgeBinner, FaceAttributes])
+def test_paths_instead_of_images_show_the_pipeline_to_write(cls):
+    with pytest.raises(TypeError, match=rf"make_pipeline\(ImageLoader\(size=64\), {cls.__name__}"):
+        cls().fit(["a.jpg", "b.jpg"], [0, 1])
+
+
+@pytest.mark.parametrize(
+    ("X", "words"),
+    [
+        (np.zeros((4, 8, 8), np.uint8), "channel axis"),
+        (np.zeros((4, 8, 8, 2), np.uint8), "1 \\(greyscale\\) or 3"),
+        (np.zeros((0, 8, 8, 3), np.uint8), "no images"),
+        (np.full((4, 8, 8, 3), 300.0), "\\[0, 1\\] or \\[0, 255\\]"),
+        (np.full((4, 8, 8, 3), -0.5), "\\[0, 1\\] or \\[0, 255\\]"),
+        (np.full((4, 8, 8, 3), np.nan), "NaN"),
+    ],
+)
+def test_bad_image_arrays(X, words):
+    with pytest.raises(ValueError, match=words):
+        GenderClassifier(**FAST).fit(X, [0, 1, 0, 1][: len(X)])
+
+
+def test_label_problems_are_named(faces):
+    X, y, _, _ = faces
+    with pytest.raises(ValueError, match="900 images but y has 899"):
+        GenderClassifier(**FAST).fit(X, y["gender"][:-1])
+    with pytest.raises(LabelError, match="missing"):
+        GenderClassifier(**FAST).fit(X[:3], [0, None, 1])
+    with pytest.raises(LabelError, match="between 0 and 116"):
+        AgeRegressor(**FAST).fit(X[:3], [3, 200, 5])
+    with pytest.raises(ValueError, match="at least two classes"):
+        GenderClassifier(**FAST).fit(X[:3], [1, 1, 1])
+    clf = GenderClassifier(**{**FAST, "max_epochs": 1}).fit(X, y["gender"])
+    with pytest.raises(LabelError, match=r"\[7\] were not seen in fit"):
+        clf.partial_fit(X[:2], [0, 7])
+    with pytest.raises(ValueError, match="fitted on 32x32"):
+        clf.predict(np.zeros((2, 40, 40, 3), np.uint8))
+    with pytest.raises(TypeError, match="DataFrame"):
+        FaceAttributes(**FAST).fit(X, y["age"])

@@ -1,0 +1,323 @@
+"""skface.nets: every registered network's shapes and gradients, the registry, local weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import skface.nets
+from skface.nets import (
+    VGG16,
+    LeviHassner,
+    ResNet18,
+    SkfaceNet,
+    _api,
+    get_model,
+    get_model_builder,
+    list_models,
+    register_model,
+)
+
+ALL = list_models()
+SLOW = {("resnet34", 64)}  # ResNet-18's code with more blocks; 2.5 s for its four 64 px runs
+SIZES = [
+    pytest.param(name, size, marks=pytest.mark.slow) if (name, size) in SLOW else (name, size)
+    for name in ALL
+    for size in (32, 64)
+]
+
+
+@pytest.fixture(autouse=True)
+def _torch_seed():
+    torch.manual_seed(0)
+
+
+def _forward_backward(net: nn.Module, x: torch.Tensor, n_outputs: int) -> None:
+    out = net(x)
+    assert out.shape == (x.shape[0], n_outputs)
+    assert torch.isfinite(out).all()
+    out.float().square().mean().backward()
+    trainable = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
+    assert trainable
+    for name, p in trainable:
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+
+
+def test_every_family_is_registered():
+    assert set(ALL) >= {
+        "basic_cnn", "bn_cnn", "levi_hassner", "resnet18", "resnet34", "skfacenet", "vgg16",
+    }
+    assert set(skface.nets.__all__) >= {"get_model", "list_models", "SkfaceNet", "VGG16"}
+    assert get_model_builder("SkfaceNet") is SkfaceNet
+
+
+@pytest.mark.parametrize(("name", "size"), SIZES)
+@pytest.mark.parametrize(("in_channels", "n_outputs"), [(1, 1), (1, 5), (3, 1), (3, 5)])
+def test_forward_backward(name, size, in_channels, n_outputs):
+    net = get_model(name, n_outputs=n_outputs, in_channels=in_channels)
+    _forward_backward(net, torch.randn(2, in_channels, size, size), n_outputs)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_bfloat16_autocast_channels_last(name):
+    # the engine's fast CPU path
+    net = get_model(name, n_outputs=3).to(memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 48, 48).contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _forward_backward(net, x, 3)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize(
+    "size", [33, 47, 63, 127, pytest.param(224, marks=pytest.mark.slow)]
+)
+def test_any_size_in_eval_mode(name, size):
+    net = get_model(name, n_outputs=2).eval()
+    with torch.no_grad():
+        out = net(torch.randn(1, 3, size, size))
+    assert out.shape == (1, 2)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.slow
+def test_vgg16_flatten_head_is_torchvisions():
+    net = VGG16(n_outputs=3, pooling="flatten")
+    shapes = {k: tuple(v.shape) for k, v in net.state_dict().items() if "classifier" in k}
+    assert shapes == {
+        "classifier.0.weight": (4096, 25088), "classifier.0.bias": (4096,),
+        "classifier.3.weight": (4096, 4096), "classifier.3.bias": (4096,),
+        "classifier.6.weight": (3, 4096), "classifier.6.bias": (3,),
+    }
+    with torch.no_grad():
+        assert net.eval()(torch.randn(1, 3, 32, 32)).shape == (1, 3)
+
+
+def test_torchvision_key_names():
+    vgg = set(VGG16(n_outputs=2).state_dict())
+    convs = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
+    assert {k for k in vgg if k.startswith("features.")} == {
+        f"features.{i}.{p}" for i in convs for p in ("weight", "bias")
+    }
+    resnet = set(ResNet18(n_outputs=2).state_dict())
+    for key in ("conv1.weight", "bn1.running_mean", "layer1.1.conv2.weight",
+                "layer2.0.downsample.0.weight", "layer4.1.bn2.num_batches_tracked",
+                "fc.weight", "fc.bias"):
+        assert key in resnet
+    assert len(resnet) == 122  # as torchvision's resnet18
+
+
+def test_registry_refuses_duplicates(monkeypatch):
+    monkeypatch.setattr(_api, "_MODELS", dict(_api._MODELS))
+    with pytest.raises(ValueError, match="already registered as 'skfacenet'"):
+        register_model("skfacenet")(nn.Linear)
+    with pytest.raises(ValueError, match="already registered"):
+        register_model("SkFaceNet")(nn.Linear)
+
+    @register_model()
+    class TinyNet(nn.Module):
+        def __init__(self, *, n_outputs, in_channels=3):
+            super().__init__()
+
+    assert "tinynet" in list_models()
+    with pytest.raises(ValueError, match="already registered"):
+        register_model()(TinyNet)
+
+
+def test_unknown_name_lists_the_registered_networks():
+    with pytest.raises(ValueError, match="unknown network 'alexnet'") as info:
+        get_model("alexnet", n_outputs=2)
+    for name in ALL:
+        assert name in str(info.value)
+
+
+def test_levi_hassner_first_stride():
+    net = LeviHassner(n_outputs=2).eval()
+    seen = []
+    net.features[0].register_forward_hook(lambda m, i, o: seen.append(o.shape[-1]))
+    with torch.no_grad():
+        for size in (32, 64, 227):
+            net(torch.randn(1, 3, size, size))
+    assert seen == [26, 29, 56]  # strides 1, 2 and 4
+    fixed = LeviHassner(n_outputs=2, first_stride=4).eval()
+    with pytest.raises(RuntimeError):
+        fixed(torch.randn(1, 3, 32, 32))
+
+
+# --- local weights --------------------------------------------------------------------
+
+
+def _perturbed(net: nn.Module) -> nn.Module:
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p))
+        for name, b in net.named_buffers():
+            if "running" in name:
+                b.add_(1.0)
+    return net
+
+
+@pytest.fixture(scope="module")
+def vgg_file(tmp_path_factory):
+    """A VGG16 state dict in torchvision's format (built here, perturbed, saved).
+
+    The features of a VGG16 plus a 1000-class ``classifier.6``; torchvision's
+    ``classifier.0/3`` (120 M parameters) are left out to keep the file small.
+    """
+    torch.manual_seed(1)
+    source = _perturbed(VGG16(n_outputs=1000))
+    state = {k: v for k, v in source.state_dict().items() if k.startswith("features.")}
+    state["classifier.6.weight"] = torch.randn(1000, 4096)
+    state["classifier.6.bias"] = torch.randn(1000)
+    path = tmp_path_factory.mktemp("weights") / "vgg16.pth"
+    torch.save(state, path)
+    return path, state
+
+
+@pytest.fixture(scope="module")
+def resnet_file(tmp_path_factory):
+    """A ResNet-18 state dict with torchvision's ImageNet stem and a 1000-class fc."""
+    torch.manual_seed(2)
+    source = _perturbed(ResNet18(n_outputs=1000, small_input=False))
+    path = tmp_path_factory.mktemp("weights") / "resnet18.pth"
+    torch.save(source.state_dict(), path)
+    return path, source.state_dict()
+
+
+def test_vgg16_loads_local_weights(vgg_file):
+    path, state = vgg_file
+    net = VGG16(n_outputs=3, weights=path)
+    own = net.state_dict()
+    for key, value in state.items():
+        if key.startswith("features."):
+            assert torch.equal(own[key], value), key
+    assert own["classifier.1.weight"].shape == (3, 512)
+    assert own["classifier.1.weight"].abs().max() < 0.1  # fresh: N(0, 0.01)
+
+
+@pytest.mark.slow
+def test_vgg16_weights_with_flatten_head_need_the_classifier(vgg_file):
+    path, _ = vgg_file
+    with pytest.raises(ValueError, match=r"vgg16\.pth.*missing.*classifier\.0\.weight"):
+        VGG16(n_outputs=3, weights=path, pooling="flatten")
+
+
+def test_resnet18_loads_local_weights(resnet_file):
+    path, state = resnet_file
+    net = ResNet18(n_outputs=3, small_input=False, weights=str(path))
+    own = net.state_dict()
+    for key, value in state.items():
+        if not key.startswith("fc."):
+            assert torch.equal(own[key], value), key
+    assert own["fc.weight"].shape == (3, 512)
+    assert own["fc.bias"].abs().max() < 1  # fresh, not the perturbed one
+
+
+def test_resnet18_small_input_keeps_a_fresh_stem(resnet_file):
+    path, state = resnet_file
+    net = ResNet18(n_outputs=3, weights=path)  # small_input: 3x3 stem, file has 7x7
+    own = net.state_dict()
+    assert own["conv1.weight"].shape == (64, 3, 3, 3)
+    assert torch.equal(own["bn1.weight"], state["bn1.weight"])
+    assert torch.equal(own["layer4.1.conv2.weight"], state["layer4.1.conv2.weight"])
+
+
+def test_resnet_loads_checkpoints_without_batch_counters(resnet_file, tmp_path):
+    _, state = resnet_file
+    old = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    torch.save(old, tmp_path / "old.pth")
+    ResNet18(n_outputs=2, small_input=False, weights=tmp_path / "old.pth")
+
+
+def test_in_channels_1_sums_rgb_weights(vgg_file, resnet_file):
+    path, state = vgg_file
+    grey = VGG16(n_outputs=2, in_channels=1, weights=path)
+    expected = state["features.0.weight"].sum(dim=1, keepdim=True)
+    torch.testing.assert_close(grey.state_dict()["features.0.weight"], expected)
+    assert torch.equal(grey.state_dict()["features.2.weight"], state["features.2.weight"])
+    with torch.no_grad():
+        assert grey.eval()(torch.randn(1, 1, 32, 32)).shape == (1, 2)
+
+    path, state = resnet_file
+    grey = ResNet18(n_outputs=2, in_channels=1, small_input=False, weights=path)
+    expected = state["conv1.weight"].sum(dim=1, keepdim=True)
+    torch.testing.assert_close(grey.state_dict()["conv1.weight"], expected)
+
+
+def test_wrong_keys_are_named_with_the_file(tmp_path, vgg_file):
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3), "extra.weight": torch.zeros(1)},
+               wrong)
+    with pytest.raises(ValueError, match=r"wrong\.pth") as info:
+        VGG16(n_outputs=2, weights=wrong)
+    message = str(info.value)
+    assert "missing from the file: features.0.bias" in message
+    assert "not in the network: extra.weight" in message
+    with pytest.raises(ValueError, match=r"wrong\.pth.*missing.*conv1\.weight"):
+        ResNet18(n_outputs=2, weights=wrong)
+
+    path, _ = vgg_file
+    with pytest.raises(ValueError, match=r"vgg16\.pth.*not in the network: .*features\.0\.bias"):
+        ResNet18(n_outputs=2, weights=path)
+
+    shapes = tmp_path / "shapes.pth"
+    state = VGG16(n_outputs=2).state_dict()
+    state["features.2.weight"] = torch.zeros(64, 64, 5, 5)
+    torch.save(state, shapes)
+    with pytest.raises(ValueError, match=r"different shapes: features\.2\.weight"):
+        VGG16(n_outputs=2, weights=shapes)
+
+
+def test_weights_file_must_exist_and_hold_a_state_dict(tmp_path):
+    with pytest.raises(FileNotFoundError, match="never downloads"):
+        VGG16(n_outputs=2, weights=tmp_path / "vgg16-397923af.pth")
+    (tmp_path / "junk.pth").write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match=r"cannot read a state dict from .*junk\.pth"):
+        ResNet18(n_outputs=2, weights=tmp_path / "junk.pth")
+    torch.save([torch.zeros(1)], tmp_path / "list.pth")
+    with pytest.raises(ValueError, match="does not hold a state dict"):
+        ResNet18(n_outputs=2, weights=tmp_path / "list.pth")
+
+
+# --- freezing -------------------------------------------------------------------------
+
+
+def _frozen(net: nn.Module) -> set[str]:
+    return {n for n, p in net.named_parameters() if not p.requires_grad}
+
+
+def test_vgg16_trainable_blocks_freezes_the_first_blocks():
+    first_convs = [0, 2, 5, 7, 10, 12, 14]  # blocks 1-3
+    assert _frozen(VGG16(n_outputs=2, trainable_blocks=2)) == {
+        f"features.{i}.{p}" for i in first_convs for p in ("weight", "bias")
+    }
+    assert _frozen(VGG16(n_outputs=2, trainable_blocks=5)) == set()
+    net = VGG16(n_outputs=2, trainable_blocks=0)
+    assert _frozen(net) == {n for n, _ in net.named_parameters() if n.startswith("features.")}
+    with pytest.raises(ValueError, match="trainable_blocks"):
+        VGG16(n_outputs=2, trainable_blocks=6)
+    with pytest.raises(ValueError, match="pooling"):
+        VGG16(n_outputs=2, pooling="max")
+
+
+def test_vgg16_frozen_blocks_get_no_gradient():
+    net = VGG16(n_outputs=2, trainable_blocks=1)
+    net(torch.randn(2, 3, 32, 32)).sum().backward()
+    for name, p in net.named_parameters():
+        assert (p.grad is None) == (name in _frozen(net)), name
+
+
+def test_resnet_trainable_blocks_freezes_parameters_and_batch_norm_statistics():
+    net = ResNet18(n_outputs=2, trainable_blocks=2)
+    frozen = _frozen(net)
+    assert frozen == {
+        n for n, _ in net.named_parameters() if n.startswith(("conv1", "bn1", "layer1", "layer2"))
+    }
+    net.train()
+    assert not net.bn1.training and not net.layer2[1].bn2.training
+    assert net.layer3[0].bn1.training and net.training
+    before = net.layer1[0].bn1.running_mean.clone()
+    net(torch.randn(2, 3, 32, 32))
+    assert torch.equal(net.layer1[0].bn1.running_mean, before)
+    assert not torch.equal(net.layer3[0].bn1.running_mean, torch.zeros(256))
