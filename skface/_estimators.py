@@ -67,7 +67,9 @@ _SHARED_DOC = """
     lr : float, default=2e-3
         Peak learning rate, reached after ``warmup_epochs`` and decayed to zero on a
         cosine over ``max_epochs``.
-    max_epochs : int, default=30
+    max_epochs : int, default=24
+        Upper bound on training epochs (24 at 64 px is about 18 minutes on all
+        15,000 UTKFace training images on two CPU cores).
     batch_size : int, default=128
     train_split : callable or None, default=None
         A skorch splitter; when None a seeded ``validation_fraction`` split is used.

@@ -1,0 +1,137 @@
+"""Accuracy on UTKFace: each estimator with its defaults, on a fixed, seeded 80/20 split.
+
+The split (``train_test_split(test_size=0.2, random_state=0)`` over the well-named
+images of ``load_utkface``, sorted by file name) never changes; nothing is tuned on
+its test part. Each estimator is trained on the 80% (its own early-stopping split is
+taken from those) as ``make_pipeline(ImageLoader(), Estimator(random_state=0))`` and
+scored on the 20%.
+
+Targets (issue 3): age MAE <= 4.8 years; gender accuracy >= 94.5%; race accuracy >= 88%;
+8-bin age accuracy >= 66% (bins [0,6) [6,12) [12,25) [25,35) [35,45) [45,60) [60,80) 80+).
+
+Run: ``python benchmarks/bench_accuracy.py [--estimators age gender race bins] [--write]``
+Options change one lever at a time (``--size``, ``--max-epochs``, ``--set key=value``);
+the row records them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _report  # noqa: E402
+
+import skface  # noqa: E402
+from skface import AgeBinner, AgeRegressor, GenderClassifier, ImageLoader, RaceClassifier  # noqa: E402
+from skface.datasets import load_utkface  # noqa: E402
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "UTKFace"
+TARGETS = {"age": ("MAE (years)", 4.8), "gender": ("accuracy", 0.945),
+           "race": ("accuracy", 0.88), "bins": ("accuracy", 0.66)}
+
+
+def split(data: Path, limit: int | None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = load_utkface(data)
+    frame = frame.sort_values("path").reset_index(drop=True)
+    train, test = train_test_split(frame, test_size=0.2, random_state=0)
+    if limit:
+        train, test = train.iloc[:limit], test.iloc[: max(1, limit // 4)]
+    return train, test
+
+
+def run_one(name: str, train, test, size: int | None, params: dict):
+    cls = {"age": AgeRegressor, "gender": GenderClassifier, "race": RaceClassifier,
+           "bins": AgeBinner}[name]
+    column = {"age": "age", "gender": "gender", "race": "race", "bins": "age"}[name]
+    y_train = train[column].to_numpy(dtype=float if column == "age" else int)
+    y_test = test[column].to_numpy(dtype=float if column == "age" else int)
+    loader = ImageLoader() if size is None else ImageLoader(size=size)
+    model = cls(random_state=0, **params)
+    pipe = make_pipeline(loader, model)
+    skface.clear_image_cache()
+    t0 = time.perf_counter()
+    pipe.fit(train["path"], y_train)
+    seconds = time.perf_counter() - t0
+    extra = ""
+    if name == "age":
+        score = float(np.abs(pipe.predict(test["path"]) - y_test).mean())
+    elif name == "bins":
+        score = float(pipe.score(test["path"], y_test))
+        mae = float(np.abs(pipe[-1].predict_age(pipe[0].transform(test["path"])) - y_test).mean())
+        extra = f"expected-age MAE {mae:.2f}"
+    else:
+        score = float(pipe.score(test["path"], y_test))
+    epochs = len(model.history_)
+    return score, seconds, epochs, extra, loader.size
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--estimators", nargs="+", default=list(TARGETS), choices=list(TARGETS))
+    parser.add_argument("--size", type=int, default=None, help="ImageLoader size (default: its)")
+    parser.add_argument("--max-epochs", type=int, default=None)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="estimator parameter, e.g. --set module__width=48")
+    parser.add_argument("--limit", type=int, default=None, help="train on N images (smoke test)")
+    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--write", action="store_true", help="append the figures to docs")
+    args = parser.parse_args(argv)
+    if not args.data.is_dir():
+        print(f"no UTKFace folder at {args.data}; pass --data", file=sys.stderr)
+        return 2
+    params: dict = {"verbose": 0 if args.quiet else 1}
+    if args.max_epochs is not None:
+        params["max_epochs"] = args.max_epochs
+    for item in args.set:
+        key, _, value = item.partition("=")
+        try:
+            params[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            params[key] = value
+    train, test = split(args.data, args.limit)
+    print(f"UTKFace split: {len(train)} train, {len(test)} test; {_report.machine()}")
+    changed = {k: v for k, v in params.items() if k != "verbose"}
+    if args.size:
+        changed["ImageLoader.size"] = args.size
+    settings = "defaults" + ("".join(f", {k}={v}" for k, v in changed.items()) if changed else "")
+    for name in args.estimators:
+        score, seconds, epochs, extra, size = run_one(name, train, test, args.size, params)
+        metric, target = TARGETS[name]
+        met = score <= target if name == "age" else score >= target
+        shown = f"{score:.2f}" if name == "age" else f"{score:.2%}"
+        goal = f"<= {target}" if name == "age" else f">= {target:.1%}"
+        print(f"{name:<7} {metric} {shown} (target {goal}: {'met' if met else 'not met'}), "
+              f"{epochs} epochs, {seconds / 60:.1f} min at {size} px {extra}", flush=True)
+        if args.write and not args.limit:
+            _report.append_history(
+                "Accuracy on UTKFace (benchmarks/bench_accuracy.py)",
+                "Fixed seeded 80/20 split of the 18,976 well-named images of "
+                "../shared/datasets/UTKFace (15,180 train / 3,796 test); each estimator "
+                "trained on the train part (its early-stopping split taken from it) and "
+                "scored once on the test part. Training time is wall-clock on the machine "
+                "named, which may have been shared. Targets: age MAE <= 4.8, gender >= "
+                "94.5%, race >= 88%, 8-bin age >= 66%.",
+                ["date", "machine", "versions", "estimator", "settings", "px", "epochs",
+                 "train min", "metric", "test figure", "target", "notes", "command"],
+                [_report.today(), _report.machine(),
+                 _report.versions("torch", "sklearn", "skorch", "skface"), name, settings,
+                 size, epochs, f"{seconds / 60:.1f}", metric, shown, goal, extra,
+                 f"`{_report.command()}`"],
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
