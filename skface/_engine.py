@@ -484,7 +484,7 @@ class FaceNetBase(NeuralNet):
         dtype = getattr(self, "precision_", None)
         if dtype is None:
             return contextlib.nullcontext()
-        kind = torch.device(self.device_).type
+        kind = torch.device(self.device_).type if self.device_ else "cpu"
         return torch.autocast(kind, dtype=dtype)
 
     def infer(self, x, **fit_params):

@@ -66,3 +66,36 @@ def test_summarize_a_real_subset(tmp_path, utkface_subset, utkface_dir, capsys):
     assert "malformed names             5" in out
     assert "unreadable images           0" in out
     assert "200x200 RGB JPEG" in out
+
+
+def test_train_then_predict_on_synthetic_images(tmp_path, synthetic_paths, capsys):
+    model = tmp_path / "gender.joblib"
+    argv = ["train", "--target", "gender", "--synthetic", "120", "--size", "32", "--epochs", "1",
+            "--network", "basic_cnn", "-o", str(model), "-q"]
+    assert main(argv) == 0
+    assert model.exists() and not list(tmp_path.glob(".skface-*"))  # no partial file left
+    assert main(argv) == 2  # refuses to overwrite
+    assert "pass --force" in capsys.readouterr().err
+    assert main([*argv, "--force"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(model), *synthetic_paths[:3]]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("path,prediction,p(0),p(1)") and len(lines) == 4
+    out_csv = tmp_path / "pred.csv"
+    assert main(["predict", str(model), str(synthetic_paths[0].rsplit("/", 1)[0]),
+                 "-o", str(out_csv)]) == 0
+    assert len(out_csv.read_text().splitlines()) == len(synthetic_paths) + 1
+
+
+def test_train_all_targets_on_a_label_table(tmp_path, synthetic_dir, capsys):
+    from skface.datasets import load_utkface
+
+    table = tmp_path / "labels.csv"
+    load_utkface(synthetic_dir)[["path", "age", "gender", "race"]].to_csv(table, index=False)
+    model = tmp_path / "all.joblib"
+    assert main(["train", str(table), "--target", "all", "--size", "32", "--epochs", "1",
+                 "--network", "basic_cnn", "-o", str(model), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(model), str(synthetic_dir)]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header == "path,age,gender,race"
