@@ -28,11 +28,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _report  # noqa: E402
+import _report
 
-import skface  # noqa: E402
-from skface import AgeBinner, AgeRegressor, GenderClassifier, ImageLoader, RaceClassifier  # noqa: E402
-from skface.datasets import load_utkface  # noqa: E402
+import skface
+from skface import AgeBinner, AgeRegressor, GenderClassifier, ImageLoader, RaceClassifier
+from skface.datasets import load_utkface
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "UTKFace"
 TARGETS = {"age": ("MAE (years)", 4.8), "gender": ("accuracy", 0.945),
