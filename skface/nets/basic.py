@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ._api import register_model
+from ._common import init_weights
 
 __all__ = ["BasicCNN"]
 
@@ -74,10 +75,7 @@ class BasicCNN(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(hidden, n_outputs),
         )
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+        init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.pool(self.features(x)))

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ._api import register_model
+from ._common import init_weights
 
 __all__ = ["BatchNormCNN"]
 
@@ -77,12 +78,7 @@ class BatchNormCNN(nn.Module):
             channels = hidden
         head += [nn.Dropout(dropout), nn.Linear(channels, n_outputs)]
         self.head = nn.Sequential(*head)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._api import register_model
+from ._common import init_weights
 
 __all__ = ["LeviHassner"]
 
@@ -104,13 +105,7 @@ class LeviHassner(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(512, n_outputs),
         )
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_weights(self, linear_std=0.01)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stride = self.first_stride or _auto_stride(min(x.shape[-2:]))

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ._api import register_model
-from .vgg import _load_weights, _read_weights
+from ._common import _load_weights, _read_weights, init_weights
 
 __all__ = ["ResNet", "ResNet18", "ResNet34"]
 
@@ -139,12 +139,7 @@ class ResNet(nn.Module):
 
     def _init_weights(self) -> None:
         # torchvision's initialisation
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_weights(self)
 
     def blocks(self) -> list[nn.Module]:
         """The five blocks counted by ``trainable_blocks``: the stem, ``layer1`` ... ``layer4``."""

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ._api import register_model
+from ._common import init_weights
 
 __all__ = ["SkfaceNet"]
 
@@ -67,12 +68,7 @@ class SkfaceNet(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(channels, n_outputs),
         )
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))

@@ -1,21 +1,15 @@
-"""VGG16 with torchvision's parameter layout, and the loader of local pretrained weights.
-
-The loader (:func:`_read_weights`, :func:`_load_weights`) is shared with
-:mod:`skface.nets.resnet`. skface never downloads anything: pretrained weights are a
-file the user saved themselves.
-"""
+"""VGG16 with torchvision's parameter layout; pretrained weights load from a local file."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping
-from pathlib import Path
 from typing import Literal
 
 import torch
 from torch import nn
 
 from ._api import register_model
+from ._common import _load_weights, _read_weights, init_weights
 
 __all__ = ["VGG16"]
 
@@ -24,115 +18,6 @@ _VGG16_CFG: tuple[int | str, ...] = (
     64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"
 )
 _N_BLOCKS = 5
-
-
-def _read_weights(weights: str | os.PathLike) -> tuple[Path, dict[str, torch.Tensor]]:
-    """Read a local state dict with ``torch.load(weights_only=True, map_location="cpu")``.
-
-    Raises
-    ------
-    FileNotFoundError
-        If there is no such file (skface never downloads weights).
-    ValueError
-        If the file cannot be read as a mapping of names to tensors.
-    """
-    path = Path(os.fspath(weights)).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"weights file {str(path)!r} not found; skface never downloads weights: "
-            "pass the path of a state dict you saved yourself (e.g. torchvision's .pth file)"
-        )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling errors come in several types
-        raise ValueError(f"cannot read a state dict from {str(path)!r}: {exc}") from exc
-    if not isinstance(state, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
-    ):
-        raise ValueError(
-            f"{str(path)!r} does not hold a state dict (a mapping of parameter names to "
-            f"tensors) but a {type(state).__name__}"
-        )
-    return path, dict(state)
-
-
-def _shorten(keys: Collection[str], limit: int = 8) -> str:
-    keys = sorted(keys)
-    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
-    return ", ".join(keys[:limit]) + more
-
-
-def _load_weights(
-    module: nn.Module,
-    path: Path,
-    state: dict[str, torch.Tensor],
-    *,
-    skip: tuple[str, ...],
-    first_conv: str,
-    keep_fresh: Collection[str] = (),
-) -> None:
-    """Copy ``state`` into ``module``, checking that the keys and shapes match.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-        The network to load into.
-    path : pathlib.Path
-        The file ``state`` came from (named in error messages).
-    state : dict of str to torch.Tensor
-        The state dict read from ``path``.
-    skip : tuple of str
-        Key prefixes (e.g. ``"fc."``) ignored on both sides: the freshly initialised head.
-    first_conv : str
-        Key of the first convolution's weight. Its channel count is adapted: RGB weights
-        are summed over the channel axis for a 1-channel network, 1-channel weights are
-        repeated (divided by 3) for an RGB network.
-    keep_fresh : collection of str, optional
-        Keys of the network that may be absent from ``state``; they keep their
-        initialisation.
-
-    Raises
-    ------
-    ValueError
-        Naming the file and the keys, if keys are missing, unexpected or of the wrong shape.
-    """
-    state = {k: v for k, v in state.items() if not k.startswith(skip)}
-    own = module.state_dict()
-    expected = {k for k in own if not k.startswith(skip)}
-
-    weight = state.get(first_conv)
-    if weight is not None and first_conv in own and weight.ndim == 4:
-        want = own[first_conv].shape[1]
-        if weight.shape[1] == 3 and want == 1:
-            state[first_conv] = weight.sum(dim=1, keepdim=True)
-        elif weight.shape[1] == 1 and want == 3:
-            state[first_conv] = weight.repeat(1, 3, 1, 1) / 3
-
-    missing = {
-        k
-        for k in expected - state.keys() - set(keep_fresh)
-        # checkpoints saved before torch 0.4.1 lack the BatchNorm batch counters
-        if not k.endswith("num_batches_tracked")
-    }
-    unexpected = state.keys() - own.keys()
-    mismatched = [
-        f"{k} (file {tuple(state[k].shape)}, network {tuple(own[k].shape)})"
-        for k in sorted(state.keys() & own.keys())
-        if state[k].shape != own[k].shape
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing from the file: {_shorten(missing)}")
-    if unexpected:
-        problems.append(f"in the file but not in the network: {_shorten(unexpected)}")
-    if mismatched:
-        problems.append(f"of different shapes: {_shorten(mismatched)}")
-    if problems:
-        raise ValueError(
-            f"cannot load weights from {str(path)!r} into {type(module).__name__}: keys "
-            + "; keys ".join(problems)
-        )
-    module.load_state_dict(state, strict=False)
 
 
 @register_model("vgg16")
@@ -238,13 +123,7 @@ class VGG16(nn.Module):
 
     def _init_weights(self) -> None:
         # torchvision's initialisation
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_weights(self, linear_std=0.01)
 
     def blocks(self) -> list[nn.Sequential]:
         """The five convolutional blocks, each ending with its max-pool (views of ``features``)."""
