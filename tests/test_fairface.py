@@ -171,3 +171,13 @@ def test_round_trip_of_the_frame_through_pandas(label_csv):
     both = pd.concat([df, other], ignore_index=True)
     assert both["age"].tolist()[-1] == 31.0
     assert both["age"].isna().sum() == len(df)
+
+
+def test_age_groups_agree_with_the_age_bin_encoder_preset():
+    from skface import AgeBinEncoder
+    from skface.datasets._fairface import FAIRFACE_AGE_GROUPS
+
+    enc = AgeBinEncoder("fairface").fit([1, 50])
+    assert enc.labels_.tolist() == list(FAIRFACE_AGE_GROUPS)
+    # the lower edge of each group falls in the group with the same code
+    np.testing.assert_array_equal(enc.transform(enc.bin_edges_[:-1]), np.arange(9))
