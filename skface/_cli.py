@@ -116,6 +116,9 @@ def _train(args: argparse.Namespace) -> int:
         os.close(fd)
         try:
             joblib.dump(pipe, partial)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(partial, 0o666 & ~umask)  # mkstemp made it private; use the usual mode
             os.replace(partial, args.output)  # atomic: never a half-written model file
         finally:
             if os.path.exists(partial):

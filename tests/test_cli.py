@@ -74,6 +74,9 @@ def test_train_then_predict_on_synthetic_images(tmp_path, synthetic_paths, capsy
             "--network", "basic_cnn", "-o", str(model), "-q"]
     assert main(argv) == 0
     assert model.exists() and not list(tmp_path.glob(".skface-*"))  # no partial file left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert model.stat().st_mode & 0o777 == 0o666 & ~umask
     assert main(argv) == 2  # refuses to overwrite
     assert "pass --force" in capsys.readouterr().err
     assert main([*argv, "--force"]) == 0
