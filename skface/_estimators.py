@@ -51,6 +51,17 @@ def _labels_1d(y, name: str) -> np.ndarray:
     return np.asarray(y.tolist())  # the labels' natural dtype (int, str, ...), not object
 
 
+def _encode_labels(labels: np.ndarray, classes: np.ndarray, name: str) -> np.ndarray:
+    """Positions of ``labels`` in the sorted ``classes``; unseen labels raise LabelError."""
+    codes = np.clip(np.searchsorted(classes, labels), 0, len(classes) - 1)
+    unknown = classes[codes] != labels
+    if unknown.any():
+        raise LabelError(
+            f"{name}: label(s) {sorted(set(labels[unknown].tolist()))[:5]} were not seen in fit "
+            f"(classes: {classes.tolist()}).")
+    return codes.astype(np.int64)
+
+
 # --------------------------------------------------------------------------- classifiers
 
 _SHARED_DOC = """
@@ -122,15 +133,8 @@ class _FaceClassifier(ClassifierMixin, FaceNetBase):
         return len(self.classes_)
 
     def _encode_target(self, y) -> np.ndarray:
-        y = _labels_1d(y, type(self).__name__)
-        codes = np.searchsorted(self.classes_, y)
-        codes = np.clip(codes, 0, len(self.classes_) - 1)
-        unknown = self.classes_[codes] != y
-        if unknown.any():
-            raise LabelError(
-                f"{type(self).__name__}: label(s) {sorted(set(y[unknown].tolist()))[:5]} were "
-                f"not seen in fit (classes: {self.classes_.tolist()}).")
-        return codes.astype(np.int64)
+        name = type(self).__name__
+        return _encode_labels(_labels_1d(y, name), self.classes_, name)
 
     def _valid_score(self, net, X, y):
         logits = net.forward(X)
@@ -505,13 +509,8 @@ class FaceAttributes(FaceNetBase):
             if task == "age":
                 cols.append((check_ages(y["age"]) - self.y_mean_) / self.y_scale_)
             else:
-                labels = _labels_1d(y[task], f"FaceAttributes ({task})")
-                classes = self.classes_[task]
-                codes = np.clip(np.searchsorted(classes, labels), 0, len(classes) - 1)
-                if (classes[codes] != labels).any():
-                    raise LabelError(f"FaceAttributes: unseen {task} label(s) "
-                                     f"{sorted(set(labels[classes[codes] != labels]))[:5]}.")
-                cols.append(codes)
+                name = f"FaceAttributes ({task})"
+                cols.append(_encode_labels(_labels_1d(y[task], name), self.classes_[task], name))
         return np.stack(cols, axis=1).astype(np.float32)
 
     def initialize_criterion(self):
