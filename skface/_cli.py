@@ -45,10 +45,8 @@ _TARGETS = ("age", "gender", "race", "age_bins", "all")
 
 def _load_labels(source: str | None, args) -> tuple:
     """Label frame and a description of where it came from (synthetic when no source)."""
-    import warnings
-
-    from .datasets import load_csv, load_utkface, make_faces
-    from .exceptions import MalformedFileNameWarning
+    from ._summary import load_labels
+    from .datasets import make_faces
 
     if source is None:
         folder = tempfile.mkdtemp(prefix="skface-synthetic-")
@@ -56,14 +54,10 @@ def _load_labels(source: str | None, args) -> tuple:
                            random_state=0)
         return frame, (f"{args.synthetic} SYNTHETIC cartoon faces (skface.datasets.make_faces); "
                        "pass a folder or CSV to train on real images"), folder
-    if os.path.isdir(source):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", MalformedFileNameWarning)
-            frame = load_utkface(source)
-        for w in caught:
-            print(f"skface: {str(w.message).splitlines()[0]} (left out)", file=sys.stderr)
-        return frame, f"{source} (UTKFace file names)", None
-    return load_csv(source), f"{source} (label table)", None
+    frame, malformed, kind = load_labels(source)
+    for name, reason in malformed:
+        print(f"skface: malformed file name {name!r} left out: {reason}", file=sys.stderr)
+    return frame, f"{source} ({kind})", None
 
 
 def _estimator_for(target: str, args):

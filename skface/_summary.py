@@ -116,6 +116,31 @@ def _bars(counts: dict, total: int, width: int = 30) -> list[str]:
     return out
 
 
+def load_labels(source: str | os.PathLike) -> tuple[pd.DataFrame, list[tuple[str, str]], str]:
+    """Label frame of a UTKFace-style folder or a CSV label table.
+
+    Returns
+    -------
+    labels : DataFrame
+    malformed : list of (str, str)
+        Malformed file names of a folder, with the reason (always empty for a table).
+    kind : str
+        ``"UTKFace file names"`` or ``"label table"``.
+    """
+    source = os.fspath(source)
+    if not os.path.exists(source):
+        raise FileNotFoundError(
+            f"{source!r} does not exist (working directory {os.getcwd()!r}); pass a folder "
+            "of images or a CSV label table."
+        )
+    if os.path.isdir(source):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MalformedFileNameWarning)  # returned instead
+            labels = load_utkface(source)
+        return labels, list(labels.attrs.get("malformed", [])), "UTKFace file names"
+    return load_csv(source), [], "label table"
+
+
 def summarize(
     source: str | os.PathLike,
     *,
@@ -141,21 +166,8 @@ def summarize(
         How to describe the source in the report.
     """
     source = os.fspath(source)
-    if not os.path.exists(source):
-        raise FileNotFoundError(
-            f"{source!r} does not exist (working directory {os.getcwd()!r}); pass a folder "
-            "of images or a CSV label table."
-        )
-    if os.path.isdir(source):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", MalformedFileNameWarning)  # reported below instead
-            labels = load_utkface(source)
-        malformed = list(labels.attrs.get("malformed", []))
-        kind = kind or "UTKFace file names"
-    else:
-        labels = load_csv(source)
-        malformed = []
-        kind = kind or "label table"
+    labels, malformed, found_kind = load_labels(source)
+    kind = kind or found_kind
     summary = FolderSummary(source=source, kind=kind, labels=labels, malformed=malformed,
                             checked=check)
     if not check:
