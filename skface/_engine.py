@@ -265,6 +265,59 @@ class _WarmupCosine(Callback):
         self.step_ += 1
 
 
+class _WeightEMA(Callback):
+    """Exponential moving average of the weights (and batch-norm statistics).
+
+    Updated after every training step; the averaged weights are the ones validated,
+    checkpointed by early stopping and kept at the end of training.
+    """
+
+    def __init__(self, decay: float = 0.999):
+        self.decay = decay
+
+    def on_train_begin(self, net, **kwargs):
+        if not 0 < self.decay < 1:
+            raise ValueError(f"ema_decay must be in (0, 1), got {self.decay!r}")
+        self.shadow_ = [t.detach().clone() for t in self._tensors(net)]
+        self.raw_ = None
+        self.updates_ = 0
+
+    @staticmethod
+    def _tensors(net):
+        return [t for t in net.module_.state_dict().values() if t.is_floating_point()]
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if not training:
+            return
+        self.updates_ += 1
+        # warm-up of the decay, so the first epochs are not dominated by the init
+        decay = min(self.decay, (1 + self.updates_) / (10 + self.updates_))
+        with torch.no_grad():
+            torch._foreach_lerp_(self.shadow_, self._tensors(net), 1 - decay)
+
+    def _swap_in(self, net):
+        if self.raw_ is None:
+            live = self._tensors(net)
+            self.raw_ = [t.detach().clone() for t in live]
+            with torch.no_grad():
+                torch._foreach_copy_(live, self.shadow_)
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if not training:  # first validation batch of the epoch: validate the average
+            self._swap_in(net)
+
+    def on_epoch_begin(self, net, **kwargs):
+        if self.raw_ is not None:  # back to the raw weights for training
+            with torch.no_grad():
+                torch._foreach_copy_(self._tensors(net), self.raw_)
+            self.raw_ = None
+
+    def on_train_end(self, net, **kwargs):
+        self._swap_in(net)  # keep the average (early stopping then restores its best)
+        self.raw_ = None
+        self.shadow_ = None
+
+
 # --------------------------------------------------------------------------- the base
 
 _CRITERIA = {
@@ -314,6 +367,9 @@ class FaceNetBase(NeuralNet):
         early_stopping: bool = True,
         patience: int = 8,
         warmup_epochs: float = 1.0,
+        mixup: float = 0.0,
+        cutmix: float = 0.0,
+        ema_decay: float | None = None,
         **kwargs,
     ):
         super().__init__(
@@ -330,6 +386,9 @@ class FaceNetBase(NeuralNet):
         self.early_stopping = early_stopping
         self.patience = patience
         self.warmup_epochs = warmup_epochs
+        self.mixup = mixup
+        self.cutmix = cutmix
+        self.ema_decay = ema_decay
 
     # ----------------------------------------------------------------- resolved settings
 
@@ -394,6 +453,8 @@ class FaceNetBase(NeuralNet):
                                    use_caching=True)
             callbacks.insert(-1, (self._valid_score_name, scoring))
         callbacks.insert(-1, ("lr_schedule", _WarmupCosine(self.warmup_epochs)))
+        if self.ema_decay:
+            callbacks.insert(-1, ("ema", _WeightEMA(self.ema_decay)))
         if self.early_stopping and self._uses_validation():
             stopper = EarlyStopping(monitor="valid_loss", patience=self.patience,
                                     load_best=True, sink=self._sink)
@@ -491,6 +552,45 @@ class FaceNetBase(NeuralNet):
         x = to_tensor(x, device=self.device_)
         with self._autocast():
             return self.module_(x, **fit_params)
+
+    def _check_mixing(self) -> tuple[float, float]:
+        for name in ("mixup", "cutmix"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or value < 0:
+                raise ValueError(
+                    f"{name} must be a non-negative number (the Beta(a, a) parameter; 0 is "
+                    f"off), got {value!r}")
+        return float(self.mixup), float(self.cutmix)
+
+    def train_step_single(self, batch, **fit_params):
+        mixup, cutmix = self._check_mixing()
+        if not (mixup or cutmix):
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        Xi, yi = batch
+        X = to_tensor(Xi, device=self.device_)
+        X = X.float().div_(255.0) if X.dtype == torch.uint8 else X.float()
+        n = X.shape[0]
+        use_cut = cutmix > 0 and (mixup == 0 or bool(torch.rand(()) < 0.5))
+        alpha = cutmix if use_cut else mixup
+        lam = float(torch.distributions.Beta(alpha, alpha).sample())
+        perm = torch.randperm(n, device=X.device)
+        if use_cut:  # paste a box of the partner image; lam = share of the own image
+            h, w = X.shape[1], X.shape[2]
+            ch, cw = round(h * math.sqrt(1 - lam)), round(w * math.sqrt(1 - lam))
+            top = int(torch.randint(0, h - ch + 1, ()))
+            left = int(torch.randint(0, w - cw + 1, ()))
+            X = X.clone()
+            X[:, top:top + ch, left:left + cw] = X[perm, top:top + ch, left:left + cw]
+            lam = 1.0 - (ch * cw) / (h * w)
+        else:
+            X = lam * X + (1 - lam) * X[perm]
+        y_pred = self.infer(X, **fit_params)
+        y = to_tensor(yi, device=y_pred.device)
+        loss = lam * self.get_loss(y_pred, y, X=X, training=True) + (1 - lam) * self.get_loss(
+            y_pred, y[perm], X=X, training=True)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = to_tensor(y_true, device=y_pred.device)

@@ -49,6 +49,7 @@ class TinyNet(nn.Module):
         return self.head(self.features(x))
 
 
+FAST_BATCH = 128
 FAST = {"module": TinyNet, "max_epochs": 10, "lr": 3e-3, "verbose": 0, "random_state": 0}
 
 
@@ -199,6 +200,77 @@ def test_augmentation_runs_on_the_batch_and_only_in_training():
     torch.manual_seed(0)
     seen = module._augment(module._to_float(x))
     assert seen.shape == (8, 3, 32, 32) and not torch.allclose(seen, module._to_float(x))
+
+
+def test_age_as_a_distribution_over_years(faces):
+    X, y, Xv, yv = faces
+    reg = AgeRegressor(**{**FAST, "criterion": "dex"}).fit(X, y["age"])
+    assert reg.n_outputs_ == 117  # one class per year 0..116
+    pred = reg.predict(Xv)
+    baseline = np.abs(DummyRegressor().fit(X, y["age"]).predict(Xv) - yv["age"]).mean()
+    assert np.abs(pred - yv["age"]).mean() < 0.75 * baseline
+    # the prediction is the expected age under the softmax over the 117 classes
+    out = reg.forward(Xv[:4], training=False).float()
+    expected = (torch.softmax(out.double(), 1) * torch.arange(117)).sum(1).numpy()
+    np.testing.assert_allclose(pred[:4], expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="sigma"):
+        AgeRegressor(**{**FAST, "criterion": "dex", "criterion__sigma": 0}).fit(X, y["age"])
+
+
+def test_age_distribution_loss_is_smallest_at_the_true_age():
+    from skface._estimators import AgeDistributionLoss
+
+    loss = AgeDistributionLoss(y_mean=30.0, y_scale=10.0)
+    y = torch.tensor([[0.5]])  # 35 years, standardised
+    ages = torch.arange(117.0)
+    right = loss(-((ages - 35) ** 2)[None] / 8, y)
+    wrong = loss(-((ages - 55) ** 2)[None] / 8, y)
+    assert right < wrong
+
+
+@pytest.mark.parametrize("levers", [{"mixup": 0.4}, {"cutmix": 1.0}, {"mixup": 0.2, "cutmix": 1.0}])
+def test_mixing_augmentations_still_learn(faces, levers):
+    X, y, Xv, yv = faces
+    clf = GenderClassifier(**FAST, **levers).fit(X, y["gender"])
+    chance = DummyClassifier().fit(X, y["gender"]).score(Xv, yv["gender"])
+    assert clf.score(Xv, yv["gender"]) > max(0.7, chance + 0.15)
+
+
+def test_mixing_blends_images_and_losses(faces):
+    X, y, _, _ = faces
+    clf = AgeRegressor(**{**FAST, "max_epochs": 1, "mixup": 0.4}).fit(X[:64], y["age"][:64])
+    seen = []
+    clf.infer = lambda x, **kw: seen.append(x) or clf.module_(x)
+    Xb = torch.from_numpy(X[:16])
+    yb = torch.zeros(16, 1)
+    torch.manual_seed(0)
+    clf.train_step_single((Xb, yb))
+    mixed = seen[0]
+    assert mixed.dtype == torch.float32 and mixed.shape == Xb.shape
+    assert float(mixed.max()) <= 1.0
+    assert not torch.allclose(mixed, Xb.float() / 255)  # blended with partners
+    with pytest.raises(ValueError, match="mixup"):
+        GenderClassifier(**{**FAST, "mixup": -1}).fit(X[:50], y["gender"][:50])
+
+
+def test_weight_averaging_is_what_predicts(faces):
+    X, y, Xv, yv = faces
+    clf = GenderClassifier(**{**FAST, "ema_decay": 0.9, "early_stopping": False}).fit(
+        X, y["gender"])
+    assert clf.score(Xv, yv["gender"]) > 0.7
+    ema = dict(clf.callbacks_)["ema"]
+    assert ema.updates_ == 10 * -(-(len(X) - round(0.1 * len(X))) // FAST_BATCH)
+    # the averaged weights differ from a fit without averaging, same seed
+    plain = GenderClassifier(**{**FAST, "early_stopping": False}).fit(X, y["gender"])
+    assert not np.allclose(clf.predict_proba(Xv), plain.predict_proba(Xv), atol=1e-3)
+    # an average that barely looks back equals the raw weights: same training path
+    tiny = GenderClassifier(**{**FAST, "ema_decay": 1e-9, "early_stopping": False}).fit(
+        X, y["gender"])
+    np.testing.assert_allclose(tiny.predict_proba(Xv), plain.predict_proba(Xv), atol=1e-4)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(Xv), clf.predict_proba(Xv))
+    with pytest.raises(ValueError, match="ema_decay"):
+        GenderClassifier(**{**FAST, "ema_decay": 1.5}).fit(X[:50], y["gender"][:50])
 
 
 # ------------------------------------------------------------------------- persistence

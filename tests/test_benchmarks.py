@@ -1,0 +1,26 @@
+"""The benchmark scripts run: their CPU path, on synthetic images, in a few seconds."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.mark.slow
+def test_training_throughput_benchmark_runs_and_prints_ratios(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_train.py"), "--quick", "--data", str(tmp_path)],
+        capture_output=True, text=True, check=True, timeout=600).stdout
+    lines = [line.split() for line in out.splitlines()]
+    rows = [r for r in lines if r and r[0] in {"age", "gender"}]
+    assert len(rows) == 3
+    for row in rows:
+        plain, skface, ratio = float(row[5]), float(row[6]), float(row[8])
+        assert plain > 0 and skface > 0
+        assert ratio == pytest.approx(skface / plain, abs=0.05)
+    assert "lowest skface / plain" in out
