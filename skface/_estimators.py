@@ -99,8 +99,9 @@ _SHARED_DOC = """
     tta : bool, default=True
         Average predictions over each image and its mirror image.
     precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
-        Autocast precision. ``"auto"``: bfloat16 on CUDA devices and CPUs that
-        compute it natively (AVX512-BF16 or AMX), float32 elsewhere.
+        Autocast precision. ``"auto"``: bfloat16 on CUDA devices, and for training
+        on CPUs that compute it natively (AVX512-BF16 or AMX); float32 elsewhere and
+        for prediction on CPU (bfloat16 kernels are slow for small CPU batches).
     channels_last : bool, default=True
         Channels-last memory layout for the convolutions.
     validation_fraction : float, default=0.1

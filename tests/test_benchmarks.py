@@ -24,3 +24,13 @@ def test_training_throughput_benchmark_runs_and_prints_ratios(tmp_path):
         assert plain > 0 and skface > 0
         assert ratio == pytest.approx(skface / plain, abs=0.05)
     assert "lowest skface / plain" in out
+
+
+@pytest.mark.slow
+def test_prediction_benchmark_runs_on_synthetic_files(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_predict.py"), "--quick", "--data",
+         str(tmp_path / "absent")],
+        capture_output=True, text=True, check=True, timeout=600).stdout
+    assert "one image from its path: median" in out
+    assert "images/s" in out

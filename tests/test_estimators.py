@@ -189,6 +189,15 @@ def test_auto_device_and_precision_resolve(faces):
         GenderClassifier(**{**FAST, "precision": "int8"}).fit(X[:100], y["gender"][:100])
 
 
+def test_a_prediction_does_not_depend_on_its_batch(faces):
+    X, y, Xv, _ = faces
+    clf = GenderClassifier(**{**FAST, "module": "skfacenet", "max_epochs": 1}).fit(
+        X[:200], y["gender"][:200])
+    together = clf.predict_proba(Xv[:8])
+    alone = np.concatenate([clf.predict_proba(Xv[i:i + 1]) for i in range(8)])
+    np.testing.assert_allclose(alone, together, atol=1e-5)
+
+
 def test_augmentation_runs_on_the_batch_and_only_in_training():
     from skface._engine import FaceModule
 

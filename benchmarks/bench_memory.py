@@ -1,0 +1,120 @@
+"""Peak memory of fitting from paths, against the bytes of the decoded pixels.
+
+Each size runs in a fresh process: ``make_pipeline(ImageLoader(size=64),
+GenderClassifier(max_epochs=1))`` fitted on the first ``n`` UTKFace images (sorted
+names). Reported: the process's resident memory after importing everything and
+a warm-up fit on 256 images (baseline, its peak: interpreter, torch, the model and the
+training workspace of full batches), its peak while
+fitting on ``n`` images, the uint8 pixel bytes ``n * 64 * 64 * 3``, and
+``(peak - baseline) / pixel bytes``. Target (issue 4): peak <= 2 x pixel bytes plus
+the model, growing linearly in ``n`` (the slope per image is printed).
+
+Run: ``python benchmarks/bench_memory.py [--data DIR] [--sizes 2000 5000 10000 18981] [--write]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _report
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "UTKFace"
+
+CHILD = r"""
+import json, os, resource, sys, warnings
+import numpy as np
+from sklearn.pipeline import make_pipeline
+from skface import GenderClassifier, ImageLoader
+
+def status_mib(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+data, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+names = sorted(p for p in os.listdir(data) if p.endswith(".jpg"))[:n]
+paths = [os.path.join(data, p) for p in names]
+y = np.arange(len(paths)) % 2
+def model():
+    return make_pipeline(ImageLoader(size=size),
+                         GenderClassifier(max_epochs=1, verbose=0, random_state=0))
+# warm-up fit on 256 images: imports, kernels, and the training workspace of full
+# batches (activations, gradients, optimiser state), with negligible pixels
+model().fit(paths[:256], y[:256])
+import skface; skface.clear_image_cache()
+import gc; gc.collect()
+base = status_mib("VmHWM")
+with open("/proc/self/clear_refs", "w") as f:   # reset the high-water mark
+    f.write("5")
+model().fit(paths, y)
+peak = status_mib("VmHWM")
+print(json.dumps({"n": len(paths), "baseline": base, "peak": peak}))
+"""
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 5000, 10000, 18981])
+    parser.add_argument("--size", type=int, default=64, help="image size in pixels")
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.data.is_dir():
+        print(f"no image folder at {args.data}; pass --data", file=sys.stderr)
+        return 2
+    rows = []
+    print(f"{_report.machine()}; fit from paths at {args.size} px, 1 epoch, fresh process each")
+    print(f"{'images':>7}{'baseline MiB':>14}{'peak MiB':>10}{'pixels MiB':>12}"
+          f"{'growth/pixels':>15}")
+    for n in args.sizes:
+        out = subprocess.run([sys.executable, "-c", CHILD, str(args.data), str(n),
+                              str(args.size)], capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        pixels = r["n"] * args.size * args.size * 3 / 2**20
+        r["pixels"] = pixels
+        r["ratio"] = (r["peak"] - r["baseline"]) / pixels
+        rows.append(r)
+        print(f"{r['n']:>7}{r['baseline']:>14.0f}{r['peak']:>10.0f}{pixels:>12.0f}"
+              f"{r['ratio']:>15.2f}", flush=True)
+    if len(rows) > 1:
+        n = np.array([r["n"] for r in rows], float)
+        peak = np.array([r["peak"] for r in rows])
+        slope, icept = np.polyfit(n, peak, 1)
+        resid = float(np.abs(peak - (slope * n + icept)).max())
+        per_image = slope * 2**20 / (args.size * args.size * 3)
+        print(f"linear fit: {slope * 1024:.1f} KiB per image = {per_image:.2f} x its pixel "
+              f"bytes, largest deviation from the line {resid:.0f} MiB")
+    worst = max(r["ratio"] for r in rows)
+    print(f"largest (peak - baseline) / pixel bytes = {worst:.2f} (target <= 2): "
+          + ("met" if worst <= 2 else "MISSED"))
+    if args.write:
+        for r in rows:
+            _report.append_history(
+                "Memory while fitting (benchmarks/bench_memory.py)",
+                "Peak resident memory (VmHWM) of a fresh process fitting "
+                "make_pipeline(ImageLoader(size=64), GenderClassifier(max_epochs=1)) on the "
+                "first n UTKFace images, against its peak in a warm-up fit on 256 images "
+                "(interpreter, torch, the model and its training workspace) and the uint8 "
+                "pixel bytes. Target: peak - baseline <= 2 x "
+                "pixel bytes, linear in n.",
+                ["date", "machine", "versions", "images", "px", "baseline MiB", "peak MiB",
+                 "pixels MiB", "(peak - baseline) / pixels", "command"],
+                [_report.today(), _report.machine(), _report.versions("torch", "skface"),
+                 r["n"], args.size, f"{r['baseline']:.0f}", f"{r['peak']:.0f}",
+                 f"{r['pixels']:.0f}", f"{r['ratio']:.2f}", f"`{_report.command()}`"],
+            )
+        print(f"appended to {_report.DOCS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
