@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-o", "--output", default="skface-model.joblib",
                    help="model file to write (default: skface-model.joblib)")
     t.add_argument("--force", action="store_true", help="replace an existing model file")
-    t.add_argument("--size", type=int, default=64, help="image side in pixels (default: 64)")
+    t.add_argument("--size", type=int, default=48, help="image side in pixels (default: 48)")
     t.add_argument("--epochs", type=int, default=None, help="maximum epochs")
     t.add_argument("--network", default=None, help="network name from skface.nets.list_models()")
     t.add_argument("--limit", type=int, default=None, metavar="N",

@@ -353,7 +353,7 @@ class FaceNetBase(NeuralNet):
         criterion=nn.CrossEntropyLoss,
         optimizer=torch.optim.AdamW,
         lr: float = 2e-3,
-        max_epochs: int = 24,
+        max_epochs: int = 36,
         batch_size: int = 128,
         train_split=None,
         device: str | None = "auto",
