@@ -59,17 +59,22 @@ def split(data: Path, limit: int | None, tune: bool = False):
     return train, test
 
 
-def run_multi(train, test, size: int | None, params: dict):
-    """FaceAttributes (one shared trunk) scored on each task: the per-task vs shared lever."""
-    columns = ["age", "gender", "race"]
-    y_train = train[columns].astype({"age": float, "gender": int, "race": int})
+def fit_timed(model, train, y_train, size: int | None):
+    """Fit ``make_pipeline(ImageLoader(), model)`` from paths, decode included; seconds."""
     loader = ImageLoader() if size is None else ImageLoader(size=size)
-    model = FaceAttributes(random_state=0, **params)
     pipe = make_pipeline(loader, model)
     skface.clear_image_cache()
     t0 = time.perf_counter()
     pipe.fit(train["path"], y_train)
-    seconds = time.perf_counter() - t0
+    return pipe, time.perf_counter() - t0
+
+
+def run_multi(train, test, size: int | None, params: dict):
+    """FaceAttributes (one shared trunk) scored on each task: the per-task vs shared lever."""
+    columns = ["age", "gender", "race"]
+    y_train = train[columns].astype({"age": float, "gender": int, "race": int})
+    model = FaceAttributes(random_state=0, **params)
+    pipe, seconds = fit_timed(model, train, y_train, size)
     pred = pipe.predict(test["path"])
     figures = {
         "age": float(np.abs(pred["age"].to_numpy() - test["age"].to_numpy()).mean()),
@@ -78,7 +83,7 @@ def run_multi(train, test, size: int | None, params: dict):
     }
     weights = ", ".join(f"{k} {v:.2f}" for k, v in model.task_weights_.items())
     note = f"multi-task (FaceAttributes); task weights {weights}"
-    return figures, seconds, len(model.history_), note, loader.size
+    return figures, seconds, len(model.history_), note, pipe[0].size
 
 
 def run_one(name: str, train, test, size: int | None, params: dict):
@@ -87,13 +92,8 @@ def run_one(name: str, train, test, size: int | None, params: dict):
     column = {"age": "age", "gender": "gender", "race": "race", "bins": "age"}[name]
     y_train = train[column].to_numpy(dtype=float if column == "age" else int)
     y_test = test[column].to_numpy(dtype=float if column == "age" else int)
-    loader = ImageLoader() if size is None else ImageLoader(size=size)
     model = cls(random_state=0, **params)
-    pipe = make_pipeline(loader, model)
-    skface.clear_image_cache()
-    t0 = time.perf_counter()
-    pipe.fit(train["path"], y_train)
-    seconds = time.perf_counter() - t0
+    pipe, seconds = fit_timed(model, train, y_train, size)
     extra = ""
     if name == "age":
         score = float(np.abs(pipe.predict(test["path"]) - y_test).mean())
@@ -104,7 +104,7 @@ def run_one(name: str, train, test, size: int | None, params: dict):
     else:
         score = float(pipe.score(test["path"], y_test))
     epochs = len(model.history_)
-    return score, seconds, epochs, extra, loader.size
+    return score, seconds, epochs, extra, pipe[0].size
 
 
 def main(argv=None) -> int:
