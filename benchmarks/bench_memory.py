@@ -4,7 +4,7 @@ Each size runs in a fresh process: ``make_pipeline(ImageLoader(size=64),
 GenderClassifier(max_epochs=1))`` fitted on the first ``n`` UTKFace images (sorted
 names). Reported: the process's resident memory after importing everything and
 a warm-up fit on 256 images (baseline, its peak: interpreter, torch, the model and the
-training workspace of full batches), its peak while
+workspace of full training and validation batches), its peak while
 fitting on ``n`` images, the uint8 pixel bytes ``n * 64 * 64 * 3``, and
 ``(peak - baseline) / pixel bytes``. Target (issue 4): peak <= 2 x pixel bytes plus
 the model, growing linearly in ``n`` (the slope per image is printed).
@@ -44,12 +44,13 @@ data, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 names = sorted(p for p in os.listdir(data) if p.endswith(".jpg"))[:n]
 paths = [os.path.join(data, p) for p in names]
 y = np.arange(len(paths)) % 2
-def model():
+def model(**kw):
     return make_pipeline(ImageLoader(size=size),
-                         GenderClassifier(max_epochs=1, verbose=0, random_state=0))
-# warm-up fit on 256 images: imports, kernels, and the training workspace of full
-# batches (activations, gradients, optimiser state), with negligible pixels
-model().fit(paths[:256], y[:256])
+                         GenderClassifier(max_epochs=1, verbose=0, random_state=0, **kw))
+# warm-up fit on 256 images: imports, kernels, and the workspace of full training and
+# validation batches (activations, gradients, optimiser state, float32 evaluation of
+# 128 images with flip averaging), with negligible pixels
+model(validation_fraction=0.5).fit(paths[:256], y[:256])
 import skface; skface.clear_image_cache()
 import gc; gc.collect()
 base = status_mib("VmHWM")

@@ -103,6 +103,8 @@ class ImageLoader(TransformerMixin, BaseEstimator):
     refits a Pipeline many times decodes each file once. The cache is bounded
     (see :func:`~skface.set_image_cache_limit`) and can be turned off with
     ``cache=False``; :func:`~skface.image_cache_info` counts hits and decodes.
+    With the cache on, the returned array is read-only: the cache holds views of
+    it rather than a second copy of the pixels (``X.copy()`` gives a writable one).
 
     The transformer is stateless: ``fit`` only validates its input.
 
@@ -129,7 +131,8 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         decompression bombs. ``None`` uses ``PIL.Image.MAX_IMAGE_PIXELS``
         (about 89 million).
     cache : bool, default=True
-        Whether to use the process-wide cache of decoded images.
+        Whether to use the process-wide cache of decoded images. With ``False``
+        every call decodes its files and returns a writable array.
     n_jobs : int or None, default=None
         Number of decoding threads. ``None`` or ``-1`` uses every CPU. Threads,
         not processes: Pillow releases the GIL while decoding.

@@ -440,9 +440,13 @@ def load_images(
         failures.update(bad)
     _CACHE.count_decodes(len(todo))
     if caching:
+        # The cache keeps views of ``out`` rather than copies, so a fit from paths holds
+        # the pixels once; ``out`` is made read-only so that neither side can change
+        # the other's images.
+        out.flags.writeable = False
         for i, key in todo:
             if i not in failures:
-                _CACHE.put(key, out[i].copy())
+                _CACHE.put(key, out[i])
     if failures:
         listed = [(str(paths[i]), failures[i]) for i in sorted(failures)]
         raise ImageLoadError(format_failures(listed, n), listed)

@@ -300,8 +300,34 @@ def test_second_transform_is_served_from_the_cache(synthetic_paths):
     np.testing.assert_array_equal(second, first[::-1])
     info = image_cache_info()
     assert info.decodes == len(synthetic_paths) and info.hits == len(synthetic_paths)
-    second[:] = 0  # the caller's array is a copy: the cache is not corrupted
+    # the cache holds views of the returned arrays, so neither may be written to
+    for out in (first, second):
+        assert not out.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            out[0] = 0
+    writable = second.copy()
+    writable[:] = 0
     np.testing.assert_array_equal(loader.transform(synthetic_paths), first)
+
+
+def test_uncached_output_is_writable(synthetic_paths):
+    out = ImageLoader(size=16, cache=False).transform(synthetic_paths)
+    out[0] = 0
+    assert image_cache_info().images == 0
+
+
+def test_cache_keeps_one_copy_of_the_pixels(synthetic_paths):
+    """The cache's bytes are the returned array's, not a second copy of them."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    out = ImageLoader(size=64).transform(synthetic_paths)
+    current, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert image_cache_info().images == len(synthetic_paths)
+    assert current < 1.3 * out.nbytes + 200_000
 
 
 def test_cache_key_includes_parameters_and_file_identity(tmp_path, synthetic_paths):
