@@ -21,6 +21,7 @@ import contextlib
 import math
 import numbers
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -197,6 +198,21 @@ class FaceModule(nn.Module):
 # --------------------------------------------------------------------------- batches
 
 
+def _as_tensor(X) -> torch.Tensor:
+    """``torch.from_numpy`` without a copy, read-only arrays included.
+
+    ImageLoader's output (shared with its cache) and joblib's memory maps are
+    read-only; batches are gathered from them by ``index_select``, which copies, so
+    nothing ever writes through the shared tensor.
+    """
+    X = np.asarray(X)
+    if X.flags.writeable:
+        return torch.from_numpy(X)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(X)
+
+
 class _BatchIterator:
     """Batches gathered by index from one in-memory tensor: no per-sample Python work."""
 
@@ -207,7 +223,7 @@ class _BatchIterator:
             indices = idx if indices is None else idx[indices]
             dataset = dataset.dataset
         X, y = dataset.X, dataset.y
-        self.X = X if isinstance(X, torch.Tensor) else torch.from_numpy(np.asarray(X))
+        self.X = X if isinstance(X, torch.Tensor) else _as_tensor(X)
         self.y = None if y is None else (
             y if isinstance(y, torch.Tensor) else torch.from_numpy(np.asarray(y)))
         self.indices = indices
@@ -524,7 +540,7 @@ class FaceNetBase(NeuralNet):
         if n_valid < 1 or n - n_valid < 1:
             return dataset, None
         rng = np.random.RandomState(self._seed())
-        y_np = np.asarray(dataset.y) if self._stratify else None
+        y_np = self._strata(dataset.y) if self._stratify else None
         if y_np is not None:
             from sklearn.model_selection import train_test_split
 
@@ -538,6 +554,10 @@ class FaceNetBase(NeuralNet):
             perm = rng.permutation(n)
             va, tr = perm[:n_valid], perm[n_valid:]
         return Subset(dataset, np.sort(tr)), Subset(dataset, np.sort(va))
+
+    def _strata(self, y_enc):
+        """Labels to stratify the validation split on (the encoded targets by default)."""
+        return np.asarray(y_enc)
 
     # ----------------------------------------------------------------- steps
 

@@ -333,6 +333,9 @@ class _OrdinalLoss(nn.Module):
         return loss.sum(dim=1).mean()
 
 
+_BINNER_HEADS = ("softmax", "ordinal", "years")
+
+
 class AgeBinner(ClassifierMixin, FaceNetBase):
     __doc__ = (
         """Predict age groups from face images, with an expected age.
@@ -340,10 +343,18 @@ class AgeBinner(ClassifierMixin, FaceNetBase):
     ``y`` is age in years; the groups come from :class:`~skface.AgeBinEncoder`
     (decades, balanced counts, life stages, FairFace's nine, or edges). ``predict``
     gives group labels such as ``"20-29"``, ``predict_proba`` one column per group
-    and ``predict_age`` the expected age under those probabilities. With
-    ``ordinal=True`` the network learns ordered thresholds (CORAL: one score plus
-    ``n_bins - 1`` biases, binary cross-entropy on ``age > group k``), so
-    neighbouring mistakes cost less than distant ones.
+    and ``predict_age`` the expected age.
+
+    Three output heads:
+
+    - ``"years"`` (default): one class per year 0..116, trained as
+      :class:`AgeRegressor`'s ``criterion="dex"`` (a Gaussian label distribution
+      plus L1 on the expected age); a group's probability is the sum over its years.
+      The network learns age itself, so neighbouring groups share what they learn.
+    - ``"softmax"``: one class per group, label-smoothed cross-entropy.
+    - ``"ordinal"``: CORAL, one score plus ``n_bins - 1`` learned thresholds and
+      binary cross-entropy on ``age > group k``, so neighbouring mistakes cost less
+      than distant ones and the probabilities are rank-consistent.
 
     Parameters
     ----------
@@ -351,13 +362,14 @@ class AgeBinner(ClassifierMixin, FaceNetBase):
         As :class:`~skface.AgeBinEncoder`'s ``bins``.
     n_bins : int, default=8
         Number of groups for ``bins="balanced"``.
-    ordinal : bool, default=False
-        Ordinal (CORAL) output instead of a softmax.
+    head : {"years", "softmax", "ordinal"}, default="years"
+        What the network outputs (see above).
 """
         + _SHARED_DOC.split("Parameters\n    ----------\n", 1)[1].replace(
             "    criterion : loss class or str\n        Training loss.",
             "    criterion : loss class or None, default=None\n"
-            "        None: label-smoothed cross-entropy, or the CORAL loss when ordinal.",
+            "        None: the head's loss (:class:`AgeDistributionLoss`, label-smoothed\n"
+            "        cross-entropy or the CORAL loss); ``criterion__*`` parameters pass on.",
         )
         + """
     Attributes
@@ -366,6 +378,8 @@ class AgeBinner(ClassifierMixin, FaceNetBase):
         Group labels, youngest first.
     bin_encoder_ : AgeBinEncoder
         The fitted binning (edges, representative ages).
+    y_mean_, y_scale_ : float
+        Mean and standard deviation of the training ages (``head="years"`` only).
 
     See Also
     --------
@@ -377,24 +391,36 @@ class AgeBinner(ClassifierMixin, FaceNetBase):
     _valid_score_name = "valid_acc"
 
     def __init__(self, module="skfacenet", *args, bins=(0, 6, 12, 25, 35, 45, 60, 80, np.inf),
-                 n_bins: int = 8, ordinal: bool = False, criterion=None, **kwargs):
+                 n_bins: int = 8, head: str = "years", criterion=None, **kwargs):
         super().__init__(module, *args, criterion=criterion, **kwargs)
         self.bins = bins
         self.n_bins = n_bins
-        self.ordinal = ordinal
+        self.head = head
+
+    def _head(self) -> str:
+        if self.head not in _BINNER_HEADS:
+            raise ValueError(
+                f"AgeBinner head={self.head!r} is not one of {list(_BINNER_HEADS)}.")
+        return self.head
 
     def _fit_target(self, y) -> int:
+        head = self._head()
         bins = list(self.bins) if not isinstance(self.bins, str) else self.bins
         self.bin_encoder_ = AgeBinEncoder(bins, n_bins=self.n_bins).fit(y)
         self.classes_ = np.asarray(self.bin_encoder_.labels_, dtype=object)
         k = self.bin_encoder_.n_bins_
         if k < 2:
             raise ValueError("AgeBinner needs at least two age groups.")
-        return 1 if self.ordinal else k
+        if head == "years":
+            ages = check_ages(y)
+            self.y_mean_ = float(ages.mean())
+            self.y_scale_ = float(ages.std()) or 1.0
+            return MAX_AGE + 1
+        return 1 if head == "ordinal" else k
 
     def _ordinal_outputs(self):
         """Initial CORAL thresholds: the logits of P(group > k) in the training data."""
-        if not self.ordinal:
+        if self._head() != "ordinal":
             return 0
         counts = self.bin_encoder_.counts_.astype(np.float64)
         above = 1.0 - np.cumsum(counts)[:-1] / counts.sum()
@@ -402,18 +428,47 @@ class AgeBinner(ClassifierMixin, FaceNetBase):
         return np.log(above / (1 - above))
 
     def _encode_target(self, y) -> np.ndarray:
+        if self._head() == "years":
+            ages = check_ages(y)
+            return ((ages - self.y_mean_) / self.y_scale_).astype(np.float32)[:, None]
         return self.bin_encoder_.transform(y)
+
+    def _true_codes(self, y_enc) -> np.ndarray:
+        """Group codes of encoded targets."""
+        y_enc = np.asarray(y_enc)
+        if self._head() == "years":
+            years = np.round(y_enc[:, 0] * self.y_scale_ + self.y_mean_, 3)  # float32 noise
+            return self.bin_encoder_.transform(years)
+        return y_enc
+
+    def _strata(self, y_enc):
+        return self._true_codes(y_enc)
 
     def initialize_criterion(self):
         if self.criterion is None:
-            self.criterion_ = _OrdinalLoss() if self.ordinal else SmoothedCrossEntropy(
-                **self.get_params_for("criterion"))
+            head = self._head()
+            params = self.get_params_for("criterion")
+            if head == "years":
+                self.criterion_ = AgeDistributionLoss(self.y_mean_, self.y_scale_, **params)
+            elif head == "ordinal":
+                self.criterion_ = _OrdinalLoss(**params)
+            else:
+                self.criterion_ = SmoothedCrossEntropy(**params)
             return self
         return super().initialize_criterion()
 
+    def _year_to_group(self) -> np.ndarray:
+        """(117, n_groups) 0/1 matrix: which group each whole year falls in."""
+        codes = self.bin_encoder_.transform(np.arange(MAX_AGE + 1, dtype=np.float64))
+        return np.eye(self.bin_encoder_.n_bins_)[codes]
+
     def _proba_from_outputs(self, out: np.ndarray) -> np.ndarray:
         t = torch.from_numpy(out)
-        if not self.ordinal:
+        head = self._head()
+        if head == "years":
+            p = torch.softmax(t.double(), dim=1).numpy()
+            return p @ self._year_to_group()
+        if head == "softmax":
             return torch.softmax(t, dim=1).numpy()
         above = torch.sigmoid(t)  # P(age group > k), k = 0 .. K-2
         above = torch.cummin(above, dim=1).values  # rank-consistent
@@ -424,11 +479,14 @@ class AgeBinner(ClassifierMixin, FaceNetBase):
 
     def _valid_score(self, net, X, y):
         out = net.forward(X).float().numpy()
-        return float((self._codes_from_outputs(out) == np.asarray(y)).mean())
+        return float((self._codes_from_outputs(out) == self._true_codes(y)).mean())
 
     def _codes_from_outputs(self, out: np.ndarray) -> np.ndarray:
-        if self.ordinal:
+        head = self._head()
+        if head == "ordinal":
             return (out > 0).sum(axis=1)
+        if head == "years":
+            return self._proba_from_outputs(out).argmax(1)
         return out.argmax(1)
 
     def predict_proba(self, X) -> np.ndarray:
@@ -440,8 +498,16 @@ class AgeBinner(ClassifierMixin, FaceNetBase):
         return self.classes_[self._codes_from_outputs(self._forward_outputs(X))]
 
     def predict_age(self, X) -> np.ndarray:
-        """Expected age in years: group probabilities times representative ages."""
-        return self.predict_proba(X) @ self.bin_encoder_.representative_ages_
+        """Expected age in years.
+
+        Under the year distribution for ``head="years"``; otherwise group
+        probabilities times the groups' representative ages.
+        """
+        out = self._forward_outputs(X)
+        if self._head() == "years":
+            p = torch.softmax(torch.from_numpy(out).double(), dim=1).numpy()
+            return p @ np.arange(out.shape[1], dtype=np.float64)
+        return self._proba_from_outputs(out) @ self.bin_encoder_.representative_ages_
 
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy of the predicted groups against the groups of the true ages ``y``."""
@@ -453,6 +519,7 @@ class AgeBinner(ClassifierMixin, FaceNetBase):
 # --------------------------------------------------------------------------- multi-task
 
 _TASKS = ("age", "gender", "race")
+_AGE_LOSSES = ("dex", "l1")
 
 
 class UncertaintyWeightedLoss(nn.Module):
@@ -468,19 +535,35 @@ class UncertaintyWeightedLoss(nn.Module):
         Output columns of each task.
     label_smoothing : float, default=0.1
         For the classification tasks.
+    age_loss : {"dex", "l1"}, default="dex"
+        ``"dex"``: the age head has one output per year 0..116 and learns
+        :class:`AgeDistributionLoss` (as ``AgeRegressor``'s default); ``"l1"``: one
+        output, L1 on the standardised age.
+    sigma : float, default=2.0
+        Width in years of the age label distribution (``"dex"`` only).
+    y_mean, y_scale : float, default=0.0, 1.0
+        Mean and standard deviation of the training ages (set by FaceAttributes).
     """
 
-    def __init__(self, slices: dict, label_smoothing: float = 0.1):
+    def __init__(self, slices: dict, label_smoothing: float = 0.1, age_loss: str = "dex",
+                 sigma: float = 2.0, y_mean: float = 0.0, y_scale: float = 1.0):
         super().__init__()
+        if age_loss not in _AGE_LOSSES:
+            raise ValueError(
+                f"criterion__age_loss must be one of {list(_AGE_LOSSES)}, got {age_loss!r}")
         self.slices = dict(slices)
         self.label_smoothing = label_smoothing
+        self.age_loss = age_loss
         self.log_vars = nn.Parameter(torch.zeros(len(self.slices)))
+        self.dex = AgeDistributionLoss(y_mean, y_scale, sigma=sigma)
 
     def task_losses(self, out: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
         losses = []
         for j, (task, (a, b)) in enumerate(self.slices.items()):
             target = y[:, j]
-            if task == "age":
+            if task == "age" and self.age_loss == "dex":
+                losses.append(self.dex(out[:, a:b], target))
+            elif task == "age":
                 losses.append(nn.functional.l1_loss(out[:, a], target.float()))
             else:
                 losses.append(nn.functional.cross_entropy(
@@ -496,10 +579,12 @@ class FaceAttributes(FaceNetBase):
     __doc__ = (
         """Predict age, gender and race at once with one shared network.
 
-    One trunk, one output head per task (age: one standardised value; gender and
-    race: one logit per class), trained on the sum of the task losses weighted by
-    learned uncertainty (:class:`UncertaintyWeightedLoss`): the balance between the
-    tasks is learned, not tuned by hand.
+    One trunk, one output head per task (age: a distribution over years 0..116, as
+    :class:`AgeRegressor`'s default, or one standardised value with
+    ``criterion__age_loss="l1"``; gender and race: one logit per class), trained on
+    the sum of the task losses weighted by learned uncertainty
+    (:class:`UncertaintyWeightedLoss`): the balance between the tasks is learned, not
+    tuned by hand.
 
     ``y`` is a DataFrame with any of the columns ``age`` (years), ``gender`` and
     ``race`` (any labels), e.g. the output of :class:`~skface.UTKFaceLabelDecoder`.
@@ -508,7 +593,9 @@ class FaceAttributes(FaceNetBase):
         + _SHARED_DOC.replace(
             "    criterion : loss class or str\n        Training loss.",
             "    criterion : loss class, default=UncertaintyWeightedLoss\n"
-            "        Built with the task layout; ``criterion__label_smoothing`` passes on.",
+            "        Built with the task layout; ``criterion__label_smoothing``,\n"
+            "        ``criterion__age_loss`` (``\"dex\"``, the default, or ``\"l1\"``) and\n"
+            "        ``criterion__sigma`` pass on.",
         )
         + """
     Attributes
@@ -549,7 +636,7 @@ class FaceAttributes(FaceNetBase):
             if task == "age":
                 ages = check_ages(y["age"])
                 self.y_mean_, self.y_scale_ = float(ages.mean()), float(ages.std()) or 1.0
-                width = 1
+                width = MAX_AGE + 1 if self._age_dex() else 1
             else:
                 labels = _labels_1d(y[task], f"FaceAttributes ({task})")
                 self.classes_[task] = np.unique(labels)
@@ -573,9 +660,18 @@ class FaceAttributes(FaceNetBase):
                 cols.append(_encode_labels(_labels_1d(y[task], name), self.classes_[task], name))
         return np.stack(cols, axis=1).astype(np.float32)
 
+    def _age_dex(self) -> bool:
+        age_loss = self.get_params_for("criterion").get("age_loss", "dex")
+        if age_loss not in _AGE_LOSSES:
+            raise ValueError(
+                f"criterion__age_loss must be one of {list(_AGE_LOSSES)}, got {age_loss!r}")
+        return age_loss == "dex"
+
     def initialize_criterion(self):
         kwargs = self.get_params_for("criterion")
         if isinstance(self.criterion, type):
+            if "age" in self.slices_ and issubclass(self.criterion, UncertaintyWeightedLoss):
+                kwargs = {"y_mean": self.y_mean_, "y_scale": self.y_scale_, **kwargs}
             self.criterion_ = self.criterion(self.slices_, **kwargs)
             return self
         return super().initialize_criterion()
@@ -589,7 +685,10 @@ class FaceAttributes(FaceNetBase):
     def _decode(self, out: np.ndarray) -> pd.DataFrame:
         data = {}
         for task, (a, b) in self.slices_.items():
-            if task == "age":
+            if task == "age" and b - a > 1:  # a distribution over years
+                p = torch.softmax(torch.from_numpy(out[:, a:b]).double(), dim=1).numpy()
+                data[task] = np.clip(p @ np.arange(b - a, dtype=np.float64), 0, MAX_AGE)
+            elif task == "age":
                 data[task] = np.clip(out[:, a] * self.y_scale_ + self.y_mean_, 0, MAX_AGE)
             else:
                 data[task] = self.classes_[task][out[:, a:b].argmax(1)]

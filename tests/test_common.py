@@ -40,7 +40,7 @@ INSTANCES = [
     AgeRegressor(),
     AgeRegressor(criterion="huber", augment={"flip": True}),
     AgeBinner(),
-    AgeBinner(bins="balanced", n_bins=5, ordinal=True),
+    AgeBinner(bins="balanced", n_bins=5, head="ordinal"),
     FaceAttributes(),
 ]
 

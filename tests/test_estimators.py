@@ -94,18 +94,39 @@ def test_age_regressor_beats_the_mean(faces):
     assert "valid_mae" in reg.history_[-1]
 
 
-@pytest.mark.parametrize("ordinal", [False, True])
-def test_age_binner_predicts_groups_and_expected_ages(faces, ordinal):
+@pytest.mark.parametrize("head", ["years", "softmax", "ordinal"])
+def test_age_binner_predicts_groups_and_expected_ages(faces, head):
     X, y, Xv, yv = faces
-    binner = AgeBinner(bins="decades", ordinal=ordinal, **FAST).fit(X, y["age"])
+    # the synthetic age signal is weak: 20 epochs, and a margin of about three standard
+    # errors of a 300-image accuracy over the majority group's share
+    binner = AgeBinner(bins="decades", head=head, **{**FAST, "max_epochs": 20}).fit(X, y["age"])
     assert binner.classes_.tolist()[:3] == ["0-9", "10-19", "20-29"]
     proba = binner.predict_proba(Xv)
     assert proba.shape == (len(Xv), 10) and np.allclose(proba.sum(1), 1, atol=1e-4)
     assert set(binner.predict(Xv)) <= set(binner.classes_)
     majority = pd.Series(binner.bin_encoder_.transform(y["age"])).value_counts().max() / len(y)
-    assert binner.score(Xv, yv["age"]) > majority + 0.1
+    assert binner.score(Xv, yv["age"]) > majority + 0.06
     mae = np.abs(binner.predict_age(Xv) - yv["age"]).mean()
     assert mae < 0.75 * np.abs(yv["age"] - y["age"].mean()).mean()
+
+
+def test_age_binner_years_head_sums_year_probabilities_per_group(faces):
+    X, y, Xv, _ = faces
+    binner = AgeBinner(bins=[0, 18, 40, np.inf], max_epochs=1, verbose=0,
+                       random_state=0).fit(X[:200], y["age"][:200])
+    assert binner.n_outputs_ == 117
+    out = binner._forward_outputs(Xv[:20])
+    years = torch.softmax(torch.from_numpy(out).double(), dim=1).numpy()
+    expected = np.stack([years[:, :18].sum(1), years[:, 18:40].sum(1), years[:, 40:].sum(1)], 1)
+    np.testing.assert_allclose(binner.predict_proba(Xv[:20]), expected, atol=1e-6)
+    np.testing.assert_allclose(binner.predict_age(Xv[:20]), years @ np.arange(117), atol=1e-6)
+    assert (binner.predict(Xv[:20]) == binner.classes_[expected.argmax(1)]).all()
+
+
+def test_age_binner_rejects_unknown_head(faces):
+    X, y, _, _ = faces
+    with pytest.raises(ValueError, match=r"head='coral'.*years"):
+        AgeBinner(head="coral", max_epochs=1, verbose=0).fit(X[:50], y["age"][:50])
 
 
 def test_face_attributes_predicts_all_three_and_learns_task_weights(faces):
@@ -120,6 +141,24 @@ def test_face_attributes_predicts_all_three_and_learns_task_weights(faces):
     assert set(weights) == {"age", "gender", "race"}
     assert any(abs(w - 1.0) > 0.01 for w in weights.values())  # the weights moved
     assert model.score(Xv, yv[["age", "gender", "race"]].astype({"gender": int, "race": int})) > 0.4
+
+
+@pytest.mark.parametrize(("age_loss", "outputs"), [("dex", 117 + 2 + 5), ("l1", 1 + 2 + 5)])
+def test_face_attributes_age_head(faces, age_loss, outputs):
+    X, y, Xv, _ = faces
+    y3 = y[["age", "gender", "race"]].astype({"gender": int, "race": int})[:200]
+    model = FaceAttributes(max_epochs=1, verbose=0, random_state=0,
+                           criterion__age_loss=age_loss).fit(X[:200], y3)
+    assert model.n_outputs_ == outputs
+    ages = model.predict(Xv[:20])["age"]
+    assert ages.between(0, 116).all() and ages.nunique() > 1
+
+
+def test_face_attributes_rejects_unknown_age_loss(faces):
+    X, y, _, _ = faces
+    y3 = y[["age", "gender"]].astype({"gender": int})[:50]
+    with pytest.raises(ValueError, match="criterion__age_loss"):
+        FaceAttributes(max_epochs=1, verbose=0, criterion__age_loss="mse").fit(X[:50], y3)
 
 
 def test_registered_default_network_trains(faces):
@@ -187,6 +226,23 @@ def test_auto_device_and_precision_resolve(faces):
     assert fp32.precision_ is None
     with pytest.raises(ValueError, match="precision"):
         GenderClassifier(**{**FAST, "precision": "int8"}).fit(X[:100], y["gender"][:100])
+
+
+def test_read_only_images_train_without_copy_or_warning(faces):
+    """ImageLoader's cached output and joblib's memory maps are read-only arrays."""
+    import warnings
+
+    X, y, _, _ = faces
+    X = X[:200].copy()
+    X.flags.writeable = False
+    before = X.copy()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf = GenderClassifier(max_epochs=1, verbose=0, random_state=0,
+                               augment=True).fit(X, y["gender"][:200])
+        clf.predict(X)
+    assert not [w for w in caught if "writable" in str(w.message)]
+    np.testing.assert_array_equal(X, before)
 
 
 def test_a_prediction_does_not_depend_on_its_batch(faces):
