@@ -7,6 +7,8 @@ The data layer (``skface.datasets``, :class:`ImageLoader`, :class:`UTKFaceLabelD
 
 from . import datasets, exceptions
 from ._age_bins import AGE_BIN_PRESETS, AgeBinEncoder
+from ._draw import annotate_video, draw_predictions
+from ._face_cropper import FaceCropper
 from ._image_loader import ImageLoader
 from ._imaging import CacheInfo, clear_image_cache, image_cache_info, set_image_cache_limit
 from ._label_decoder import UTKFaceLabelDecoder
@@ -21,11 +23,14 @@ __all__ = [
     "RACE_NAMES",
     "AgeBinEncoder",
     "CacheInfo",
+    "FaceCropper",
     "ImageLoader",
     "UTKFaceLabelDecoder",
     "__version__",
+    "annotate_video",
     "clear_image_cache",
     "datasets",
+    "draw_predictions",
     "exceptions",
     "image_cache_info",
     "set_image_cache_limit",
@@ -40,6 +45,7 @@ _LAZY = {
     "GenderClassifier": "._estimators",
     "RaceClassifier": "._estimators",
     "nets": ".nets",
+    "plots": ".plots",  # matplotlib is imported by the plotting functions, not here
 }
 __all__ += sorted(_LAZY)
 
@@ -49,7 +55,7 @@ def __getattr__(name: str):
         import importlib
 
         module = importlib.import_module(_LAZY[name], __name__)
-        value = module if name == "nets" else getattr(module, name)
+        value = module if name in ("nets", "plots") else getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'skface' has no attribute {name!r}")

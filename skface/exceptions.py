@@ -6,10 +6,12 @@ Every error names the file or value at fault and says what to do about it.
 from __future__ import annotations
 
 __all__ = [
+    "FaceDetectionError",
     "ImageLoadError",
     "LabelError",
     "MalformedFileNameError",
     "MalformedFileNameWarning",
+    "NoFaceWarning",
 ]
 
 
@@ -47,3 +49,22 @@ class MalformedFileNameError(LabelError):
 
 class MalformedFileNameWarning(UserWarning):
     """A file was left out because its name does not carry valid labels."""
+
+
+class FaceDetectionError(ValueError):
+    """No face, or more faces than allowed, in one or more images.
+
+    Attributes
+    ----------
+    failures : list of (str, str)
+        ``(file path or "image at position i", reason)`` for every image at fault,
+        in input order.
+    """
+
+    def __init__(self, message: str, failures: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.failures = list(failures or [])
+
+
+class NoFaceWarning(UserWarning):
+    """No face was found and the whole image (its centre square) was used instead."""

@@ -1,0 +1,417 @@
+"""Drawing predicted labels on images, and on every frame of a video.
+
+``draw_predictions`` needs only Pillow; ``annotate_video`` reads and writes videos
+with OpenCV (the optional ``detect`` extra), imported when it runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw, ImageFont
+
+from ._face_cropper import FaceCropper, _crop_square, _import_cv2
+
+__all__ = ["annotate_video", "draw_predictions"]
+
+_BOX_COLOR = (255, 64, 0)
+_TEXT_COLOR = (255, 255, 255)
+
+
+def _as_rgb(image) -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise TypeError(f"draw_predictions expects a uint8 image, got dtype {image.dtype}.")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(
+            "draw_predictions expects one image of shape (height, width, 3) (RGB) or "
+            f"(height, width); got shape {image.shape}."
+        )
+    return image
+
+
+def _as_boxes(boxes) -> np.ndarray:
+    if isinstance(boxes, pd.DataFrame):
+        missing = [c for c in ("x", "y", "w", "h") if c not in boxes.columns]
+        if missing:
+            raise ValueError(
+                f"draw_predictions got a DataFrame of boxes without column(s) {missing}; "
+                "pass FaceCropper.detect's frame or an array of (x, y, w, h) rows."
+            )
+        boxes = boxes[["x", "y", "w", "h"]]
+    arr = np.asarray(boxes, dtype=float)
+    if arr.size == 0:
+        return np.empty((0, 4), dtype=np.int64)
+    if arr.ndim == 1 and arr.shape[0] == 4:
+        arr = arr[None]
+    if arr.ndim != 2 or arr.shape[1] != 4 or not np.isfinite(arr).all():
+        raise ValueError(
+            "draw_predictions expects boxes as rows of (x, y, w, h) pixels; got an array of "
+            f"shape {arr.shape}" + ("" if np.isfinite(arr).all() else " with NaN values") + "."
+        )
+    return np.rint(arr).astype(np.int64)
+
+
+def _font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError, AttributeError):  # Pillow without FreeType
+        return ImageFont.load_default()
+
+
+def draw_predictions(
+    image,
+    boxes,
+    labels: Sequence | None = None,
+    *,
+    color: tuple[int, int, int] = _BOX_COLOR,
+    text_color: tuple[int, int, int] = _TEXT_COLOR,
+    thickness: int | None = None,
+    font_size: int | None = None,
+) -> np.ndarray:
+    """Draw boxes and their labels on a copy of an image.
+
+    Everything is drawn inside the boxes (the outline along their inner edge, each
+    label on a strip across the top of its box), so pixels outside every box keep
+    their values.
+
+    Parameters
+    ----------
+    image : ndarray of shape (height, width, 3) or (height, width), dtype uint8
+        An RGB (or greyscale) image; it is not modified.
+    boxes : DataFrame or array-like of shape (n_boxes, 4)
+        ``(x, y, w, h)`` in pixels, such as :meth:`FaceCropper.detect`'s frame
+        (its ``x, y, w, h`` columns are used). Boxes may extend outside the image.
+    labels : sequence of length n_boxes, optional
+        Text drawn in each box (converted with ``str``); ``None`` draws boxes only.
+    color : tuple of 3 int, default=(255, 64, 0)
+        RGB colour of the outlines and of the label strips.
+    text_color : tuple of 3 int, default=(255, 255, 255)
+        RGB colour of the text.
+    thickness : int, optional
+        Outline width in pixels; by default 1/100 of the image's short side (at
+        least 1).
+    font_size : int, optional
+        Text height in pixels; by default 1/8 of each box's width (at least 8).
+
+    Returns
+    -------
+    annotated : ndarray of shape (height, width, 3), dtype uint8
+        A new RGB image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skface import draw_predictions
+    >>> image = np.zeros((100, 100, 3), dtype=np.uint8)
+    >>> out = draw_predictions(image, [(10, 10, 50, 50)], ["face"])
+    >>> out.shape, int(out[:, 60:].max())  # nothing drawn outside the box
+    ((100, 100, 3), 0)
+    >>> out[59, 30].tolist()  # the bottom edge of the outline
+    [255, 64, 0]
+    """
+    rgb = _as_rgb(image)
+    xywh = _as_boxes(boxes)
+    if labels is not None:
+        labels = list(labels)
+        if len(labels) != len(xywh):
+            raise ValueError(
+                f"draw_predictions got {len(xywh)} boxes but {len(labels)} labels; give one "
+                "label per box (or labels=None)."
+            )
+    height, width = rgb.shape[:2]
+    if thickness is None:
+        thickness = max(1, round(min(height, width) / 100))
+    canvas = Image.fromarray(rgb, "RGB")  # fromarray copies: the input is not changed
+    for k, (x, y, w, h) in enumerate(xywh):
+        x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+        if w <= 0 or h <= 0 or x1 <= x0 or y1 <= y0:
+            continue
+        # Draw on the part of the image inside the box only, then paste it back.
+        region = canvas.crop((x0, y0, x1, y1))
+        draw = ImageDraw.Draw(region)
+        bx, by = x - x0, y - y0  # the box's corner in the region's coordinates
+        draw.rectangle((bx, by, bx + w - 1, by + h - 1), outline=tuple(color),
+                       width=int(thickness))
+        if labels is not None and str(labels[k]):
+            text = str(labels[k])
+            font = _font(font_size or max(8, round(w / 8)))
+            left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+            pad = max(1, (bottom - top) // 5)
+            draw.rectangle((bx, by, bx + right - left + 2 * pad, by + bottom - top + 2 * pad),
+                           fill=tuple(color))
+            draw.text((bx + pad - left, by + pad - top), text, fill=tuple(text_color), font=font)
+        canvas.paste(region, (x0, y0))
+    return np.asarray(canvas).copy()
+
+
+# --------------------------------------------------------------------------- video
+
+
+def _format_value(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, Real) and not isinstance(value, Integral):
+        return f"{float(value):.0f}"
+    return str(value)
+
+
+def _default_label(prediction) -> str:
+    if isinstance(prediction, pd.Series):
+        return ", ".join(_format_value(v) for v in prediction.to_numpy())
+    if isinstance(prediction, np.ndarray) and prediction.ndim:
+        return ", ".join(_format_value(v) for v in prediction.ravel())
+    return _format_value(prediction)
+
+
+def _labels(predictions, n: int, format_label) -> list[str]:
+    if isinstance(predictions, pd.DataFrame):
+        rows = [predictions.iloc[i] for i in range(len(predictions))]
+    else:
+        rows = list(np.asarray(predictions))
+    if len(rows) != n:
+        raise ValueError(f"the model returned {len(rows)} predictions for {n} face crops.")
+    return [str(format_label(r)) for r in rows]
+
+
+def _resolve_model(model, cropper):
+    """``(predictor, cropper, greyscale)``: what predicts on crops, and how to crop."""
+    from sklearn.base import clone
+    from sklearn.pipeline import Pipeline
+
+    from ._image_loader import ImageLoader
+
+    predictor, size, grey = model, None, False
+    if isinstance(model, Pipeline) and len(model.steps) > 1:
+        first = model.steps[0][1]
+        if isinstance(first, FaceCropper):
+            if cropper is None:
+                cropper = clone(first).set_params(multiple="all")
+            predictor = model[1:]
+        elif isinstance(first, ImageLoader):
+            size, grey = int(first.size), first.color == "grayscale"
+            predictor = model[1:]
+    final = model.steps[-1][1] if isinstance(model, Pipeline) else model
+    shape = getattr(final, "image_shape_", None)
+    if shape is not None and len(shape) == 3:
+        if size is None:
+            size = int(shape[0])
+        grey = int(shape[2]) == 1
+    if cropper is None:
+        if size is None:
+            raise ValueError(
+                "annotate_video cannot tell which image size the model takes; pass "
+                "cropper=FaceCropper(size=...) with the size it was trained on."
+            )
+        cropper = FaceCropper(size=size, multiple="all")
+    if not isinstance(cropper, FaceCropper):
+        raise TypeError(f"cropper must be a FaceCropper, got {type(cropper).__name__}.")
+    cropper._validate_params()
+    return predictor, cropper, grey
+
+
+def _temporary_path(dst: Path) -> Path:
+    return dst.with_name(f".{dst.stem}.partial-{os.getpid()}{dst.suffix}")
+
+
+def annotate_video(
+    model,
+    src,
+    dst,
+    *,
+    every: int = 1,
+    cropper: FaceCropper | None = None,
+    overwrite: bool = False,
+    fourcc: str = "mp4v",
+    format_label: Callable | None = None,
+) -> pd.DataFrame:
+    """Detect faces in every frame of a video, predict on them and draw the labels.
+
+    Frames are read one at a time with OpenCV, faces are found and cropped with a
+    :class:`FaceCropper`, ``model.predict`` runs on the crops of each frame, and the
+    frame is written with the boxes and predicted labels drawn on it (see
+    :func:`draw_predictions`). The output has as many frames as the input, at the
+    same rate and size. Only ``dst`` is written (through a temporary file beside it,
+    renamed when complete); ``src`` is only read.
+
+    Needs OpenCV: ``pip install "skface[detect]"``.
+
+    Parameters
+    ----------
+    model : fitted estimator or Pipeline
+        Anything with ``predict`` taking uint8 face crops ``(n, size, size, 3)``,
+        such as a fitted GenderClassifier. A Pipeline that starts with an
+        ImageLoader or a FaceCropper is used without that step: the crops replace
+        its output (its size is used, and greyscale crops are made for a greyscale
+        ImageLoader or model).
+    src : str or path-like
+        The video to read (any format OpenCV's FFmpeg backend reads).
+    dst : str or path-like
+        A new file to write; its extension picks the container (``.mp4`` for
+        ``fourcc="mp4v"``, ``.avi`` for ``"MJPG"``). Its folder must exist.
+    every : int, default=1
+        Detect and predict on every ``every``-th frame only (faster); the frames in
+        between are drawn with the last boxes and labels.
+    cropper : FaceCropper, optional
+        How faces are found and cropped. By default, the Pipeline's own FaceCropper,
+        or ``FaceCropper(size=...)`` at the size the model was fitted on, both with
+        ``multiple="all"``: every face of a frame is labelled. A cropper passed here
+        is used as given (``multiple="largest"`` labels the largest face only;
+        ``"error"`` counts as ``"all"``). Frames without a face are written
+        unchanged, whatever ``no_face`` says.
+    overwrite : bool, default=False
+        Replace ``dst`` if it exists; by default an existing ``dst`` is an error.
+    fourcc : str, default="mp4v"
+        Four-character code of the output codec.
+    format_label : callable, optional
+        Turns one face's prediction (a scalar, or a row of a DataFrame prediction
+        such as FaceAttributes') into the text drawn. By default values are joined
+        with ", " and floats rounded to integers.
+
+    Returns
+    -------
+    detections : DataFrame
+        One row per labelled face of every processed frame, with columns ``frame``,
+        ``x, y, w, h`` (the box in the frame) and ``label`` (the text drawn).
+
+    Raises
+    ------
+    FileExistsError
+        If ``dst`` exists and ``overwrite`` is False, or is ``src`` itself.
+    FileNotFoundError
+        If ``src`` or ``dst``'s folder does not exist.
+    ValueError
+        If ``src`` cannot be read as a video, or ``dst`` cannot be written with
+        ``fourcc``.
+    """
+    if isinstance(every, bool) or not isinstance(every, Integral) or every < 1:
+        raise ValueError(f"every must be a positive integer, got {every!r}.")
+    if not isinstance(fourcc, str) or len(fourcc) != 4:
+        raise ValueError(f"fourcc must be a four-character code such as 'mp4v', got {fourcc!r}.")
+    src, dst = Path(os.fspath(src)), Path(os.fspath(dst))
+    if not src.is_file():
+        raise FileNotFoundError(f"annotate_video: the video {str(src)!r} does not exist.")
+    if not dst.suffix:
+        raise ValueError(
+            f"annotate_video: dst {str(dst)!r} has no extension; OpenCV picks the container "
+            "from it (use .mp4 with fourcc='mp4v' or .avi with fourcc='MJPG')."
+        )
+    if not dst.parent.is_dir():
+        raise FileNotFoundError(
+            f"annotate_video: the folder of dst {str(dst)!r} does not exist; create it first."
+        )
+    if dst.exists():
+        if os.path.samefile(src, dst):
+            raise FileExistsError(
+                f"annotate_video: dst {str(dst)!r} is the source video; write to a new file."
+            )
+        if not overwrite:
+            raise FileExistsError(
+                f"annotate_video: {str(dst)!r} already exists; choose a new file name or "
+                "pass overwrite=True to replace it."
+            )
+    label_of = _default_label if format_label is None else format_label
+    predictor, cropper, grey = _resolve_model(model, cropper)
+    cv2 = _import_cv2()
+
+    capture = cv2.VideoCapture(str(src))
+    if not capture.isOpened():
+        capture.release()
+        raise ValueError(
+            f"annotate_video: OpenCV cannot open {str(src)!r} as a video (not a video, or a "
+            "codec its FFmpeg backend lacks); convert it, for example to H.264 .mp4."
+        )
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    fps = fps if fps and np.isfinite(fps) and fps > 0 else 25.0
+    tmp = _temporary_path(dst)
+    writer = None
+    rows: list[tuple] = []
+    boxes = np.empty((0, 4), dtype=np.int64)
+    labels: list[str] = []
+    n_frames = 0
+    done = False
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            if frame.ndim == 2:
+                frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            if n_frames % every == 0:
+                boxes = cropper._find_faces(rgb)
+                if cropper.multiple == "largest":
+                    boxes = boxes[:1]
+                labels = []
+                if len(boxes):
+                    pil = Image.fromarray(rgb, "RGB")
+                    margin = float(cropper.margin)
+                    crops = np.stack([cropper._crop_one(pil, _crop_square(b, margin))
+                                      for b in boxes])
+                    if grey:
+                        crops = np.stack([np.asarray(Image.fromarray(c).convert("L"))
+                                          for c in crops])[..., None]
+                    labels = _labels(predictor.predict(crops), len(boxes), label_of)
+                rows.extend((n_frames, *(int(v) for v in b), t)
+                            for b, t in zip(boxes, labels, strict=True))
+            out = draw_predictions(rgb, boxes, labels)
+            if writer is None:
+                height, width = rgb.shape[:2]
+                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*fourcc), fps,
+                                         (width, height))
+                if not writer.isOpened():
+                    raise ValueError(
+                        f"annotate_video: OpenCV cannot write {str(dst)!r} with codec "
+                        f"{fourcc!r}; try fourcc='mp4v' with a .mp4 file or fourcc='MJPG' "
+                        "with a .avi file."
+                    )
+            writer.write(cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
+            n_frames += 1
+        if n_frames == 0:
+            raise ValueError(
+                f"annotate_video: no frame could be read from {str(src)!r}; the file may be "
+                "empty or use a codec OpenCV's FFmpeg backend lacks."
+            )
+        writer.release()
+        writer = None
+        _move_into_place(tmp, dst, overwrite=overwrite)
+        done = True
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+        if not done and tmp.exists():
+            tmp.unlink()
+    frame = pd.DataFrame(rows, columns=["frame", "x", "y", "w", "h", "label"])
+    return frame.astype({c: "int64" for c in ("frame", "x", "y", "w", "h")})
+
+
+def _move_into_place(tmp: Path, dst: Path, *, overwrite: bool) -> None:
+    """Rename the finished temporary file to ``dst``, never replacing it unless asked."""
+    if overwrite:
+        os.replace(tmp, dst)
+        return
+    try:
+        os.link(tmp, dst)  # fails if dst appeared meanwhile: no race with other writers
+    except FileExistsError:
+        raise FileExistsError(
+            f"annotate_video: {str(dst)!r} was created while the video was written; "
+            "choose a new file name or pass overwrite=True."
+        ) from None
+    except OSError:  # file systems without hard links
+        if dst.exists():
+            raise FileExistsError(
+                f"annotate_video: {str(dst)!r} already exists; pass overwrite=True."
+            ) from None
+        os.replace(tmp, dst)
+        return
+    tmp.unlink()

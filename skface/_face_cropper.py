@@ -1,0 +1,493 @@
+"""FaceCropper: photos in, face crops framed like UTKFace's out.
+
+Faces are found with the frontal-face Haar cascade that ships inside OpenCV
+(``opencv-python-headless``, the optional ``detect`` extra). OpenCV is imported
+only when a method needs it, so importing this module does not import ``cv2``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._image_loader import check_paths
+from ._imaging import (
+    DecodeFailure,
+    _bomb_reason,
+    _broken_reason,
+    _normalise_mode,
+    _unidentified_reason,
+    format_failures,
+)
+from .exceptions import FaceDetectionError, ImageLoadError, NoFaceWarning
+
+__all__ = ["FaceCropper", "FaceDetectionError", "NoFaceWarning"]
+
+_CASCADE = "haarcascade_frontalface_default.xml"
+_INSTALL_HINT = 'pip install "skface[detect]"'
+
+# On 400 random UTKFace crops pasted onto a plain background, the Haar box of the face
+# is as wide as the crop (median crop side / box side 0.98, quartiles 0.93-1.02) and its
+# centre lies 8% of the box side above the crop's centre (quartiles 6-10%). Crops are
+# therefore the Haar box moved down by this fraction of its side, then enlarged by margin.
+_UTKFACE_SHIFT = 0.08
+# When nothing is found, detection is tried again on the image framed by a black border
+# of this fraction of its short side: the cascade misses faces that fill the whole frame
+# (it finds the face in about 55% of raw 200x200 UTKFace crops, 95% with a border).
+_RETRY_BORDER = 0.25
+
+_COLUMNS = ["input", "path", "face", "n_faces", "detected", "x", "y", "w", "h",
+            "crop_x", "crop_y", "crop_side"]
+
+
+def _import_cv2():
+    """Import OpenCV, or say how to install it."""
+    try:
+        import cv2
+    except ImportError as exc:
+        raise ImportError(
+            "Face detection needs OpenCV, which is an optional dependency of skface. "
+            f"Install it with:\n    {_INSTALL_HINT}\n"
+            '(or pip install "opencv-python-headless>=4.8,<5").'
+        ) from exc
+    return cv2
+
+
+@functools.lru_cache(maxsize=1)
+def _cascade():
+    """The frontal-face Haar cascade shipped inside opencv-python (loaded once)."""
+    cv2 = _import_cv2()
+    path = os.path.join(cv2.data.haarcascades, _CASCADE)
+    cascade = cv2.CascadeClassifier(path)
+    if cascade.empty():
+        raise RuntimeError(
+            f"OpenCV could not load its face detector {path!r}; reinstall OpenCV with "
+            f'pip install --force-reinstall "opencv-python-headless>=4.8,<5".'
+        )
+    return cascade
+
+
+# --------------------------------------------------------------------------- input
+
+
+def _read_rgb(path: str) -> np.ndarray:
+    """Decode one file at full resolution to an ``(h, w, 3)`` uint8 RGB array.
+
+    EXIF orientation is applied and transparent pixels are composited onto black.
+
+    Raises
+    ------
+    DecodeFailure
+        With a reason meant for the user.
+    """
+    try:
+        im = Image.open(path)
+    except FileNotFoundError:
+        raise DecodeFailure("file not found") from None
+    except IsADirectoryError:
+        raise DecodeFailure("is a folder, not an image file") from None
+    except PermissionError:
+        raise DecodeFailure("permission denied: the file cannot be read") from None
+    except UnidentifiedImageError:
+        raise DecodeFailure(_unidentified_reason(path)) from None
+    except Image.DecompressionBombError as exc:
+        raise DecodeFailure(_bomb_reason(str(exc), None)) from None
+    except Exception as exc:  # Pillow's plugins raise many types on broken headers
+        raise DecodeFailure(f"not a readable image ({type(exc).__name__}: {exc})") from None
+    with im:
+        try:
+            out = _normalise_mode(ImageOps.exif_transpose(im))
+            if out.mode in ("RGBA", "LA"):
+                background = Image.new(out.mode[:-1], out.size, 0)
+                background.paste(out, mask=out.getchannel("A"))
+                out = background
+            return np.asarray(out.convert("RGB"))
+        except Exception as exc:
+            raise DecodeFailure(_broken_reason(im, exc)) from None
+
+
+def _check_array(img, where: str) -> np.ndarray:
+    """One in-memory image as ``(h, w, 1 or 3)`` uint8."""
+    img = np.asarray(img)
+    if img.dtype != np.uint8:
+        raise TypeError(
+            f"FaceCropper expects uint8 images; {where} has dtype {img.dtype}. Convert it "
+            "first, e.g. (img * 255).round().astype(np.uint8) for floats in [0, 1]."
+        )
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.ndim != 3 or img.shape[2] not in (1, 3) or min(img.shape[:2]) == 0:
+        raise ValueError(
+            f"FaceCropper expects images of shape (height, width, 1 or 3 channels), RGB "
+            f"channels last; {where} has shape {img.shape}."
+        )
+    return img
+
+
+def _as_inputs(X) -> list[tuple[str | None, object]]:
+    """``(path or None, path or array)`` for every input image, validated."""
+    if isinstance(X, np.ndarray) and X.dtype.kind not in "OUS":
+        if X.ndim == 4:
+            if X.shape[0] == 0:
+                raise ValueError(f"FaceCropper got no images (an array of shape {X.shape}).")
+            return [(None, _check_array(img, f"image at position {i}"))
+                    for i, img in enumerate(X)]
+        raise ValueError(
+            f"FaceCropper expects a batch of images of shape (n, height, width, channels) "
+            f"or a list of file paths; got an array of shape {X.shape}. For one image add "
+            "the batch axis (X[None]); for a batch of greyscale images add the channel "
+            "axis (X[..., None])."
+        )
+    if isinstance(X, (list, tuple)) and len(X) and any(isinstance(v, np.ndarray) for v in X):
+        out = []
+        for i, img in enumerate(X):
+            if not isinstance(img, np.ndarray):
+                raise TypeError(
+                    f"FaceCropper got a list mixing arrays and other objects: element {i} is "
+                    f"{type(img).__name__}. Pass either file paths or images, not both."
+                )
+            out.append((None, _check_array(img, f"image at position {i}")))
+        return out
+    return [(p, p) for p in check_paths(X, caller="FaceCropper")]
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def _centre_square(height: int, width: int) -> tuple[int, int, int, int]:
+    side = min(height, width)
+    return (width - side) // 2, (height - side) // 2, side, side
+
+
+def _crop_square(box: tuple[int, int, int, int], margin: float) -> tuple[int, int, int]:
+    """``(x0, y0, side)`` of the crop framing the Haar box ``box`` like UTKFace."""
+    x, y, w, h = box
+    cx = x + w / 2
+    cy = y + h / 2 + _UTKFACE_SHIFT * h
+    side = max(w, h) * (1 + 2 * margin)
+    return round(cx - side / 2), round(cy - side / 2), max(1, round(side))
+
+
+class FaceCropper(TransformerMixin, BaseEstimator):
+    """Find faces in photos and crop them as UTKFace does, ready for skface's estimators.
+
+    Faces are detected with OpenCV's frontal-face Haar cascade, which ships inside
+    ``opencv-python-headless`` (nothing is downloaded). Each face gives a square crop
+    framed like the aligned UTKFace crops the estimators learn from (see Notes),
+    resized to ``size`` pixels: the output has the layout of
+    :class:`~skface.ImageLoader`'s, a uint8 RGB array ``(n_crops, size, size, 3)``,
+    so ``make_pipeline(FaceCropper(size=48), GenderClassifier())`` predicts from
+    paths of ordinary photos.
+
+    OpenCV is an optional dependency: ``pip install "skface[detect]"``.
+
+    The transformer is stateless: ``fit`` only validates its parameters and input.
+
+    Parameters
+    ----------
+    size : int, default=48
+        Side of the square output crops, in pixels. Use the size the downstream
+        estimator was trained on.
+    margin : float, default=0.0
+        Fraction of the face box's side added on every side of it: the crop's side is
+        ``(1 + 2 * margin)`` times the box's. ``0.0`` frames faces as UTKFace does.
+    multiple : {"largest", "all", "error"}, default="largest"
+        What to do with an image holding several faces: keep the largest (one crop
+        per image, so X and y stay in step), keep every face (see ``detect`` for which
+        image each crop comes from), or raise :class:`FaceDetectionError`.
+    no_face : {"error", "full"}, default="error"
+        What to do with an image where no face is found: raise
+        :class:`FaceDetectionError` naming the file, or use the whole image, centre
+        square, resized to ``size`` (as ``ImageLoader(fit_mode="crop")`` would), with a
+        :class:`NoFaceWarning` naming the files and ``detected=False`` in ``detect``.
+    scale_factor : float, default=1.1
+        Step between the detector's scales (> 1). Smaller finds more faces, slower.
+    min_neighbors : int, default=5
+        Overlapping detections needed to keep a face. Lower finds more faces and
+        more false ones.
+    min_size : int, default=30
+        Smallest face side looked for, in pixels of the input image.
+
+    See Also
+    --------
+    skface.ImageLoader : Load images that are already face crops.
+    skface.draw_predictions : Draw boxes and labels on an image.
+    skface.annotate_video : Detect, predict and draw on every frame of a video.
+
+    Notes
+    -----
+    The Haar box of a face is moved down by 8% of its side and enlarged by
+    ``margin``: on 400 random UTKFace crops pasted onto a plain background this box
+    matches the original crop (median side ratio 0.98). Parts of the crop outside the
+    image are black, as in UTKFace. When no face is found, detection is tried again on
+    the image inside a black border, because the cascade misses faces that fill the
+    whole frame (such as UTKFace crops themselves); boxes may then extend outside the
+    image. Inputs are RGB (channels last), as ImageLoader gives them; greyscale inputs
+    are repeated over three channels. Faces that are not upright and frontal are often
+    missed.
+
+    With ``multiple="all"`` the output can have more or fewer rows than the input:
+    its rows follow the rows of :meth:`detect` (inputs in order, faces largest first
+    within an image), and :meth:`crop` returns both together. Nothing is dropped
+    silently: a missing face raises unless ``no_face="full"``, and ``detect``'s
+    ``n_faces`` column counts the faces found even when only the largest is kept.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import warnings
+    >>> from skface import FaceCropper
+    >>> photos = np.zeros((2, 120, 160, 3), dtype=np.uint8)  # no face in these
+    >>> with warnings.catch_warnings(record=True):
+    ...     crops, boxes = FaceCropper(size=32, no_face="full").crop(photos)
+    >>> crops.shape
+    (2, 32, 32, 3)
+    >>> boxes[["input", "detected", "x", "y", "w", "h"]].to_numpy().tolist()
+    [[0, False, 20, 0, 120, 120], [1, False, 20, 0, 120, 120]]
+    """
+
+    _parameter_constraints: dict = {
+        "size": [Interval(Integral, 1, None, closed="left")],
+        "margin": [Interval(Real, 0, None, closed="left")],
+        "multiple": [StrOptions({"largest", "all", "error"})],
+        "no_face": [StrOptions({"error", "full"})],
+        "scale_factor": [Interval(Real, 1, None, closed="neither")],
+        "min_neighbors": [Interval(Integral, 0, None, closed="left")],
+        "min_size": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        size: int = 48,
+        *,
+        margin: float = 0.0,
+        multiple: str = "largest",
+        no_face: str = "error",
+        scale_factor: float = 1.1,
+        min_neighbors: int = 5,
+        min_size: int = 30,
+    ):
+        self.size = size
+        self.margin = margin
+        self.multiple = multiple
+        self.no_face = no_face
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_size = min_size
+
+    # ----------------------------------------------------------------- one image
+
+    def _find_faces(self, image: np.ndarray) -> np.ndarray:
+        """Every face box ``(x, y, w, h)`` in an ``(h, w, c)`` uint8 image, largest first."""
+        cv2 = _import_cv2()
+        gray = image[:, :, 0] if image.shape[2] == 1 else cv2.cvtColor(
+            np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+        gray = np.ascontiguousarray(gray)
+        kwargs = {"scaleFactor": float(self.scale_factor),
+                  "minNeighbors": int(self.min_neighbors),
+                  "minSize": (int(self.min_size), int(self.min_size))}
+        boxes = np.asarray(_cascade().detectMultiScale(gray, **kwargs)).reshape(-1, 4)
+        if len(boxes) == 0:
+            pad = max(1, round(_RETRY_BORDER * min(gray.shape)))
+            framed = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+            boxes = np.asarray(_cascade().detectMultiScale(framed, **kwargs)).reshape(-1, 4)
+            boxes = boxes - np.array([pad, pad, 0, 0])
+        boxes = boxes.astype(np.int64)
+        order = np.lexsort((boxes[:, 0], boxes[:, 1], -boxes[:, 2] * boxes[:, 3]))
+        return boxes[order]
+
+    def _crop_one(self, image: Image.Image, square: tuple[int, int, int]) -> np.ndarray:
+        """Resize the square ``(x0, y0, side)`` of ``image`` (black outside) to ``size``."""
+        x0, y0, side = square
+        size = int(self.size)
+        # Image.crop fills the parts of the box outside the image with black.
+        region = image.crop((x0, y0, x0 + side, y0 + side))
+        if region.size != (size, size):
+            region = region.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
+        return np.asarray(region.convert("RGB"))
+
+    # ----------------------------------------------------------------- many images
+
+    def _run(self, X, *, crops: bool) -> tuple[np.ndarray | None, pd.DataFrame]:
+        self._validate_params()
+        _import_cv2()
+        inputs = _as_inputs(X)
+        rows: list[tuple] = []
+        out: list[np.ndarray] = []
+        unreadable: list[tuple[str, str]] = []
+        faulty: list[tuple[str, str]] = []
+        fallbacks: list[str] = []
+        for i, (path, source) in enumerate(inputs):
+            name = path if path is not None else f"image at position {i}"
+            try:
+                image = _read_rgb(source) if path is not None else source
+            except DecodeFailure as exc:
+                unreadable.append((name, str(exc)))
+                continue
+            boxes = self._find_faces(image)
+            n_faces = len(boxes)
+            if n_faces == 0:
+                if self.no_face == "error":
+                    faulty.append((name, (
+                        "no face found; check that the face is upright and frontal, lower "
+                        "min_size or min_neighbors, pass no_face='full' to use the whole "
+                        "image (centre square) instead, or remove the image from X and y "
+                        "together")))
+                    continue
+                fallbacks.append(name)
+                x, y, w, h = _centre_square(*image.shape[:2])
+                found = [((x, y, w, h), (x, y, w), False)]
+            elif n_faces > 1 and self.multiple == "error":
+                faulty.append((name, (
+                    f"{n_faces} faces found; pass multiple='largest' to keep the largest, or "
+                    "multiple='all' to keep every face (FaceCropper.detect then says which "
+                    "input each crop comes from)")))
+                continue
+            else:
+                if self.multiple != "all":
+                    boxes = boxes[:1]
+                found = [(tuple(int(v) for v in b), _crop_square(b, float(self.margin)), True)
+                         for b in boxes]
+            if unreadable or faulty:
+                continue  # an error follows: only look for the other faulty images
+            pil = Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image) \
+                if crops else None
+            for k, (box, square, detected) in enumerate(found):
+                rows.append((i, path, k, n_faces, detected, *box, *square))
+                if crops:
+                    out.append(self._crop_one(pil, square))
+        if unreadable:
+            raise ImageLoadError(format_failures(unreadable, len(inputs)), unreadable)
+        if faulty:
+            raise FaceDetectionError(_format_faults(faulty, len(inputs)), faulty)
+        if fallbacks:
+            shown = ", ".join(repr(f) for f in fallbacks[:5])
+            more = f" and {len(fallbacks) - 5} more" if len(fallbacks) > 5 else ""
+            warnings.warn(
+                f"FaceCropper found no face in {len(fallbacks)} of {len(inputs)} image(s) "
+                f"({shown}{more}) and used the whole image (centre square) instead, as "
+                "no_face='full' asks; their rows in detect() have detected=False.",
+                NoFaceWarning, stacklevel=3)
+        frame = pd.DataFrame(rows, columns=_COLUMNS)
+        frame = frame.astype({c: "int64" for c in _COLUMNS if c not in ("path", "detected")})
+        frame["detected"] = frame["detected"].astype(bool)
+        frame["path"] = frame["path"].astype(object)
+        if not crops:
+            return None, frame
+        size = int(self.size)
+        images = np.stack(out) if out else np.empty((0, size, size, 3), dtype=np.uint8)
+        return images, frame
+
+    def detect(self, X) -> pd.DataFrame:
+        """Find the faces, one row per crop that ``transform`` would return.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,) or ndarray of shape (n_samples, h, w, c)
+            Image file paths (str or path-like), or uint8 RGB images: a 4-D array or a
+            list of ``(h, w, c)`` arrays of any sizes.
+
+        Returns
+        -------
+        boxes : DataFrame
+            In the order of ``transform``'s rows, with columns ``input`` (position of
+            the image in X), ``path`` (None for arrays), ``face`` (rank in its image,
+            0 for the largest), ``n_faces`` (faces found in the image), ``detected``
+            (False where ``no_face="full"`` used the whole image), ``x, y, w, h`` (the
+            face box in the image's pixels) and ``crop_x, crop_y, crop_side`` (the
+            square that was cropped; both may extend outside the image).
+
+        Raises
+        ------
+        FaceDetectionError
+            Naming every image without a face (``no_face="error"``) or with several
+            (``multiple="error"``).
+        ImageLoadError
+            Naming every file that cannot be read.
+        """
+        return self._run(X, crops=False)[1]
+
+    def crop(self, X) -> tuple[np.ndarray, pd.DataFrame]:
+        """Crops and the boxes they come from, row for row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,) or ndarray of shape (n_samples, h, w, c)
+            Image file paths, or uint8 RGB images (see :meth:`detect`).
+
+        Returns
+        -------
+        crops : ndarray of shape (n_crops, size, size, 3), dtype uint8
+        boxes : DataFrame
+            One row per crop, as :meth:`detect` returns it.
+        """
+        return self._run(X, crops=True)
+
+    def fit(self, X, y=None):
+        """Validate the parameters and the input; nothing is detected or learned.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,) or ndarray of shape (n_samples, h, w, c)
+            Image file paths, or uint8 RGB images.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : FaceCropper
+        """
+        self._validate_params()
+        _import_cv2()
+        _as_inputs(X)
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Detect the faces and return their crops.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,) or ndarray of shape (n_samples, h, w, c)
+            Image file paths, or uint8 RGB images (see :meth:`detect`).
+
+        Returns
+        -------
+        crops : ndarray of shape (n_crops, size, size, 3), dtype uint8
+            One crop per input, except with ``multiple="all"``, where the rows follow
+            those of :meth:`detect`.
+        """
+        return self._run(X, crops=True)[0]
+
+    def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
+        """Detect and crop (same as ``transform``: there is nothing to learn)."""
+        return self.transform(X)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.one_d_array = True
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.requires_fit = False
+        tags.transformer_tags.preserves_dtype = []
+        return tags
+
+
+def _format_faults(faults: list[tuple[str, str]], n_total: int) -> str:
+    shown = faults[:10]
+    lines = "\n".join(f"  {name!r}: {reason}" for name, reason in shown)
+    more = f"\n  ... and {len(faults) - len(shown)} more" if len(faults) > len(shown) else ""
+    return (
+        f"FaceCropper could not crop {len(faults)} of {n_total} image(s):\n{lines}{more}\n"
+        "All of them are in the error's .failures attribute."
+    )

@@ -1,0 +1,421 @@
+"""skface.plots: group metrics computed right, figures drawing what they say, clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.collections import PolyCollection  # noqa: E402
+from sklearn.exceptions import NotFittedError  # noqa: E402
+from sklearn.metrics import accuracy_score, mean_absolute_error  # noqa: E402
+from torch import nn  # noqa: E402
+
+from skface import RACE_NAMES, AgeRegressor, GenderClassifier  # noqa: E402
+from skface.datasets import make_faces  # noqa: E402
+from skface.plots import (  # noqa: E402
+    group_metrics,
+    plot_age_by,
+    plot_age_histogram,
+    plot_age_predictions,
+    plot_confusion_matrix,
+    plot_counts,
+    plot_group_metrics,
+    plot_learning_curves,
+    plot_sample_grid,
+)
+
+
+class TinyNet(nn.Module):
+    """The smallest network following the registry's contract."""
+
+    def __init__(self, *, n_outputs: int, in_channels: int = 3):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(4),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.head = nn.Linear(8, n_outputs)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+TINY = {"module": TinyNet, "max_epochs": 2, "verbose": 0, "random_state": 0}
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return make_faces(200, size=32, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def gender_clf(faces):
+    X, frame = faces
+    return GenderClassifier(**TINY).fit(X, frame["gender"].astype(int))
+
+
+@pytest.fixture(scope="module")
+def age_reg(faces):
+    X, frame = faces
+    return AgeRegressor(**TINY).fit(X, frame["age"])
+
+
+# Hand-computed case: correct = [T, F, T, T, F, T, T, F], 5 of 8.
+Y_TRUE = [0, 0, 1, 1, 1, 0, 1, 0]
+Y_PRED = [0, 1, 1, 1, 0, 0, 1, 1]
+GROUPS = pd.DataFrame({
+    "gender": ["male", "male", "male", "female", "female", "female", "female", "female"],
+    "race": pd.Categorical(
+        ["Asian", "White", "White", "Asian", "Black", "White", "Black", "Asian"],
+        categories=RACE_NAMES,
+    ),
+})
+
+
+# ------------------------------------------------------------------ optional import
+
+
+def test_importing_skface_plots_does_not_import_matplotlib():
+    code = "import skface.plots, sys; assert 'matplotlib' not in sys.modules"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_missing_matplotlib_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match=r'pip install "skface\[plot\]"'):
+        plot_age_histogram(pd.DataFrame({"age": [20, 30]}))
+    with pytest.raises(ImportError, match=r'pip install "skface\[plot\]"'):
+        plot_confusion_matrix([0, 1], [0, 1])
+    # the table needs no matplotlib
+    assert group_metrics(Y_TRUE, Y_PRED, GROUPS, "gender")["accuracy"].iloc[0] == 0.625
+
+
+# -------------------------------------------------------------------- group_metrics
+
+
+def test_group_metrics_accuracy_matches_a_hand_computed_case():
+    table = group_metrics(Y_TRUE, Y_PRED, GROUPS, task="gender")
+    assert list(table.columns) == ["column", "group", "n", "accuracy", "vs_overall"]
+    # overall first; plain strings sorted; a categorical in its category order, empty
+    # categories (Indian, Others) left out
+    assert list(zip(table["column"], table["group"], table["n"], strict=True)) == [
+        ("overall", "all", 8),
+        ("gender", "female", 5), ("gender", "male", 3),
+        ("race", "White", 3), ("race", "Black", 2), ("race", "Asian", 3),
+    ]
+    expected = [5 / 8, 3 / 5, 2 / 3, 2 / 3, 1 / 2, 2 / 3]
+    np.testing.assert_allclose(table["accuracy"], expected)
+    np.testing.assert_allclose(table["vs_overall"], np.array(expected) - 5 / 8)
+
+
+def test_group_metrics_mae_by_age_group_with_a_missing_group():
+    y_true = [5, 8, 15, 23, 27, 95]
+    y_pred = [7, 8, 10, 20, 30, 80]  # errors 2, 0, 5, 3, 3, 15
+    groups = pd.DataFrame({
+        "age": y_true,
+        "gender": pd.array([0, 1, pd.NA, 0, 1, 1], dtype="Int8"),
+    })
+    table = group_metrics(np.array(y_true), pd.Series(y_pred), groups, task="age")
+    assert list(table.columns) == ["column", "group", "n", "mae", "vs_overall"]
+    by_age = table[table["column"] == "age"]
+    assert by_age["group"].tolist() == ["0-9", "10-19", "20-29", "90+"]
+    assert by_age["n"].tolist() == [2, 1, 2, 1]
+    np.testing.assert_allclose(by_age["mae"], [1, 5, 3, 15])
+    assert table["mae"].iloc[0] == pytest.approx(28 / 6)
+    by_gender = table[table["column"] == "gender"]
+    assert by_gender["group"].tolist() == ["0", "1", "missing"]
+    np.testing.assert_allclose(by_gender["mae"], [(2 + 3) / 2, (0 + 3 + 15) / 3, 5])
+
+    life = group_metrics(y_true, y_pred, groups, "regression", columns=["age"],
+                         age_bins="life_stages")
+    assert life["group"].tolist()[1:] == ["child (0-12)", "teen (13-19)",
+                                          "young adult (20-39)", "senior (65+)"]
+
+
+def test_group_metrics_defaults_to_the_named_label_columns(faces, gender_clf):
+    X, frame = faces
+    y_pred = gender_clf.predict(X)
+    y_true = frame["gender"].astype(int)
+    table = group_metrics(y_true, y_pred, frame, task="gender")
+    assert list(dict.fromkeys(table["column"])) == ["overall", "gender_name", "race_name", "age"]
+    assert table["accuracy"].iloc[0] == pytest.approx(accuracy_score(y_true, y_pred))
+    for column in ("gender_name", "race_name", "age"):
+        rows = table[table["column"] == column]
+        assert rows["n"].sum() == len(frame)
+        # the overall accuracy is the count-weighted mean of the group accuracies
+        assert (rows["n"] * rows["accuracy"]).sum() / len(frame) == pytest.approx(
+            table["accuracy"].iloc[0])
+    asian = frame["race_name"] == "Asian"
+    row = table[(table["column"] == "race_name") & (table["group"] == "Asian")]
+    assert row["accuracy"].item() == pytest.approx(
+        accuracy_score(y_true[asian], y_pred[asian.to_numpy()]))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"y_pred": Y_PRED[:-1]}, r"y_true has 8, y_pred has 7, groups has 8"),
+        ({"groups": GROUPS.iloc[:5]}, r"groups has 5"),
+        ({"task": "ethnicity"}, r"unknown task 'ethnicity'.*'gender'"),
+        ({"columns": ["gender", "age"]}, r"columns \['age'\] are not in groups"),
+        ({"y_true": np.zeros((8, 2))}, r"y_true must be 1-D.*shape \(8, 2\)"),
+        ({"y_true": [0, 1, None, 1, 1, 0, 1, 0]}, r"y_true has 1 missing value"),
+        ({"y_true": ["a"] * 8, "task": "age"}, r"y_true must hold ages"),
+        ({"groups": [0] * 8}, r"groups must be a DataFrame"),
+        ({"y_true": [], "y_pred": [], "groups": GROUPS.iloc[:0]}, r"are empty"),
+    ],
+)
+def test_group_metrics_rejects_bad_input(kwargs, match):
+    args = {"y_true": Y_TRUE, "y_pred": Y_PRED, "groups": GROUPS, "task": "gender", **kwargs}
+    with pytest.raises(ValueError, match=match):
+        group_metrics(**args)
+
+
+def test_plot_group_metrics_draws_a_bar_per_group_and_the_overall_line():
+    table = group_metrics(Y_TRUE, Y_PRED, GROUPS, task="race")
+    fig = plot_group_metrics(table)
+    ax = fig.axes[0]
+    bars = ax.patches
+    assert len(bars) == 5
+    np.testing.assert_allclose([b.get_width() for b in bars], table["accuracy"].iloc[1:])
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "gender: female", "gender: male", "race: White", "race: Black", "race: Asian"]
+    # bars coloured by grouping column
+    assert bars[0].get_facecolor() == bars[1].get_facecolor() != bars[2].get_facecolor()
+    (line,) = ax.get_lines()
+    assert line.get_xdata()[0] == pytest.approx(0.625)
+    assert ax.get_xlabel() == "accuracy"
+    assert "n=5" in " ".join(t.get_text() for t in ax.texts)
+
+    _, other = plt.subplots()
+    assert plot_group_metrics(table, ax=other) is other.figure
+
+
+def test_plot_group_metrics_rejects_other_tables():
+    with pytest.raises(ValueError, match=r"output of skface.plots.group_metrics"):
+        plot_group_metrics(pd.DataFrame({"group": ["a"], "score": [1.0]}))
+    with pytest.raises(ValueError, match=r"must be the DataFrame returned by group_metrics"):
+        plot_group_metrics([1, 2])
+    table = group_metrics(Y_TRUE, Y_PRED, GROUPS, task="race")
+    with pytest.raises(ValueError, match=r"no group rows"):
+        plot_group_metrics(table.iloc[:1])
+
+
+# ------------------------------------------------------------------- model reports
+
+
+def test_learning_curves_of_a_classifier_show_losses_and_accuracy(gender_clf):
+    history = gender_clf.history_
+    fig = plot_learning_curves(gender_clf)
+    loss_ax, score_ax = fig.axes
+    lines = {line.get_label(): line for line in loss_ax.get_lines()}
+    np.testing.assert_allclose(lines["training loss"].get_ydata(), history[:, "train_loss"])
+    np.testing.assert_allclose(lines["validation loss"].get_ydata(), history[:, "valid_loss"])
+    np.testing.assert_array_equal(lines["training loss"].get_xdata(), [1, 2])
+    best = [e for e, b in zip(history[:, "epoch"], history[:, "valid_loss_best"], strict=True)
+            if b][-1]
+    assert lines[f"best epoch ({best})"].get_xdata()[0] == best
+    assert score_ax.get_ylabel() == "validation accuracy"
+    score = next(ln for ln in score_ax.get_lines() if ln.get_label() == "validation accuracy")
+    np.testing.assert_allclose(score.get_ydata(), history[:, "valid_acc"])
+    assert fig.get_suptitle() == "GenderClassifier"
+
+
+def test_learning_curves_of_a_regressor_show_validation_mae(age_reg):
+    fig = plot_learning_curves(age_reg)
+    assert len(fig.axes) == 2
+    assert fig.axes[1].get_ylabel() == "validation MAE (years)"
+    mae = fig.axes[1].get_lines()[0].get_ydata()
+    np.testing.assert_allclose(mae, age_reg.history_[:, "valid_mae"])
+
+
+def test_learning_curves_without_validation_have_one_axes():
+    fig = plot_learning_curves([{"epoch": 1, "train_loss": 0.9}, {"epoch": 2, "train_loss": 0.5}])
+    (ax,) = fig.axes
+    assert [ln.get_label() for ln in ax.get_lines()] == ["training loss"]
+
+
+def test_learning_curves_need_a_fitted_estimator():
+    with pytest.raises(NotFittedError, match=r"GenderClassifier.*call fit"):
+        plot_learning_curves(GenderClassifier(module=TinyNet))
+    with pytest.raises(ValueError, match=r"needs a fitted skface estimator"):
+        plot_learning_curves(object())
+    with pytest.raises(ValueError, match=r"history is empty"):
+        plot_learning_curves([])
+
+
+def test_confusion_matrix_normalised_by_true_label():
+    fig = plot_confusion_matrix(Y_TRUE, Y_PRED, display_labels=["male", "female"])
+    ax = fig.axes[0]
+    # rows: true 0 -> 2 right, 2 wrong; true 1 -> 1 wrong, 3 right
+    np.testing.assert_allclose(ax.images[0].get_array(), [[0.5, 0.5], [0.25, 0.75]])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["male", "female"]
+    assert ax.get_ylabel() == "True label" and ax.get_xlabel() == "Predicted label"
+    assert len(fig.axes) == 2  # the matrix and its colour bar
+
+
+def test_confusion_matrix_counts_in_given_axes_and_label_order():
+    _, ax = plt.subplots()
+    fig = plot_confusion_matrix(["b", "a", "a", "c"], ["b", "a", "c", "c"], labels=["c", "b", "a"],
+                                normalize=None, ax=ax, colorbar=False)
+    assert fig is ax.figure and len(fig.axes) == 1
+    np.testing.assert_array_equal(ax.images[0].get_array(), [[1, 0, 0], [0, 1, 0], [1, 0, 1]])
+    assert {t.get_text() for t in ax.texts} == {"0", "1"}
+
+
+def test_confusion_matrix_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"unknown normalize='rows'"):
+        plot_confusion_matrix(Y_TRUE, Y_PRED, normalize="rows")
+    with pytest.raises(ValueError, match=r"y_true has 8, y_pred has 3"):
+        plot_confusion_matrix(Y_TRUE, Y_PRED[:3])
+
+
+def test_age_predictions_scatter_identity_line_and_mae_by_group():
+    y_true = np.array([5, 8, 15, 23, 27, 95])
+    y_pred = np.array([7, 8, 10, 20, 30, 80.5])
+    fig = plot_age_predictions(y_true, y_pred)
+    scatter_ax, bar_ax = fig.axes
+    np.testing.assert_allclose(scatter_ax.collections[0].get_offsets(),
+                               np.column_stack([y_true, y_pred]))
+    (identity,) = scatter_ax.get_lines()
+    np.testing.assert_allclose(identity.get_xdata(), identity.get_ydata())
+    assert f"MAE {mean_absolute_error(y_true, y_pred):.2f}" in scatter_ax.get_title()
+    np.testing.assert_allclose([p.get_height() for p in bar_ax.patches], [1, 5, 3, 14.5])
+    assert [t.get_text() for t in bar_ax.get_xticklabels()] == ["0-9", "10-19", "20-29", "90+"]
+    (overall,) = bar_ax.get_lines()
+    assert overall.get_ydata()[0] == pytest.approx(mean_absolute_error(y_true, y_pred))
+
+
+def test_age_predictions_reject_bad_input():
+    with pytest.raises(ValueError, match=r"y_true has 3, y_pred has 2"):
+        plot_age_predictions([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match=r"y_pred must hold ages"):
+        plot_age_predictions([1, 2], ["young", "old"])
+
+
+# ------------------------------------------------------------------------ the data
+
+
+def test_age_histogram_counts_every_known_age(faces):
+    _, frame = faces
+    frame = frame.copy()
+    frame.loc[0, "age"] = np.nan
+    fig = plot_age_histogram(frame)
+    ax = fig.axes[0]
+    assert sum(p.get_height() for p in ax.patches) == len(frame) - 1
+    assert len(ax.patches) == int(frame["age"].max()) + 1  # one bin per year
+    (median,) = ax.get_lines()
+    assert median.get_xdata()[0] == pytest.approx(frame["age"].median())
+    assert ax.get_xlabel() == "age (years)"
+
+    _, other = plt.subplots()
+    assert plot_age_histogram(frame, bins=5, ax=other) is other.figure
+    assert len(other.patches) == 5
+
+
+def test_counts_use_names_and_keep_empty_categories(faces):
+    _, frame = faces
+    ax = plot_counts(frame, "race").axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(RACE_NAMES)
+    counts = frame["race_name"].value_counts()
+    assert [p.get_height() for p in ax.patches] == [counts[r] for r in RACE_NAMES]
+
+    ax = plot_counts(frame[frame["gender"] == 0], "gender").axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["male", "female"]
+    assert [p.get_height() for p in ax.patches] == [(frame["gender"] == 0).sum(), 0]
+
+    codes_only = pd.DataFrame({"gender": [0, 1, 1, None]})
+    ax = plot_counts(codes_only, "gender").axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "missing"]
+    assert [p.get_height() for p in ax.patches] == [1, 2, 1]
+
+    # ages are counted per age group, empty groups included
+    ax = plot_counts(pd.DataFrame({"age": [3, 12, 15, 40]}), "age").axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == [f"{d}-{d + 9}" for d in range(0, 90, 10)] + ["90+"]
+    assert [p.get_height() for p in ax.patches] == [1, 2, 0, 0, 1, 0, 0, 0, 0, 0]
+
+
+def test_counts_name_the_missing_column(faces):
+    _, frame = faces
+    with pytest.raises(ValueError, match=r"column 'ethnicity' is not in the frame.*'race'"):
+        plot_counts(frame, "ethnicity")
+    with pytest.raises(ValueError, match=r"needs a label DataFrame"):
+        plot_counts([1, 2], "gender")
+
+
+def test_age_by_draws_one_box_or_violin_per_group(faces):
+    _, frame = faces
+    ax = plot_age_by(frame, "gender").axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    n_male = (frame["gender"] == 0).sum()
+    assert labels == [f"male\n(n={n_male})", f"female\n(n={len(frame) - n_male})"]
+    medians = [ln for ln in ax.get_lines() if ln.get_color() == "C1"]  # boxplot medians
+    np.testing.assert_allclose(
+        [ln.get_ydata()[0] for ln in medians],
+        frame.groupby("gender_name", observed=True)["age"].median()[["male", "female"]])
+
+    ax = plot_age_by(frame, "race", kind="violin").axes[0]
+    bodies = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(bodies) == frame["race"].nunique()
+
+
+def test_age_by_rejects_bad_input(faces):
+    _, frame = faces
+    with pytest.raises(ValueError, match=r"unknown kind='bar'"):
+        plot_age_by(frame, "race", kind="bar")
+    with pytest.raises(ValueError, match=r"column 'age' is not in the frame"):
+        plot_age_by(frame.drop(columns="age"), "race")
+
+
+def test_sample_grid_of_images_with_frame_captions(faces):
+    X, frame = faces
+    fig = plot_sample_grid(X, frame[["age", "gender_name", "race_name"]], n=7)
+    assert len(fig.axes) == 9  # a 3 x 3 grid, two cells blank
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(shown) == 7
+    np.testing.assert_array_equal(shown[0].images[0].get_array(), X[0])
+    first = frame.iloc[0]
+    assert shown[0].get_title() == f"{first['age']:g}, {first['gender_name']}, {first['race_name']}"
+    assert all(not ax.axison for ax in fig.axes)
+
+
+def test_sample_grid_from_paths_random_and_grey(tmp_path):
+    frame = make_faces(5, size=32, directory=tmp_path, random_state=0)  # only labels
+    paths = frame["path"].tolist()
+    fig = plot_sample_grid(paths, labels=frame["age"], n=3, size=40, ncols=3, random_state=0)
+    assert len(fig.axes) == 3
+    assert all(ax.images[0].get_array().shape == (40, 40, 3) for ax in fig.axes)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert set(titles) <= {f"{a:g}" for a in frame["age"]} and len(set(titles)) == 3
+
+    grey = np.random.default_rng(0).random((4, 8, 8, 1))
+    fig = plot_sample_grid(grey)
+    assert len(fig.axes) == 4
+    assert fig.axes[0].images[0].get_array().shape == (8, 8)
+
+
+def test_sample_grid_rejects_bad_input(faces):
+    X, _ = faces
+    with pytest.raises(ValueError, match=r"labels has 3 entries but paths_or_images has 200"):
+        plot_sample_grid(X, labels=["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"n must be a positive number"):
+        plot_sample_grid(X, n=0)
+    with pytest.raises(ValueError, match=r"paths_or_images must be image file paths"):
+        plot_sample_grid([1, 2, 3])
+    with pytest.raises(ValueError, match=r"paths_or_images is empty"):
+        plot_sample_grid([])
