@@ -35,3 +35,12 @@ def test_prediction_benchmark_runs_on_synthetic_files(tmp_path):
         capture_output=True, text=True, check=True, timeout=600).stdout
     assert "one image from its path: median" in out
     assert "images/s" in out
+
+
+@pytest.mark.slow
+def test_search_benchmark_counts_one_decode_per_image():
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_search.py"), "--quick"],
+        capture_output=True, text=True, check=True, timeout=600).stdout
+    assert "skface / plain = " in out
+    assert "decodes: 150 in 1 process(es) for 150 images = 1.00 per image" in out
