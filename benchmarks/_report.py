@@ -29,7 +29,19 @@ def machine() -> str:
                     break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} CPUs"
+    return f"{cpu}, {os.cpu_count()} CPUs{_bf16_note()}"
+
+
+def _bf16_note() -> str:
+    """Whether this CPU computes bfloat16 natively: this workplace's machines differ,
+    and training speed (so what fits in a time budget) differs about 2x between them."""
+    try:
+        import torch
+
+        native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    except Exception:  # no torch, or an op this build lacks
+        return ""
+    return ", native bf16" if native else ", no native bf16"
 
 
 def versions(*modules: str) -> str:

@@ -206,6 +206,8 @@ def _as_tensor(X) -> torch.Tensor:
     nothing ever writes through the shared tensor.
     """
     X = np.asarray(X)
+    if any(stride < 0 for stride in X.strides):  # e.g. X[:, :, ::-1]; torch refuses those
+        X = np.ascontiguousarray(X)
     if X.flags.writeable:
         return torch.from_numpy(X)
     with warnings.catch_warnings():
@@ -575,6 +577,9 @@ class FaceNetBase(NeuralNet):
 
     def infer(self, x, **fit_params):
         x = to_tensor(x, device=self.device_)
+        if isinstance(self.module_, FaceModule):
+            # read at every call, so that set_params(tta=...) on a fitted model applies
+            self.module_.tta = bool(self.tta)
         with self._autocast(self.module_.training):
             return self.module_(x, **fit_params)
 

@@ -254,6 +254,19 @@ def test_a_prediction_does_not_depend_on_its_batch(faces):
     np.testing.assert_allclose(alone, together, atol=1e-5)
 
 
+def test_flip_averaging_follows_set_params_on_a_fitted_model(faces):
+    X, y, Xv, _ = faces
+    clf = GenderClassifier(**{**FAST, "max_epochs": 2}).fit(X[:300], y["gender"][:300])
+    with_tta = clf.predict_proba(Xv[:40])
+    plain = clf.set_params(tta=False).predict_proba(Xv[:40])
+    mirrored = clf.predict_proba(Xv[:40, :, ::-1])
+    logits = np.log(plain) + np.log(mirrored)  # the mean of the two outputs, up to a constant
+    expected = np.exp(logits / 2) / np.exp(logits / 2).sum(1, keepdims=True)
+    np.testing.assert_allclose(with_tta, expected, atol=1e-5)
+    assert not np.allclose(with_tta, plain, atol=1e-5)
+    np.testing.assert_allclose(clf.set_params(tta=True).predict_proba(Xv[:40]), with_tta)
+
+
 def test_augmentation_runs_on_the_batch_and_only_in_training():
     from skface._engine import FaceModule
 
