@@ -14,6 +14,7 @@ EXIT_OK = 0
 EXIT_BAD_FILES = 1  # only with --strict: the summary found malformed or unreadable files
 EXIT_USAGE = 2  # argparse's own code for bad arguments
 EXIT_ERROR = 3  # the input could not be read at all
+EXIT_MISSING_DEPENDENCY = 4  # an optional dependency the command needs is not installed
 EXIT_SIGPIPE = 141  # the shell's code for a reader that closed the pipe
 
 
@@ -152,12 +153,57 @@ def _predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    import joblib
+
+    from ._reports import evaluate_model
+
+    if not os.path.exists(args.model):
+        raise FileNotFoundError(f"model file {args.model!r} does not exist")
+    frame, described, _ = _load_labels(args.data, args)
+    if args.limit:
+        frame = frame.sample(n=min(args.limit, len(frame)), random_state=0)
+    model = joblib.load(args.model)
+    print(f"skface evaluate: {args.model} on {len(frame):,} images from {described}",
+          file=sys.stderr)
+    report = evaluate_model(model, frame, args.output, plots=not args.no_plots,
+                            force=args.force, model_name=args.model, source=described)
+    for task, r in report["tasks"].items():
+        value = f"{r['value']:.2f} years" if r["metric"] == "mae" else f"{r['value']:.2%}"
+        line = f"{task}: {r['metric']} {value} on {r['n']:,} images"
+        worst = r["worst_group"]
+        if worst:
+            w = worst[r["metric"]]
+            shown = f"{w:.2f}" if r["metric"] == "mae" else f"{w:.2%}"
+            line += (f"; worst group {worst['column']}={worst['group']} "
+                     f"({worst['n']:,} images): {shown}")
+        print(line)
+    print(f"skface evaluate: report written to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _eda(args: argparse.Namespace) -> int:
+    from ._reports import explore_data
+
+    summary = explore_data(args.source, args.output, check=not args.no_check,
+                           force=args.force, n_jobs=args.n_jobs,
+                           progress=not args.quiet and sys.stderr.isatty())
+    print(f"{summary['labelled']:,} labelled images, {len(summary['malformed'])} malformed "
+          f"file names, " + ("unreadable images not checked" if summary["unreadable"] is None
+                             else f"{len(summary['unreadable'])} unreadable images"))
+    print(f"skface eda: {len(summary['figures'])} figures and index.html written to "
+          f"{args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skface",
         description="Age, gender and race prediction from face images, scikit-learn style.",
         epilog=f"exit codes: {EXIT_OK} success, {EXIT_BAD_FILES} bad files found with --strict, "
-               f"{EXIT_USAGE} bad arguments, {EXIT_ERROR} input could not be read.",
+               f"{EXIT_USAGE} bad arguments or an existing output without --force, {EXIT_ERROR} "
+               f"input could not be read, {EXIT_MISSING_DEPENDENCY} an optional dependency "
+               "is missing.",
     )
     parser.add_argument("--version", action="version", version=f"skface {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -226,6 +272,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None, help="write the table to this CSV file")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_predict)
+
+    e = sub.add_parser(
+        "evaluate",
+        help="evaluate a saved model on labelled images; write metrics, tables and plots",
+        description="Evaluate a model written by `skface train` on a folder of images named "
+                    "in UTKFace's scheme or a CSV label table, and write a report folder: "
+                    "metrics.json, predictions.csv, per-group metrics (by gender, race and "
+                    "age group, next to the overall figure) and figures (confusion "
+                    "matrices, predicted vs true age, learning curves). Only load model "
+                    "files you trust: joblib files run code when loaded.",
+    )
+    e.add_argument("model", help="joblib model file")
+    e.add_argument("data", metavar="DATA", help="image folder or CSV label table")
+    e.add_argument("-o", "--output", default="skface-evaluation",
+                   help="report folder to write (default: skface-evaluation)")
+    e.add_argument("--force", action="store_true", help="replace an existing report folder")
+    e.add_argument("--no-plots", action="store_true",
+                   help="tables only (figures need matplotlib: skface[plot])")
+    e.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="evaluate on a random N images only")
+    e.set_defaults(func=_evaluate, synthetic=0, size=0)
+
+    d = sub.add_parser(
+        "eda",
+        help="figures and an HTML page about a labelled image folder",
+        description="Look at a folder of images named in UTKFace's scheme or a CSV label "
+                    "table: age histogram, gender and race counts, age by gender and race, "
+                    "a sample grid, and the malformed or unreadable files, written as PNGs "
+                    "plus one self-contained HTML page (index.html). Nothing in the data "
+                    "folder is written. Needs matplotlib (skface[plot]).",
+    )
+    d.add_argument("source", metavar="DATA", help="image folder or CSV label table")
+    d.add_argument("-o", "--output", default="skface-eda",
+                   help="folder to write (default: skface-eda)")
+    d.add_argument("--force", action="store_true", help="replace an existing folder")
+    d.add_argument("--no-check", action="store_true",
+                   help="do not decode every image (faster; unreadable files are not found)")
+    d.add_argument("--n-jobs", type=int, default=None, help="decoding threads (default: all CPUs)")
+    d.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    d.set_defaults(func=_eda)
     return parser
 
 
@@ -238,6 +324,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.func(args)
+    except FileExistsError as exc:  # an output that --force would replace
+        print(f"skface {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ImportError as exc:  # an optional dependency (matplotlib, OpenCV) is missing
+        print(f"skface {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_MISSING_DEPENDENCY
     except BrokenPipeError:  # the reader went away (`skface summarize | head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_SIGPIPE

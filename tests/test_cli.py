@@ -102,3 +102,141 @@ def test_train_all_targets_on_a_label_table(tmp_path, synthetic_dir, capsys):
     assert main(["predict", str(model), str(synthetic_dir)]) == 0
     header = capsys.readouterr().out.splitlines()[0]
     assert header == "path,age,gender,race"
+
+
+# ------------------------------------------------------------------ evaluate and eda
+
+
+@pytest.fixture(scope="module")
+def trained_models(tmp_path_factory):
+    """A gender model and a multi-task model trained for one epoch on synthetic images."""
+    folder = tmp_path_factory.mktemp("models")
+    models = {}
+    for target in ("gender", "all", "age_bins"):
+        models[target] = folder / f"{target}.joblib"
+        assert main(["train", "--target", target, "--synthetic", "120", "--size", "32",
+                     "--epochs", "1", "--network", "basic_cnn", "-o", str(models[target]),
+                     "-q"]) == 0
+    return models
+
+
+def test_evaluate_writes_metrics_tables_and_figures(tmp_path, trained_models, synthetic_dir,
+                                                    capsys):
+    import joblib
+    import pandas as pd
+
+    from skface.datasets import load_utkface
+
+    before = folder_state(synthetic_dir)
+    out = tmp_path / "report"
+    assert main(["evaluate", str(trained_models["gender"]), str(synthetic_dir),
+                 "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((out / "metrics.json").read_text())
+    labels = load_utkface(synthetic_dir)
+    truth = labels["gender"].to_numpy()
+    expected = (joblib.load(trained_models["gender"]).predict(labels["path"]) == truth).mean()
+    gender = report["tasks"]["gender"]
+    assert report["n_images"] == len(labels) == gender["n"]
+    assert gender["metric"] == "accuracy" and gender["value"] == pytest.approx(expected)
+    assert f"gender: accuracy {expected:.2%} on {len(labels)} images" in printed
+    table = pd.read_csv(out / "group_metrics_gender.csv")
+    assert table.iloc[0][["column", "group", "n"]].tolist() == ["overall", "all", len(labels)]
+    assert {"gender_name", "race_name", "age"} <= set(table["column"])
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert predictions.columns.tolist() == ["path", "true_gender", "predicted_gender"]
+    for name in ("group_metrics_gender.png", "confusion_matrix_gender.png",
+                 "learning_curves.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert folder_state(synthetic_dir) == before  # nothing written into the data folder
+
+
+def test_evaluate_every_task_of_a_multi_task_model(tmp_path, trained_models, synthetic_dir,
+                                                   capsys):
+    out = tmp_path / "report"
+    assert main(["evaluate", str(trained_models["all"]), str(synthetic_dir), "-o", str(out),
+                 "--no-plots"]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert {t: r["metric"] for t, r in report["tasks"].items()} == {
+        "age": "mae", "gender": "accuracy", "race": "accuracy"}
+    assert report["tasks"]["age"]["value"] > 0
+    assert not list(out.glob("*.png"))  # --no-plots: tables only
+    out2 = tmp_path / "bins"
+    assert main(["evaluate", str(trained_models["age_bins"]), str(synthetic_dir),
+                 "-o", str(out2), "--no-plots"]) == 0
+    tasks = json.loads((out2 / "metrics.json").read_text())["tasks"]
+    assert tasks["age_group"]["metric"] == "accuracy" and tasks["age"]["metric"] == "mae"
+
+
+def test_evaluate_refuses_to_replace_a_report_without_force(tmp_path, trained_models,
+                                                            synthetic_dir, capsys):
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    argv = ["evaluate", str(trained_models["gender"]), str(synthetic_dir), "-o", str(out),
+            "--no-plots"]
+    assert main(argv) == 2
+    assert "pass --force" in capsys.readouterr().err
+    assert (out / "keep.txt").read_text() == "mine"
+    assert main([*argv, "--force"]) == 0
+    assert not (out / "keep.txt").exists() and (out / "metrics.json").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no partial folder left
+
+
+def test_evaluate_leaves_nothing_when_it_fails(tmp_path, trained_models, synthetic_dir,
+                                               capsys):
+    from skface.datasets import load_utkface
+
+    table = tmp_path / "labels.csv"
+    load_utkface(synthetic_dir)[["path", "age"]].to_csv(table, index=False)  # no gender
+    out = tmp_path / "report"
+    assert main(["evaluate", str(trained_models["gender"]), str(table), "-o", str(out)]) == 3
+    assert "no 'gender' column" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.csv"]
+    assert main(["evaluate", str(tmp_path / "missing.joblib"), str(table)]) == 3
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_eda_writes_figures_and_a_self_contained_page(tmp_path, synthetic_paths, capsys):
+    import re
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for p in synthetic_paths[:12]:
+        os.symlink(p, data / os.path.basename(p))
+    (data / "30_0_0_20170116174525125.jpg.chip.jpg").write_text("not a jpeg")
+    os.symlink(synthetic_paths[12], data / UTKFACE_MALFORMED[1])
+    before = folder_state(data)
+    out = tmp_path / "eda"
+    assert main(["eda", str(data), "-o", str(out), "-q"]) == 0
+    assert "13 labelled images, 1 malformed file names, 1 unreadable images" in (
+        capsys.readouterr().out)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["labelled"] == 13 and len(summary["unreadable"]) == 1
+    figures = ["age_histogram.png", "gender_counts.png", "age_by_gender.png",
+               "race_counts.png", "age_by_race.png", "sample_grid.png"]
+    assert summary["figures"] == figures
+    page = (out / "index.html").read_text()
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == len(figures)
+    assert "src=\"http" not in page and "href=" not in page  # nothing to fetch
+    assert UTKFACE_MALFORMED[1] in page and "30_0_0_20170116174525125.jpg.chip.jpg" in page
+    assert folder_state(data) == before
+    assert main(["eda", str(data), "-o", str(out), "-q"]) == 2  # exists: needs --force
+
+
+def test_evaluate_names_labels_that_are_not_the_models(tmp_path, synthetic_dir):
+    import joblib
+    from sklearn.pipeline import make_pipeline
+
+    from skface import GenderClassifier, ImageLoader
+    from skface._reports import evaluate_model
+    from skface.datasets import load_utkface
+
+    frame = load_utkface(synthetic_dir)
+    model = make_pipeline(ImageLoader(size=32), GenderClassifier(
+        module="basic_cnn", max_epochs=1, verbose=0, random_state=0))
+    model.fit(frame["path"], frame["gender"].map({0: "man", 1: "woman"}))
+    joblib.dump(model, tmp_path / "m.joblib")
+    with pytest.raises(ValueError, match=r"predicts gender as \['man', 'woman'\].*'female'"):
+        evaluate_model(model, frame, tmp_path / "report", plots=False)
+    assert not (tmp_path / "report").exists()

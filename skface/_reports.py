@@ -1,0 +1,382 @@
+"""Report folders: a fitted model evaluated on labelled images, and a look at a data set.
+
+:func:`evaluate_model` and :func:`explore_data` compute tables and draw figures with
+:mod:`skface.plots`, and write them into a new folder: CSV and JSON files, PNG figures
+and (for the data) one self-contained HTML page. They back the ``skface evaluate`` and
+``skface eda`` commands. A folder is written completely or not at all: everything goes
+into a temporary folder beside the target, which is renamed into place at the end.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["evaluate_model", "explore_data"]
+
+_MIN_GROUP = 30  # images a group needs before it is named as the worst one
+_TASK_OF = {
+    "GenderClassifier": "gender",
+    "RaceClassifier": "race",
+    "AgeRegressor": "age",
+    "AgeBinner": "age_group",
+}
+
+
+# --------------------------------------------------------------------------- output folder
+
+
+class OutputExistsError(FileExistsError):
+    """The output folder exists and is not empty, and replacing it was not asked for."""
+
+
+def _write_folder(out_dir: str | os.PathLike, force: bool, fill: Callable[[Path], object]):
+    """Run ``fill(tmp)`` on a fresh temporary folder, then move it to ``out_dir``.
+
+    Nothing is left at ``out_dir`` if ``fill`` fails; an existing non-empty folder is
+    replaced only with ``force`` (and only once the new one is complete).
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{str(out)!r} exists and is not a folder; choose another -o.")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise OutputExistsError(
+            f"{str(out)!r} exists and is not empty; pass --force to replace it, or choose "
+            "another output folder.")
+    parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+    try:
+        result = fill(tmp)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp made it private; use the usual mode
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))
+            os.replace(out, old / "x")
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _save(fig, path: Path) -> str:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path.name
+
+
+def _require_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            "the figures need matplotlib, an optional dependency: "
+            'pip install "skface[plot]" (or pass --no-plots for the tables only).'
+        ) from exc
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def _final_estimator(model):
+    from sklearn.pipeline import Pipeline
+
+    if not isinstance(model, Pipeline):
+        raise ValueError(
+            f"the model is a {type(model).__name__}, not a Pipeline that starts from image "
+            "paths; save make_pipeline(ImageLoader(...), estimator) (as `skface train` "
+            "does) to evaluate it on a folder.")
+    return model[-1]
+
+
+def _true_column(frame: pd.DataFrame, task: str, classes) -> str:
+    """The frame column whose labels are the model's classes (codes or names)."""
+    known = set(np.asarray(classes).tolist())
+    for column in (task, f"{task}_name"):
+        if column in frame and set(frame[column].dropna().tolist()) <= known:
+            return column
+    present = [c for c in (task, f"{task}_name") if c in frame]
+    if not present:
+        raise ValueError(f"the labels have no {task!r} column to evaluate the model against.")
+    found = "; ".join(
+        f"{c!r} has {sorted(set(frame[c].dropna().tolist()) - known, key=str)[:5]}"
+        for c in present)
+    raise ValueError(
+        f"the model predicts {task} as {sorted(known, key=str)}, but the labels do not: "
+        f"{found}. Evaluate on labels of the kind the model was trained on.")
+
+
+def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
+                   force: bool = False, model_name: str = "model", source: str = "") -> dict:
+    """Evaluate a fitted Pipeline on a label frame and write a report folder.
+
+    Parameters
+    ----------
+    model : Pipeline
+        A fitted ``make_pipeline(ImageLoader(...), estimator)`` (as written by
+        ``skface train``).
+    frame : DataFrame
+        ``path`` plus the label columns the estimator predicts (``age``, ``gender``,
+        ``race``, codes or names), e.g. from :func:`skface.datasets.load_utkface`.
+    out_dir : path-like
+        Folder to write: ``metrics.json``, ``predictions.csv``, one
+        ``group_metrics_<task>.csv`` per task and, with ``plots``, PNG figures.
+    plots : bool, default=True
+        Draw figures (needs matplotlib).
+    force : bool, default=False
+        Replace an existing non-empty ``out_dir``.
+    model_name, source : str
+        How to name the model file and the data in ``metrics.json``.
+
+    Returns
+    -------
+    metrics : dict
+        What ``metrics.json`` holds: per task the metric, its value and the files.
+    """
+    from . import plots as P
+
+    if plots:
+        _require_matplotlib()
+    est = _final_estimator(model)
+    kind = type(est).__name__
+    if kind not in (*_TASK_OF, "FaceAttributes"):
+        raise ValueError(f"do not know how to evaluate a {kind}; expected a skface estimator.")
+    paths = frame["path"].tolist()
+    if not paths:
+        raise ValueError("no labelled images to evaluate on.")
+    groups = frame.drop(columns=["path"]).reset_index(drop=True)
+    table = pd.DataFrame({"path": paths})
+    results: dict[str, dict] = {}
+    pending: list[tuple[str, str, np.ndarray, np.ndarray]] = []  # (task, metric, true, pred)
+
+    X = model[:-1].transform(paths)  # decoded once, for every task
+    if kind == "FaceAttributes":
+        pred = est.predict(X)
+        for task in pred.columns:
+            if task == "age":
+                pending.append(("age", "mae", frame["age"].to_numpy(float),
+                                pred["age"].to_numpy(float)))
+            else:
+                column = _true_column(frame, task, est.classes_[task])
+                pending.append((task, "accuracy", frame[column].to_numpy(),
+                                pred[task].to_numpy()))
+    elif kind == "AgeRegressor":
+        pending.append(("age", "mae", frame["age"].to_numpy(float), est.predict(X)))
+    elif kind == "AgeBinner":
+        ages = frame["age"].to_numpy(float)
+        true_groups = est.classes_[est.bin_encoder_.transform(ages)]
+        pending.append(("age_group", "accuracy", true_groups, est.predict(X)))
+        pending.append(("age", "mae", ages, est.predict_age(X)))  # the expected age
+    else:
+        task = _TASK_OF[kind]
+        column = _true_column(frame, task, est.classes_)
+        pending.append((task, "accuracy", frame[column].to_numpy(), est.predict(X)))
+
+    def fill(tmp: Path) -> dict:
+        for task, metric, y_true, y_pred in pending:
+            table[f"true_{task}"] = y_true
+            table[f"predicted_{task}"] = np.round(y_pred, 2) if metric == "mae" else y_pred
+            gm = P.group_metrics(y_true, y_pred, groups, task=task)
+            gm.to_csv(tmp / f"group_metrics_{task}.csv", index=False)
+            files = [f"group_metrics_{task}.csv"]
+            if plots:
+                files.append(_save(P.plot_group_metrics(gm), tmp / f"group_metrics_{task}.png"))
+                if metric == "mae":
+                    files.append(_save(P.plot_age_predictions(y_true, y_pred),
+                                       tmp / f"age_predictions_{task}.png"))
+                else:
+                    labels = list(est.classes_[task] if kind == "FaceAttributes"
+                                  else est.classes_)
+                    files.append(_save(P.plot_confusion_matrix(y_true, y_pred, labels=labels),
+                                       tmp / f"confusion_matrix_{task}.png"))
+            # the worst group among those large enough for the difference to mean something
+            worst = gm[(gm["column"] != "overall") & (gm["n"] >= _MIN_GROUP)]
+            worst = worst.sort_values("vs_overall", ascending=(metric == "accuracy")).head(1)
+            results[task] = {
+                "metric": metric,
+                "value": float(gm[metric].iloc[0]),
+                "n": int(gm["n"].iloc[0]),
+                "worst_group": None if worst.empty else {
+                    "column": str(worst["column"].iloc[0]), "group": str(worst["group"].iloc[0]),
+                    "n": int(worst["n"].iloc[0]), metric: float(worst[metric].iloc[0])},
+                "files": files,
+            }
+        if plots and len(getattr(est, "history_", [])):
+            results["_learning_curves"] = _save(P.plot_learning_curves(est),
+                                                tmp / "learning_curves.png")
+        table.to_csv(tmp / "predictions.csv", index=False)
+        report = {
+            "model": model_name,
+            "estimator": kind,
+            "data": source,
+            "n_images": len(paths),
+            "learning_curves": results.pop("_learning_curves", None),
+            "tasks": results,
+        }
+        (tmp / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+        return report
+
+    return _write_folder(out_dir, force, fill)
+
+
+# --------------------------------------------------------------------------- eda
+
+
+_HTML = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>skface: {title}</title>
+<style>
+body {{ font-family: sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; }}
+img {{ max-width: 100%; border: 1px solid #ddd; }}
+table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 2px 8px; }}
+.figs {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr));
+        gap: 1em; }}
+code {{ word-break: break-all; }}
+</style></head><body>
+<h1>{title}</h1>
+<p>{kind}: <code>{source}</code></p>
+{counts}
+<h2>Figures</h2>
+<div class="figs">{figures}</div>
+<h2>Malformed file names ({n_malformed})</h2>
+{malformed}
+<h2>Unreadable images ({n_unreadable})</h2>
+{unreadable}
+<p><small>Written by skface {version}. Labels use UTKFace's coarse, dataset-given
+categories; see skface's documentation on responsible use.</small></p>
+</body></html>
+"""
+
+
+def _html_list(items: list[tuple[str, str]], empty: str) -> str:
+    if not items:
+        return f"<p>{html.escape(empty)}</p>"
+    rows = "".join(f"<tr><td><code>{html.escape(str(name))}</code></td>"
+                   f"<td>{html.escape(str(why))}</td></tr>" for name, why in items)
+    return f"<table><tr><th>file</th><th>reason</th></tr>{rows}</table>"
+
+
+def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
+                 force: bool = False, n_jobs: int | None = None, progress: bool = False,
+                 n_samples: int = 25, kind: str | None = None) -> dict:
+    """Figures and a self-contained HTML page about a labelled image folder or table.
+
+    Parameters
+    ----------
+    source : path-like
+        A folder of images named in UTKFace's scheme, or a CSV label table.
+    out_dir : path-like
+        Folder to write: ``summary.json``, PNG figures (age histogram, gender and race
+        counts, age by gender and by race, a sample grid) and ``index.html``, which
+        embeds them, so the page can be mailed or opened anywhere.
+    check : bool, default=True
+        Decode every image to list the unreadable ones (left out of the sample grid).
+    force : bool, default=False
+        Replace an existing non-empty ``out_dir``.
+    n_jobs : int or None, default=None
+        Decoding threads for the check.
+    progress : bool, default=False
+        Show the check's progress on standard error.
+    n_samples : int, default=25
+        Images in the sample grid (drawn with a fixed seed).
+    kind : str, optional
+        How to describe the source on the page.
+
+    Returns
+    -------
+    summary : dict
+        What ``summary.json`` holds, plus ``figures``: the PNG file names.
+    """
+    from . import __version__
+    from . import plots as P
+    from ._summary import summarize
+
+    _require_matplotlib()
+    summary = summarize(source, check=check, n_jobs=n_jobs, progress=progress, kind=kind)
+    frame = summary.labels
+    bad = {p for p, _ in summary.unreadable}
+    readable = frame[~frame["path"].isin(bad)].reset_index(drop=True)
+    if readable.empty:
+        raise ValueError(f"{os.fspath(source)!r} has no readable, labelled image to look at.")
+
+    def fill(tmp: Path) -> dict:
+        figures: list[tuple[str, str]] = []
+
+        def add(name: str, title: str, draw):
+            figures.append((_save(draw(), tmp / name), title))
+
+        if "age" in frame:
+            add("age_histogram.png", "Age", lambda: P.plot_age_histogram(frame))
+        for column in ("gender", "race"):
+            if column in frame:
+                add(f"{column}_counts.png", f"Images per {column}",
+                    lambda c=column: P.plot_counts(frame, c))
+                if "age" in frame:
+                    add(f"age_by_{column}.png", f"Age by {column}",
+                        lambda c=column: P.plot_age_by(frame, c))
+        captions = [c for c in ("age", "gender_name", "race_name") if c in readable]
+        add("sample_grid.png", "Sample images", lambda: P.plot_sample_grid(
+            readable["path"].tolist(), labels=readable[captions] if captions else None,
+            n=n_samples, random_state=0))
+        data = summary.as_dict()
+        data["figures"] = [name for name, _ in figures]
+        (tmp / "summary.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+        rows = [("files", data["files"]), ("labelled images", data["labelled"]),
+                ("malformed file names", len(summary.malformed)),
+                ("unreadable images", len(summary.unreadable) if summary.checked
+                 else "not checked")]
+        dist = data["labels"]
+        if "age" in dist:
+            a = dist["age"]
+            rows.append(("age", f"mean {a['mean']:.1f}, median {a['median']:.0f}, "
+                                f"{a['min']:.0f} to {a['max']:.0f}"))
+        for column in ("gender", "race"):
+            if column in dist:
+                rows.append((column, ", ".join(f"{k} {v:,}" for k, v in dist[column].items())))
+        if data["image_kinds"]:
+            rows.append(("image kinds", ", ".join(
+                f"{k}: {v:,}" for k, v in list(data["image_kinds"].items())[:5])))
+        counts = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+                         for k, v in rows)
+        embedded = "".join(
+            f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,'
+            f'{base64.b64encode((tmp / name).read_bytes()).decode()}">'
+            f"<figcaption>{html.escape(title)}</figcaption></figure>"
+            for name, title in figures)
+        page = _HTML.format(
+            title=html.escape(f"Data summary of {Path(summary.source).name}"),
+            kind=html.escape(summary.kind), source=html.escape(summary.source),
+            counts=f"<table>{counts}</table>", figures=embedded,
+            n_malformed=len(summary.malformed),
+            malformed=_html_list(summary.malformed, "None."),
+            n_unreadable=len(summary.unreadable) if summary.checked else "not checked",
+            unreadable=_html_list(summary.unreadable, "None." if summary.checked else
+                                  "Not checked (--no-check)."),
+            version=__version__)
+        (tmp / "index.html").write_text(page, encoding="utf-8")
+        return data
+
+    result = _write_folder(out_dir, force, fill)
+    if progress:
+        print(f"wrote {len(result['figures'])} figures and index.html", file=sys.stderr)
+    return result
