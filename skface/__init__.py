@@ -7,7 +7,7 @@ The data layer (``skface.datasets``, :class:`ImageLoader`, :class:`UTKFaceLabelD
 
 from . import datasets, exceptions
 from ._age_bins import AGE_BIN_PRESETS, AgeBinEncoder
-from ._draw import annotate_video, draw_predictions
+from ._draw import annotate_image, annotate_video, draw_predictions
 from ._face_cropper import FaceCropper
 from ._image_loader import ImageLoader
 from ._imaging import CacheInfo, clear_image_cache, image_cache_info, set_image_cache_limit
@@ -27,6 +27,7 @@ __all__ = [
     "ImageLoader",
     "UTKFaceLabelDecoder",
     "__version__",
+    "annotate_image",
     "annotate_video",
     "clear_image_cache",
     "datasets",

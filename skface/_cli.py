@@ -125,28 +125,68 @@ def _train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
+
+
+def _predict_faces(model, paths: list[str], draw: str | None, force: bool):
+    """One row per face found in each photo (or video frame); annotated copies in ``draw``."""
+    import pandas as pd
+    from PIL import Image
+
+    from ._draw import annotate_image, annotate_video
+
+    if draw:
+        os.makedirs(draw, exist_ok=True)
+    tables = []
+    for path in paths:
+        name = os.path.basename(path)
+        target = os.path.join(draw, name) if draw else None
+        if draw and os.path.abspath(target) == os.path.abspath(path):
+            raise ValueError(f"--draw {draw!r} is the folder of {path!r}; choose another "
+                             "folder (input files are never overwritten)")
+        if path.lower().endswith(_VIDEO_SUFFIXES):
+            if not draw:
+                raise ValueError(f"{path!r} is a video: pass --draw FOLDER for the annotated "
+                                 "copy (the table lists the faces of every frame)")
+            faces = annotate_video(model, path, target, overwrite=force)
+        else:
+            drawn, faces = annotate_image(model, path)
+            if draw:
+                target = os.path.splitext(target)[0] + ".png"
+                if os.path.exists(target) and not force:
+                    raise FileExistsError(f"{target!r} exists; pass --force to replace it")
+                Image.fromarray(drawn).save(target)
+        faces.insert(0, "path", path)
+        tables.append(faces)
+    return pd.concat(tables, ignore_index=True)
+
+
 def _predict(args: argparse.Namespace) -> int:
     import joblib
     import pandas as pd
 
+    if args.output and os.path.exists(args.output) and not args.force:
+        print(f"skface predict: {args.output!r} exists; pass --force to replace it",
+              file=sys.stderr)
+        return EXIT_USAGE
     model = joblib.load(args.model)
     paths = list(args.paths)
     if len(paths) == 1 and os.path.isdir(paths[0]):
         folder = paths[0]
         paths = sorted(os.path.join(folder, n) for n in os.listdir(folder)
                        if not n.startswith("."))
-    pred = model.predict(paths)
-    table = pred.copy() if isinstance(pred, pd.DataFrame) else pd.DataFrame({"prediction": pred})
-    table.insert(0, "path", paths)
-    if hasattr(model, "predict_proba") and not isinstance(pred, pd.DataFrame):
-        proba = model.predict_proba(paths)
-        for j, label in enumerate(model.classes_):
-            table[f"p({label})"] = proba[:, j].round(4)
+    if args.detect or args.draw:
+        table = _predict_faces(model, paths, args.draw, args.force)
+    else:
+        pred = model.predict(paths)
+        table = (pred.copy() if isinstance(pred, pd.DataFrame)
+                 else pd.DataFrame({"prediction": pred}))
+        table.insert(0, "path", paths)
+        if hasattr(model, "predict_proba") and not isinstance(pred, pd.DataFrame):
+            proba = model.predict_proba(paths)
+            for j, label in enumerate(model.classes_):
+                table[f"p({label})"] = proba[:, j].round(4)
     if args.output:
-        if os.path.exists(args.output) and not args.force:
-            print(f"skface predict: {args.output!r} exists; pass --force to replace it",
-                  file=sys.stderr)
-            return EXIT_USAGE
         table.to_csv(args.output, index=False)
     else:
         print(table.to_csv(index=False), end="")
@@ -193,6 +233,15 @@ def _eda(args: argparse.Namespace) -> int:
                              else f"{len(summary['unreadable'])} unreadable images"))
     print(f"skface eda: {len(summary['figures'])} figures and index.html written to "
           f"{args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ._demo import serve
+
+    if not os.path.exists(args.model):
+        raise FileNotFoundError(f"model file {args.model!r} does not exist")
+    serve(args.model, host=args.host, port=args.port, open_browser=args.browser)
     return EXIT_OK
 
 
@@ -271,6 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="image files, or one folder")
     p.add_argument("-o", "--output", default=None, help="write the table to this CSV file")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
+    p.add_argument("--detect", action="store_true",
+                   help="the images are ordinary photos: find the faces first (OpenCV's Haar "
+                        "cascade, skface[detect]) and list one row per face with its box")
+    p.add_argument("--draw", metavar="FOLDER", default=None,
+                   help="with detection: write a copy of each photo (PNG) or video with the "
+                        "boxes and predictions drawn on it into FOLDER")
     p.set_defaults(func=_predict)
 
     e = sub.add_parser(
@@ -312,6 +367,23 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--n-jobs", type=int, default=None, help="decoding threads (default: all CPUs)")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     d.set_defaults(func=_eda)
+
+    m = sub.add_parser(
+        "demo",
+        help="serve a web demo of a saved model: upload a photo, see faces and predictions",
+        description="Serve a Gradio web page for a model written by `skface train`: upload a "
+                    "photo, faces are found with OpenCV's Haar cascade and the predictions "
+                    "drawn on them. Needs skface[demo] and skface[detect]. Serves on "
+                    "127.0.0.1 (this machine only) unless --host says otherwise; Ctrl-C stops "
+                    "it. Only load model files you trust: joblib files run code when loaded.",
+    )
+    m.add_argument("model", help="joblib model file")
+    m.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1; 0.0.0.0 exposes it)")
+    m.add_argument("--port", type=int, default=None,
+                   help="port (default: Gradio's, 7860 or the next free one)")
+    m.add_argument("--browser", action="store_true", help="open the page in a web browser")
+    m.set_defaults(func=_demo)
     return parser
 
 

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ._face_cropper import FaceCropper, _crop_square, _import_cv2
 
-__all__ = ["annotate_video", "draw_predictions"]
+__all__ = ["annotate_image", "annotate_video", "draw_predictions"]
 
 _BOX_COLOR = (255, 64, 0)
 _TEXT_COLOR = (255, 255, 255)
@@ -209,7 +209,7 @@ def _resolve_model(model, cropper):
     if cropper is None:
         if size is None:
             raise ValueError(
-                "annotate_video cannot tell which image size the model takes; pass "
+                "cannot tell which image size the model takes; pass "
                 "cropper=FaceCropper(size=...) with the size it was trained on."
             )
         cropper = FaceCropper(size=size, multiple="all")
@@ -217,6 +217,81 @@ def _resolve_model(model, cropper):
         raise TypeError(f"cropper must be a FaceCropper, got {type(cropper).__name__}.")
     cropper._validate_params()
     return predictor, cropper, grey
+
+
+def _faces_and_labels(rgb: np.ndarray, predictor, cropper: FaceCropper, grey: bool,
+                      label_of) -> tuple[np.ndarray, list[str]]:
+    """Face boxes in one RGB image and the predicted label of each."""
+    boxes = cropper._find_faces(rgb)
+    if cropper.multiple == "largest":
+        boxes = boxes[:1]
+    if not len(boxes):
+        return boxes, []
+    pil = Image.fromarray(rgb, "RGB")
+    margin = float(cropper.margin)
+    crops = np.stack([cropper._crop_one(pil, _crop_square(b, margin)) for b in boxes])
+    if grey:
+        crops = np.stack([np.asarray(Image.fromarray(c).convert("L")) for c in crops])[..., None]
+    return boxes, _labels(predictor.predict(crops), len(boxes), label_of)
+
+
+def annotate_image(
+    model,
+    image,
+    *,
+    cropper: FaceCropper | None = None,
+    format_label: Callable | None = None,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Detect the faces in one photo, predict on them and draw the labels.
+
+    The single-image counterpart of :func:`annotate_video`; the ``skface demo`` app
+    and ``skface predict --draw`` use it. Needs OpenCV: ``pip install "skface[detect]"``.
+
+    Parameters
+    ----------
+    model : fitted estimator or Pipeline
+        As for :func:`annotate_video`: a Pipeline that starts with an ImageLoader (as
+        ``skface train`` writes) predicts on the face crops instead of on paths.
+    image : str, path-like or ndarray of shape (height, width, 3)
+        A photo file, or an RGB uint8 image; it is not modified.
+    cropper : FaceCropper, optional
+        How to find and crop faces; by default every face, at the model's size.
+    format_label : callable, optional
+        Turns one prediction (a value, or a row of FaceAttributes' DataFrame) into the
+        text drawn; by default values are joined with ", " and ages rounded to years.
+
+    Returns
+    -------
+    drawn : ndarray of shape (height, width, 3), dtype uint8
+        A copy of the photo with a box and a label on every face found.
+    faces : DataFrame
+        One row per face, largest first: ``x, y, w, h`` (the box, in pixels) and
+        ``label``. Empty when no face is found.
+
+    Raises
+    ------
+    ImageLoadError
+        If a file cannot be read (named in the message).
+    """
+    from ._face_cropper import _read_rgb
+    from ._imaging import DecodeFailure, format_failures
+    from .exceptions import ImageLoadError
+
+    predictor, cropper, grey = _resolve_model(model, cropper)
+    if isinstance(image, (str, os.PathLike)):
+        path = os.fspath(image)
+        try:
+            rgb = _read_rgb(path)
+        except DecodeFailure as exc:
+            failures = [(path, str(exc))]
+            raise ImageLoadError(format_failures(failures, 1), failures) from None
+    else:
+        rgb = _as_rgb(image)
+    label_of = format_label or _default_label
+    boxes, labels = _faces_and_labels(rgb, predictor, cropper, grey, label_of)
+    faces = pd.DataFrame([(*(int(v) for v in b), t) for b, t in zip(boxes, labels, strict=True)],
+                         columns=["x", "y", "w", "h", "label"])
+    return draw_predictions(rgb, boxes, labels), faces
 
 
 def _temporary_path(dst: Path) -> Path:
@@ -348,19 +423,7 @@ def annotate_video(
                 frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
             rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
             if n_frames % every == 0:
-                boxes = cropper._find_faces(rgb)
-                if cropper.multiple == "largest":
-                    boxes = boxes[:1]
-                labels = []
-                if len(boxes):
-                    pil = Image.fromarray(rgb, "RGB")
-                    margin = float(cropper.margin)
-                    crops = np.stack([cropper._crop_one(pil, _crop_square(b, margin))
-                                      for b in boxes])
-                    if grey:
-                        crops = np.stack([np.asarray(Image.fromarray(c).convert("L"))
-                                          for c in crops])[..., None]
-                    labels = _labels(predictor.predict(crops), len(boxes), label_of)
+                boxes, labels = _faces_and_labels(rgb, predictor, cropper, grey, label_of)
                 rows.extend((n_frames, *(int(v) for v in b), t)
                             for b, t in zip(boxes, labels, strict=True))
             out = draw_predictions(rgb, boxes, labels)

@@ -240,3 +240,42 @@ def test_evaluate_names_labels_that_are_not_the_models(tmp_path, synthetic_dir):
     with pytest.raises(ValueError, match=r"predicts gender as \['man', 'woman'\].*'female'"):
         evaluate_model(model, frame, tmp_path / "report", plots=False)
     assert not (tmp_path / "report").exists()
+
+
+@pytest.mark.utkface
+def test_predict_with_detection_lists_faces_and_draws_them(tmp_path, trained_models,
+                                                           utkface_dir, capsys):
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    face = Image.open(utkface_dir / "10_0_0_20170120220628194.jpg.chip.jpg").convert("RGB")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    scene = Image.new("RGB", (320, 240), (150, 170, 190))
+    scene.paste(face.resize((140, 140)), (90, 50))
+    scene.save(photos / "one face.jpg", quality=95)
+    Image.new("RGB", (200, 120), (90, 120, 60)).save(photos / "none.png")
+    before = folder_state(photos)
+    drawn = tmp_path / "drawn"
+    assert main(["predict", str(trained_models["gender"]), str(photos), "--draw",
+                 str(drawn), "-o", str(tmp_path / "faces.csv")]) == 0
+    table = pd.read_csv(tmp_path / "faces.csv")
+    assert table.columns.tolist() == ["path", "x", "y", "w", "h", "label"]
+    assert len(table) == 1 and table["path"].iloc[0].endswith("one face.jpg")
+    assert abs(table["x"].iloc[0] - 90) < 15 and table["label"].iloc[0] in (0, 1)
+    assert sorted(p.name for p in drawn.iterdir()) == ["none.png", "one face.png"]
+    assert not np.array_equal(np.asarray(Image.open(drawn / "one face.png")),
+                              np.asarray(scene))
+    assert folder_state(photos) == before
+    capsys.readouterr()
+    assert main(["predict", str(trained_models["gender"]), str(photos), "--draw",
+                 str(drawn)]) == 2  # would replace the drawn copies
+    assert "--force" in capsys.readouterr().err
+
+
+def test_predict_a_video_needs_a_folder_to_draw_into(tmp_path, trained_models, capsys):
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"")
+    assert main(["predict", str(trained_models["gender"]), str(video), "--detect"]) == 3
+    assert "pass --draw FOLDER" in capsys.readouterr().err

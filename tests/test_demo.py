@@ -1,0 +1,112 @@
+"""The Gradio demo: built from a fitted model, served on 127.0.0.1, called over HTTP."""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from skface import GenderClassifier
+from skface.datasets import make_faces
+
+from .conftest import UTKFACE as UTKFACE_DIR
+
+needs_gradio = pytest.mark.skipif(
+    importlib.util.find_spec("gradio") is None or importlib.util.find_spec("cv2") is None,
+    reason='the demo needs Gradio and OpenCV: pip install "skface[demo]"')
+
+FACE = "10_0_0_20170120220628194.jpg.chip.jpg"  # found by the Haar cascade when pasted
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def model():
+    X, y = make_faces(200, size=32, random_state=0)
+    return GenderClassifier(module="basic_cnn", max_epochs=1, verbose=0,
+                            random_state=0).fit(X, y["gender_name"])
+
+
+@pytest.fixture(scope="module")
+def served(model):
+    from skface._demo import build_demo
+
+    demo = build_demo(model, title="skface test")
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
+                quiet=True, share=False)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+def _photo(tmp_path, face: Image.Image | None):
+    photo = Image.new("RGB", (320, 240), (150, 170, 190))
+    if face is not None:
+        photo.paste(face.resize((140, 140)), (90, 50))
+    path = tmp_path / "photo.png"
+    photo.save(path)
+    return path
+
+
+def _rows(table) -> list:
+    return table["data"] if isinstance(table, dict) else table.to_numpy().tolist()
+
+
+@needs_gradio
+def test_served_demo_finds_no_face_in_a_plain_picture(served, tmp_path):
+    from gradio_client import Client, handle_file
+
+    client = Client(served, verbose=False)
+    image, table = client.predict(handle_file(str(_photo(tmp_path, None))), api_name="/predict")
+    assert _rows(table) == [] or _rows(table) == [[None] * 5] or _rows(table) == [[""] * 5]
+    assert np.asarray(Image.open(image)).shape == (240, 320, 3)
+
+
+@needs_gradio
+@pytest.mark.utkface
+@pytest.mark.skipif(not (UTKFACE_DIR / FACE).exists(), reason=f"no UTKFace folder at {UTKFACE_DIR}")
+def test_served_demo_draws_a_prediction_on_the_face(served, model, tmp_path):
+    from gradio_client import Client, handle_file
+
+    client = Client(served, verbose=False)
+    path = _photo(tmp_path, Image.open(UTKFACE_DIR / FACE).convert("RGB"))
+    image, table = client.predict(handle_file(str(path)), api_name="/predict")
+    rows = _rows(table)
+    assert len(rows) == 1
+    x, y, w, h, label = rows[0]
+    assert abs(x - 90) < 15 and abs(w - 140) < 20 and label in ("female", "male")
+    drawn = np.asarray(Image.open(image).convert("RGB")).astype(int)
+    original = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    changed = np.abs(drawn - original).max(axis=2) > 40  # Gradio re-encodes: small noise
+    assert changed[y:y + h, x:x + w].sum() > 100  # the box and label are drawn on the face
+    assert not changed[:, :60].any() and not changed[:, 260:].any()  # and nowhere else
+
+
+@needs_gradio
+def test_demo_refuses_a_model_it_cannot_size(tmp_path):
+    from skface._demo import build_demo
+
+    class Opaque:
+        def predict(self, X):
+            return np.zeros(len(X))
+
+    with pytest.raises(ValueError, match="cannot tell which image size"):
+        build_demo(Opaque())
+
+
+def test_without_gradio_the_error_says_how_to_install(monkeypatch):
+    from skface import _demo
+
+    monkeypatch.setitem(sys.modules, "gradio", None)
+    with pytest.raises(ImportError, match=r'pip install "skface\[demo\]"'):
+        _demo.build_demo(object())
