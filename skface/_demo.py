@@ -74,7 +74,8 @@ def build_demo(model, *, title: str = "skface", cropper=None):
             photo = gr.Image(type="numpy", image_mode="RGB", label="Photo", sources=["upload"])
             shown = gr.Image(type="numpy", label="Faces and predictions", interactive=False)
         button = gr.Button("Predict", variant="primary")
-        table = gr.Dataframe(label="One row per face", interactive=False)
+        table = gr.Dataframe(label="One row per face", interactive=False,
+                             headers=["x", "y", "w", "h", "label"])
         button.click(predict, inputs=photo, outputs=[shown, table], api_name="predict")
     return demo
 
