@@ -88,19 +88,19 @@ class AgeBinEncoder(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    bin_edges_ : ndarray of shape (n_bins_ + 1,)
+    bin_edges_ : ndarray of shape (n_groups + 1,)
         Group edges in years.
     n_bins_ : int
-        Number of groups.
-    labels_ : ndarray of str of shape (n_bins_,)
+        Number of groups (``n_groups`` in the shapes here).
+    labels_ : ndarray of str of shape (n_groups,)
         Readable name of each group, e.g. ``"20-29"``, ``"90+"``, ``"teen (13-19)"``.
-    representative_ages_ : ndarray of shape (n_bins_,)
+    representative_ages_ : ndarray of shape (n_groups,)
         Age standing for each group in ``inverse_transform``: the median of the
         ages seen in ``fit`` that fall in the group, or, for a group with none,
         its midpoint (an open last group is taken to end at ``MAX_AGE + 1``).
-    counts_ : ndarray of int of shape (n_bins_,)
+    counts_ : ndarray of int of shape (n_groups,)
         Number of ``fit`` ages in each group.
-    classes_ : ndarray of int of shape (n_bins_,)
+    classes_ : ndarray of int of shape (n_groups,)
         The codes, ``0 .. n_bins_ - 1``.
 
     See Also
