@@ -13,6 +13,7 @@ from ._image_loader import ImageLoader
 from ._imaging import CacheInfo, clear_image_cache, image_cache_info, set_image_cache_limit
 from ._label_decoder import UTKFaceLabelDecoder
 from ._labels import GENDER_NAMES, MAX_AGE, RACE_NAMES
+from ._safe_io import load_model, save_model
 
 __version__ = "0.1.0.dev0"
 
@@ -34,6 +35,8 @@ __all__ = [
     "draw_predictions",
     "exceptions",
     "image_cache_info",
+    "load_model",
+    "save_model",
     "set_image_cache_limit",
 ]
 

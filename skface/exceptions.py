@@ -11,6 +11,7 @@ __all__ = [
     "LabelError",
     "MalformedFileNameError",
     "MalformedFileNameWarning",
+    "ModelFileError",
     "NoFaceWarning",
 ]
 
@@ -68,3 +69,7 @@ class FaceDetectionError(ValueError):
 
 class NoFaceWarning(UserWarning):
     """No face was found and the whole image (its centre square) was used instead."""
+
+
+class ModelFileError(ValueError):
+    """A file is not a model written by :func:`skface.save_model`, or is damaged."""
