@@ -1,0 +1,101 @@
+"""export_onnx: the ONNX graph gives the estimator's predictions, checked with onnxruntime."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.pipeline import make_pipeline
+
+from skface import (
+    AgeBinner,
+    AgeRegressor,
+    FaceAttributes,
+    GenderClassifier,
+    ImageLoader,
+    RaceClassifier,
+    export_onnx,
+)
+from skface.datasets import make_faces
+
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+onnx = pytest.importorskip("onnx")
+
+FAST = {"max_epochs": 1, "verbose": 0, "random_state": 0, "module": "basic_cnn"}
+TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return make_faces(90, size=32, random_state=4)
+
+
+def _run(path, X):
+    return ort.InferenceSession(str(path)).run(None, {"images": X})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("cls", "params"), [
+    (GenderClassifier, {}), (RaceClassifier, {}), (AgeRegressor, {}),
+    (AgeRegressor, {"criterion": "l1"}), (AgeBinner, {}), (AgeBinner, {"head": "ordinal"}),
+])
+def test_onnx_gives_the_estimators_predictions(cls, params, faces, tmp_path):
+    X, y = faces
+    target = y["age"] if cls in (AgeRegressor, AgeBinner) else y[
+        "gender_name" if cls is GenderClassifier else "race"]
+    model = cls(**FAST, **params).fit(X, target)
+    path = tmp_path / "model.onnx"
+    names = export_onnx(model, path)
+    for n in (1, 7):  # any batch size
+        outs = dict(zip(names, _run(path, X[:n]), strict=True))
+        if cls in (GenderClassifier, RaceClassifier):
+            np.testing.assert_allclose(outs["probabilities"], model.predict_proba(X[:n]),
+                                       atol=TOL)
+            assert (model.classes_[outs["probabilities"].argmax(1)]
+                    == model.predict(X[:n])).all()
+        elif cls is AgeRegressor:
+            np.testing.assert_allclose(outs["age"], model.predict(X[:n]), atol=1e-3)
+        else:
+            np.testing.assert_allclose(outs["probabilities"], model.predict_proba(X[:n]),
+                                       atol=TOL)
+            np.testing.assert_allclose(outs["age"], model.predict_age(X[:n]), atol=1e-3)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+
+@pytest.mark.slow
+def test_multi_task_pipeline_export_records_how_to_load_images(synthetic_paths, tmp_path):
+    from skface.datasets import load_utkface
+
+    frame = load_utkface(synthetic_paths[0].rsplit("/", 1)[0])
+    y = frame[["age", "gender", "race"]].astype({"gender": int, "race": int})
+    pipe = make_pipeline(ImageLoader(size=24), FaceAttributes(**FAST)).fit(frame["path"], y)
+    path = tmp_path / "all.onnx"
+    names = export_onnx(pipe, path, opset=18)
+    assert names == ["age", "gender_probabilities", "race_probabilities"]
+    images = ImageLoader(size=24).transform(frame["path"][:5])
+    age, gender, race = _run(path, images)
+    expected = pipe.predict(frame["path"][:5])
+    np.testing.assert_allclose(age, expected["age"], atol=1e-3)
+    proba = pipe[-1].predict_proba(images)
+    np.testing.assert_allclose(gender, proba["gender"], atol=TOL)
+    np.testing.assert_allclose(race, proba["race"], atol=TOL)
+    graph = onnx.load(str(path))
+    meta = {p.key: p.value for p in graph.metadata_props}
+    assert json.loads(meta["input"])["shape"] == ["batch", 24, 24, 3]
+    assert json.loads(meta["image_loader"])["size"] == 24
+    assert json.loads(meta["classes"]) == {"gender": [0, 1], "race": [0, 1, 2, 3, 4]}
+    assert meta["estimator"] == "FaceAttributes"
+    assert graph.opset_import[0].version >= 18
+
+
+def test_bad_requests_are_named(faces, tmp_path):
+    X, y = faces
+    with pytest.raises(ValueError, match="opset must be 17 or later"):
+        export_onnx(GenderClassifier(**FAST).fit(X, y["gender"]), tmp_path / "m.onnx", opset=13)
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        export_onnx(GenderClassifier(), tmp_path / "m.onnx")
+    assert not list(tmp_path.iterdir())
