@@ -19,7 +19,7 @@ import skface  # noqa: E402
 
 project = "skface"
 author = "skface developers"
-copyright = "skface developers, BSD-3-Clause"  # noqa: A001
+copyright = "skface developers, BSD-3-Clause"
 version = release = skface.__version__
 
 extensions = [
