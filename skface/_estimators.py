@@ -54,12 +54,15 @@ def _labels_1d(y, name: str) -> np.ndarray:
 
 def _encode_labels(labels: np.ndarray, classes: np.ndarray, name: str) -> np.ndarray:
     """Positions of ``labels`` in the sorted ``classes``; unseen labels raise LabelError."""
-    codes = np.clip(np.searchsorted(classes, labels), 0, len(classes) - 1)
-    unknown = classes[codes] != labels
+    index = {v: i for i, v in enumerate(classes.tolist())}
+    values = labels.tolist()
+    unknown = np.array([v not in index for v in values], dtype=bool)
+    codes = np.array([index.get(v, 0) for v in values], dtype=np.int64)
     if unknown.any():
         raise LabelError(
-            f"{name}: label(s) {sorted(set(labels[unknown].tolist()))[:5]} were not seen in fit "
-            f"(classes: {classes.tolist()}).")
+            f"{name}: label(s) {sorted(set(labels[unknown].tolist()), key=str)[:5]} were not "
+            f"seen in fit (classes: {classes.tolist()}). Use labels of the kind the model was "
+            "fitted on (codes or names), or refit with every class present.")
     return codes.astype(np.int64)
 
 
@@ -159,6 +162,23 @@ class _FaceClassifier(ClassifierMixin, FaceNetBase):
     def predict(self, X) -> np.ndarray:
         """Most probable class of each image, in the labels ``y`` was given in."""
         return self.classes_[self._forward_outputs(X).argmax(1)]
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy on ``X`` against labels ``y`` of the kind seen in ``fit``.
+
+        Raises
+        ------
+        LabelError
+            If ``y`` holds labels that were not among ``classes_`` (such as codes for
+            a model fitted on names): they could never be predicted, so the accuracy
+            would silently mislead.
+        """
+        from sklearn.metrics import accuracy_score
+
+        name = type(self).__name__
+        labels = _labels_1d(y, name)
+        _encode_labels(labels, self.classes_, f"{name}.score")
+        return float(accuracy_score(labels, self.predict(X), sample_weight=sample_weight))
 
 
 class GenderClassifier(_FaceClassifier):

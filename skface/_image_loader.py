@@ -80,11 +80,16 @@ def check_paths(X, *, caller: str = "ImageLoader") -> list[str]:
                 raise ValueError(f"{caller}: path at position {i} is an empty string.")
             out.append(str(v))
         elif isinstance(v, os.PathLike):
-            out.append(os.fspath(v))
+            out.append(os.fsdecode(os.fspath(v)))
+        elif isinstance(v, bytes):  # a file name that is not valid UTF-8, as os.listdir(b".")
+            if not v:
+                raise ValueError(f"{caller}: path at position {i} is empty.")
+            out.append(os.fsdecode(v))
         else:
             raise TypeError(
                 f"{caller} expects file paths; element at position {i} is {v!r} "
-                f"({type(v).__name__}). Remove missing entries from X and y together."
+                f"({type(v).__name__}). Pass a path (str, bytes or pathlib.Path) for every "
+                "image; drop missing entries from X and y together."
             )
     return out
 

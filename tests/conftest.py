@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +68,16 @@ def synthetic_paths(synthetic_dir) -> list[str]:
 def folder_state(folder: Path) -> dict[str, tuple[int, int]]:
     """Names, sizes and modification times of a folder's entries (to show nothing changed)."""
     return {e.name: (e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(folder)}
+
+
+def png_header_only(path: Path, width: int, height: int) -> str:
+    """A PNG that declares a huge size in a few bytes (a decompression bomb's header)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+    path.write_bytes(data + chunk(b"IEND", b""))
+    return str(path)

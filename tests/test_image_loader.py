@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,7 @@ import skface
 from skface import ImageLoader, UTKFaceLabelDecoder, image_cache_info
 from skface.exceptions import ImageLoadError
 
-from .conftest import folder_state
+from .conftest import folder_state, png_header_only
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 
@@ -36,19 +34,6 @@ def two_colour(width: int, height: int, left=RED, right=BLUE) -> Image.Image:
     arr[:, : width // 2] = left
     arr[:, width // 2 :] = right
     return Image.fromarray(arr)
-
-
-def png_header_only(path: Path, width: int, height: int) -> str:
-    """A PNG that declares a huge size in a few bytes (a decompression bomb's header)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-    path.write_bytes(data + chunk(b"IEND", b""))
-    return str(path)
 
 
 # ------------------------------------------------------------------------- output
