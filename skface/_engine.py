@@ -693,6 +693,29 @@ class FaceNetBase(NeuralNet):
             NeuralNet.partial_fit(self, X, y_enc, **fit_params)
         return self
 
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            # skorch stops training here and still runs on_train_end, where early
+            # stopping restores the best epoch's weights: the model stays usable.
+            done = len(self.history_)
+            best = self._best_epoch()
+            kept = (f"the weights of the best epoch ({best}) are kept" if best
+                    else "the weights of the last epoch are kept")
+            warnings.warn(
+                f"{type(self).__name__}: training interrupted after {done} epoch(s); {kept}. "
+                "The model can be used (and saved) as it is, or trained further with "
+                "partial_fit.", UserWarning, stacklevel=2)
+            raise
+
+    def _best_epoch(self) -> int | None:
+        """Epoch (1-based) whose weights early stopping keeps, if it runs."""
+        if not (self.early_stopping and self._uses_validation()):
+            return None
+        best = [row["epoch"] for row in self.history_ if row.get("valid_loss_best")]
+        return best[-1] if best else None
+
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Train for more epochs, keeping the current weights (fits first if needed)."""
         if not self.initialized_:

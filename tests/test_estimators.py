@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
@@ -456,3 +457,35 @@ def test_label_problems_are_named(faces):
         clf.predict(np.zeros((2, 40, 40, 3), np.uint8))
     with pytest.raises(TypeError, match="DataFrame"):
         FaceAttributes(**FAST).fit(X, y["age"])
+
+
+def test_ctrl_c_during_fit_keeps_the_best_weights_and_says_so(faces):
+    import copy
+
+    from skorch.callbacks import Callback
+
+    class InterruptAt(Callback):
+        def __init__(self, epoch):
+            self.epoch = epoch
+
+        def on_train_begin(self, net, **kwargs):
+            self.states = {}
+
+        def on_epoch_end(self, net, **kwargs):
+            epoch = len(net.history_)
+            self.states[epoch] = copy.deepcopy(net.module_.state_dict())
+            if epoch == self.epoch:
+                raise KeyboardInterrupt  # what Ctrl-C raises
+
+    X, y, Xv, _ = faces
+    stopper = InterruptAt(4)
+    clf = GenderClassifier(**{**FAST, "max_epochs": 10, "lr": 0.05},
+                           callbacks=[("interrupt", stopper)])
+    with pytest.warns(UserWarning, match=r"interrupted after 4 epoch\(s\); the weights of the "
+                                         r"best epoch \((\d)\) are kept") as caught:
+        clf.fit(X[:400], y["gender"][:400])
+    best = int(re.search(r"best epoch \((\d)\)", str(caught[0].message)).group(1))
+    assert best == int(np.argmin(clf.history_[:, "valid_loss"])) + 1
+    kept = clf.module_.state_dict()
+    assert all(torch.equal(kept[k], v) for k, v in stopper.states[best].items())
+    assert clf.predict(Xv[:5]).shape == (5,)  # usable as it is
