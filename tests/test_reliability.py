@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -105,3 +106,37 @@ def test_a_full_run_leaves_the_data_folder_unchanged(tmp_path, synthetic_dir, ca
     capsys.readouterr()
     assert sorted(p.name for p in synthetic_dir.iterdir()) == listing
     assert _checksums(synthetic_dir) == before
+
+
+@pytest.mark.slow
+def test_a_model_pickled_on_cuda_loads_and_predicts_on_a_cpu_only_machine(tmp_path):
+    """Without a GPU here, the pickle is made to say what a CUDA fit leaves (device_ is
+    "cuda"); a fresh process that sees no GPU must map it to the CPU and predict the same.
+    tests/test_cuda.py does it for real on a GPU machine."""
+    import joblib
+
+    from skface import GenderClassifier
+    from skface.datasets import make_faces
+
+    X, y = make_faces(120, size=32, random_state=6)
+    clf = GenderClassifier(module="basic_cnn", max_epochs=1, verbose=0,
+                           random_state=0).fit(X[:100], y["gender"][:100])
+    expected = clf.predict_proba(X[100:])
+    clf.device_ = "cuda"  # as fitted with device="auto" on a GPU machine
+    joblib.dump(clf, tmp_path / "gpu.joblib")
+    np.save(tmp_path / "X.npy", X[100:])
+    code = textwrap.dedent(f"""
+        import warnings, joblib, numpy as np, torch
+        assert not torch.cuda.is_available()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # skorch notes that it maps CUDA to CPU
+            clf = joblib.load({str(tmp_path / "gpu.joblib")!r})
+        print(clf.device, clf.device_, next(clf.module_.parameters()).device)
+        X = np.load({str(tmp_path / "X.npy")!r})
+        np.save({str(tmp_path / "p.npy")!r}, clf.predict_proba(X))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["auto", "cpu", "cpu"]
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), expected, atol=1e-6)
