@@ -49,7 +49,14 @@ def _labels_1d(y, name: str) -> np.ndarray:
         raise LabelError(
             f"{name}: y has {int(missing.sum())} missing label(s) (rows {rows}); drop these "
             "samples from X and y together.")
-    return np.asarray(y.tolist())  # the labels' natural dtype (int, str, ...), not object
+    values = y.tolist()
+    text = [v for v in values if isinstance(v, str)]
+    if text and len(text) != len(values):
+        other = next(v for v in values if not isinstance(v, str))
+        raise LabelError(
+            f"{name}: y mixes text and number labels (e.g. {text[0]!r} and {other!r}); use "
+            "one kind for every sample, codes or names.")
+    return np.asarray(values)  # the labels' natural dtype (int, str, ...), not object
 
 
 def _encode_labels(labels: np.ndarray, classes: np.ndarray, name: str) -> np.ndarray:

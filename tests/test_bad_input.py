@@ -152,18 +152,30 @@ def test_bad_ages_are_named(small, age, words):
     assert "row 5" in str(info.value)
 
 
-@pytest.mark.parametrize(("column", "value"), [("gender", 2), ("race", 7), ("gender", "x")])
-def test_unknown_codes_are_named_by_the_multi_task_model(small, column, value):
+@pytest.mark.parametrize(("column", "value"), [("gender", 2), ("race", 7), ("race", "Martian")])
+def test_label_tables_refuse_unknown_codes(tmp_path, files, column, value):
+    from skface.datasets import load_csv
+
+    table = tmp_path / "labels.csv"
+    row = {"path": files["good"], "age": 20, "gender": 0, "race": 1, column: value}
+    pd.DataFrame([row]).to_csv(table, index=False)
+    with pytest.raises(LabelError, match=f"unknown {column} label") as info:
+        load_csv(table)
+    assert str(value) in str(info.value) and "good.jpg" in str(info.value)
+
+
+def test_estimators_take_any_consistent_labels_but_not_mixed_kinds(small):
     X, y = small
-    frame = y[["age", "gender", "race"]].astype(object)
-    frame.loc[3, column] = value
-    model = FaceAttributes(**FAST)
-    try:
-        model.fit(X, frame)
-    except (LabelError, ValueError) as exc:
-        assert str(value) in str(exc)
-    else:  # any labels are allowed: then the unknown code is a class of its own
-        assert value in model.classes_[column].tolist()
+    frame = y[["age", "gender", "race"]].astype({"gender": int, "race": int})
+    frame.loc[3, "race"] = 7  # any codes are labels of their own to an estimator
+    model = FaceAttributes(**FAST).fit(X, frame)
+    assert model.classes_["race"].tolist() == [0, 1, 2, 3, 4, 7]
+    mixed = frame.astype(object)
+    mixed.loc[3, "gender"] = "x"
+    with pytest.raises(LabelError, match=r"mixes text and number labels \(e.g. 'x' and 0\)"):
+        FaceAttributes(**FAST).fit(X, mixed)
+    with pytest.raises(LabelError, match="mixes text and number"):
+        GenderClassifier(**FAST).fit(X, mixed["gender"])
 
 
 def test_a_class_unseen_in_fit_is_named_at_score(small):
