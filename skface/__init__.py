@@ -13,6 +13,7 @@ from ._image_loader import ImageLoader
 from ._imaging import CacheInfo, clear_image_cache, image_cache_info, set_image_cache_limit
 from ._label_decoder import UTKFaceLabelDecoder
 from ._labels import GENDER_NAMES, MAX_AGE, RACE_NAMES
+from ._lazy_images import LazyImages
 from ._safe_io import load_model, save_model
 
 __version__ = "0.1.0.dev0"
@@ -26,6 +27,7 @@ __all__ = [
     "CacheInfo",
     "FaceCropper",
     "ImageLoader",
+    "LazyImages",
     "UTKFaceLabelDecoder",
     "__version__",
     "annotate_image",

@@ -101,7 +101,8 @@ def _train(args: argparse.Namespace) -> int:
             y = y.astype({"gender": "int64", "race": "int64"})
         elif target in ("gender", "race"):
             y = y.astype("int64")
-        pipe = make_pipeline(ImageLoader(size=args.size), _estimator_for(target, args))
+        loader = ImageLoader(size=args.size, lazy=args.stream)
+        pipe = make_pipeline(loader, _estimator_for(target, args))
         print(f"skface train: {target} on {len(frame):,} images from {described}",
               file=sys.stderr)
         pipe.fit(frame["path"], y)
@@ -301,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--size", type=int, default=48, help="image side in pixels (default: 48)")
     t.add_argument("--epochs", type=int, default=None, help="maximum epochs")
     t.add_argument("--network", default=None, help="network name from skface.nets.list_models()")
+    t.add_argument("--stream", action="store_true",
+                   help="decode images batch by batch while training instead of loading "
+                        "them all first (for folders larger than memory)")
     t.add_argument("--limit", type=int, default=None, metavar="N",
                    help="train on a random N images only")
     t.add_argument("--random-state", type=int, default=0)

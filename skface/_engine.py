@@ -18,6 +18,7 @@ which loss they use and how many outputs the network needs.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import numbers
 import os
@@ -33,6 +34,7 @@ from skorch.utils import to_tensor
 from torch import nn
 from torch.utils.data import Subset
 
+from ._lazy_images import LazyImages
 from .nets import get_model_builder
 
 __all__ = ["DEFAULT_AUGMENT", "FaceModule", "FaceNetBase", "check_images_array"]
@@ -216,7 +218,15 @@ def _as_tensor(X) -> torch.Tensor:
 
 
 class _BatchIterator:
-    """Batches gathered by index from one in-memory tensor: no per-sample Python work."""
+    """Batches gathered by index from one in-memory tensor: no per-sample Python work.
+
+    For :class:`~skface.LazyImages` (files decoded when read) the batches are decoded
+    instead, ``prefetch`` batches ahead in a background thread, so that decoding the
+    next batch overlaps training on the current one and memory holds only a few
+    batches.
+    """
+
+    prefetch = 2
 
     def __init__(self, dataset, batch_size: int, shuffle: bool):
         indices = None
@@ -225,7 +235,7 @@ class _BatchIterator:
             indices = idx if indices is None else idx[indices]
             dataset = dataset.dataset
         X, y = dataset.X, dataset.y
-        self.X = X if isinstance(X, torch.Tensor) else _as_tensor(X)
+        self.X = X if isinstance(X, (torch.Tensor, LazyImages)) else _as_tensor(X)
         self.y = None if y is None else (
             y if isinstance(y, torch.Tensor) else torch.from_numpy(np.asarray(y)))
         self.indices = indices
@@ -236,7 +246,43 @@ class _BatchIterator:
         n = len(self.indices) if self.indices is not None else len(self.X)
         return math.ceil(n / self.batch_size)
 
+    def _index_batches(self):
+        n = len(self.indices) if self.indices is not None else len(self.X)
+        order = torch.randperm(n) if self.shuffle else None
+        for start in range(0, n, self.batch_size):
+            idx = torch.arange(start, min(start + self.batch_size, n))
+            if order is not None:
+                idx = order[idx]
+            if self.indices is not None:
+                idx = self.indices[idx]
+            yield idx
+
+    def _decoded(self, idx: torch.Tensor):
+        Xb = torch.from_numpy(self.X.take(idx.numpy()))
+        return Xb, (None if self.y is None else self.y.index_select(0, idx))
+
+    def _iter_lazy(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        batches = self._index_batches()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="skface-decode") as pool:
+            pending = [pool.submit(self._decoded, idx)
+                       for idx in itertools.islice(batches, self.prefetch)]
+            try:
+                while pending:
+                    batch = pending.pop(0).result()
+                    nxt = next(batches, None)
+                    if nxt is not None:
+                        pending.append(pool.submit(self._decoded, nxt))
+                    yield batch
+            finally:  # stopped early (an error, or the consumer broke off)
+                for future in pending:
+                    future.cancel()
+
     def __iter__(self):
+        if isinstance(self.X, LazyImages):
+            yield from self._iter_lazy()
+            return
         n = len(self.indices) if self.indices is not None else len(self.X)
         order = torch.randperm(n) if self.shuffle else None
         for start in range(0, n, self.batch_size):
@@ -653,8 +699,9 @@ class FaceNetBase(NeuralNet):
 
     # ----------------------------------------------------------------- fit and predict
 
-    def _check_X(self, X, *, reset: bool) -> np.ndarray:
-        X = check_images_array(X, name=type(self).__name__)
+    def _check_X(self, X, *, reset: bool) -> np.ndarray | LazyImages:
+        if not isinstance(X, LazyImages):  # LazyImages: uint8 by construction
+            X = check_images_array(X, name=type(self).__name__)
         if reset:
             self.image_shape_ = tuple(int(v) for v in X.shape[1:])
         elif tuple(X.shape[1:]) != tuple(self.image_shape_):

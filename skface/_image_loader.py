@@ -10,7 +10,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._imaging import _RESAMPLE, DecodeSpec, load_images
+from ._imaging import _RESAMPLE, DecodeSpec, check_files_exist, load_images
+from ._lazy_images import LazyImages
 
 __all__ = ["ImageLoader", "check_paths"]
 
@@ -141,6 +142,12 @@ class ImageLoader(TransformerMixin, BaseEstimator):
     n_jobs : int or None, default=None
         Number of decoding threads. ``None`` or ``-1`` uses every CPU. Threads,
         not processes: Pillow releases the GIL while decoding.
+    lazy : bool, default=False
+        Return a :class:`~skface.LazyImages` instead of decoding: the paths, checked
+        to exist, that skface's estimators decode batch by batch while they train
+        and predict (next batches decoded in background threads). Memory then stays
+        flat however many images there are; use it for folders larger than memory.
+        Files are decoded once per epoch instead of once per process.
 
     See Also
     --------
@@ -177,6 +184,7 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         "max_pixels": [Interval(Integral, 1, None, closed="left"), None],
         "cache": ["boolean"],
         "n_jobs": [Integral, None],
+        "lazy": ["boolean"],
     }
 
     def __init__(
@@ -190,6 +198,7 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         max_pixels: int | None = None,
         cache: bool = True,
         n_jobs: int | None = None,
+        lazy: bool = False,
     ):
         self.size = size
         self.color = color
@@ -199,6 +208,7 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         self.max_pixels = max_pixels
         self.cache = cache
         self.n_jobs = n_jobs
+        self.lazy = lazy
 
     def _spec(self) -> DecodeSpec:
         self._validate_params()
@@ -245,8 +255,8 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         check_paths(X)
         return self
 
-    def transform(self, X) -> np.ndarray:
-        """Decode the images.
+    def transform(self, X) -> np.ndarray | LazyImages:
+        """Decode the images (or, with ``lazy=True``, check they exist and defer decoding).
 
         Parameters
         ----------
@@ -255,18 +265,24 @@ class ImageLoader(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        images : ndarray of shape (n_samples, size, size, channels), dtype uint8
+        images : ndarray of shape (n_samples, size, size, channels), dtype uint8, \
+                or LazyImages
+            A ``LazyImages`` of that shape when ``lazy=True``.
 
         Raises
         ------
         ImageLoadError
             Naming every file that is missing, empty, not an image, truncated or
-            too large, with the reason.
+            too large, with the reason. With ``lazy=True`` only missing, empty and
+            unreadable files are found here; the others when their batch is read.
         """
         spec = self._spec()
-        return load_images(check_paths(X), spec, n_jobs=self.n_jobs, use_cache=self.cache)
+        paths = check_paths(X)
+        if self.lazy:
+            return LazyImages(check_files_exist(paths), spec, n_jobs=self.n_jobs)
+        return load_images(paths, spec, n_jobs=self.n_jobs, use_cache=self.cache)
 
-    def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
+    def fit_transform(self, X, y=None, **fit_params) -> np.ndarray | LazyImages:
         """Decode the images (same as ``transform``: there is nothing to learn)."""
         return self.transform(X)
 

@@ -367,6 +367,24 @@ def _file_key(path: str) -> tuple[tuple | None, str | None]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), None
 
 
+def check_files_exist(paths: Sequence[str]) -> list[str]:
+    """Return ``paths`` if every one is a readable, non-empty file (no decoding).
+
+    Raises
+    ------
+    ImageLoadError
+        Naming every missing, empty or unreadable file, with the reason.
+    """
+    failures = []
+    for path in paths:
+        _, reason = _file_key(path)
+        if reason is not None:
+            failures.append((str(path), reason))
+    if failures:
+        raise ImageLoadError(format_failures(failures, len(paths)), failures)
+    return list(paths)
+
+
 def resolve_threads(n_jobs: int | None) -> int:
     """Number of decoding threads for ``n_jobs`` (None or -1: all CPUs)."""
     cpus = os.cpu_count() or 1
