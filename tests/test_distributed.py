@@ -3,37 +3,13 @@ results as a serial search, and each image decoded once per worker process."""
 
 from __future__ import annotations
 
-import os
-
 import joblib
 import numpy as np
 import pytest
-from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import make_pipeline
 
-from skface import GenderClassifier, ImageLoader, image_cache_info
+from ._search_helpers import _search, assert_same_as_serial_and_decoded_once_per_worker
 
 distributed = pytest.importorskip("distributed")
-
-
-def _accuracy(estimator, X, y):
-    return float((estimator.predict(X) == np.asarray(y)).mean())
-
-
-def _decodes(estimator, X, y):
-    return image_cache_info().decodes
-
-
-def _pid(estimator, X, y):
-    return os.getpid()
-
-
-def _search(n_jobs):
-    pipe = make_pipeline(ImageLoader(size=24), GenderClassifier(
-        module="basic_cnn", max_epochs=2, verbose=0, random_state=0))
-    grid = {"genderclassifier__lr": [1e-3, 3e-3], "genderclassifier__batch_size": [16, 32]}
-    return GridSearchCV(pipe, grid, cv=2, refit=False, n_jobs=n_jobs,
-                        scoring={"accuracy": _accuracy, "decodes": _decodes, "pid": _pid})
 
 
 @pytest.mark.slow
@@ -46,10 +22,4 @@ def test_grid_search_on_a_local_dask_cluster_equals_the_serial_one(synthetic_pat
                       dashboard_address=None) as cluster, Client(cluster):
         with joblib.parallel_backend("dask"):
             remote = _search(-1).fit(synthetic_paths, y)
-    np.testing.assert_allclose(remote.cv_results_["mean_test_accuracy"],
-                               serial.cv_results_["mean_test_accuracy"])
-    pids = np.concatenate([remote.cv_results_[f"split{k}_test_pid"] for k in range(2)])
-    decodes = np.concatenate([remote.cv_results_[f"split{k}_test_decodes"] for k in range(2)])
-    assert os.getpid() not in set(pids.tolist())  # the fits ran on the workers
-    for pid in np.unique(pids):  # a worker decodes each image at most once, however many fits
-        assert decodes[pids == pid].max() <= len(synthetic_paths)
+    assert_same_as_serial_and_decoded_once_per_worker(remote, serial, len(synthetic_paths))
