@@ -45,6 +45,11 @@ __all__ = [
 # The estimators and networks need torch: they are imported on first use, so that the
 # data layer above stays importable (and fast to import) without it.
 _LAZY = {
+    "AcceleratedAgeBinner": "._accelerate",
+    "AcceleratedAgeRegressor": "._accelerate",
+    "AcceleratedFaceAttributes": "._accelerate",
+    "AcceleratedGenderClassifier": "._accelerate",
+    "AcceleratedRaceClassifier": "._accelerate",
     "AgeBinner": "._estimators",
     "AgeRegressor": "._estimators",
     "FaceAttributes": "._estimators",

@@ -241,10 +241,16 @@ class _BatchIterator:
         self.indices = indices
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.shard: tuple[int, int] | None = None
 
-    def __len__(self) -> int:
+    def _n_batches(self) -> int:
         n = len(self.indices) if self.indices is not None else len(self.X)
         return math.ceil(n / self.batch_size)
+
+    def __len__(self) -> int:
+        if self.shard is None:
+            return self._n_batches()
+        return self._n_batches() // self.shard[1]
 
     def _index_batches(self):
         n = len(self.indices) if self.indices is not None else len(self.X)
@@ -257,23 +263,37 @@ class _BatchIterator:
                 idx = self.indices[idx]
             yield idx
 
-    def _decoded(self, idx: torch.Tensor):
-        Xb = torch.from_numpy(self.X.take(idx.numpy()))
+    def _my_batches(self):
+        """This process's batches: all of them, or with ``shard = (rank, world)`` every
+        ``world``-th one from ``rank`` on, the same number in every process (data
+        parallel training; the last ``< world`` batches of an epoch are left out)."""
+        batches = self._index_batches()
+        if self.shard is None:
+            return batches
+        rank, world = self.shard
+        kept = itertools.islice(batches, (self._n_batches() // world) * world)
+        return (idx for k, idx in enumerate(kept) if k % world == rank)
+
+    def _gathered(self, idx: torch.Tensor):
+        if isinstance(self.X, LazyImages):
+            Xb = torch.from_numpy(self.X.take(idx.numpy()))
+        else:
+            Xb = self.X.index_select(0, idx)
         return Xb, (None if self.y is None else self.y.index_select(0, idx))
 
     def _iter_lazy(self):
         from concurrent.futures import ThreadPoolExecutor
 
-        batches = self._index_batches()
+        batches = self._my_batches()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="skface-decode") as pool:
-            pending = [pool.submit(self._decoded, idx)
+            pending = [pool.submit(self._gathered, idx)
                        for idx in itertools.islice(batches, self.prefetch)]
             try:
                 while pending:
                     batch = pending.pop(0).result()
                     nxt = next(batches, None)
                     if nxt is not None:
-                        pending.append(pool.submit(self._decoded, nxt))
+                        pending.append(pool.submit(self._gathered, nxt))
                     yield batch
             finally:  # stopped early (an error, or the consumer broke off)
                 for future in pending:
@@ -283,21 +303,13 @@ class _BatchIterator:
         if isinstance(self.X, LazyImages):
             yield from self._iter_lazy()
             return
-        n = len(self.indices) if self.indices is not None else len(self.X)
-        order = torch.randperm(n) if self.shuffle else None
-        for start in range(0, n, self.batch_size):
-            if order is None and self.indices is None:
-                sl = slice(start, start + self.batch_size)
-                Xb, yb = self.X[sl], (None if self.y is None else self.y[sl])
-            else:
-                idx = torch.arange(start, min(start + self.batch_size, n))
-                if order is not None:
-                    idx = order[idx]
-                if self.indices is not None:
-                    idx = self.indices[idx]
-                Xb = self.X.index_select(0, idx)
-                yb = None if self.y is None else self.y.index_select(0, idx)
-            yield Xb, yb
+        if self.shuffle or self.indices is not None or self.shard is not None:
+            for idx in self._my_batches():
+                yield self._gathered(idx)
+            return
+        for start in range(0, len(self.X), self.batch_size):  # in order: views, no copies
+            sl = slice(start, start + self.batch_size)
+            yield self.X[sl], (None if self.y is None else self.y[sl])
 
 
 class _WarmupCosine(Callback):
@@ -309,7 +321,8 @@ class _WarmupCosine(Callback):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         n = len(X) if X is not None else 0
         n_train = n - round(n * (net.validation_fraction or 0.0))
-        self.steps_per_epoch_ = max(1, math.ceil(n_train / net.batch_size))
+        batches = math.ceil(n_train / net.batch_size) // net._world_size()
+        self.steps_per_epoch_ = max(1, batches)
         self.total_ = self.steps_per_epoch_ * net.max_epochs
         self.step_ = 0
         self.base_lr_ = net.lr
@@ -529,6 +542,10 @@ class FaceNetBase(NeuralNet):
         if self.verbose:
             print(message)
 
+    def _world_size(self) -> int:
+        """Processes that share each epoch's training batches (data parallel)."""
+        return 1
+
     def _uses_validation(self) -> bool:
         return bool(self.train_split) or (self.validation_fraction or 0) > 0
 
@@ -623,9 +640,12 @@ class FaceNetBase(NeuralNet):
 
     def infer(self, x, **fit_params):
         x = to_tensor(x, device=self.device_)
-        if isinstance(self.module_, FaceModule):
+        module = self.module_
+        if isinstance(module, nn.parallel.DistributedDataParallel):  # accelerate, DDP
+            module = module.module
+        if isinstance(module, FaceModule):
             # read at every call, so that set_params(tta=...) on a fitted model applies
-            self.module_.tta = bool(self.tta)
+            module.tta = bool(self.tta)
         with self._autocast(self.module_.training):
             return self.module_(x, **fit_params)
 
@@ -639,11 +659,19 @@ class FaceNetBase(NeuralNet):
         return float(self.mixup), float(self.cutmix)
 
     def train_step_single(self, batch, **fit_params):
-        mixup, cutmix = self._check_mixing()
-        if not (mixup or cutmix):
-            return super().train_step_single(batch, **fit_params)
         self._set_training(True)
+        loss, y_pred = self._train_loss(batch, **fit_params)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def _train_loss(self, batch, **fit_params):
+        """Loss of one training batch (mixup or cutmix applied when asked), not yet
+        back-propagated; returns ``(loss, y_pred)``."""
+        mixup, cutmix = self._check_mixing()
         Xi, yi = batch
+        if not (mixup or cutmix):
+            y_pred = self.infer(Xi, **fit_params)
+            return self.get_loss(y_pred, yi, X=Xi, training=True), y_pred
         X = to_tensor(Xi, device=self.device_)
         X = X.float().div_(255.0) if X.dtype == torch.uint8 else X.float()
         n = X.shape[0]
@@ -665,8 +693,7 @@ class FaceNetBase(NeuralNet):
         y = to_tensor(yi, device=y_pred.device)
         loss = lam * self.get_loss(y_pred, y, X=X, training=True) + (1 - lam) * self.get_loss(
             y_pred, y[perm], X=X, training=True)
-        loss.backward()
-        return {"loss": loss, "y_pred": y_pred}
+        return loss, y_pred
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = to_tensor(y_true, device=y_pred.device)
