@@ -22,12 +22,12 @@ from sklearn.utils.validation import check_is_fitted
 from skface import FaceCropper, ImageLoader, annotate_video, draw_predictions
 from skface.exceptions import FaceDetectionError, ImageLoadError, NoFaceWarning
 
-from .conftest import folder_state
+from .conftest import UTKFACE, folder_state
 
-UTKFACE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "UTKFace"
 needs_utkface = pytest.mark.skipif(
     not UTKFACE.is_dir(),
-    reason=f"real UTKFace faces not found at {UTKFACE} (they are not shipped with skface)",
+    reason=f"real UTKFace faces not found at {UTKFACE} (they are not shipped with skface; "
+    "set SKFACE_UTKFACE_DIR to a UTKFace folder)",
 )
 needs_cv2 = pytest.mark.skipif(
     importlib.util.find_spec("cv2") is None,
