@@ -19,6 +19,22 @@ Ratios are measured side by side in one run, because these machines are shared a
 """
 
 
+# Helpers for the memory benchmarks' child processes, prepended to their ``python -c``
+# source: resident memory from /proc, and a reset of the peak (VmHWM).
+CHILD_MEMORY_HELPERS = r"""
+def status_mib(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+def reset_peak():
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+"""
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:

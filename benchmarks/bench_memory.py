@@ -28,18 +28,11 @@ import _report
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "UTKFace"
 
-CHILD = r"""
+CHILD = _report.CHILD_MEMORY_HELPERS + r"""
 import json, os, resource, sys, warnings
 import numpy as np
 from sklearn.pipeline import make_pipeline
 from skface import GenderClassifier, ImageLoader
-
-def status_mib(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 data, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 names = sorted(p for p in os.listdir(data) if p.endswith(".jpg"))[:n]
@@ -55,8 +48,7 @@ model(validation_fraction=0.5).fit(paths[:256], y[:256])
 import skface; skface.clear_image_cache()
 import gc; gc.collect()
 base = status_mib("VmHWM")
-with open("/proc/self/clear_refs", "w") as f:   # reset the high-water mark
-    f.write("5")
+reset_peak()  # the high-water mark, from here on
 model().fit(paths, y)
 peak = status_mib("VmHWM")
 print(json.dumps({"n": len(paths), "baseline": base, "peak": peak}))

@@ -30,18 +30,11 @@ import _report
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "UTKFace"
 
-CHILD = r"""
+CHILD = _report.CHILD_MEMORY_HELPERS + r"""
 import itertools, json, os, sys, time
 import numpy as np
 from sklearn.pipeline import make_pipeline
 from skface import GenderClassifier, ImageLoader
-
-def status_mib(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 data, n, size, lazy = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "lazy"
 names = sorted(p for p in os.listdir(data) if p.endswith(".jpg"))
@@ -54,8 +47,7 @@ def model():
 model().fit(paths[:256], y[:256])     # warm-up: imports, kernels, batch workspace
 import gc; gc.collect()
 base = status_mib("VmHWM")
-with open("/proc/self/clear_refs", "w") as f:   # reset the high-water mark
-    f.write("5")
+reset_peak()  # the high-water mark, from here on
 t = time.perf_counter()
 model().fit(paths, y)
 seconds = time.perf_counter() - t

@@ -11,8 +11,6 @@ runtime.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 from skorch.hf import AccelerateMixin
@@ -149,17 +147,6 @@ class _AcceleratedFace(AccelerateMixin):
         seed = [int(np.random.default_rng().integers(0, 2**31 - 1))]
         broadcast_object_list(seed, from_process=0)
         return seed[0]
-
-    @contextlib.contextmanager
-    def _seeded(self):
-        if self.random_state is not None or self._world_size() == 1:
-            with super()._seeded():
-                yield
-            return
-        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self._seed())
-            yield
 
     # ----------------------------------------------------------------- steps
 

@@ -745,7 +745,9 @@ class FaceNetBase(NeuralNet):
 
     @contextlib.contextmanager
     def _seeded(self):
-        if self.random_state is None:
+        # Unseeded fits stay unseeded, except in data parallel training, where every
+        # process must draw the same batch order (``_seed`` then shares one seed).
+        if self.random_state is None and self._world_size() == 1:
             yield
             return
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []

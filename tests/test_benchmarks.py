@@ -44,3 +44,24 @@ def test_search_benchmark_counts_one_decode_per_image():
         capture_output=True, text=True, check=True, timeout=600).stdout
     assert "skface / plain = " in out
     assert "decodes: 150 in 1 process(es) for 150 images = 1.00 per image" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script,args,expect,row_starts", [
+    ("bench_memory.py", ["--sizes", "20", "40"], "linear fit:", ["20", "40"]),
+    ("bench_stream.py", ["--sizes", "300", "600", "--eager", "300"], "streaming:",
+     ["lazy", "lazy", "eager"]),
+])
+def test_memory_benchmarks_run_on_synthetic_files(synthetic_dir, script, args, expect,
+                                                  row_starts):
+    out = subprocess.run(
+        [sys.executable, str(BENCH / script), "--data", str(synthetic_dir), *args],
+        capture_output=True, text=True, check=True, timeout=600).stdout
+    assert expect in out
+    rows = [line.split() for line in out.splitlines()
+            if line.split()[:1] and line.split()[0] in set(row_starts)]
+    assert [r[0] for r in rows] == row_starts
+    first = 1 if script == "bench_memory.py" else 2  # baseline and peak MiB follow the size
+    for row in rows:
+        figures = [float(v) for v in row[1:]]  # every figure parses
+        assert figures[first - 1] > 0 and figures[first] > 0
