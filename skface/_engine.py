@@ -18,6 +18,7 @@ which loss they use and how many outputs the network needs.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import math
 import numbers
@@ -217,29 +218,29 @@ def _as_tensor(X) -> torch.Tensor:
         return torch.from_numpy(X)
 
 
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None where the C library is not glibc."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # macOS, Windows, musl
+        return None
+
+
 def _release_freed_memory() -> None:
     """Hand memory freed by decoding back to the system (glibc only; else a no-op).
 
     Decoding batch after batch frees and reallocates many mid-sized buffers; glibc keeps
     the freed pages, so without this the resident memory of a long streaming fit creeps
-    up (measured: +60 MiB over 200,000 images at 32 px) although nothing is kept.
+    up (measured by benchmarks/bench_stream.py: +90 MiB over 200,000 images at 32 px)
+    although nothing is kept.
     """
-    global _MALLOC_TRIM
-    if _MALLOC_TRIM is None:
-        _MALLOC_TRIM = False
-        try:
-            import ctypes
-            import ctypes.util
-
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            _MALLOC_TRIM = libc.malloc_trim
-        except (OSError, AttributeError):  # not glibc (macOS, Windows, musl)
-            pass
-    if _MALLOC_TRIM:
-        _MALLOC_TRIM(0)
-
-
-_MALLOC_TRIM = None
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 class _BatchIterator:
@@ -314,10 +315,10 @@ class _BatchIterator:
             pending = [pool.submit(self._gathered, idx)
                        for idx in itertools.islice(batches, self.prefetch)]
             try:
-                for k in itertools.count():
-                    if not pending:
-                        break
-                    if k % 32 == 31:
+                served = 0
+                while pending:
+                    served += 1
+                    if served % 32 == 0:
                         _release_freed_memory()
                     batch = pending.pop(0).result()
                     nxt = next(batches, None)
