@@ -91,12 +91,12 @@ class _AcceleratedFace(AccelerateMixin):
                 "Accelerator(mixed_precision='bf16')); or use the estimator without "
                 "'Accelerated' in its name."
             )
-        return self.accelerator
 
     def initialize(self):
-        accelerator = self._require_accelerator()
-        self.device_ = str(accelerator.device)
-        self.precision_ = None  # the accelerator's mixed_precision decides
+        # what FaceNetBase.initialize resolves; AccelerateMixin.initialize replaces it
+        self._require_accelerator()
+        self.device_ = self._resolve_device()
+        self.precision_ = self._resolve_precision(self.device_)
         return super().initialize()
 
     def _initialize_callbacks(self):
@@ -133,7 +133,7 @@ class _AcceleratedFace(AccelerateMixin):
         return str(self.accelerator.device) if self.accelerator is not None else "cpu"
 
     def _resolve_precision(self, device):
-        return None
+        return None  # the accelerator's mixed_precision decides
 
     def _world_size(self) -> int:
         return self.accelerator.num_processes if self.accelerator is not None else 1
