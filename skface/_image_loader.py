@@ -279,7 +279,8 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         spec = self._spec()
         paths = check_paths(X)
         if self.lazy:
-            return LazyImages(check_files_exist(paths), spec, n_jobs=self.n_jobs)
+            check_files_exist(paths)
+            return LazyImages(paths, spec, n_jobs=self.n_jobs)
         return load_images(paths, spec, n_jobs=self.n_jobs, use_cache=self.cache)
 
     def fit_transform(self, X, y=None, **fit_params) -> np.ndarray | LazyImages:

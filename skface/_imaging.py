@@ -367,8 +367,8 @@ def _file_key(path: str) -> tuple[tuple | None, str | None]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), None
 
 
-def check_files_exist(paths: Sequence[str]) -> list[str]:
-    """Return ``paths`` if every one is a readable, non-empty file (no decoding).
+def check_files_exist(paths: Sequence[str]) -> None:
+    """Check that every path is a readable, non-empty file (no decoding).
 
     Raises
     ------
@@ -382,7 +382,6 @@ def check_files_exist(paths: Sequence[str]) -> list[str]:
             failures.append((str(path), reason))
     if failures:
         raise ImageLoadError(format_failures(failures, len(paths)), failures)
-    return list(paths)
 
 
 def resolve_threads(n_jobs: int | None) -> int:
