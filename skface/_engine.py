@@ -5,7 +5,7 @@ A thin layer over :class:`skorch.NeuralNet`:
 - input: uint8 images ``(n, h, w, c)`` stay uint8 until a batch is on the device;
   batches are gathered by index from one tensor (no per-sample ``__getitem__``);
 - on the device, inside the module: conversion to float, batched augmentation
-  (flip, shift/scale/rotation, brightness/contrast), normalisation, channels_last,
+  (flip, shift/scale/rotation, brightness/contrast, saturation), normalisation, channels_last,
   and test-time flip averaging;
 - ``device="auto"`` (CUDA when present), bfloat16 autocast on CUDA and on CPUs that
   compute bfloat16 natively, AdamW with warm-up and cosine decay, early stopping on a
@@ -47,9 +47,12 @@ DEFAULT_AUGMENT = {
     "rotate": 10.0,  # degrees
     "brightness": 0.2,  # additive, fraction of the full range
     "contrast": 0.2,  # multiplicative around the image mean
+    "saturation": 0.0,  # colour: blend with the grey image by 1 +- this (RGB only); off
 }
 # Normalisation: images in [0, 1] are mapped to roughly zero mean and unit variance.
 _MEAN, _STD = 0.5, 0.25
+# ITU-R BT.601 luma weights (Pillow's "L" conversion), for the saturation augmentation.
+_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 
 
 # --------------------------------------------------------------------------- input checks
@@ -178,6 +181,10 @@ class FaceModule(nn.Module):
             x = (x - mean) * c + mean
         if a.get("brightness"):
             x = x + (torch.rand(n, 1, 1, 1, device=dev) * 2 - 1) * a["brightness"]
+        if a.get("saturation") and x.shape[1] == 3:
+            s = 1 + (torch.rand(n, 1, 1, 1, device=dev) * 2 - 1) * a["saturation"]
+            grey = (x * _LUMA.to(dev)).sum(dim=1, keepdim=True)
+            x = grey + (x - grey) * s
         return x
 
     def _net(self, x: torch.Tensor) -> torch.Tensor:
