@@ -799,7 +799,7 @@ class FaceNetBase(NeuralNet):
         self._check_lengths(X, y)
         if not (self.warm_start and self.initialized_):
             self.n_outputs_ = self._fit_target(y)
-        y_enc = self._encode_target(y)
+        y_enc = self._training_target(X, y)
         with self._seeded():
             if not self.warm_start or not self.initialized_:
                 self.initialize()
@@ -836,8 +836,12 @@ class FaceNetBase(NeuralNet):
         X = self._check_X(X, reset=False)
         self._check_lengths(X, y)
         with self._seeded():
-            NeuralNet.partial_fit(self, X, self._encode_target(y), **fit_params)
+            NeuralNet.partial_fit(self, X, self._training_target(X, y), **fit_params)
         return self
+
+    def _training_target(self, X, y) -> np.ndarray:
+        """The targets the network trains on (``_encode_target`` unless overridden)."""
+        return self._encode_target(y)
 
     def _forward_outputs(self, X) -> np.ndarray:
         """Network outputs for images ``X`` as float32 numpy, in evaluation mode."""

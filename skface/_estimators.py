@@ -6,12 +6,16 @@ outputs its network needs; everything else lives in :mod:`skface._engine`.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.validation import check_is_fitted
+from skorch.utils import to_tensor
 from torch import nn
 
 from ._age_bins import AgeBinEncoder
@@ -137,12 +141,29 @@ _SHARED_DOC = """
 """
 
 
+_DISTILL_DOC = """    teacher : fitted estimator or None, default=None
+        Knowledge distillation: a fitted model whose ``predict_proba`` on the
+        training images (the same array this estimator is given) becomes part of the
+        target. A :class:`FaceAttributes` teacher gives its ``"{task}"`` task; any
+        other teacher needs ``classes_`` equal to this estimator's. Its
+        probabilities are computed once, at the start of ``fit``. ``clone`` (and so
+        ``GridSearchCV``) copies a teacher unfitted: wrap it in
+        :class:`sklearn.frozen.FrozenEstimator` to share the fitted one.
+    distill_weight : float, default=0.5
+        With a teacher, train on ``(1 - w) * one_hot(y) + w * teacher_proba``.
+"""
+
+
 class _FaceClassifier(ClassifierMixin, FaceNetBase):
     _stratify = True
     _valid_score_name = "valid_acc"
+    _task: str | None = None  # the FaceAttributes task a teacher's probabilities come from
 
-    def __init__(self, module="skfacenet", *args, criterion=SmoothedCrossEntropy, **kwargs):
+    def __init__(self, module="skfacenet", *args, criterion=SmoothedCrossEntropy,
+                 teacher=None, distill_weight: float = 0.5, **kwargs):
         super().__init__(module, *args, criterion=criterion, **kwargs)
+        self.teacher = teacher
+        self.distill_weight = distill_weight
 
     def _fit_target(self, y) -> int:
         y = _labels_1d(y, type(self).__name__)
@@ -157,9 +178,59 @@ class _FaceClassifier(ClassifierMixin, FaceNetBase):
         name = type(self).__name__
         return _encode_labels(_labels_1d(y, name), self.classes_, name)
 
+    def _training_target(self, X, y) -> np.ndarray:
+        codes = self._encode_target(y)
+        if self.teacher is None:
+            return codes
+        w = self.distill_weight
+        if not isinstance(w, numbers.Real) or isinstance(w, bool) or not 0 <= w <= 1:
+            raise ValueError(f"distill_weight must be a number in [0, 1], got {w!r}")
+        soft = (1 - w) * np.eye(len(self.classes_))[codes] + w * self._teacher_proba(X)
+        # column 0 keeps the label for stratifying and for the validation accuracy
+        return np.column_stack([codes, soft]).astype(np.float32)
+
+    def _teacher_proba(self, X) -> np.ndarray:
+        name = type(self).__name__
+        teacher = self.teacher
+        if not hasattr(teacher, "predict_proba"):
+            raise TypeError(f"{name}: teacher must be a fitted estimator with predict_proba; "
+                            f"got {type(teacher).__name__}.")
+        try:
+            check_is_fitted(teacher)
+        except NotFittedError:
+            raise NotFittedError(
+                f"{name}: the teacher ({type(teacher).__name__}) is not fitted. Fit it first; "
+                "inside clone or GridSearchCV wrap the fitted teacher in "
+                "sklearn.frozen.FrozenEstimator so that it is not copied unfitted.") from None
+        proba, classes = teacher.predict_proba(X), getattr(teacher, "classes_", None)
+        if isinstance(proba, dict):
+            if self._task not in proba:
+                raise ValueError(f"{name}: the teacher predicts {sorted(proba)}, not "
+                                 f"{self._task!r}.")
+            proba, classes = proba[self._task], classes[self._task]
+        if classes is None or np.asarray(classes).tolist() != self.classes_.tolist():
+            raise ValueError(
+                f"{name}: the teacher's classes {np.asarray(classes).tolist()} differ from the "
+                f"labels in y {self.classes_.tolist()}; fit both on the same kind of labels.")
+        proba = np.asarray(proba, dtype=np.float64)
+        if proba.shape != (len(X), len(self.classes_)):
+            raise ValueError(f"{name}: the teacher's predict_proba has shape {proba.shape}; "
+                             f"expected {(len(X), len(self.classes_))}.")
+        return proba
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        y_true = to_tensor(y_true, device=y_pred.device)
+        if y_true.dim() == 2:  # [label, soft target...]: train on the soft target
+            y_true = y_true[:, 1:]
+        return super().get_loss(y_pred, y_true, X=X, training=training)
+
+    def _strata(self, y_enc):
+        y_enc = np.asarray(y_enc)
+        return y_enc[:, 0] if y_enc.ndim == 2 else y_enc
+
     def _valid_score(self, net, X, y):
         logits = net.forward(X)
-        return float((logits.argmax(1).numpy() == np.asarray(y)).mean())
+        return float((logits.argmax(1).numpy() == self._strata(y)).mean())
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
@@ -196,7 +267,8 @@ class GenderClassifier(_FaceClassifier):
     returns the same labels and ``predict_proba`` one column per ``classes_``.
     Takes the uint8 ``(n, h, w, c)`` arrays :class:`~skface.ImageLoader` makes.
 """
-        + _SHARED_DOC
+        + _SHARED_DOC.replace("    **kwargs\n",
+                              _DISTILL_DOC.format(task="gender") + "    **kwargs\n")
         + """
     Attributes
     ----------
@@ -221,6 +293,8 @@ class GenderClassifier(_FaceClassifier):
     """
     )
 
+    _task = "gender"
+
 
 class RaceClassifier(_FaceClassifier):
     __doc__ = (
@@ -231,7 +305,8 @@ class RaceClassifier(_FaceClassifier):
     :class:`~skface.ImageLoader` makes. The groups are coarse categories assigned by
     the datasets' annotators; report errors per group.
 """
-        + _SHARED_DOC
+        + _SHARED_DOC.replace("    **kwargs\n",
+                              _DISTILL_DOC.format(task="race") + "    **kwargs\n")
         + """
     Attributes
     ----------
@@ -244,6 +319,8 @@ class RaceClassifier(_FaceClassifier):
     GenderClassifier, FaceAttributes
     """
     )
+
+    _task = "race"
 
 
 # --------------------------------------------------------------------------- age

@@ -122,6 +122,8 @@ def _describe(est, where: str) -> tuple[dict, dict]:
             f"save_model: {where} is a {type(est).__module__}.{name}; the safe format "
             f"stores skface's own classes only ({', '.join(sorted(_STEP_CLASSES))}).")
     params = {k: v for k, v in est.get_params(deep=False).items() if k not in _NOT_PARAMS}
+    if params.get("teacher") is not None:  # served fit only; its weights are not needed
+        params["teacher"] = None
     if "module" in params and not isinstance(params["module"], str):
         raise ValueError(
             f"save_model: {where} uses the network class {params['module']!r}; the safe "
@@ -257,7 +259,8 @@ def save_model(model, path: str | os.PathLike) -> None:
         ``make_pipeline(ImageLoader(size=48), GenderClassifier())``. Networks must be
         given by registered name (``module="skfacenet"``), without custom callbacks
         or ``train_split``; anything the format cannot name raises a ``ValueError``
-        that says so (use joblib for such models).
+        that says so (use joblib for such models). A distillation ``teacher`` is
+        not saved: it served ``fit`` only, and the loaded model has ``teacher=None``.
     path : str or path-like
         File to write, conventionally ending in ``.safetensors``.
 

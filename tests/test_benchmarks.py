@@ -65,3 +65,19 @@ def test_memory_benchmarks_run_on_synthetic_files(synthetic_dir, script, args, e
     for row in rows:
         figures = [float(v) for v in row[1:]]  # every figure parses
         assert figures[first - 1] > 0 and figures[first] > 0
+
+
+@pytest.mark.slow
+def test_accuracy_benchmark_runs_a_distilled_lever_on_synthetic_files(synthetic_dir):
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_accuracy.py"), "--data", str(synthetic_dir),
+         "--limit", "24", "--max-epochs", "1", "--quiet", "--estimators", "gender", "race",
+         "--distill", "--set", "validation_fraction=0.0"],
+        capture_output=True, text=True, check=True, timeout=600).stdout
+    rows = [line for line in out.splitlines() if line.startswith(("gender", "race"))]
+    assert len(rows) == 2
+    assert all("distilled from FaceAttributes" in row for row in rows)
+    refused = subprocess.run(
+        [sys.executable, str(BENCH / "bench_accuracy.py"), "--data", str(synthetic_dir),
+         "--estimators", "age", "--distill"], capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 2 and "gender and race only" in refused.stderr

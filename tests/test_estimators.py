@@ -15,6 +15,7 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from torch import nn
@@ -143,6 +144,64 @@ def test_face_attributes_predicts_all_three_and_learns_task_weights(faces):
     assert any(abs(w - 1.0) > 0.01 for w in weights.values())  # the weights moved
     assert model.score(Xv, yv[["age", "gender", "race"]].astype({"gender": int, "race": int})) > 0.4
 
+
+
+# ------------------------------------------------------------------------- distillation
+
+
+def test_distillation_trains_on_the_teachers_probabilities(faces):
+    """With distill_weight=1 the student learns what the teacher says, not y: a teacher
+    fitted on swapped labels makes the student predict swapped labels."""
+    X, y, Xv, yv = faces
+    g = y["gender"].astype(int).to_numpy()
+    liar = GenderClassifier(**FAST).fit(X, 1 - g)
+    assert (liar.predict(Xv) != yv["gender"].astype(int)).mean() > 0.75
+    student = GenderClassifier(**FAST, teacher=liar, distill_weight=1.0).fit(X, g)
+    assert (student.predict(Xv) == liar.predict(Xv)).mean() > 0.8
+    # the target: column 0 the label, then (1 - w) * one-hot + w * teacher probabilities
+    half = GenderClassifier(**FAST, teacher=liar, distill_weight=0.25)
+    half.classes_ = np.array([0, 1])
+    target = half._training_target(X, g)
+    np.testing.assert_array_equal(target[:, 0], g)
+    expected = 0.75 * np.eye(2)[g] + 0.25 * liar.predict_proba(X)
+    np.testing.assert_allclose(target[:, 1:], expected, atol=1e-6)
+    # the validation accuracy is still measured against the labels
+    plain = GenderClassifier(**FAST).fit(X, g)
+    assert student.history_[-1]["valid_acc"] < 0.3 < 0.7 < plain.history_[-1]["valid_acc"]
+
+
+def test_distillation_from_the_multi_task_net(faces):
+    X, y, _, _ = faces
+    y3 = y[["age", "gender", "race"]].astype({"gender": int, "race": int})
+    teacher = FaceAttributes(**FAST).fit(X, y3)
+    race = RaceClassifier(**{**FAST, "max_epochs": 2}, teacher=teacher).fit(X, y3["race"])
+    target = race._training_target(X, y3["race"])
+    assert target.shape == (len(X), 1 + 5)
+    np.testing.assert_allclose(target[:, 1:],
+                               0.5 * np.eye(5)[y3["race"]] + 0.5 * teacher.predict_proba(X)["race"],
+                               atol=1e-6)
+    # clone copies a teacher unfitted, unless it is frozen
+    from sklearn.frozen import FrozenEstimator
+
+    with pytest.raises(NotFittedError, match="FrozenEstimator"):
+        clone(race).fit(X, y3["race"])
+    frozen = clone(race.set_params(teacher=FrozenEstimator(teacher), max_epochs=1))
+    assert frozen.fit(X, y3["race"]).teacher.estimator is teacher
+
+
+def test_distillation_rejects_mismatched_teachers(faces):
+    X, y, _, _ = faces
+    g = y["gender"].astype(int)
+    named = GenderClassifier(**{**FAST, "max_epochs": 1}).fit(X, y["gender_name"].astype(str))
+    with pytest.raises(ValueError, match=r"teacher's classes \['female', 'male'\] differ"):
+        GenderClassifier(**FAST, teacher=named).fit(X, g)
+    with pytest.raises(ValueError, match="distill_weight"):
+        GenderClassifier(**FAST, teacher=named, distill_weight=1.5).fit(X, g)
+    with pytest.raises(TypeError, match="predict_proba"):
+        GenderClassifier(**FAST, teacher="gender.joblib").fit(X, g)
+    three = FaceAttributes(**{**FAST, "max_epochs": 1}).fit(X, y[["age"]])
+    with pytest.raises(ValueError, match="not 'gender'"):
+        GenderClassifier(**FAST, teacher=three).fit(X, g)
 
 @pytest.mark.parametrize(("age_loss", "outputs"), [("dex", 117 + 2 + 5), ("l1", 1 + 2 + 5)])
 def test_face_attributes_age_head(faces, age_loss, outputs):
@@ -279,6 +338,25 @@ def test_augmentation_runs_on_the_batch_and_only_in_training():
     torch.manual_seed(0)
     seen = module._augment(module._to_float(x))
     assert seen.shape == (8, 3, 32, 32) and not torch.allclose(seen, module._to_float(x))
+
+
+def test_saturation_changes_colour_not_the_grey_image():
+    from skface._engine import _LUMA, FaceModule
+
+    module = FaceModule(TinyNet(n_outputs=2), augment={"saturation": 0.5})
+    x = module._to_float(torch.randint(0, 256, (64, 16, 16, 3), dtype=torch.uint8))
+    torch.manual_seed(0)
+    seen = module._augment(x)
+    luma = lambda t: (t * _LUMA).sum(1)  # noqa: E731
+    torch.testing.assert_close(luma(seen), luma(x))  # brightness per pixel is kept
+    grey = luma(x)[:, None]
+    factor = ((seen - grey) / (x - grey)).flatten(1).nanmedian(1).values  # per image
+    assert factor.min() >= 0.5 - 1e-4 and factor.max() <= 1.5 + 1e-4
+    assert factor.max() - factor.min() > 0.3  # random per image
+    # greyscale images pass through unchanged
+    g = module._to_float(torch.randint(0, 256, (4, 16, 16, 1), dtype=torch.uint8))
+    torch.testing.assert_close(module._augment(g), g)
+    assert "saturation" in GenderClassifier(augment={"saturation": 0.3})._augment_spec()
 
 
 def test_age_as_a_distribution_over_years(faces):

@@ -70,6 +70,17 @@ def test_round_trip_gives_identical_predictions(cls, faces, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]  # no partial file
 
 
+
+def test_a_distilled_model_is_saved_without_its_teacher(faces, tmp_path):
+    X, y = faces
+    teacher = FaceAttributes(**FAST).fit(X, _targets(y)[FaceAttributes])
+    student = RaceClassifier(**FAST, teacher=teacher, distill_weight=0.3).fit(X, y["race"])
+    save_model(student, tmp_path / "student.safetensors")
+    loaded = load_model(tmp_path / "student.safetensors")
+    assert loaded.teacher is None and loaded.distill_weight == 0.3
+    np.testing.assert_array_equal(loaded.predict_proba(X[:30]), student.predict_proba(X[:30]))
+    assert student.teacher is teacher  # the saved model's own parameters are untouched
+
 def test_pipeline_from_paths_round_trip_with_network_parameters(synthetic_paths, tmp_path):
     y = np.arange(len(synthetic_paths)) % 2
     pipe = make_pipeline(ImageLoader(size=24, color="grayscale"),
