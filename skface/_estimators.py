@@ -109,7 +109,8 @@ _SHARED_DOC = """
     augment : bool or dict, default=True
         Batched augmentation on the device during training: horizontal flip,
         shift, scale, rotation, brightness and contrast. A dict sets strengths
-        (keys of ``skface._engine.DEFAULT_AUGMENT``; missing keys are off).
+        (keys of ``skface._engine.DEFAULT_AUGMENT``; missing keys are off), and can
+        add colour jitter, ``"saturation"`` (off by default).
     tta : bool, default=True
         Average predictions over each image and its mirror image.
     precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
@@ -152,6 +153,11 @@ _DISTILL_DOC = """    teacher : fitted estimator or None, default=None
     distill_weight : float, default=0.5
         With a teacher, train on ``(1 - w) * one_hot(y) + w * teacher_proba``.
 """
+
+
+def _classifier_params_doc(task: str) -> str:
+    """The shared parameter section with the distillation parameters before ``**kwargs``."""
+    return _SHARED_DOC.replace("    **kwargs\n", _DISTILL_DOC.format(task=task) + "    **kwargs\n")
 
 
 class _FaceClassifier(ClassifierMixin, FaceNetBase):
@@ -267,8 +273,7 @@ class GenderClassifier(_FaceClassifier):
     returns the same labels and ``predict_proba`` one column per ``classes_``.
     Takes the uint8 ``(n, h, w, c)`` arrays :class:`~skface.ImageLoader` makes.
 """
-        + _SHARED_DOC.replace("    **kwargs\n",
-                              _DISTILL_DOC.format(task="gender") + "    **kwargs\n")
+        + _classifier_params_doc("gender")
         + """
     Attributes
     ----------
@@ -305,8 +310,7 @@ class RaceClassifier(_FaceClassifier):
     :class:`~skface.ImageLoader` makes. The groups are coarse categories assigned by
     the datasets' annotators; report errors per group.
 """
-        + _SHARED_DOC.replace("    **kwargs\n",
-                              _DISTILL_DOC.format(task="race") + "    **kwargs\n")
+        + _classifier_params_doc("race")
         + """
     Attributes
     ----------
