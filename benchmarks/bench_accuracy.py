@@ -143,6 +143,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--write", action="store_true", help="append the figures to docs")
     args = parser.parse_args(argv)
+    if args.distill and set(args.estimators) - {"gender", "race"}:
+        parser.error("--distill applies to gender and race only")
     if not args.data.is_dir():
         print(f"no UTKFace folder at {args.data}; pass --data", file=sys.stderr)
         return 2
@@ -162,8 +164,6 @@ def main(argv=None) -> int:
     if args.size:
         changed["ImageLoader.size"] = args.size
     if args.distill:
-        if set(args.estimators) - {"gender", "race"}:
-            parser.error("--distill applies to gender and race only")
         changed["teacher"] = "FaceAttributes"
     settings = "defaults" + ("".join(f", {k}={v}" for k, v in changed.items()) if changed else "")
     results = []
