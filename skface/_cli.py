@@ -74,6 +74,31 @@ def _estimator_for(target: str, args):
     return cls(**params)
 
 
+_MODEL_SUFFIXES = {".joblib": "joblib", ".safetensors": "safetensors"}
+
+
+def _model_format(args: argparse.Namespace) -> str:
+    """``--format``, or the one the output's suffix names (joblib unless .safetensors)."""
+    suffix = os.path.splitext(args.output)[1].lower()
+    implied = _MODEL_SUFFIXES.get(suffix)
+    if args.format is None:
+        return implied or "joblib"
+    if implied is not None and implied != args.format:
+        raise ValueError(
+            f"--format {args.format} but -o {args.output!r} ends in {suffix}, which names "
+            f"the {implied} format; drop --format or name the file *.{args.format}.")
+    return args.format
+
+
+def _source_protection(source: str | None) -> dict:
+    """What an output must not replace or write into: the data folder, or the table."""
+    if source is None:  # synthetic images, in a temporary folder of our own
+        return {"inputs": [], "data_dirs": []}
+    if os.path.isdir(source):
+        return {"inputs": [], "data_dirs": [source]}
+    return {"inputs": [source], "data_dirs": []}
+
+
 def _train(args: argparse.Namespace) -> int:
     import shutil
 
@@ -81,13 +106,25 @@ def _train(args: argparse.Namespace) -> int:
     from sklearn.pipeline import make_pipeline
 
     from . import ImageLoader
+    from ._utils import atomic_file, check_file_output, folders_of
 
-    if os.path.exists(args.output) and not args.force:
-        print(f"skface train: {args.output!r} exists; pass --force to replace it",
-              file=sys.stderr)
+    try:
+        fmt = _model_format(args)
+    except ValueError as exc:
+        print(f"skface train: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    protect = _source_protection(args.source)
+    # before any work: an existing file without --force, a folder, a link to nothing, the data
+    check_file_output(args.output, overwrite=args.force, **protect)
+    if fmt == "safetensors":
+        from ._safe_io import _safetensors
+
+        _safetensors()  # its ImportError says what to install, before training
     frame, described, tmp = _load_labels(args.source, args)
     try:
+        if args.source is not None and protect["inputs"]:  # a table: its images' folders
+            protect["data_dirs"] = folders_of(frame["path"])
+            check_file_output(args.output, overwrite=args.force, **protect)
         if args.limit:
             frame = frame.sample(n=min(args.limit, len(frame)), random_state=0)
         target = args.target
@@ -106,20 +143,15 @@ def _train(args: argparse.Namespace) -> int:
         print(f"skface train: {target} on {len(frame):,} images from {described}",
               file=sys.stderr)
         pipe.fit(frame["path"], y)
-        out_dir = os.path.dirname(os.path.abspath(args.output))
-        os.makedirs(out_dir, exist_ok=True)
-        fd, partial = tempfile.mkstemp(prefix=".skface-", suffix=".joblib", dir=out_dir)
-        os.close(fd)
-        try:
-            joblib.dump(pipe, partial)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(partial, 0o666 & ~umask)  # mkstemp made it private; use the usual mode
-            os.replace(partial, args.output)  # atomic: never a half-written model file
-        finally:
-            if os.path.exists(partial):
-                os.remove(partial)
-        print(f"skface train: model written to {args.output}", file=sys.stderr)
+        # atomic, and without --force never replacing a file that appeared meanwhile
+        with atomic_file(args.output, overwrite=args.force, **protect) as partial:
+            if fmt == "safetensors":
+                from ._safe_io import save_model
+
+                save_model(pipe, partial)
+            else:
+                joblib.dump(pipe, partial)
+        print(f"skface train: model written to {args.output} ({fmt})", file=sys.stderr)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -129,34 +161,58 @@ def _train(args: argparse.Namespace) -> int:
 _VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 
 
-def _predict_faces(model, paths: list[str], draw: str | None, force: bool):
+def _plan_drawing(paths: list[str], draw: str | None, force: bool, protect: dict) -> list:
+    """Where each input's annotated copy goes; refuses unsafe targets before any work."""
+    from ._utils import OutputRefusedError, check_file_output
+
+    targets = []
+    if draw:
+        real = os.path.realpath(draw)
+        for path in paths:
+            if os.path.realpath(os.path.dirname(os.path.abspath(path))) == real:
+                raise OutputRefusedError(
+                    f"--draw {draw!r} is the folder of {path!r}; choose another folder "
+                    "(nothing is written next to the inputs)")
+    seen: dict[str, str] = {}
+    for path in paths:
+        video = path.lower().endswith(_VIDEO_SUFFIXES)
+        if not draw:
+            if video:
+                raise ValueError(f"{path!r} is a video: pass --draw FOLDER for the annotated "
+                                 "copy (the table lists the faces of every frame)")
+            targets.append(None)
+            continue
+        name = os.path.basename(path)
+        target = os.path.join(draw, name if video else os.path.splitext(name)[0] + ".png")
+        if target in seen:
+            raise ValueError(f"{seen[target]!r} and {path!r} would both be drawn to "
+                             f"{target!r}; rename one of them or draw them separately")
+        seen[target] = path
+        check_file_output(target, overwrite=force, **protect)
+        targets.append(target)
+    return targets
+
+
+def _predict_faces(model, paths: list[str], draw: str | None, targets: list, force: bool):
     """One row per face found in each photo (or video frame); annotated copies in ``draw``."""
     import pandas as pd
     from PIL import Image
 
     from ._draw import annotate_image, annotate_video
+    from ._utils import atomic_file, clean_leftovers
 
     if draw:
         os.makedirs(draw, exist_ok=True)
+        clean_leftovers(draw)  # once, not once per file
     tables = []
-    for path in paths:
-        name = os.path.basename(path)
-        target = os.path.join(draw, name) if draw else None
-        if draw and os.path.abspath(target) == os.path.abspath(path):
-            raise ValueError(f"--draw {draw!r} is the folder of {path!r}; choose another "
-                             "folder (input files are never overwritten)")
+    for path, target in zip(paths, targets, strict=True):
         if path.lower().endswith(_VIDEO_SUFFIXES):
-            if not draw:
-                raise ValueError(f"{path!r} is a video: pass --draw FOLDER for the annotated "
-                                 "copy (the table lists the faces of every frame)")
             faces = annotate_video(model, path, target, overwrite=force)
         else:
             drawn, faces = annotate_image(model, path)
-            if draw:
-                target = os.path.splitext(target)[0] + ".png"
-                if os.path.exists(target) and not force:
-                    raise FileExistsError(f"{target!r} exists; pass --force to replace it")
-                Image.fromarray(drawn).save(target)
+            if target is not None:
+                with atomic_file(target, overwrite=force, clean=False) as partial:
+                    Image.fromarray(drawn).save(partial, format="PNG")
         faces.insert(0, "path", path)
         tables.append(faces)
     return pd.concat(tables, ignore_index=True)
@@ -166,18 +222,22 @@ def _predict(args: argparse.Namespace) -> int:
     import joblib
     import pandas as pd
 
-    if args.output and os.path.exists(args.output) and not args.force:
-        print(f"skface predict: {args.output!r} exists; pass --force to replace it",
-              file=sys.stderr)
-        return EXIT_USAGE
-    model = joblib.load(args.model)
+    from ._utils import atomic_file, check_file_output
+
     paths = list(args.paths)
-    if len(paths) == 1 and os.path.isdir(paths[0]):
-        folder = paths[0]
+    folder = paths[0] if len(paths) == 1 and os.path.isdir(paths[0]) else None
+    protect = {"inputs": [args.model, *paths], "data_dirs": [folder] if folder else []}
+    if args.output:  # before any work: never an input, nothing inside the data folder
+        check_file_output(args.output, overwrite=args.force, **protect)
+    if folder is not None:
         paths = sorted(os.path.join(folder, n) for n in os.listdir(folder)
                        if not n.startswith("."))
+    targets = None
     if args.detect or args.draw:
-        table = _predict_faces(model, paths, args.draw, args.force)
+        targets = _plan_drawing(paths, args.draw, args.force, protect)
+    model = joblib.load(args.model)
+    if targets is not None:
+        table = _predict_faces(model, paths, args.draw, targets, args.force)
     else:
         pred = model.predict(paths)
         table = (pred.copy() if isinstance(pred, pd.DataFrame)
@@ -188,7 +248,8 @@ def _predict(args: argparse.Namespace) -> int:
             for j, label in enumerate(model.classes_):
                 table[f"p({label})"] = proba[:, j].round(4)
     if args.output:
-        table.to_csv(args.output, index=False)
+        with atomic_file(args.output, overwrite=args.force, **protect) as partial:
+            table.to_csv(partial, index=False)
     else:
         print(table.to_csv(index=False), end="")
     return EXIT_OK
@@ -197,10 +258,17 @@ def _predict(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     import joblib
 
+    from ._reports import _source_protection as _report_protection
     from ._reports import evaluate_model
+    from ._utils import check_folder_output
 
     if not os.path.exists(args.model):
         raise FileNotFoundError(f"model file {args.model!r} does not exist")
+    # before any work: the report folder must be new, empty or an earlier skface report,
+    # and neither the data, its folder, the model nor the current or home folder
+    protect = _report_protection(args.data)
+    protect["inputs"].append(args.model)
+    check_folder_output(args.output, overwrite=args.force, **protect)
     frame, described, _ = _load_labels(args.data, args)
     if args.limit:
         frame = frame.sample(n=min(args.limit, len(frame)), random_state=0)
@@ -251,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="skface",
         description="Age, gender and race prediction from face images, scikit-learn style.",
         epilog=f"exit codes: {EXIT_OK} success, {EXIT_BAD_FILES} bad files found with --strict, "
-               f"{EXIT_USAGE} bad arguments or an existing output without --force, {EXIT_ERROR} "
+               f"{EXIT_USAGE} bad arguments, an existing output without --force or an output "
+               f"skface does not replace, {EXIT_ERROR} "
                f"input could not be read, {EXIT_MISSING_DEPENDENCY} an optional dependency "
                "is missing.",
     )
@@ -284,12 +353,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser(
         "train",
-        help="train a model on a folder or label table and save it with joblib",
+        help="train a model on a folder or label table and save it (joblib or safetensors)",
         description=(
             "Train ImageLoader + an estimator on a folder of images named in UTKFace's scheme "
             "or a CSV label table (path plus age/gender/race columns), and write the fitted "
-            "Pipeline with joblib. Without SOURCE, trains on synthetic images so it runs "
-            "anywhere. The model file is written atomically."
+            "Pipeline with joblib, or with skface.save_model for a *.safetensors file or "
+            "--format safetensors (a file that runs no code when loaded). Without SOURCE, "
+            "trains on synthetic images so it runs anywhere. The model file is written "
+            "atomically, and an existing one is replaced only with --force."
         ),
     )
     t.add_argument("source", nargs="?", metavar="SOURCE",
@@ -299,6 +370,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-o", "--output", default="skface-model.joblib",
                    help="model file to write (default: skface-model.joblib)")
     t.add_argument("--force", action="store_true", help="replace an existing model file")
+    t.add_argument("--format", choices=("joblib", "safetensors"), default=None,
+                   help="model file format (default: safetensors for a *.safetensors "
+                        "output, joblib otherwise); safetensors files run no code when "
+                        "loaded, joblib files hold any Pipeline")
     t.add_argument("--size", type=int, default=48, help="image side in pixels (default: 48)")
     t.add_argument("--epochs", type=int, default=None, help="maximum epochs")
     t.add_argument("--network", default=None, help="network name from skface.nets.list_models()")
@@ -346,7 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("data", metavar="DATA", help="image folder or CSV label table")
     e.add_argument("-o", "--output", default="skface-evaluation",
                    help="report folder to write (default: skface-evaluation)")
-    e.add_argument("--force", action="store_true", help="replace an existing report folder")
+    e.add_argument("--force", action="store_true",
+                   help="replace an earlier report folder that skface wrote (never a "
+                        "folder holding anything else)")
     e.add_argument("--no-plots", action="store_true",
                    help="tables only (figures need matplotlib: skface[plot])")
     e.add_argument("--limit", type=int, default=None, metavar="N",
@@ -365,7 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("source", metavar="DATA", help="image folder or CSV label table")
     d.add_argument("-o", "--output", default="skface-eda",
                    help="folder to write (default: skface-eda)")
-    d.add_argument("--force", action="store_true", help="replace an existing folder")
+    d.add_argument("--force", action="store_true",
+                   help="replace an earlier folder that skface wrote (never a folder "
+                        "holding anything else)")
     d.add_argument("--no-check", action="store_true",
                    help="do not decode every image (faster; unreadable files are not found)")
     d.add_argument("--n-jobs", type=int, default=None, help="decoding threads (default: all CPUs)")
@@ -400,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.func(args)
-    except FileExistsError as exc:  # an output that --force would replace
+    except FileExistsError as exc:  # an existing output, or one skface never writes
         print(f"skface {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ImportError as exc:  # an optional dependency (matplotlib, OpenCV) is missing

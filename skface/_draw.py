@@ -16,6 +16,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from ._face_cropper import FaceCropper, _crop_square, _import_cv2
+from ._utils import atomic_file, check_file_output
 
 __all__ = ["annotate_image", "annotate_video", "draw_predictions"]
 
@@ -294,10 +295,6 @@ def annotate_image(
     return draw_predictions(rgb, boxes, labels), faces
 
 
-def _temporary_path(dst: Path) -> Path:
-    return dst.with_name(f".{dst.stem}.partial-{os.getpid()}{dst.suffix}")
-
-
 def annotate_video(
     model,
     src,
@@ -316,7 +313,8 @@ def annotate_video(
     frame is written with the boxes and predicted labels drawn on it (see
     :func:`draw_predictions`). The output has as many frames as the input, at the
     same rate and size. Only ``dst`` is written (through a temporary file beside it,
-    renamed when complete); ``src`` is only read.
+    renamed when complete, never replacing a file that appeared meanwhile unless
+    ``overwrite``); ``src`` is only read.
 
     Needs OpenCV: ``pip install "skface[detect]"``.
 
@@ -384,16 +382,12 @@ def annotate_video(
         raise FileNotFoundError(
             f"annotate_video: the folder of dst {str(dst)!r} does not exist; create it first."
         )
-    if dst.exists():
-        if os.path.samefile(src, dst):
-            raise FileExistsError(
-                f"annotate_video: dst {str(dst)!r} is the source video; write to a new file."
-            )
-        if not overwrite:
-            raise FileExistsError(
-                f"annotate_video: {str(dst)!r} already exists; choose a new file name or "
-                "pass overwrite=True to replace it."
-            )
+    if dst.exists() and os.path.samefile(src, dst):
+        raise FileExistsError(
+            f"annotate_video: dst {str(dst)!r} is the source video; write to a new file."
+        )
+    hint = "choose a new file name or pass overwrite=True to replace it"
+    check_file_output(dst, overwrite=overwrite, inputs=[src], hint=hint)
     label_of = _default_label if format_label is None else format_label
     predictor, cropper, grey = _resolve_model(model, cropper)
     cv2 = _import_cv2()
@@ -407,74 +401,48 @@ def annotate_video(
         )
     fps = capture.get(cv2.CAP_PROP_FPS)
     fps = fps if fps and np.isfinite(fps) and fps > 0 else 25.0
-    tmp = _temporary_path(dst)
     writer = None
     rows: list[tuple] = []
     boxes = np.empty((0, 4), dtype=np.int64)
     labels: list[str] = []
     n_frames = 0
-    done = False
     try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            if frame.ndim == 2:
-                frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            if n_frames % every == 0:
-                boxes, labels = _faces_and_labels(rgb, predictor, cropper, grey, label_of)
-                rows.extend((n_frames, *(int(v) for v in b), t)
-                            for b, t in zip(boxes, labels, strict=True))
-            out = draw_predictions(rgb, boxes, labels)
-            if writer is None:
-                height, width = rgb.shape[:2]
-                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*fourcc), fps,
-                                         (width, height))
-                if not writer.isOpened():
+        with atomic_file(dst, overwrite=overwrite, make_parents=False, inputs=[src],
+                         hint=hint) as tmp:
+            try:
+                while True:
+                    ok, frame = capture.read()
+                    if not ok:
+                        break
+                    if frame.ndim == 2:
+                        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+                    rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                    if n_frames % every == 0:
+                        boxes, labels = _faces_and_labels(rgb, predictor, cropper, grey, label_of)
+                        rows.extend((n_frames, *(int(v) for v in b), t)
+                                    for b, t in zip(boxes, labels, strict=True))
+                    out = draw_predictions(rgb, boxes, labels)
+                    if writer is None:
+                        height, width = rgb.shape[:2]
+                        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*fourcc), fps,
+                                                 (width, height))
+                        if not writer.isOpened():
+                            raise ValueError(
+                                f"annotate_video: OpenCV cannot write {str(dst)!r} with codec "
+                                f"{fourcc!r}; try fourcc='mp4v' with a .mp4 file or "
+                                "fourcc='MJPG' with a .avi file."
+                            )
+                    writer.write(cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
+                    n_frames += 1
+                if n_frames == 0:
                     raise ValueError(
-                        f"annotate_video: OpenCV cannot write {str(dst)!r} with codec "
-                        f"{fourcc!r}; try fourcc='mp4v' with a .mp4 file or fourcc='MJPG' "
-                        "with a .avi file."
+                        f"annotate_video: no frame could be read from {str(src)!r}; the file may "
+                        "be empty or use a codec OpenCV's FFmpeg backend lacks."
                     )
-            writer.write(cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
-            n_frames += 1
-        if n_frames == 0:
-            raise ValueError(
-                f"annotate_video: no frame could be read from {str(src)!r}; the file may be "
-                "empty or use a codec OpenCV's FFmpeg backend lacks."
-            )
-        writer.release()
-        writer = None
-        _move_into_place(tmp, dst, overwrite=overwrite)
-        done = True
+            finally:  # closed before the file is renamed into place, or removed
+                if writer is not None:
+                    writer.release()
     finally:
         capture.release()
-        if writer is not None:
-            writer.release()
-        if not done and tmp.exists():
-            tmp.unlink()
     frame = pd.DataFrame(rows, columns=["frame", "x", "y", "w", "h", "label"])
     return frame.astype({c: "int64" for c in ("frame", "x", "y", "w", "h")})
-
-
-def _move_into_place(tmp: Path, dst: Path, *, overwrite: bool) -> None:
-    """Rename the finished temporary file to ``dst``, never replacing it unless asked."""
-    if overwrite:
-        os.replace(tmp, dst)
-        return
-    try:
-        os.link(tmp, dst)  # fails if dst appeared meanwhile: no race with other writers
-    except FileExistsError:
-        raise FileExistsError(
-            f"annotate_video: {str(dst)!r} was created while the video was written; "
-            "choose a new file name or pass overwrite=True."
-        ) from None
-    except OSError:  # file systems without hard links
-        if dst.exists():
-            raise FileExistsError(
-                f"annotate_video: {str(dst)!r} already exists; pass overwrite=True."
-            ) from None
-        os.replace(tmp, dst)
-        return
-    tmp.unlink()

@@ -16,14 +16,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from ._labels import MAX_AGE
+from ._utils import atomic_file, check_file_output
 
 __all__ = ["export_onnx"]
 
@@ -178,16 +177,13 @@ def export_onnx(model, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET) -
         raise ImportError(
             'export_onnx needs onnxscript (PyTorch\'s ONNX exporter uses it): pip install '
             '"skface[onnx]"') from exc
+    check_file_output(path, overwrite=True)  # a folder, a link to nothing: before the work
     wrapper = _Exported(est).eval().to("cpu")
     est.module_.to("cpu")
     est.module_.tta = bool(est.tta)
     h, w, c = est.image_shape_
     example = torch.zeros((2, h, w, c), dtype=torch.uint8)
     batch = torch.export.Dim("batch", min=1)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial.onnx",
-                               dir=path.resolve().parent)
-    os.close(fd)
     try:
         quiet = logging.getLogger("torch.onnx")  # its notes on absent torchvision ops
         level = quiet.level
@@ -201,13 +197,8 @@ def export_onnx(model, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET) -
         finally:
             quiet.setLevel(level)
         program.model.metadata_props.update(_metadata(est, wrapper.names, loader))
-        program.save(tmp)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
+        with atomic_file(path, overwrite=True, make_parents=False) as tmp:
+            program.save(tmp)
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
         est.module_.to(est.device_)
     return list(wrapper.names)

@@ -4,7 +4,9 @@
 :mod:`skface.plots`, and write them into a new folder: CSV and JSON files, PNG figures
 and (for the data) one self-contained HTML page. They back the ``skface evaluate`` and
 ``skface eda`` commands. A folder is written completely or not at all: everything goes
-into a temporary folder beside the target, which is renamed into place at the end.
+into a temporary folder beside the target, which is renamed into place at the end. The
+folder's manifest lists the files written; an existing folder is replaced only if it is
+such a folder and holds nothing else, and never if it is (or holds, or lies in) the data.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ import base64
 import html
 import json
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from ._utils import atomic_folder, check_folder_output, folders_of
 
 __all__ = ["evaluate_model", "explore_data"]
 
@@ -36,46 +38,30 @@ _TASK_OF = {
 # --------------------------------------------------------------------------- output folder
 
 
-class OutputExistsError(FileExistsError):
-    """The output folder exists and is not empty, and replacing it was not asked for."""
+def _source_protection(source) -> dict:
+    """What an output must not replace or write into, for a folder or a CSV label table."""
+    source = os.fspath(source)
+    if os.path.isdir(source):
+        return {"inputs": [], "data_dirs": [source]}
+    from ._summary import load_labels
+
+    frame, _, _ = load_labels(source)  # the table only: no image is decoded
+    return {"inputs": [source, os.path.dirname(os.path.abspath(source))],
+            "data_dirs": folders_of(frame["path"])}
 
 
-def _write_folder(out_dir: str | os.PathLike, force: bool, fill: Callable[[Path], object]):
+def _write_folder(out_dir: str | os.PathLike, force: bool, fill: Callable[[Path], object],
+                  **protect):
     """Run ``fill(tmp)`` on a fresh temporary folder, then move it to ``out_dir``.
 
-    Nothing is left at ``out_dir`` if ``fill`` fails; an existing non-empty folder is
-    replaced only with ``force`` (and only once the new one is complete).
+    Nothing is left at ``out_dir`` if ``fill`` fails. An existing folder is replaced
+    only with ``force``, only if skface wrote it and holds nothing else, and only once
+    the new one is complete (see :func:`skface._utils.atomic_folder`); ``protect``
+    (``inputs``, ``data_dirs``) names what it must not replace or write into.
     """
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"{str(out)!r} exists and is not a folder; choose another -o.")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise OutputExistsError(
-            f"{str(out)!r} exists and is not empty; pass --force to replace it, or choose "
-            "another output folder.")
-    parent = out.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
-    try:
+    with atomic_folder(out_dir, overwrite=force, **protect) as tmp:
         result = fill(tmp)
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp made it private; use the usual mode
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))
-            os.replace(out, old / "x")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return result
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _save(fig, path: Path) -> str:
@@ -145,7 +131,9 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
     plots : bool, default=True
         Draw figures (needs matplotlib).
     force : bool, default=False
-        Replace an existing non-empty ``out_dir``.
+        Replace an existing ``out_dir`` that skface wrote (its manifest lists every
+        file in it). A folder skface did not write, or one of the images' folders, is
+        never replaced.
     model_name, source : str
         How to name the model file and the data in ``metrics.json``.
 
@@ -165,6 +153,8 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
     paths = frame["path"].tolist()
     if not paths:
         raise ValueError("no labelled images to evaluate on.")
+    protect = {"data_dirs": folders_of(paths)}
+    check_folder_output(out_dir, overwrite=force, **protect)  # before decoding anything
     groups = frame.drop(columns=["path"]).reset_index(drop=True)
     table = pd.DataFrame({"path": paths})
     results: dict[str, dict] = {}
@@ -237,7 +227,7 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
         (tmp / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
         return report
 
-    return _write_folder(out_dir, force, fill)
+    return _write_folder(out_dir, force, fill, **protect)
 
 
 # --------------------------------------------------------------------------- eda
@@ -292,7 +282,9 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
     check : bool, default=True
         Decode every image to list the unreadable ones (left out of the sample grid).
     force : bool, default=False
-        Replace an existing non-empty ``out_dir``.
+        Replace an existing ``out_dir`` that skface wrote (its manifest lists every
+        file in it). A folder skface did not write, ``source``, its folder and the
+        images' folders are never replaced.
     n_jobs : int or None, default=None
         Decoding threads for the check.
     progress : bool, default=False
@@ -312,6 +304,8 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
     from ._summary import summarize
 
     _require_matplotlib()
+    protect = _source_protection(source)
+    check_folder_output(out_dir, overwrite=force, **protect)  # before decoding anything
     summary = summarize(source, check=check, n_jobs=n_jobs, progress=progress, kind=kind)
     frame = summary.labels
     bad = {p for p, _ in summary.unreadable}
@@ -376,7 +370,7 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
         (tmp / "index.html").write_text(page, encoding="utf-8")
         return data
 
-    result = _write_folder(out_dir, force, fill)
+    result = _write_folder(out_dir, force, fill, **protect)
     if progress:
         print(f"wrote {len(result['figures'])} figures and index.html", file=sys.stderr)
     return result

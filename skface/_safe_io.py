@@ -17,8 +17,6 @@ import importlib
 import json
 import math
 import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
@@ -278,6 +276,7 @@ def save_model(model, path: str | os.PathLike) -> None:
     from sklearn.pipeline import Pipeline
 
     from . import __version__
+    from ._utils import atomic_file
 
     st, _ = _safetensors()
     if isinstance(model, Pipeline):
@@ -296,19 +295,8 @@ def save_model(model, path: str | os.PathLike) -> None:
         description["steps"].append(desc)
         tensors.update({f"{i}.{k}": t for k, t in step_tensors.items()})
     metadata = {"format": FORMAT, "description": json.dumps(description)}
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial",
-                               dir=path.resolve().parent)
-    os.close(fd)
-    try:
+    with atomic_file(path, overwrite=True, make_parents=False) as tmp:
         st.save_file(tensors, tmp, metadata=metadata)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def load_model(path: str | os.PathLike):

@@ -1,0 +1,521 @@
+"""Small helpers every part of skface may use: writing output files and folders safely.
+
+Every final file or folder skface writes goes through :func:`atomic_file` or
+:func:`atomic_folder`:
+
+- the content is written under a temporary name in the target's own folder,
+  ``.skface-partial-<pid>-<random>-<name>``, flushed to disk (file and folder), and only
+  then renamed to the final name, so the final name never holds a half-written file;
+  the temporary file or folder is removed on every error path (Ctrl-C included);
+- a temporary name left by a process that was killed (``kill -9``, a power cut) is
+  recognised by its prefix and removed on the next write into that folder, once the
+  process named in it is no longer running; nothing else is ever removed;
+- without ``overwrite`` an existing final name is never replaced, even by a writer that
+  finishes first while this one is writing (a hard link, which fails if the name
+  exists, publishes the file);
+- a report folder carries a manifest (:data:`MANIFEST`) listing the files skface wrote
+  in it; only such a folder is ever replaced, and only when it holds nothing else;
+- outputs that would replace or write into the inputs, the current folder, the home
+  folder or one of their parents are refused (:class:`OutputRefusedError`) whatever
+  ``overwrite`` says, before any work is done (:func:`check_file_output`,
+  :func:`check_folder_output`).
+
+Files get the usual permissions (``0o666`` less the umask), folders ``0o777`` less it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import re
+import secrets
+import shutil
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+__all__ = [
+    "MANIFEST",
+    "OutputRefusedError",
+    "atomic_file",
+    "atomic_folder",
+    "check_file_output",
+    "check_folder_output",
+    "clean_leftovers",
+    "folders_of",
+    "partial_path",
+]
+
+PARTIAL_PREFIX = ".skface-partial-"
+MANIFEST = ".skface-manifest.json"
+_MANIFEST_FORMAT = "skface output folder"
+_PARTIAL_RE = re.compile(r"^\.skface-partial-(\d+)-([0-9a-f]{8})-.")
+_NAME_MAX = 255  # bytes in one file name on common file systems
+
+
+class OutputRefusedError(FileExistsError):
+    """An output path skface does not write to, whatever ``--force`` / ``overwrite`` says.
+
+    For example a folder skface did not write, an input, the current or home folder,
+    an existing folder given as a file name, or a symbolic link to nothing.
+    """
+
+
+# --------------------------------------------------------------------------- names
+
+
+def partial_path(final: str | os.PathLike) -> Path:
+    """A new temporary name beside ``final``, recognisable as skface's, same extension."""
+    final = Path(final)
+    head = f"{PARTIAL_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-"
+    name = final.name
+    room = _NAME_MAX - len(os.fsencode(head))
+    while len(os.fsencode(name)) > room:  # keep the end: the extension picks the format
+        name = name[1:]
+    return final.with_name(head + name)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # not a pid skface writes: never treated as dead
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as another user
+        return True
+    return True
+
+
+def clean_leftovers(folder: str | os.PathLike) -> list[str]:
+    """Remove skface's temporary files and folders left in ``folder`` by dead processes.
+
+    Only names of the form ``.skface-partial-<pid>-<random>-<name>`` whose process
+    ``<pid>`` no longer runs are removed. A leftover folder that holds a manifest loses
+    only the files the manifest lists (and the manifest, and then the folder if it is
+    empty). Returns the names removed. Does nothing where processes cannot be checked.
+    """
+    if os.name != "posix":
+        return []
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for entry in entries:
+        match = _PARTIAL_RE.match(entry.name)
+        if not match or _pid_alive(int(match.group(1))):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                if not _remove_report(Path(entry.path)):
+                    continue
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            continue
+        removed.append(entry.name)
+    return removed
+
+
+# --------------------------------------------------------------------------- durability
+
+
+def _fsync_path(path: str | os.PathLike, *, directory: bool = False) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    except OSError:
+        if directory:
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not directory:  # some file systems cannot sync a folder; a file must sync
+            raise
+    finally:
+        os.close(fd)
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        pass
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def folders_of(paths: Iterable) -> list[str]:
+    """The distinct folders holding ``paths`` (for ``data_dirs``: never written into)."""
+    return sorted({os.path.dirname(os.path.abspath(os.fspath(p))) for p in paths})
+
+
+def _real(path: str | os.PathLike) -> str:
+    return os.path.realpath(os.path.abspath(os.fspath(path)))
+
+
+def _within(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or inside it (both real, absolute paths)."""
+    try:
+        return os.path.commonpath([path, folder]) == folder
+    except ValueError:  # different drives
+        return False
+
+
+def _resolve(path: str | os.PathLike, what: str) -> Path:
+    """The real path to write: symbolic links followed; a link to nothing is refused."""
+    text = os.fspath(path)
+    if text == "":
+        raise OutputRefusedError(f"the {what} name is empty; pass a file or folder name.")
+    if os.path.islink(text) and not os.path.exists(text):
+        raise OutputRefusedError(
+            f"{text!r} is a symbolic link to {os.readlink(text)!r}, which does not exist; "
+            f"remove the link or choose another {what}.")
+    return Path(_real(text))
+
+
+def _protected(final: Path, shown: str, *, folder: bool, inputs: Iterable, data_dirs: Iterable,
+               what: str) -> None:
+    """Refuse an output that would replace or write into something skface must keep."""
+    real = str(final)
+    for d in data_dirs:
+        d = _real(d)
+        if _within(real, d) or (folder and _within(d, real)):
+            where = ("is the data folder" if real == d else "is inside the data folder"
+                     if _within(real, d) else "contains the data folder")
+            raise OutputRefusedError(
+                f"{shown!r} {where} {d!r}; nothing in a data folder is written: choose "
+                f"a {what} outside it.")
+    for p in inputs:
+        p = _real(p)
+        if real == p or (folder and _within(p, real)):
+            where = "is" if real == p else "contains"
+            raise OutputRefusedError(
+                f"{shown!r} {where} the input {p!r}, which would be replaced; choose "
+                f"another {what}.")
+    if not folder:
+        return
+    cwd = _real(os.getcwd())
+    if _within(cwd, real):
+        where = "is the current folder" if real == cwd else "contains the current folder"
+        raise OutputRefusedError(
+            f"{shown!r} {where} {cwd!r}, which skface never replaces; choose a new "
+            f"{what}, such as a subfolder.")
+    home = os.path.expanduser("~")
+    if home and home != "~" and _within(_real(home), real):
+        raise OutputRefusedError(
+            f"{shown!r} is the home folder or contains it; choose a new {what}, "
+            "such as a subfolder.")
+    if real == os.path.dirname(real):
+        raise OutputRefusedError(f"{shown!r} is the root of the file system; choose a "
+                                 f"new {what}.")
+
+
+def _check_parent(final: Path, shown: str) -> None:
+    """The nearest existing folder above ``final`` can take a new entry."""
+    parent = final.parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputRefusedError(f"cannot write {shown!r}: {str(parent)!r} is not a folder.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"cannot write {shown!r}: no permission to create files in {str(parent)!r}; "
+            "choose another place.")
+
+
+def check_file_output(path: str | os.PathLike, *, overwrite: bool = False,
+                      inputs: Iterable = (), data_dirs: Iterable = (),
+                      hint: str = "pass --force to replace it") -> Path:
+    """Refuse a file output that cannot or must not be written; returns its real path.
+
+    Raises :class:`OutputRefusedError` for an existing folder or special file, a
+    symbolic link to nothing, one of ``inputs``, or a name inside one of
+    ``data_dirs``; :class:`FileExistsError` for an existing file without
+    ``overwrite`` (with ``hint``, what to do, in the message).
+    """
+    shown = os.fspath(path)
+    final = _resolve(path, "output file")
+    if final.is_dir():
+        raise OutputRefusedError(
+            f"{shown!r} is a folder; give a file name (such as {shown.rstrip(os.sep)}"
+            f"{os.sep}model.joblib) or another output.")
+    if final.exists() and not final.is_file():
+        raise OutputRefusedError(f"{shown!r} exists and is not a regular file; choose "
+                                 "another output file.")
+    _protected(final, shown, folder=False, inputs=inputs, data_dirs=data_dirs,
+               what="output file")
+    if final.exists() and not overwrite:
+        raise FileExistsError(f"{shown!r} exists; {hint}.")
+    _check_parent(final, shown)
+    return final
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _publish_file(tmp: Path, final: Path, *, overwrite: bool, hint: str) -> None:
+    if overwrite:
+        os.replace(tmp, final)
+        return
+    try:
+        os.link(tmp, final)  # fails if final exists, however recently it appeared
+    except FileExistsError:
+        raise FileExistsError(
+            f"{str(final)!r} was created by another program while skface was writing it; "
+            f"it was left as it is: {hint}, or choose another name.") from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK,
+                             errno.ENOSYS):
+            raise
+        if os.path.lexists(final):  # a file system without hard links: check, then rename
+            raise FileExistsError(f"{str(final)!r} exists; {hint}.") from None
+        os.replace(tmp, final)
+        return
+    os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, *, overwrite: bool = False, clean: bool = True,
+                make_parents: bool = True, inputs: Iterable = (), data_dirs: Iterable = (),
+                hint: str = "pass --force to replace it") -> Iterator[Path]:
+    """Write a file under a temporary name beside ``path``; rename it there when done.
+
+    Yields the temporary path (an empty file, same extension as ``path``) for the
+    caller to write; when the block ends without an error it is flushed to disk and
+    becomes ``path``. On any error it is removed and ``path`` is left as it was.
+    Checks ``path`` first as :func:`check_file_output` does; ``clean`` removes
+    leftovers of killed skface processes in the folder first.
+    """
+    final = check_file_output(path, overwrite=overwrite, inputs=inputs, data_dirs=data_dirs,
+                              hint=hint)
+    if make_parents:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    if clean:
+        clean_leftovers(final.parent)
+    tmp = partial_path(final)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                 0o666)  # the usual mode: 0o666 less the umask
+    os.close(fd)
+    try:
+        yield tmp
+        if tmp.is_symlink() or not tmp.is_file():
+            raise OSError(f"the temporary file {str(tmp)!r} for {str(final)!r} disappeared "
+                          "while it was written.")
+        _fsync_path(tmp)
+        _publish_file(tmp, final, overwrite=overwrite, hint=hint)
+        _fsync_path(final.parent, directory=True)
+    finally:
+        if os.path.lexists(tmp):
+            _remove_quietly(tmp)
+
+
+# --------------------------------------------------------------------------- folders
+
+
+def _read_manifest(folder: Path) -> list[str] | None:
+    """The files a folder's manifest lists, or None if it has no valid manifest."""
+    path = folder / MANIFEST
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != _MANIFEST_FORMAT:
+        return None
+    files = data.get("files")
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        return None
+    safe = []
+    for name in files:
+        parts = Path(name).parts
+        if not parts or Path(name).is_absolute() or ".." in parts:
+            return None  # a manifest naming files outside its folder is not skface's
+        safe.append(name)
+    return safe
+
+
+def _foreign_entries(folder: Path, listed: list[str]) -> list[str]:
+    """Entries of ``folder`` (recursively) that are neither the manifest nor listed."""
+    keep = {os.path.normpath(n) for n in listed} | {MANIFEST}
+    dirs = {os.path.normpath(os.path.join(*Path(n).parts[:i]))
+            for n in listed for i in range(1, len(Path(n).parts))}
+    foreign = []
+    for root, subdirs, names in os.walk(folder):
+        rel_root = os.path.relpath(root, folder)
+        for name in subdirs + names:
+            rel = os.path.normpath(os.path.join(rel_root, name))
+            full = os.path.join(root, name)
+            if name in subdirs and not os.path.islink(full):
+                if rel not in dirs:
+                    foreign.append(rel)
+                    subdirs.remove(name)
+            elif rel not in keep or os.path.islink(full) or not os.path.isfile(full):
+                foreign.append(rel)
+    return sorted(foreign)
+
+
+def _folder_state(final: Path, shown: str, *, overwrite: bool) -> str:
+    """``"absent"``, ``"empty"`` or ``"report"``; refuses anything else."""
+    if not os.path.lexists(final):
+        return "absent"
+    if not final.is_dir():
+        raise OutputRefusedError(f"{shown!r} exists and is not a folder; choose another "
+                                 "output folder.")
+    try:
+        if not any(os.scandir(final)):
+            return "empty"
+    except PermissionError as exc:
+        raise PermissionError(f"cannot read the folder {shown!r}: {exc.strerror}") from None
+    listed = _read_manifest(final)
+    if listed is None:
+        raise OutputRefusedError(
+            f"{shown!r} exists and was not written by skface (it has no {MANIFEST}); "
+            "skface replaces only folders it wrote, even with --force: choose a new "
+            "output folder.")
+    foreign = _foreign_entries(final, listed)
+    if foreign:
+        more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        raise OutputRefusedError(
+            f"{shown!r} holds an earlier skface output but also {len(foreign)} file(s) "
+            f"skface did not write ({', '.join(map(repr, foreign[:5]))}{more}); they are "
+            "never deleted, even with --force: move them out or choose another output "
+            "folder.")
+    if not overwrite:
+        raise FileExistsError(f"{shown!r} holds an earlier skface output; pass --force to "
+                              "replace it, or choose another output folder.")
+    return "report"
+
+
+def check_folder_output(path: str | os.PathLike, *, overwrite: bool = False,
+                        inputs: Iterable = (), data_dirs: Iterable = ()) -> Path:
+    """Refuse a folder output that cannot or must not be written; returns its real path.
+
+    The folder may be absent or empty; an existing one is replaced only with
+    ``overwrite``, and only if skface wrote it (its manifest lists every file in it).
+    Never one of ``inputs`` or a folder containing one, one of ``data_dirs``, inside
+    one or containing one, the current folder or a folder containing it, the home
+    folder or a folder containing it. Raises :class:`OutputRefusedError` or, for an
+    earlier skface output without ``overwrite``, :class:`FileExistsError`.
+    """
+    shown = os.fspath(path)
+    final = _resolve(path, "output folder")
+    _protected(final, shown, folder=True, inputs=inputs, data_dirs=data_dirs,
+               what="output folder")
+    _folder_state(final, shown, overwrite=overwrite)
+    _check_parent(final, shown)
+    return final
+
+
+def _write_manifest(folder: Path) -> None:
+    from . import __version__
+
+    files = sorted(
+        os.path.relpath(os.path.join(root, name), folder)
+        for root, _, names in os.walk(folder) for name in names)
+    files = [f for f in files if f != MANIFEST]
+    data = {"format": _MANIFEST_FORMAT, "skface": __version__,
+            "note": "skface wrote this folder; `--force` replaces it only while it holds "
+                    "nothing but these files.",
+            "files": files}
+    (folder / MANIFEST).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+
+def _remove_report(folder: Path) -> bool:
+    """Remove a folder skface wrote: only the files its manifest lists.
+
+    A folder without a manifest (one still being filled when its process died) is
+    removed whole. Returns True if the folder is gone, False if entries skface did
+    not write were left (and the folder with them).
+    """
+    listed = _read_manifest(folder)
+    if listed is None:
+        shutil.rmtree(folder)
+        return True
+    for name in listed:
+        target = folder / name
+        if os.path.islink(target) or not os.path.isfile(target):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target)
+    for name in sorted({str(Path(n).parent) for n in listed if Path(n).parent != Path(".")},
+                       key=len, reverse=True):
+        with contextlib.suppress(OSError):
+            os.rmdir(folder / name)
+    if any(e.name != MANIFEST for e in os.scandir(folder)):
+        return False
+    os.unlink(folder / MANIFEST)
+    os.rmdir(folder)
+    return True
+
+
+def _fsync_tree(folder: Path) -> None:
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                _fsync_path(path)
+        _fsync_path(root, directory=True)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike, *, overwrite: bool = False,
+                  inputs: Iterable = (), data_dirs: Iterable = ()) -> Iterator[Path]:
+    """Fill a new folder under a temporary name beside ``path``; rename it there when done.
+
+    Yields the temporary folder for the caller to fill; when the block ends without an
+    error a manifest listing its files is added, everything is flushed to disk and the
+    folder becomes ``path``, replacing an earlier skface output there (with
+    ``overwrite``) of which only the listed files are deleted. On any error the
+    temporary folder is removed and ``path`` is left as it was. Checks ``path`` first as
+    :func:`check_folder_output` does.
+    """
+    shown = os.fspath(path)
+    final = check_folder_output(path, overwrite=overwrite, inputs=inputs, data_dirs=data_dirs)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    clean_leftovers(final.parent)
+    tmp = partial_path(final)
+    os.mkdir(tmp, 0o777)  # the usual mode: 0o777 less the umask
+    try:
+        yield tmp
+        _write_manifest(tmp)
+        _fsync_tree(tmp)
+        state = _folder_state(final, shown, overwrite=overwrite)  # again: it may have changed
+        if state == "report":
+            aside = partial_path(final)
+            os.rename(final, aside)
+            try:
+                os.rename(tmp, final)
+            except BaseException:
+                os.rename(aside, final)
+                raise
+            _fsync_path(final.parent, directory=True)
+            if not _remove_report(aside):
+                print(f"skface: files that skface did not write appeared in {shown!r} while "
+                      f"it was replaced; they were kept in {str(aside)!r}.", file=sys.stderr)
+        else:
+            try:
+                os.rename(tmp, final)  # replaces an empty folder only, never a full one
+            except OSError as exc:
+                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                    raise FileExistsError(
+                        f"{shown!r} was created by another program while skface was "
+                        "writing it; it was left as it is: choose another output folder.",
+                    ) from None
+                raise
+        _fsync_path(final.parent, directory=True)
+    finally:
+        if os.path.lexists(tmp):
+            _remove_quietly(tmp)
