@@ -116,10 +116,12 @@ def _train(args: argparse.Namespace) -> int:
     protect = _source_protection(args.source)
     # before any work: an existing file without --force, a folder, a link to nothing, the data
     check_file_output(args.output, overwrite=args.force, **protect)
-    if fmt == "safetensors":
-        from ._safe_io import _safetensors
-
-        _safetensors()  # its ImportError says what to install, before training
+    if fmt == "safetensors":  # what to install, before training rather than after
+        try:
+            import safetensors.torch  # noqa: F401
+        except ImportError as exc:
+            raise ImportError('--format safetensors needs the safetensors package: pip '
+                              'install "skface[safetensors]"') from exc
     frame, described, tmp = _load_labels(args.source, args)
     try:
         if args.source is not None and protect["inputs"]:  # a table: its images' folders

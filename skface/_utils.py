@@ -189,6 +189,18 @@ def _protected(final: Path, shown: str, *, folder: bool, inputs: Iterable, data_
                what: str) -> None:
     """Refuse an output that would replace or write into something skface must keep."""
     real = str(final)
+    if folder:
+        cwd = _real(os.getcwd())
+        if _within(cwd, real):
+            where = "is the current folder" if real == cwd else "contains the current folder"
+            raise OutputRefusedError(
+                f"{shown!r} {where} {cwd!r}, which skface never replaces; choose a new "
+                f"{what}, such as a subfolder.")
+        home = os.path.expanduser("~")
+        if home and home != "~" and _within(_real(home), real):
+            raise OutputRefusedError(
+                f"{shown!r} is the home folder or contains it; choose a new {what}, "
+                "such as a subfolder.")
     for d in data_dirs:
         d = _real(d)
         if _within(real, d) or (folder and _within(d, real)):
@@ -196,7 +208,7 @@ def _protected(final: Path, shown: str, *, folder: bool, inputs: Iterable, data_
                      if _within(real, d) else "contains the data folder")
             raise OutputRefusedError(
                 f"{shown!r} {where} {d!r}; nothing in a data folder is written: choose "
-                f"a {what} outside it.")
+                f"an {what} outside it.")
     for p in inputs:
         p = _real(p)
         if real == p or (folder and _within(p, real)):
@@ -204,22 +216,6 @@ def _protected(final: Path, shown: str, *, folder: bool, inputs: Iterable, data_
             raise OutputRefusedError(
                 f"{shown!r} {where} the input {p!r}, which would be replaced; choose "
                 f"another {what}.")
-    if not folder:
-        return
-    cwd = _real(os.getcwd())
-    if _within(cwd, real):
-        where = "is the current folder" if real == cwd else "contains the current folder"
-        raise OutputRefusedError(
-            f"{shown!r} {where} {cwd!r}, which skface never replaces; choose a new "
-            f"{what}, such as a subfolder.")
-    home = os.path.expanduser("~")
-    if home and home != "~" and _within(_real(home), real):
-        raise OutputRefusedError(
-            f"{shown!r} is the home folder or contains it; choose a new {what}, "
-            "such as a subfolder.")
-    if real == os.path.dirname(real):
-        raise OutputRefusedError(f"{shown!r} is the root of the file system; choose a "
-                                 f"new {what}.")
 
 
 def _check_parent(final: Path, shown: str) -> None:

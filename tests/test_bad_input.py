@@ -6,6 +6,7 @@ run feeds random bytes to the image loader."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import warnings
 from datetime import datetime
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from skface import AgeRegressor, FaceAttributes, GenderClassifier, ImageLoader, RaceClassifier
+from skface._cli import main
 from skface.datasets import load_utkface, make_faces, parse_utkface_names
 from skface.exceptions import ImageLoadError, LabelError
 
@@ -301,3 +303,130 @@ def test_label_table_problems_are_named(tmp_path, files):
                   "race": [0]}).to_csv(table, index=False)
     with pytest.raises(LabelError, match="200"):
         load_csv(table)
+
+
+# ------------------------------------------- destructive outputs
+# Report folders (`skface eda`, `skface evaluate`) are replaced only when skface wrote them
+# and they hold nothing else; an output that is the data, holds it or lies in it, the
+# current folder, the home folder or a parent of either is refused, with --force too, with
+# exit code 2 and before any image is decoded or model loaded.
+
+
+def _tree(root: Path) -> dict[str, tuple]:
+    """Every entry under ``root`` (links not followed), to show nothing changed."""
+    state = {}
+    for folder, dirs, names in os.walk(root):
+        for name in dirs + names:
+            path = os.path.join(folder, name)
+            st_ = os.lstat(path)
+            content = os.readlink(path) if os.path.islink(path) else (
+                None if os.path.isdir(path) else Path(path).read_bytes())
+            state[os.path.relpath(path, root)] = (st_.st_mode, st_.st_mtime_ns, content)
+    return state
+
+
+@pytest.fixture
+def project(tmp_path, tmp_path_factory, monkeypatch):
+    """home/proj with the user's files, a data folder of faces and a label table."""
+    import skface._summary
+    from skface.datasets import make_faces
+
+    home = tmp_path / "home"
+    proj = home / "proj"
+    faces = proj / "faces"
+    faces.mkdir(parents=True)
+    frame = make_faces(6, size=32, directory=faces, random_state=0)
+    (proj / "main.py").write_text("print('my code')\n")
+    docs = proj / "userdocs"
+    docs.mkdir()
+    (docs / "thesis.txt").write_text("years of work")
+    tables = proj / "tables"
+    tables.mkdir()
+    frame[["path", "age", "gender", "race"]].to_csv(tables / "labels.csv", index=False)
+    (tables / "notes.md").write_text("about the labels")
+    model = proj / "models" / "gender.joblib"
+    model.parent.mkdir()
+    model.write_text("not loaded: refused first")
+    os.symlink(faces, proj / "faces-link")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path_factory.mktemp("mpl")))  # not in home
+    monkeypatch.chdir(proj)
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the output should have been refused before any work")
+
+    monkeypatch.setattr(skface._summary, "summarize", no_work)  # eda's decoding
+    monkeypatch.setattr("joblib.load", no_work)  # evaluate's model
+    return {"home": home, "proj": proj, "faces": faces, "tables": tables, "docs": docs,
+            "model": model, "root": tmp_path}
+
+
+# (output, data, what the message says): the data folder is proj/faces unless named
+_REFUSED = [
+    (".", "faces", "current folder"),
+    ("{proj}", "faces", "current folder"),
+    ("..", "faces", "current folder"),
+    ("{root}", "faces", "current folder"),
+    ("faces", "faces", "data folder"),
+    ("faces-link", "faces", "data folder"),
+    ("faces/report", "faces", "inside the data folder"),
+    ("faces-link/new/report", "faces", "inside the data folder"),
+    ("userdocs", "faces", "not written by skface"),
+    ("tables", "tables/labels.csv", "input"),
+    ("faces", "tables/labels.csv", "data folder"),
+    ("faces/sub", "tables/labels.csv", "inside the data folder"),
+    ("models", "faces", ("not written by skface", "contains the input")),
+]
+
+
+@pytest.mark.parametrize("command", ["eda", "evaluate"])
+@pytest.mark.parametrize(("out", "data", "words"), _REFUSED)
+def test_a_report_never_replaces_or_writes_into_what_skface_did_not_write(
+        project, capsys, command, out, data, words):
+    out = out.format(**{k: str(v) for k, v in project.items()})
+    before = _tree(project["root"])
+    argv = (["eda", data, "-q"] if command == "eda" else
+            ["evaluate", str(project["model"]), data]) + ["-o", out, "--force"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert any(w in err for w in ([words] if isinstance(words, str) else words)), err
+    assert f"skface {command}: " in err
+    assert _tree(project["root"]) == before
+
+
+def test_the_home_folder_is_never_a_report_folder(project, capsys, monkeypatch):
+    elsewhere = project["root"] / "data"
+    make_faces(3, size=32, directory=elsewhere, random_state=0)
+    monkeypatch.chdir(project["root"])
+    before = _tree(project["root"])
+    for argv in (["eda", str(elsewhere)],
+                 ["evaluate", str(project["model"]), str(elsewhere)]):
+        assert main([*argv, "-o", str(project["home"]), "--force"]) == 2
+        assert "home folder" in capsys.readouterr().err
+    assert _tree(project["root"]) == before
+
+
+def test_a_report_with_a_file_of_the_users_is_kept_whole(project, capsys):
+    report = project["proj"] / "report"
+    report.mkdir()
+    (report / "metrics.json").write_text("{}")
+    (report / ".skface-manifest.json").write_text(json.dumps(
+        {"format": "skface output folder", "files": ["metrics.json"]}))
+    (report / "my-notes.txt").write_text("mine")
+    before = _tree(project["root"])
+    assert main(["eda", "faces", "-o", "report", "--force"]) == 2
+    assert "'my-notes.txt'" in capsys.readouterr().err
+    assert _tree(project["root"]) == before
+
+
+def test_a_report_next_to_the_label_table_is_fine(project, monkeypatch):
+    from skface._reports import _source_protection
+
+    monkeypatch.undo()  # decoding allowed again
+    monkeypatch.chdir(project["tables"])
+    before = _tree(project["tables"])
+    assert main(["eda", "labels.csv", "--no-check", "-q"]) == 0  # default -o skface-eda
+    assert (project["tables"] / "skface-eda" / "index.html").is_file()
+    after = _tree(project["tables"])
+    assert {k: v for k, v in after.items() if not k.startswith("skface-eda")} == before
+    assert _source_protection("labels.csv")["data_dirs"] == [str(project["faces"])]

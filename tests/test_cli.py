@@ -90,6 +90,115 @@ def test_train_then_predict_on_synthetic_images(tmp_path, synthetic_paths, capsy
     assert len(out_csv.read_text().splitlines()) == len(synthetic_paths) + 1
 
 
+TRAIN_FAST = ["train", "--target", "gender", "--synthetic", "120", "--size", "32",
+              "--epochs", "1", "--network", "basic_cnn", "-q"]
+
+
+def test_train_writes_the_safe_format_for_a_safetensors_file(tmp_path, synthetic_paths,
+                                                             capsys):
+    import joblib
+
+    from skface import load_model
+
+    model = tmp_path / "gender.safetensors"
+    assert main([*TRAIN_FAST, "-o", str(model)]) == 0
+    assert "(safetensors)" in capsys.readouterr().err
+    loaded = load_model(model)  # the format that runs no code when loaded
+    assert loaded.predict(synthetic_paths[:3]).shape == (3,)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gender.safetensors"]
+    explicit = tmp_path / "gender.model"
+    assert main([*TRAIN_FAST, "--format", "safetensors", "-o", str(explicit)]) == 0
+    assert load_model(explicit).predict(synthetic_paths[:3]).shape == (3,)
+    other = tmp_path / "gender.bin"
+    assert main([*TRAIN_FAST, "-o", str(other)]) == 0  # joblib unless *.safetensors
+    assert joblib.load(other).predict(synthetic_paths[:3]).shape == (3,)
+    capsys.readouterr()
+    assert main([*TRAIN_FAST, "--format", "joblib", "-o", str(tmp_path / "m.safetensors")]) == 2
+    assert "--format joblib" in capsys.readouterr().err
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def _no_training(monkeypatch):
+    """Make any attempt to load labels or train fail the test: refusals come first."""
+    import skface._cli as cli
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the output should have been refused before any work")
+
+    monkeypatch.setattr(cli, "_load_labels", fail)
+
+
+def test_train_refuses_a_folder_or_a_dangling_link_before_training(tmp_path, monkeypatch,
+                                                                   capsys):
+    _no_training(monkeypatch)
+    (tmp_path / "models").mkdir()
+    os.symlink(tmp_path / "gone" / "m.joblib", tmp_path / "link.joblib")
+    for name, words in [("models", "is a folder"), ("link.joblib", "does not exist")]:
+        for force in ([], ["--force"]):
+            assert main([*TRAIN_FAST, "-o", str(tmp_path / name), *force]) == 2
+            assert words in capsys.readouterr().err
+    assert os.path.islink(tmp_path / "link.joblib") and not list(
+        (tmp_path / "models").iterdir())
+
+
+def test_train_never_writes_into_the_data_folder_or_over_the_table(tmp_path, synthetic_dir,
+                                                                   monkeypatch, capsys):
+    from skface.datasets import load_utkface
+
+    table = tmp_path / "labels.csv"
+    load_utkface(synthetic_dir)[["path", "gender"]].to_csv(table, index=False)
+    text = table.read_text()
+    before = folder_state(synthetic_dir)
+    for source, out in [(synthetic_dir, synthetic_dir / "model.joblib"),
+                        (table, table), (table, synthetic_dir / "model.joblib")]:
+        assert main(["train", str(source), "--epochs", "1", "--size", "32", "-q",
+                     "--network", "basic_cnn",
+                     "-o", str(out), "--force"]) == 2
+        assert "skface train: " in capsys.readouterr().err
+    assert folder_state(synthetic_dir) == before and table.read_text() == text
+
+
+def test_two_trainings_into_one_file_do_not_both_succeed(tmp_path, monkeypatch, capsys):
+    # the other run finishes while this one trains: its model is kept, this one refuses
+    import joblib
+
+    model = tmp_path / "same.joblib"
+    dump = joblib.dump
+
+    def other_run_finishes_first(value, filename, *args, **kwargs):
+        model.write_text("the other run's model")
+        return dump(value, filename, *args, **kwargs)
+
+    monkeypatch.setattr(joblib, "dump", other_run_finishes_first)
+    assert main([*TRAIN_FAST, "-o", str(model)]) == 2
+    assert "created by another program" in capsys.readouterr().err
+    assert model.read_text() == "the other run's model"
+    assert [p.name for p in tmp_path.iterdir()] == ["same.joblib"]
+
+
+def test_predict_never_writes_over_its_inputs(tmp_path, synthetic_dir, monkeypatch, capsys):
+    import joblib
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the output should have been refused before loading the model")
+
+    monkeypatch.setattr(joblib, "load", fail)
+    model = tmp_path / "m.joblib"
+    model.write_text("a model")
+    image = sorted(synthetic_dir.iterdir())[0]
+    before = folder_state(synthetic_dir)
+    for paths, out in [([synthetic_dir], model), ([synthetic_dir], synthetic_dir / "p.csv"),
+                       ([image], image), ([image], model)]:
+        assert main(["predict", str(model), *map(str, paths), "-o", str(out),
+                     "--force"]) == 2
+        assert "skface predict: " in capsys.readouterr().err
+    for draw in (synthetic_dir, synthetic_dir / "drawn"):
+        assert main(["predict", str(model), str(synthetic_dir), "--draw", str(draw),
+                     "--force"]) == 2
+    assert main(["predict", str(model), str(image), "--draw", str(synthetic_dir)]) == 2
+    assert model.read_text() == "a model" and folder_state(synthetic_dir) == before
+
+
 def test_train_all_targets_on_a_label_table(tmp_path, synthetic_dir, capsys):
     from skface.datasets import load_utkface
 
@@ -168,19 +277,24 @@ def test_evaluate_every_task_of_a_multi_task_model(tmp_path, trained_models, syn
     assert tasks["age_group"]["metric"] == "accuracy" and tasks["age"]["metric"] == "mae"
 
 
-def test_evaluate_refuses_to_replace_a_report_without_force(tmp_path, trained_models,
-                                                            synthetic_dir, capsys):
+def test_evaluate_replaces_only_a_report_it_wrote(tmp_path, trained_models, synthetic_dir,
+                                                  capsys):
     out = tmp_path / "report"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
     argv = ["evaluate", str(trained_models["gender"]), str(synthetic_dir), "-o", str(out),
             "--no-plots"]
+    assert main(argv) == 0
     assert main(argv) == 2
     assert "pass --force" in capsys.readouterr().err
-    assert (out / "keep.txt").read_text() == "mine"
-    assert main([*argv, "--force"]) == 0
-    assert not (out / "keep.txt").exists() and (out / "metrics.json").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no partial folder left
+    (out / "metrics.json").write_text("stale")
+    assert main([*argv, "--force"]) == 0  # an earlier report of skface's: replaced
+    assert json.loads((out / "metrics.json").read_text())["n_images"] == 40
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no partial folder left
+    (out / "keep.txt").write_text("mine")  # the user puts a file of theirs into it
+    before = folder_state(out)
+    capsys.readouterr()
+    assert main([*argv, "--force"]) == 2
+    assert "'keep.txt'" in capsys.readouterr().err
+    assert folder_state(out) == before and (out / "keep.txt").read_text() == "mine"
 
 
 def test_evaluate_leaves_nothing_when_it_fails(tmp_path, trained_models, synthetic_dir,
