@@ -303,12 +303,17 @@ def atomic_file(path: str | os.PathLike, *, overwrite: bool = False, clean: bool
     tmp = partial_path(final)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
                  0o666)  # the usual mode: 0o666 less the umask
-    os.close(fd)
+    try:
+        mode = os.fstat(fd).st_mode & 0o777
+    finally:
+        os.close(fd)
     try:
         yield tmp
         if tmp.is_symlink() or not tmp.is_file():
             raise OSError(f"the temporary file {str(tmp)!r} for {str(final)!r} disappeared "
                           "while it was written.")
+        if tmp.stat().st_mode & 0o777 != mode:  # a writer that made its own private file
+            os.chmod(tmp, mode)
         _fsync_path(tmp)
         _publish_file(tmp, final, overwrite=overwrite, hint=hint)
         _fsync_path(final.parent, directory=True)

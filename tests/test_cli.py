@@ -106,6 +106,9 @@ def test_train_writes_the_safe_format_for_a_safetensors_file(tmp_path, synthetic
     loaded = load_model(model)  # the format that runs no code when loaded
     assert loaded.predict(synthetic_paths[:3]).shape == (3,)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gender.safetensors"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert model.stat().st_mode & 0o777 == 0o666 & ~umask
     explicit = tmp_path / "gender.model"
     assert main([*TRAIN_FAST, "--format", "safetensors", "-o", str(explicit)]) == 0
     assert load_model(explicit).predict(synthetic_paths[:3]).shape == (3,)

@@ -60,6 +60,17 @@ def test_a_file_appears_complete_with_the_usual_mode_and_nothing_beside_it(tmp_p
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
 
 
+def test_a_writer_that_makes_its_own_private_file_still_gives_the_usual_mode(tmp_path):
+    final = tmp_path / "model.safetensors"
+    with atomic_file(final) as tmp:  # as safetensors does: a new file, mode 0600
+        tmp.unlink()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, b"weights")
+        os.close(fd)
+    assert final.read_bytes() == b"weights"
+    assert final.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
 @pytest.mark.parametrize("error", [ValueError, KeyboardInterrupt])
 def test_an_error_while_writing_removes_the_temporary_file(tmp_path, error):
     final = tmp_path / "model.joblib"
