@@ -368,7 +368,9 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             Naming every image without a face (``no_face="error"``) or with several
             (``multiple="error"``).
         ImageLoadError
-            Naming every file that cannot be read.
+            Naming every file that cannot be read: files are read as
+            :class:`~skface.ImageLoader` reads them (regular files in its raster
+            formats only), at full resolution.
         """
         return self._run(X, crops=False)[1]
 

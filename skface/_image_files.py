@@ -243,16 +243,16 @@ def describe_content(head: bytes) -> str:
         return (f"looks like {_format_name(fmt)} but its header cannot be read: the file "
                 "is corrupt or truncated; re-download or re-export it")
     if fmt is not None:
-        return f"the file is {_format_name(fmt)}, not an allowed raster format; {allowed}"
+        return f"detected format: {_format_name(fmt)}, not an allowed raster format; {allowed}"
     if head.startswith(b"%PDF-"):
-        return f"the file is a PDF document, not an allowed raster format; {allowed}"
+        return f"detected format: PDF document, not an allowed raster format; {allowed}"
     if head.startswith(b"%!"):
-        return f"the file is a PostScript program, not an allowed raster format; {allowed}"
+        return f"detected format: PostScript, not an allowed raster format; {allowed}"
     text = _as_text(head)
     if text is not None:
         low = text.lstrip().lower()
         if "<svg" in low:
-            return (f"the file is an SVG (vector graphics) image, not an allowed raster "
+            return (f"detected format: SVG (vector graphics), not an allowed raster "
                     f"format; {allowed}")
         if low.startswith("<!doctype html") or "<html" in low:
             what = "an HTML page (often the error page of a failed download)"
