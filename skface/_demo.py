@@ -14,6 +14,11 @@ import pandas as pd
 __all__ = ["build_demo"]
 
 _INSTALL_HINT = 'pip install "skface[demo]"'
+# Uploads are bounded in bytes (refused by the server before they are stored when served
+# with `serve`, and checked again before decoding) and in pixels (checked from the
+# header, before any pixel is decoded): a 4096 x 4096 photo decodes to 48 MiB of RGB.
+MAX_UPLOAD_BYTES = 20 * 1024**2
+MAX_UPLOAD_PIXELS = 4096 * 4096
 
 
 def _import_gradio():
@@ -29,8 +34,55 @@ def _import_gradio():
     return gradio
 
 
+def read_upload(path: str | os.PathLike, *, max_bytes: int = MAX_UPLOAD_BYTES,
+                max_pixels: int = MAX_UPLOAD_PIXELS) -> np.ndarray:
+    """Decode an uploaded photo with skface's decoder, as ``(h, w, 3)`` uint8 RGB.
+
+    Only regular files of at most ``max_bytes`` bytes and ``max_pixels`` pixels, in
+    the raster formats :class:`~skface.ImageLoader` reads, are decoded.
+
+    Raises
+    ------
+    ImageLoadError
+        Naming the uploaded file (its base name) and the reason.
+    """
+    from ._image_files import DecodeFailure, stat_regular
+    from ._imaging import read_rgb
+    from .exceptions import ImageLoadError
+
+    path = os.fspath(path)
+    name = os.path.basename(path)
+    st, reason = stat_regular(path)
+    if reason is None and st.st_size > max_bytes:
+        reason = (f"the file is {st.st_size:,} bytes, above the demo's limit of "
+                  f"{max_bytes:,} bytes; upload a smaller photo")
+    if reason is None:
+        try:
+            return read_rgb(path, max_pixels=max_pixels,
+                            too_large="upload a photo of at most "
+                                      f"{max_pixels:,} pixels (scale it down first)")
+        except DecodeFailure as exc:
+            reason = str(exc)
+    raise ImageLoadError(f"The uploaded file {name!r} cannot be used: {reason}",
+                         [(name, reason)])
+
+
+def predict_upload(model, path: str | os.PathLike, *, cropper=None, **limits
+                   ) -> tuple[np.ndarray, pd.DataFrame]:
+    """The demo's ``/predict``: the upload at ``path`` read by :func:`read_upload`,
+    then :func:`skface.annotate_image` on its pixels."""
+    from ._draw import annotate_image
+
+    return annotate_image(model, read_upload(path, **limits), cropper=cropper)
+
+
 def build_demo(model, *, title: str = "skface", cropper=None):
     """A Gradio app that detects the faces in an uploaded photo and predicts on them.
+
+    Uploads are decoded by skface, not by Gradio, with the checks of
+    :class:`~skface.ImageLoader` (regular files in JPEG, PNG, WebP, GIF, BMP, TIFF or
+    PPM/PGM only) and bounded: at most ``MAX_UPLOAD_BYTES`` (20 MiB) and
+    ``MAX_UPLOAD_PIXELS`` (4096 x 4096) pixels, checked before decoding.
 
     Parameters
     ----------
@@ -45,25 +97,30 @@ def build_demo(model, *, title: str = "skface", cropper=None):
     -------
     demo : gradio.Blocks
         Call ``demo.launch(server_name="127.0.0.1")`` to serve it. Its one endpoint,
-        ``/predict``, takes an image and returns the annotated image and a table with
-        one row per face (``x, y, w, h, label``).
+        ``/predict``, takes an image file and returns the annotated image and a table
+        with one row per face (``x, y, w, h, label``).
     """
     gr = _import_gradio()
-    from ._draw import _resolve_model, annotate_image
+    from ._draw import _resolve_model
+    from ._image_files import image_extensions
+    from .exceptions import ImageLoadError
 
     _resolve_model(model, cropper)  # fail now, not at the first upload, on a model it cannot use
 
-    def predict(image: np.ndarray | None) -> tuple[np.ndarray | None, pd.DataFrame]:
-        if image is None:
+    def predict(upload: str | None) -> tuple[np.ndarray | None, pd.DataFrame]:
+        if upload is None:
             raise gr.Error("Upload a photo first.")
-        drawn, faces = annotate_image(model, np.asarray(image, dtype=np.uint8),
-                                      cropper=cropper)
+        try:
+            drawn, faces = predict_upload(model, upload, cropper=cropper)
+        except ImageLoadError as exc:
+            raise gr.Error(str(exc)) from None
         if faces.empty:
             gr.Warning("No face found: try a frontal, upright face.")
         return drawn, faces
 
     final = model.steps[-1][1] if hasattr(model, "steps") else model
-    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+    # Uploaded files are deleted an hour after they are stored, so disk use stays bounded.
+    with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         gr.Markdown(
             f"# {title}\n"
             f"Faces are found with OpenCV's Haar cascade and passed to a fitted "
@@ -71,12 +128,16 @@ def build_demo(model, *, title: str = "skface", cropper=None):
             "trained on UTKFace's coarse, dataset-given labels (binary gender, five race "
             "groups); they can be wrong, and worse for some groups than others.")
         with gr.Row():
-            photo = gr.Image(type="numpy", image_mode="RGB", label="Photo", sources=["upload"])
+            # A file, not gr.Image: Gradio would decode the upload itself with every
+            # Pillow plugin; skface decodes it with its own checks and limits.
+            photo = gr.File(type="filepath", file_count="single", label="Photo",
+                            file_types=sorted(image_extensions()))
             shown = gr.Image(type="numpy", label="Faces and predictions", interactive=False)
         button = gr.Button("Predict", variant="primary")
         table = gr.Dataframe(label="One row per face", interactive=False,
                              headers=["x", "y", "w", "h", "label"])
-        button.click(predict, inputs=photo, outputs=[shown, table], api_name="predict")
+        button.click(predict, inputs=photo, outputs=[shown, table], api_name="predict",
+                     concurrency_limit=1)  # one decode at a time: memory stays bounded
     return demo
 
 
@@ -87,4 +148,5 @@ def serve(model_path: str | os.PathLike, *, host: str = "127.0.0.1", port: int |
 
     model = joblib.load(model_path)
     demo = build_demo(model, title=f"skface: {os.path.basename(os.fspath(model_path))}")
-    demo.launch(server_name=host, server_port=port, inbrowser=open_browser, share=False)
+    demo.launch(server_name=host, server_port=port, inbrowser=open_browser, share=False,
+                max_file_size=MAX_UPLOAD_BYTES)

@@ -274,15 +274,14 @@ def annotate_image(
     ImageLoadError
         If a file cannot be read (named in the message).
     """
-    from ._face_cropper import _read_rgb
-    from ._imaging import DecodeFailure, format_failures
+    from ._imaging import DecodeFailure, format_failures, read_rgb
     from .exceptions import ImageLoadError
 
     predictor, cropper, grey = _resolve_model(model, cropper)
     if isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
         try:
-            rgb = _read_rgb(path)
+            rgb = read_rgb(path)
         except DecodeFailure as exc:
             failures = [(path, str(exc))]
             raise ImageLoadError(format_failures(failures, 1), failures) from None

@@ -14,19 +14,12 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._image_loader import check_paths
-from ._imaging import (
-    DecodeFailure,
-    _bomb_reason,
-    _broken_reason,
-    _normalise_mode,
-    _unidentified_reason,
-    format_failures,
-)
+from ._imaging import DecodeFailure, format_failures, read_rgb
 from .exceptions import FaceDetectionError, ImageLoadError, NoFaceWarning
 
 __all__ = ["FaceCropper", "FaceDetectionError", "NoFaceWarning"]
@@ -76,42 +69,6 @@ def _cascade():
 
 
 # --------------------------------------------------------------------------- input
-
-
-def _read_rgb(path: str) -> np.ndarray:
-    """Decode one file at full resolution to an ``(h, w, 3)`` uint8 RGB array.
-
-    EXIF orientation is applied and transparent pixels are composited onto black.
-
-    Raises
-    ------
-    DecodeFailure
-        With a reason meant for the user.
-    """
-    try:
-        im = Image.open(path)
-    except FileNotFoundError:
-        raise DecodeFailure("file not found") from None
-    except IsADirectoryError:
-        raise DecodeFailure("is a folder, not an image file") from None
-    except PermissionError:
-        raise DecodeFailure("permission denied: the file cannot be read") from None
-    except UnidentifiedImageError:
-        raise DecodeFailure(_unidentified_reason(path)) from None
-    except Image.DecompressionBombError as exc:
-        raise DecodeFailure(_bomb_reason(str(exc), None)) from None
-    except Exception as exc:  # Pillow's plugins raise many types on broken headers
-        raise DecodeFailure(f"not a readable image ({type(exc).__name__}: {exc})") from None
-    with im:
-        try:
-            out = _normalise_mode(ImageOps.exif_transpose(im))
-            if out.mode in ("RGBA", "LA"):
-                background = Image.new(out.mode[:-1], out.size, 0)
-                background.paste(out, mask=out.getchannel("A"))
-                out = background
-            return np.asarray(out.convert("RGB"))
-        except Exception as exc:
-            raise DecodeFailure(_broken_reason(im, exc)) from None
 
 
 def _check_array(img, where: str) -> np.ndarray:
@@ -328,7 +285,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         for i, (path, source) in enumerate(inputs):
             name = path if path is not None else f"image at position {i}"
             try:
-                image = _read_rgb(source) if path is not None else source
+                image = read_rgb(source) if path is not None else source
             except DecodeFailure as exc:
                 unreadable.append((name, str(exc)))
                 continue
@@ -411,7 +368,9 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             Naming every image without a face (``no_face="error"``) or with several
             (``multiple="error"``).
         ImageLoadError
-            Naming every file that cannot be read.
+            Naming every file that cannot be read: files are read as
+            :class:`~skface.ImageLoader` reads them (regular files in its raster
+            formats only), at full resolution.
         """
         return self._run(X, crops=False)[1]
 

@@ -28,7 +28,8 @@ def check_paths(X, *, caller: str = "ImageLoader") -> list[str]:
     TypeError
         For a single string, images instead of paths, or elements that are not paths.
     ValueError
-        For an empty collection or a 2-D input with several columns.
+        For an empty collection, an empty path, a path with a NUL byte, or a 2-D
+        input with several columns.
     """
     if isinstance(X, (str, bytes, os.PathLike)):
         raise TypeError(
@@ -79,19 +80,26 @@ def check_paths(X, *, caller: str = "ImageLoader") -> list[str]:
         if isinstance(v, (str, np.str_)):
             if not v:
                 raise ValueError(f"{caller}: path at position {i} is an empty string.")
-            out.append(str(v))
+            path = str(v)
         elif isinstance(v, os.PathLike):
-            out.append(os.fsdecode(os.fspath(v)))
+            path = os.fsdecode(os.fspath(v))
         elif isinstance(v, bytes):  # a file name that is not valid UTF-8, as os.listdir(b".")
             if not v:
                 raise ValueError(f"{caller}: path at position {i} is empty.")
-            out.append(os.fsdecode(v))
+            path = os.fsdecode(v)
         else:
             raise TypeError(
                 f"{caller} expects file paths; element at position {i} is {v!r} "
                 f"({type(v).__name__}). Pass a path (str, bytes or pathlib.Path) for every "
                 "image; drop missing entries from X and y together."
             )
+        if "\x00" in path:
+            raise ValueError(
+                f"{caller}: path at position {i}, {path!r}, contains a NUL byte (\\x00), "
+                "which no file name can hold; fix the path (a label table saved as UTF-16, "
+                "or a corrupt one, gives such paths)."
+            )
+        out.append(path)
     return out
 
 
@@ -157,8 +165,15 @@ class ImageLoader(TransformerMixin, BaseEstimator):
 
     Notes
     -----
-    Animated images (GIF, WebP) give their first frame. 16-bit greyscale images
-    are scaled from 0-65535 to 0-255. Relative paths are resolved against the
+    Only regular files in JPEG (MPO included), PNG, WebP, GIF, BMP, TIFF or
+    PPM/PGM/PBM/PFM are decoded; any other content (EPS, PDF, SVG, other Pillow
+    formats, text) is refused whatever the file's name, so no other decoder ever
+    runs on an untrusted file, and named pipes, devices and folders are refused
+    without being opened. Animated images (GIF, WebP) give their first frame.
+    16-bit greyscale images are scaled from 0-65535 to 0-255, 32-bit integer TIFFs
+    from their declared range (0 to 2**31 - 1 when signed, negative values black);
+    floating-point images (TIFF, PFM) with values in [0, 1] are scaled by 255, in
+    [0, 255] kept, and in any other range refused. Relative paths are resolved against the
     current working directory when ``transform`` runs. Unreadable files raise
     :class:`~skface.exceptions.ImageLoadError`, which names every failing file
     and the reason: nothing is skipped, so X and y never fall out of step.

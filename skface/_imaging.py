@@ -2,7 +2,9 @@
 
 Only numpy and Pillow are used. Decoding runs in threads (Pillow releases the GIL
 while it decodes and resamples), JPEGs are decoded at reduced scale (draft mode)
-when the target is small, and pixels stay uint8 from file to output.
+when the target is small, and pixels stay uint8 from file to output. Files are
+opened through :mod:`skface._image_files`: regular files only, and only the raster
+formats of ``RASTER_FORMATS``.
 
 Decoded images are memoised in a process-wide cache keyed by file identity (device,
 inode, size, modification time) and the decoding parameters, bounded in bytes and
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -23,8 +24,15 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
+from ._image_files import (
+    DecodeFailure,
+    exception_text,
+    open_raster,
+    open_regular,
+    stat_regular,
+)
 from .exceptions import ImageLoadError
 
 _RESAMPLE = {
@@ -56,73 +64,157 @@ class DecodeSpec:
         return 1 if self.grayscale else 3
 
 
-class DecodeFailure(Exception):
-    """A file could not be decoded; ``str(self)`` says why and what to do."""
+_PROBE = DecodeSpec(size=16)  # decoding at 1/8 scale still reads every byte of the file
 
 
 # --------------------------------------------------------------------------- decoding
 
 
-def _normalise_mode(im: Image.Image) -> Image.Image:
-    """Bring any Pillow mode to L, RGB, LA or RGBA with 8-bit channels."""
+def _integer_max(im: Image.Image) -> int:
+    """The largest sample value of a 16- or 32-bit integer image, as its file declares."""
+    if im.mode == "I" and im.format == "TIFF":
+        tags = getattr(im, "tag_v2", {})
+        bits, sample_format = tags.get(258, (32,)), tags.get(339, (1,))
+        bits = bits[0] if isinstance(bits, tuple) else bits
+        sample_format = sample_format[0] if isinstance(sample_format, tuple) else sample_format
+        if bits in (8, 16, 32):
+            return 2 ** (bits - 1) - 1 if sample_format == 2 else 2**bits - 1
+    # 16-bit PNG, TIFF and PGM (Pillow scales PGM to 0..65535)
+    return 65535
+
+
+def _float_to_l(im: Image.Image) -> Image.Image:
+    a = np.asarray(im, dtype=np.float64)
+    if not np.isfinite(a).all():
+        raise DecodeFailure(
+            "floating-point image with NaN or infinite values, which are no intensity; "
+            "replace them and save the image again, or save it as an 8-bit image")
+    lo, hi = float(a.min()), float(a.max())
+    if lo < 0 or hi > 255:
+        raise DecodeFailure(
+            f"floating-point image with values from {lo:g} to {hi:g}: skface reads floats "
+            "in [0, 1] or in [0, 255] as intensities and cannot tell how to scale these; "
+            "rescale the image to [0, 1] and save it again, or save it as an 8-bit image")
+    scale = 255.0 if hi <= 1.0 else 1.0  # the same rule as for float arrays
+    return Image.fromarray(np.rint(a * scale).astype(np.uint8), "L")
+
+
+def _normalise_mode(im: Image.Image, int_max: int = 65535) -> Image.Image:
+    """Bring any Pillow mode to L, RGB, LA or RGBA with 8-bit channels.
+
+    Integer greyscale is scaled from its declared range (``int_max``: 65535 for 16-bit
+    files, 2**31 - 1 for signed 32-bit TIFFs) to 0..255, negative values giving black;
+    floating-point greyscale (TIFF, PFM) in [0, 1] is scaled by 255, in [0, 255] kept,
+    and any other range refused.
+    """
     mode = im.mode
     if mode in ("RGB", "L", "RGBA", "LA"):
         return im
     if mode in _SIXTEEN_BIT:
-        # 16-bit greyscale (PNG, TIFF): scale 0..65535 to 0..255 instead of clipping.
-        a = np.asarray(im).astype(np.uint32, copy=False)
-        a = (np.clip(a, 0, 65535) * 255 + 32767) // 65535
+        top = 65535 if mode.startswith("I;16") else int_max
+        a = np.clip(np.asarray(im).astype(np.int64, copy=False), 0, top)
+        a = (a * 255 + top // 2) // top
         return Image.fromarray(a.astype(np.uint8), "L")
+    if mode == "F":
+        return _float_to_l(im)
     if mode == "P":
         return im.convert("RGBA" if "transparency" in im.info else "RGB")
     if mode in ("PA", "RGBa"):
         return im.convert("RGBA")
     if mode == "La":
         return im.convert("LA")
-    if mode in ("1", "F"):
+    if mode == "1":
         return im.convert("L")
     return im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX, ...
+
+
+def _with_image(path: str, max_pixels: int | None, body, too_large: str | None = None):
+    """``body(im)`` on the raster image at ``path``, any failure as DecodeFailure."""
+    with open_regular(path) as f:
+        im = open_raster(f, max_pixels, too_large)
+        with im:
+            try:
+                return body(im)
+            except DecodeFailure:
+                raise
+            except Exception as exc:
+                raise DecodeFailure(_broken_reason(im, exc)) from None
 
 
 def decode_image(path: str, spec: DecodeSpec) -> np.ndarray:
     """Decode one file to a ``(size, size, channels)`` uint8 array.
 
+    Only regular files in :data:`~skface._image_files.RASTER_FORMATS` are decoded.
+
     Raises
     ------
     DecodeFailure
-        With a reason meant for the user, for any file Pillow cannot read.
+        With a reason meant for the user, for any file that cannot be decoded.
     """
+    return _with_image(path, spec.max_pixels, lambda im: _decode_opened(im, spec))
+
+
+def _flatten_alpha(im: Image.Image, fill: tuple[int, ...]) -> Image.Image:
+    mode = im.mode[:-1]
+    background = Image.new(mode, im.size, fill if mode == "RGB" else fill[:1])
+    background.paste(im, mask=im.getchannel("A"))
+    return background
+
+
+def read_rgb(path: str, *, max_pixels: int | None = None, too_large: str | None = None
+             ) -> np.ndarray:
+    """Decode one file at full resolution to an ``(h, w, 3)`` uint8 RGB array.
+
+    The same checks and conversions as :func:`decode_image`: EXIF orientation is
+    applied and transparent pixels are composited onto black. An image of more than
+    ``max_pixels`` pixels (Pillow's limit when None) is refused before it is decoded,
+    ``too_large`` saying what to do.
+
+    Raises
+    ------
+    DecodeFailure
+        With a reason meant for the user.
+    """
+
+    def body(im: Image.Image) -> np.ndarray:
+        int_max = _integer_max(im)
+        orientation = im.getexif().get(_ORIENTATION, 1)
+        out = ImageOps.exif_transpose(im) if orientation not in (None, 1) else im
+        out = _normalise_mode(out, int_max)
+        if out.mode in ("RGBA", "LA"):
+            out = _flatten_alpha(out, (0, 0, 0))
+        return np.asarray(out if out.mode == "RGB" else out.convert("RGB"))
+
+    return _with_image(path, max_pixels, body, too_large)
+
+
+def probe_image(path: str) -> tuple[str | None, str, int, int]:
+    """Decode ``path`` fully at a small size; its ``(format, mode, width, height)``.
+
+    Raises
+    ------
+    DecodeFailure
+        As :func:`decode_image`, with ``.header``: the tuple, or None where the
+        header could not be read.
+    """
+    header = None
+
+    def body(im: Image.Image):
+        nonlocal header
+        header = (im.format, im.mode, *im.size)
+        _decode_opened(im, _PROBE)
+        return header
+
     try:
-        im = Image.open(path)
-    except FileNotFoundError:
-        raise DecodeFailure("file not found") from None
-    except IsADirectoryError:
-        raise DecodeFailure("is a folder, not an image file") from None
-    except PermissionError:
-        raise DecodeFailure("permission denied: the file cannot be read") from None
-    except UnidentifiedImageError:
-        raise DecodeFailure(_unidentified_reason(path)) from None
-    except Image.DecompressionBombError as exc:
-        raise DecodeFailure(_bomb_reason(str(exc), spec.max_pixels)) from None
-    except Exception as exc:  # Pillow's plugins raise many types on broken headers
-        raise DecodeFailure(f"not a readable image ({type(exc).__name__}: {exc})") from None
-    with im:
-        try:
-            return _decode_opened(im, spec)
-        except DecodeFailure:
-            raise
-        except Exception as exc:
-            raise DecodeFailure(_broken_reason(im, exc)) from None
+        return _with_image(path, None, body)
+    except DecodeFailure as exc:
+        exc.header = header
+        raise
 
 
 def _decode_opened(im: Image.Image, spec: DecodeSpec) -> np.ndarray:
-    width, height = im.size
-    limit = spec.max_pixels if spec.max_pixels is not None else Image.MAX_IMAGE_PIXELS
-    if limit is not None and width * height > limit:
-        raise DecodeFailure(
-            _bomb_reason(f"{width}x{height} = {width * height} pixels", spec.max_pixels)
-        )
     size = spec.size
+    int_max = _integer_max(im)
     region = None
     if im.format == "JPEG":
         # Decode at 1/2, 1/4 or 1/8 scale while both sides stay >= the target.
@@ -134,7 +226,7 @@ def _decode_opened(im: Image.Image, spec: DecodeSpec) -> np.ndarray:
         if orientation not in (None, 1):
             im = ImageOps.exif_transpose(im)
             region = None
-    im = _normalise_mode(im)
+    im = _normalise_mode(im, int_max)
 
     w, h = im.size
     x0, y0, x1, y1 = region if region is not None else (0, 0, w, h)
@@ -155,13 +247,8 @@ def _decode_opened(im: Image.Image, spec: DecodeSpec) -> np.ndarray:
     if target != (w, h) or box != (0, 0, w, h):
         im = im.resize(target, _RESAMPLE[spec.resample], box=box, reducing_gap=None)
 
-    if im.mode in ("RGBA", "LA"):
-        # Composite transparent pixels onto the fill colour.
-        mode = im.mode[:-1]
-        fill = spec.fill if mode == "RGB" else spec.fill[:1]
-        background = Image.new(mode, im.size, fill)
-        background.paste(im, mask=im.getchannel("A"))
-        im = background
+    if im.mode in ("RGBA", "LA"):  # composite transparent pixels onto the fill colour
+        im = _flatten_alpha(im, spec.fill)
     if spec.grayscale and im.mode != "L":
         im = im.convert("L")
     elif not spec.grayscale and im.mode != "RGB":
@@ -178,34 +265,12 @@ def _decode_opened(im: Image.Image, spec: DecodeSpec) -> np.ndarray:
     return out
 
 
-def _unidentified_reason(path: str) -> str:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(16)
-    except OSError:
-        head = b""
-    if not head:
-        return "file is empty (0 bytes)"
-    return (
-        f"not an image format Pillow can read (the file starts with {head!r}); "
-        "it may be a text, HTML or partially downloaded file"
-    )
-
-
-def _bomb_reason(detail: str, max_pixels: int | None) -> str:
-    return (
-        f"image is too large ({detail}), above the decompression-bomb limit; "
-        "if you trust the file, raise the limit with ImageLoader(max_pixels=...)"
-        + ("" if max_pixels is None else " (and PIL.Image.MAX_IMAGE_PIXELS beyond twice it)")
-    )
-
-
 def _broken_reason(im: Image.Image, exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
+    text = exception_text(exc).split(": ", 1)[1]
     kind = im.format or "image"
     if "truncated" in text or isinstance(exc, (EOFError, SyntaxError)) or "broken" in text:
         return f"{kind} data is truncated or corrupt ({text}); re-download or re-export the file"
-    return f"{kind} could not be decoded ({type(exc).__name__}: {text})"
+    return f"{kind} could not be decoded ({exception_text(exc)})"
 
 
 # --------------------------------------------------------------------------- the cache
@@ -352,23 +417,14 @@ def set_image_cache_limit(max_bytes: int) -> None:
 
 def _file_key(path: str) -> tuple[tuple | None, str | None]:
     """Identity of a file for the cache, or the reason it cannot be read."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None, "file not found"
-    except PermissionError:
-        return None, "permission denied: the file cannot be read"
-    except OSError as exc:
-        return None, f"cannot be accessed ({exc.strerror or exc})"
-    if stat.S_ISDIR(st.st_mode):
-        return None, "is a folder, not an image file"
-    if st.st_size == 0:
-        return None, "file is empty (0 bytes)"
+    st, reason = stat_regular(path)
+    if reason is not None:
+        return None, reason
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), None
 
 
 def check_files_exist(paths: Sequence[str]) -> None:
-    """Check that every path is a readable, non-empty file (no decoding).
+    """Check that every path is a non-empty regular file (no decoding).
 
     Raises
     ------

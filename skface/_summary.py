@@ -1,6 +1,6 @@
 """What the ``skface summarize`` command reports about a folder of face images.
 
-Built on the public API only (``load_utkface``, ``load_csv``, ``check_images``).
+Built on the public API (``load_utkface``, ``load_csv``, ``check_images``).
 """
 
 from __future__ import annotations
@@ -32,10 +32,13 @@ class FolderSummary:
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     image_kinds: Counter = field(default_factory=Counter)
     checked: bool = True
+    not_files: list[str] = field(default_factory=list)
+    """Entries of a folder with an image name that are not regular files (named pipes,
+    folders, devices, broken or looping links): counted and listed as unreadable."""
 
     @property
     def n_files(self) -> int:
-        return len(self.labels) + len(self.malformed)
+        return len(self.labels) + len(self.malformed) + len(self.not_files)
 
     def distributions(self) -> dict:
         out: dict = {}
@@ -141,6 +144,23 @@ def load_labels(source: str | os.PathLike) -> tuple[pd.DataFrame, list[tuple[str
     return load_csv(source), [], "label table"
 
 
+def _not_files(folder: str) -> list[str]:
+    """Paths of a folder's entries named like images that are not regular files.
+
+    ``load_utkface`` considers regular files only; these are what it leaves out that
+    looks like an image (a named pipe, a folder or a device link named ``.jpg``, a
+    broken or looping symbolic link), so that the check names them instead.
+    """
+    from ._image_files import image_extensions
+
+    extensions = image_extensions()
+    with os.scandir(folder) as it:
+        names = sorted(e.name for e in it if not e.name.startswith(".")
+                       and os.path.splitext(e.name)[1].lower() in extensions)
+    paths = (os.path.join(folder, n) for n in names)
+    return [p for p in paths if not os.path.isfile(p)]
+
+
 def summarize(
     source: str | os.PathLike,
     *,
@@ -157,7 +177,10 @@ def summarize(
         A folder of images named in UTKFace's scheme, or a CSV label table
         (``path`` column plus any of ``age``, ``gender``, ``race``).
     check : bool, default=True
-        Decode every labelled image to find unreadable ones.
+        Decode every labelled image to find unreadable ones. Entries of a folder
+        named like images that are not regular files (named pipes, folders, device
+        links, broken or looping symbolic links) are then counted among the files
+        and listed as unreadable, with the reason.
     n_jobs : int or None, default=None
         Decoding threads.
     progress : bool, default=False
@@ -172,7 +195,9 @@ def summarize(
                             checked=check)
     if not check:
         return summary
-    paths = labels["path"].tolist()
+    if os.path.isdir(source):
+        summary.not_files = _not_files(source)
+    paths = labels["path"].tolist() + summary.not_files
     reports = []
     for start in range(0, len(paths), _CHUNK):
         reports.append(check_images(paths[start : start + _CHUNK], n_jobs=n_jobs))

@@ -5,6 +5,7 @@ run feeds random bytes to the image loader."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
@@ -430,3 +431,271 @@ def test_a_report_next_to_the_label_table_is_fine(project, monkeypatch):
     after = _tree(project["tables"])
     assert {k: v for k, v in after.items() if not k.startswith("skface-eda")} == before
     assert _source_protection("labels.csv")["data_dirs"] == [str(project["faces"])]
+
+
+# ------------------------------------------- non-raster formats and special files
+# Every reader of image files decodes only regular files in the allowed raster formats:
+# no other Pillow plugin runs (the EPS one runs Ghostscript), a named pipe or a device is
+# never opened, and a refused file is described without copying its bytes anywhere.
+
+_EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\n"
+        b"/loop { loop } def 0 0 moveto showpage\n%%EOF\n")
+
+
+class _NoModel:
+    """A stand-in model: only reached when a photo was read."""
+
+    def predict(self, X):
+        return np.zeros(len(X))
+
+
+@pytest.fixture
+def no_ghostscript_runs(tmp_path, monkeypatch):
+    """A fake ``gs`` first on PATH that leaves a marker file if anything runs it."""
+    from PIL import EpsImagePlugin
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    marker = tmp_path / "gs-was-run"
+    gs = bin_dir / "gs"
+    gs.write_text(f"#!/bin/sh\ntouch '{marker}'\nexit 0\n")
+    gs.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", None, raising=False)  # look it up again
+    yield marker
+    assert not marker.exists(), "a reader ran Ghostscript on an image file"
+
+
+_KINDS = ["eps", "postscript", "pdf", "svg", "pcx", "html", "fifo", "folder", "device", "loop",
+          "dangling"]
+
+
+def _make_special(d: Path, kind: str) -> str:
+    stamp = 20170116174525100 + _KINDS.index(kind)
+    path = d / f"20_0_0_{stamp}.jpg"  # a UTKFace-style image name
+    if kind == "eps":
+        path.write_bytes(_EPS)
+    elif kind == "postscript":
+        path.write_bytes(b"%!\n/Times findfont 12 scalefont setfont\nshowpage\n")
+    elif kind == "pdf":
+        path.write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n%%EOF\n")
+    elif kind == "svg":
+        path.write_text('<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" '
+                        'width="10" height="10"><rect width="10" height="10"/></svg>\n')
+    elif kind == "pcx":  # a raster format Pillow reads that skface does not decode
+        Image.new("RGB", (8, 8), (9, 90, 200)).save(path, format="PCX")
+    elif kind == "html":
+        path.write_text("<!DOCTYPE html><html><body>403 Forbidden</body></html>")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "device":
+        if not os.path.exists(os.devnull):
+            pytest.skip("no null device")
+        os.symlink(os.devnull, path)
+    elif kind == "loop":
+        os.symlink(path.name, path)
+    elif kind == "dangling":
+        os.symlink(d / "nowhere.jpg", path)
+    return str(path)
+
+
+SPECIAL = {
+    "eps": ["EPS", "not an allowed raster format"],
+    "postscript": ["PostScript", "not an allowed raster format"],
+    "pdf": ["PDF", "not an allowed raster format"],
+    "svg": ["SVG", "not an allowed raster format"],
+    "pcx": ["PCX", "not an allowed raster format"],
+    "html": ["HTML", "not an image format"],
+    "fifo": ["not a regular file", "named pipe"],
+    "folder": ["not a regular file", "folder"],
+    "device": ["not a regular file", "device"],
+    "loop": ["symbolic link loop"],
+    "dangling": ["broken symbolic link"],
+}
+if not hasattr(os, "mkfifo"):
+    SPECIAL.pop("fifo")
+
+
+def _by_loader(path: str) -> str:
+    with pytest.raises(ImageLoadError) as info:
+        ImageLoader(size=16, cache=False).transform([path])
+    assert [p for p, _ in info.value.failures] == [path]
+    return str(info.value)
+
+
+def _by_lazy_loader(path: str) -> str:
+    with pytest.raises(ImageLoadError) as info:  # at transform, or when the batch is read
+        np.asarray(ImageLoader(size=16, lazy=True).transform([path]))
+    return str(info.value)
+
+
+def _by_check_images(path: str) -> str:
+    from skface.datasets import check_images
+
+    report = check_images([path])
+    assert not report["readable"].iloc[0]
+    return f"{report['path'].iloc[0]}: {report['error'].iloc[0]}"
+
+
+def _by_face_cropper(path: str) -> str:
+    pytest.importorskip("cv2")
+    from skface import FaceCropper
+
+    with pytest.raises(ImageLoadError) as info:
+        FaceCropper(size=16, no_face="full").transform([path])
+    return str(info.value)
+
+
+def _by_annotate_image(path: str) -> str:
+    pytest.importorskip("cv2")
+    from skface import FaceCropper, annotate_image
+
+    with pytest.raises(ImageLoadError) as info:
+        annotate_image(_NoModel(), path, cropper=FaceCropper(size=16))
+    return str(info.value)
+
+
+def _by_summarize_table(path: str) -> str:
+    import json
+
+    from skface._summary import summarize
+
+    table = Path(path).parent / "labels.csv"
+    pd.DataFrame({"path": [path], "age": [20]}).to_csv(table, index=False)
+    summary = summarize(table)
+    assert [f for f, _ in summary.unreadable] == [path]
+    return json.dumps(summary.as_dict())
+
+
+def _by_demo_upload(path: str) -> str:
+    pytest.importorskip("cv2")
+    from skface import FaceCropper
+    from skface._demo import predict_upload
+
+    with pytest.raises(ImageLoadError) as info:
+        predict_upload(_NoModel(), path, cropper=FaceCropper(size=16))
+    message = str(info.value)
+    assert os.path.basename(path) in message  # the upload's own name, not a server path
+    return f"{path}: {message}"
+
+
+READERS = {"ImageLoader": _by_loader, "ImageLoader(lazy=True)": _by_lazy_loader,
+           "check_images": _by_check_images, "FaceCropper": _by_face_cropper,
+           "annotate_image": _by_annotate_image, "summarize": _by_summarize_table,
+           "demo upload": _by_demo_upload}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", SPECIAL)
+@pytest.mark.parametrize("reader", READERS)
+def test_every_reader_refuses_non_raster_and_special_files(tmp_path, no_ghostscript_runs,
+                                                           reader, kind):
+    path = _make_special(tmp_path, kind)
+    message = READERS[reader](path)
+    assert path in message
+    for words in SPECIAL[kind]:
+        assert words in message, (words, message)
+    assert "empty (0 bytes)" not in message
+
+
+@pytest.mark.timeout(60)
+def test_summarize_counts_and_names_special_entries_of_a_folder(tmp_path, files, capsys):
+    import json
+
+    from skface._cli import main
+
+    os.symlink(files["good"], tmp_path / "30_1_2_20170116174525125.jpg.chip.jpg")
+    kinds = ["fifo", "folder", "device", "loop", "dangling"] if hasattr(os, "mkfifo") else [
+        "folder", "device", "loop", "dangling"]
+    special = {_make_special(tmp_path, k): k for k in kinds}
+    (tmp_path / "crops").mkdir()  # a sub-folder without an image name is no image
+    assert main(["summarize", str(tmp_path), "--json", "-q"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["labelled"] == 1 and report["files"] == 1 + len(special)
+    reasons = {u["file"]: u["reason"] for u in report["unreadable"]}
+    assert set(reasons) == set(special)
+    for path, kind in special.items():
+        assert all(words in reasons[path] for words in SPECIAL[kind]), reasons[path]
+    assert main(["summarize", str(tmp_path), "--strict", "-q"]) == 1
+
+
+_SECRET = "AWS_SECRET=wJalrXUtnFEMI-K7MDENG"
+
+
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
+@pytest.mark.parametrize("head", [
+    _SECRET.encode() + b"\n",
+    b"\x01\x02\xfe" + _SECRET.encode() + b"\x00\xff" * 40,
+    b"\x89PNG\r\n\x1a\n" + _SECRET.encode(),  # an image signature, then junk
+    b"GIF89a" + _SECRET.encode(),
+    b"II*\x00" + _SECRET.encode(),
+], ids=["text", "binary", "png-signature", "gif-signature", "tiff-signature"])
+def test_the_reason_never_quotes_the_file(tmp_path, head):
+    import json
+
+    from skface._summary import summarize
+    from skface.datasets import check_images
+
+    path = tmp_path / "secrets.jpg"
+    path.write_bytes(head)
+    secret = _SECRET.split("=")[1]
+    with pytest.raises(ImageLoadError) as info:
+        ImageLoader(size=16, cache=False).transform([str(path)])
+    assert str(path) in str(info.value)
+    error = check_images([str(path)])["error"].iloc[0]
+    table = tmp_path / "labels.csv"
+    pd.DataFrame({"path": [str(path)], "age": [30]}).to_csv(table, index=False)
+    dumped = json.dumps(summarize(table).as_dict())
+    for text in (str(info.value), error, dumped):
+        assert secret not in text and "wJalr" not in text and "AWS" not in text
+
+
+def test_a_nul_byte_in_a_path_is_named(tmp_path):
+    from skface.datasets import check_images
+
+    bad = str(tmp_path / "face\x00.jpg")
+    with pytest.raises(ValueError, match=r"position 1.*NUL byte") as info:
+        ImageLoader(size=16).fit_transform([str(tmp_path / "a.jpg"), bad])
+    assert repr(bad) in str(info.value)
+    error = check_images([bad])["error"].iloc[0]
+    assert "NUL byte" in error and "fix the path" in error
+
+
+def test_high_bit_depth_tiffs_keep_their_intensities(tmp_path):
+    ramp = np.linspace(0, 1, 64).reshape(8, 8)
+    expected = np.rint(ramp * 255).astype(np.uint8)
+    made = {
+        "float01": ramp.astype(np.float32),
+        "float255": (ramp * 255).astype(np.float32),
+        "int32": np.rint(ramp * (2**31 - 1)).astype(np.int32),
+        "uint16": np.rint(ramp * 65535).astype(np.uint16),
+    }
+    paths = []
+    for name, array in made.items():
+        paths.append(str(tmp_path / f"{name}.tif"))
+        Image.fromarray(array).save(paths[-1], format="TIFF")
+    X = ImageLoader(size=8, fit_mode="stretch", color="grayscale", cache=False).transform(paths)
+    for i, name in enumerate(made):
+        assert np.abs(X[i, :, :, 0].astype(int) - expected).max() <= 1, name
+    if importlib.util.find_spec("cv2") is not None:  # the full-size reader scales the same
+        from skface import FaceCropper
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # no face in a ramp: the whole image is kept
+            crops = FaceCropper(size=8, no_face="full").transform(paths)
+        assert np.abs(crops[..., 0].astype(int) - expected).max() <= 1
+
+
+@pytest.mark.parametrize(("values", "words"), [
+    (np.linspace(-1, 1, 64), "values from -1 to 1"),
+    (np.linspace(0, 1000, 64), "values from 0 to 1000"),
+    (np.where(np.arange(64) == 3, np.nan, 0.5), "NaN"),
+])
+def test_floats_of_no_known_range_are_refused(tmp_path, values, words):
+    path = str(tmp_path / "float.tif")
+    Image.fromarray(values.reshape(8, 8).astype(np.float32)).save(path, format="TIFF")
+    with pytest.raises(ImageLoadError, match="floating-point image") as info:
+        ImageLoader(size=8, cache=False).transform([path])
+    assert words in str(info.value) and path in str(info.value)

@@ -5,15 +5,18 @@ from __future__ import annotations
 import importlib.util
 import socket
 import sys
+import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from skface import GenderClassifier
+from skface import FaceCropper, GenderClassifier
 from skface.datasets import make_faces
+from skface.exceptions import ImageLoadError
 
 from .conftest import UTKFACE as UTKFACE_DIR
+from .conftest import png_header_only
 
 needs_gradio = pytest.mark.skipif(
     importlib.util.find_spec("gradio") is None or importlib.util.find_spec("cv2") is None,
@@ -110,3 +113,49 @@ def test_without_gradio_the_error_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "gradio", None)
     with pytest.raises(ImportError, match=r'pip install "skface\[demo\]"'):
         _demo.build_demo(object())
+
+
+@needs_gradio
+@pytest.mark.timeout(120)
+def test_served_demo_decodes_uploads_itself_and_refuses_other_formats(served, tmp_path):
+    from gradio_client import Client, handle_file
+
+    upload = tmp_path / "holiday.jpg"
+    upload.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\nshowpage\n")
+    client = Client(served, verbose=False)
+    with pytest.raises(Exception, match=r"holiday\.jpg") as info:
+        client.predict(handle_file(str(upload)), api_name="/predict")
+    assert "EPS" in str(info.value) and "not an allowed raster format" in str(info.value)
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+@pytest.mark.parametrize("side", [5000, 9500])  # under and over Pillow's own limit
+def test_uploads_are_capped_in_pixels_before_decoding(tmp_path, side):
+    from skface._demo import MAX_UPLOAD_PIXELS, read_upload
+
+    assert MAX_UPLOAD_PIXELS < side * side
+    path = png_header_only(tmp_path / "huge.png", side, side)  # decoding it would take GBs
+    start = time.perf_counter()
+    with pytest.raises(ImageLoadError, match=rf"huge\.png.*{side}x{side}.*at most"):
+        read_upload(path)
+    assert time.perf_counter() - start < 5
+
+
+def test_uploads_are_capped_in_bytes(tmp_path):
+    from skface._demo import MAX_UPLOAD_BYTES, read_upload
+
+    photo = _photo(tmp_path, None)
+    assert read_upload(photo).shape == (240, 320, 3)
+    with pytest.raises(ImageLoadError, match=r"photo\.png.*bytes, above the demo's limit"):
+        read_upload(photo, max_bytes=photo.stat().st_size - 1)
+    assert 1024**2 <= MAX_UPLOAD_BYTES <= 100 * 1024**2
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cv2") is None, reason="needs OpenCV")
+def test_the_upload_handler_reads_through_the_decoder(tmp_path, model):
+    from skface._demo import predict_upload
+
+    drawn, faces = predict_upload(model, _photo(tmp_path, None), cropper=FaceCropper(size=32))
+    assert drawn.shape == (240, 320, 3) and faces.empty
+    with pytest.raises(ImageLoadError, match="file not found"):
+        predict_upload(model, tmp_path / "gone.png")

@@ -6,38 +6,29 @@ import os
 from collections.abc import Iterable
 
 import pandas as pd
-from PIL import Image
 
-from .._imaging import DecodeFailure, DecodeSpec, _file_key, _run_chunked, decode_image
+from .._imaging import DecodeFailure, _run_chunked, probe_image
 from .._imaging import resolve_threads as _resolve_threads
 
 __all__ = ["check_images"]
 
-_PROBE = DecodeSpec(size=16)  # decoding at 1/8 scale still reads every byte of the file
-
 
 def _inspect(path: str) -> tuple:
-    _, reason = _file_key(path)
-    if reason is not None:
-        return (False, None, None, None, None, reason)
     try:
-        with Image.open(path) as im:
-            fmt, mode, (w, h) = im.format, im.mode, im.size
-    except Exception:
-        fmt = mode = w = h = None
-    try:
-        decode_image(path, _PROBE)
+        header = probe_image(path)
     except DecodeFailure as exc:
-        return (False, fmt, mode, w, h, str(exc))
-    return (True, fmt, mode, w, h, None)
+        return (False, *(exc.header or (None,) * 4), str(exc))
+    return (True, *header, None)
 
 
 def check_images(paths: Iterable[str | os.PathLike], *, n_jobs: int | None = None) -> pd.DataFrame:
     """Open and fully decode every image, and say which ones are unreadable.
 
-    Nothing is written and nothing is cached. Use it to clean a list of paths
-    before training, so that :class:`~skface.ImageLoader` does not stop on a bad
-    file halfway through a grid search.
+    Files are read as :class:`~skface.ImageLoader` reads them: only regular files, and
+    only JPEG, PNG, WebP, GIF, BMP, TIFF and PPM/PGM images (no other format's decoder
+    is run, whatever the file's name). Nothing is written and nothing is cached. Use
+    it to clean a list of paths before training, so that :class:`~skface.ImageLoader`
+    does not stop on a bad file halfway through a grid search.
 
     Parameters
     ----------

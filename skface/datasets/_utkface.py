@@ -140,6 +140,14 @@ def _format_malformed(
     )
 
 
+def _is_file(entry: os.DirEntry) -> bool:
+    """Whether a folder entry is a regular file (following links); False for a link loop."""
+    try:
+        return entry.is_file(follow_symlinks=True)
+    except OSError:
+        return False
+
+
 def load_utkface(
     directory: str | os.PathLike,
     *,
@@ -206,9 +214,7 @@ def load_utkface(
     if not os.path.isdir(directory):
         raise NotADirectoryError(f"{directory!r} is a file; pass the folder that holds the images.")
     with os.scandir(directory) as it:
-        names = sorted(
-            e.name for e in it if not e.name.startswith(".") and e.is_file(follow_symlinks=True)
-        )
+        names = sorted(e.name for e in it if not e.name.startswith(".") and _is_file(e))
     labels, malformed = parse_utkface_names(names)
     if malformed:
         message = _format_malformed(malformed, directory)

@@ -1,0 +1,279 @@
+"""Opening image files safely: regular files only, raster formats only.
+
+Every reader of image files in skface (``ImageLoader``, ``check_images``,
+``FaceCropper``, ``annotate_image``, ``skface summarize`` and the demo) goes through
+:func:`open_regular` and :func:`open_raster`:
+
+- a path is stat-ed before it is opened, and only regular files are opened (with
+  ``O_NONBLOCK``, and checked again with ``fstat``), so a named pipe, a device or a
+  folder given an image name is refused instead of blocking or being read;
+- :func:`PIL.Image.open` is given an explicit list of raster formats
+  (:data:`RASTER_FORMATS`), so no other Pillow plugin is reached, whatever a file is
+  named or holds (the EPS plugin, for one, runs Ghostscript);
+- a file that is refused is described by kind (empty, text, HTML, PDF, a non-raster
+  image format, unknown binary content): its bytes are never copied into a message.
+
+Only the standard library and Pillow are imported.
+"""
+
+from __future__ import annotations
+
+import codecs
+import errno
+import os
+import re
+import stat
+from typing import BinaryIO
+
+from PIL import Image, UnidentifiedImageError
+
+# Pillow format IDs decoded, in the order Pillow tries them. MPO (the multi-picture
+# JPEGs of many cameras) is read by the JPEG plugin; PPM covers PBM, PGM, PPM and PFM.
+RASTER_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "PPM")
+ALLOWED_TEXT = "JPEG, PNG, WebP, GIF, BMP, TIFF or PPM/PGM"
+
+_O_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+            | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+
+
+class DecodeFailure(Exception):
+    """A file could not be decoded; ``str(self)`` says why and what to do."""
+
+
+def image_extensions() -> frozenset[str]:
+    """File name suffixes (lower case, with the dot) of the decoded raster formats."""
+    return frozenset(ext for ext, fmt in Image.registered_extensions().items()
+                     if fmt in RASTER_FORMATS or fmt == "MPO")
+
+
+# --------------------------------------------------------------------------- the file
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
+def _special_reason(path: str, mode: int) -> str:
+    via = ""
+    try:
+        if os.path.islink(path):
+            via = ", reached through a symbolic link"
+    except (OSError, ValueError):
+        pass
+    return f"not a regular file: it is {_kind_of(mode)}{via}; pass image files only"
+
+
+def access_reason(path: str, exc: OSError | ValueError) -> str:
+    """Why ``path`` cannot be stat-ed or opened, for the user."""
+    if isinstance(exc, ValueError):  # os.stat's "embedded null byte"
+        return ("the path contains a NUL byte (\\x00), which no file name can hold; fix "
+                "the path (a label table saved as UTF-16, or a corrupt one, gives such paths)")
+    code = exc.errno
+    if code == errno.ENOENT:
+        try:
+            if os.path.islink(path):
+                return "broken symbolic link: the file it points to does not exist"
+        except (OSError, ValueError):
+            pass
+        return "file not found"
+    if code == errno.ELOOP:
+        return ("symbolic link loop: the link points, directly or through other links, "
+                "back to itself; replace it with the image or a link to it")
+    if code in (errno.EACCES, errno.EPERM):
+        return "permission denied: the file cannot be read"
+    if code == errno.ENOTDIR:
+        return "file not found (a folder on its path is a file)"
+    if code == errno.ENAMETOOLONG:
+        return "the path is too long for the file system"
+    return f"cannot be accessed ({exc.strerror or exc})"
+
+
+def stat_regular(path: str) -> tuple[os.stat_result | None, str | None]:
+    """``(stat, None)`` for a non-empty regular file, else ``(None, reason)``.
+
+    Symbolic links are followed. Nothing is opened.
+    """
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError) as exc:
+        return None, access_reason(path, exc)
+    if not stat.S_ISREG(st.st_mode):
+        return None, _special_reason(path, st.st_mode)
+    if st.st_size == 0:
+        return None, "file is empty (0 bytes)"
+    return st, None
+
+
+def open_regular(path: str) -> BinaryIO:
+    """Open a non-empty regular file for binary reading, or raise DecodeFailure.
+
+    The path is stat-ed first, so a named pipe or a device is never opened; the file
+    is then opened without blocking and checked again, so one swapped in between the
+    two cannot block or be read either.
+    """
+    _, reason = stat_regular(path)
+    if reason is not None:
+        raise DecodeFailure(reason)
+    try:
+        fd = os.open(path, _O_FLAGS)
+    except (OSError, ValueError) as exc:
+        raise DecodeFailure(access_reason(path, exc)) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise DecodeFailure(_special_reason(path, st.st_mode))
+        if st.st_size == 0:
+            raise DecodeFailure("file is empty (0 bytes)")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+# --------------------------------------------------------------------------- the image
+
+
+def bomb_reason(detail: str, max_pixels: int | None, too_large: str | None = None) -> str:
+    if too_large is None:
+        too_large = (
+            "if you trust the file, raise the limit with ImageLoader(max_pixels=...)"
+            + ("" if max_pixels is None else " (and PIL.Image.MAX_IMAGE_PIXELS beyond twice it)")
+        )
+    return f"image is too large ({detail}), above the decompression-bomb limit; {too_large}"
+
+
+def pixel_limit(max_pixels: int | None) -> int | None:
+    return max_pixels if max_pixels is not None else Image.MAX_IMAGE_PIXELS
+
+
+def open_raster(f: BinaryIO, max_pixels: int | None, too_large: str | None = None
+                ) -> Image.Image:
+    """``Image.open`` restricted to :data:`RASTER_FORMATS`, with the size checked.
+
+    Only the header is read: an image of more than ``max_pixels`` pixels (Pillow's
+    limit when None) is refused before any pixel is decoded; ``too_large`` says what
+    to do then.
+    """
+    try:
+        im = Image.open(f, formats=RASTER_FORMATS)
+    except UnidentifiedImageError:
+        raise DecodeFailure(describe_unreadable(f)) from None
+    except Image.DecompressionBombError as exc:
+        raise DecodeFailure(bomb_reason(str(exc), max_pixels, too_large)) from None
+    except Exception as exc:  # Pillow's plugins raise many types on broken headers
+        raise DecodeFailure(f"not a readable image ({exception_text(exc)})") from None
+    width, height = im.size
+    limit = pixel_limit(max_pixels)
+    if limit is not None and width * height > limit:
+        im.close()
+        raise DecodeFailure(
+            bomb_reason(f"{width}x{height} = {width * height} pixels", max_pixels, too_large))
+    return im
+
+
+_BYTES_LITERAL = re.compile(r"""b'(?:[^'\\]|\\.)*'|b"(?:[^"\\]|\\.)*\"""")
+
+
+def exception_text(exc: BaseException) -> str:
+    """``Type: message`` of a decoder's exception, without any bytes it quotes."""
+    text = _BYTES_LITERAL.sub("<bytes not shown>", str(exc)) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+# --------------------------------------------------------------------------- content
+
+
+def _pillow_format(head: bytes) -> str | None:
+    """The Pillow format whose signature ``head`` matches (no plugin is run)."""
+    Image.init()
+    for fmt, (_factory, accept) in Image.OPEN.items():
+        if accept is None:
+            continue
+        try:
+            if accept(head[:16]):
+                return fmt
+        except Exception:
+            continue
+    return None
+
+
+def _format_name(fmt: str) -> str:
+    factory = Image.OPEN.get(fmt, (None,))[0]
+    description = getattr(factory, "format_description", None)
+    return f"{description} ({fmt})" if description and description != fmt else fmt
+
+
+def _as_text(head: bytes) -> str | None:
+    """``head`` decoded, if it looks like text; None for binary content."""
+    for bom, encoding in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+                          (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if head.startswith(bom):
+            return head[len(bom):].decode(encoding, errors="ignore")
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not just a character cut at the end
+            return None
+        text = head[: exc.start].decode("utf-8")
+    if any(ord(c) < 32 and c not in "\t\n\r\f\v" for c in text):
+        return None
+    return text
+
+
+def describe_content(head: bytes) -> str:
+    """What a file that is not a decodable image holds, from its first bytes.
+
+    The bytes themselves are never part of the answer (a label table may name any file).
+    """
+    if not head:
+        return "file is empty (0 bytes)"
+    allowed = f"skface decodes only {ALLOWED_TEXT} images: convert it to one of these"
+    fmt = _pillow_format(head)
+    if fmt is not None and fmt in RASTER_FORMATS:
+        return (f"looks like {_format_name(fmt)} but its header cannot be read: the file "
+                "is corrupt or truncated; re-download or re-export it")
+    if fmt is not None:
+        return f"detected format: {_format_name(fmt)}, not an allowed raster format; {allowed}"
+    if head.startswith(b"%PDF-"):
+        return f"detected format: PDF document, not an allowed raster format; {allowed}"
+    if head.startswith(b"%!"):
+        return f"detected format: PostScript, not an allowed raster format; {allowed}"
+    text = _as_text(head)
+    if text is not None:
+        low = text.lstrip().lower()
+        if "<svg" in low:
+            return (f"detected format: SVG (vector graphics), not an allowed raster "
+                    f"format; {allowed}")
+        if low.startswith("<!doctype html") or "<html" in low:
+            what = "an HTML page (often the error page of a failed download)"
+        elif low.startswith("<"):
+            what = "XML or HTML markup"
+        else:
+            what = "text"
+        return (f"not an image format Pillow can read: the file holds {what}; replace it "
+                "with the image, or remove it from the list")
+    return ("not an image format Pillow can read: unknown binary content, not a known "
+            "image format (it may be partially downloaded, or another kind of file)")
+
+
+def describe_unreadable(f: BinaryIO) -> str:
+    """:func:`describe_content` of an open file that Pillow could not identify."""
+    try:
+        f.seek(0)
+        head = f.read(512)
+    except OSError:
+        head = b""
+    return describe_content(head)
+
+
+__all__ = ["RASTER_FORMATS", "DecodeFailure", "open_raster", "open_regular", "stat_regular"]
