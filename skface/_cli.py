@@ -9,6 +9,7 @@ import sys
 import tempfile
 
 from . import __version__
+from ._spreadsheet import spreadsheet_safe
 
 EXIT_OK = 0
 EXIT_BAD_FILES = 1  # only with --strict: the summary found malformed or unreadable files
@@ -249,6 +250,7 @@ def _predict(args: argparse.Namespace) -> int:
             proba = model.predict_proba(paths)
             for j, label in enumerate(model.classes_):
                 table[f"p({label})"] = proba[:, j].round(4)
+    table = spreadsheet_safe(table)  # no cell a spreadsheet would run as a formula
     if args.output:
         with atomic_file(args.output, overwrite=args.force, **protect) as partial:
             table.to_csv(partial, index=False)

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import NamedTuple
 
 import numpy as np
@@ -288,83 +290,164 @@ class CacheInfo(NamedTuple):
     images: int
     """Images held now."""
     nbytes: int
-    """Bytes held now (pixels plus a fixed per-entry overhead)."""
+    """Bytes the cache keeps alive now: every array its images are part of, counted once,
+    plus a fixed per-entry overhead."""
     max_bytes: int
     """The bound on ``nbytes``; least recently used images are evicted beyond it."""
 
 
 _ENTRY_OVERHEAD = 256  # bytes for the key, the ndarray header and the dict slot
+_ENV = "SKFACE_IMAGE_CACHE_BYTES"
+_DEFAULT_BYTES = 2 * 1024**3
+_MAX_LIMIT = 2**63 - 1  # numpy's int64, far beyond any machine's memory
+_LIMIT_SYNTAX = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?", re.ASCII)
+
+
+def _owner(arr: np.ndarray) -> np.ndarray:
+    """The array that owns ``arr``'s memory: a view keeps all of it alive."""
+    while isinstance(arr.base, np.ndarray):
+        arr = arr.base
+    return arr
 
 
 class _ImageCache:
-    def __init__(self, max_bytes: int):
-        self._data: OrderedDict[tuple, np.ndarray] = OrderedDict()
+    """LRU cache of decoded images, bounded by the memory it really keeps alive.
+
+    An entry may be a view into a larger array (a whole decoded batch); that array
+    stays alive as long as any of its views is cached, so it is charged in full, once,
+    from its first cached view until its last one is evicted.
+    """
+
+    def __init__(self, max_bytes: int | None = None):
+        # key -> (image, id of its owner array)
+        self._data: OrderedDict[tuple, tuple[np.ndarray, int]] = OrderedDict()
+        # id of an owner array -> [the array, number of cached entries viewing it]
+        self._owners: dict[int, list] = {}
         self._lock = threading.Lock()
-        self.max_bytes = int(max_bytes)
+        self._max_bytes = None if max_bytes is None else int(max_bytes)
         self.nbytes = self.hits = self.misses = self.decodes = 0
+
+    @property
+    def max_bytes(self) -> int:
+        """The bound; read from the environment on first use unless set."""
+        if self._max_bytes is None:
+            self._max_bytes = _default_cache_bytes()
+        return self._max_bytes
 
     def get(self, key: tuple) -> np.ndarray | None:
         with self._lock:
-            arr = self._data.get(key)
-            if arr is None:
+            entry = self._data.get(key)
+            if entry is None:
                 self.misses += 1
                 return None
             self._data.move_to_end(key)
             self.hits += 1
-            return arr
+            return entry[0]
 
     def put(self, key: tuple, arr: np.ndarray) -> None:
-        size = arr.nbytes + _ENTRY_OVERHEAD
-        if size > self.max_bytes:
-            return
+        """Cache ``arr``, charging its owner array unless a cached entry already does."""
+        owner = _owner(arr)
         with self._lock:
             old = self._data.pop(key, None)
             if old is not None:
-                self.nbytes -= old.nbytes + _ENTRY_OVERHEAD
-            self._data[key] = arr
-            self.nbytes += size
+                self._release(old)
+            record = self._owners.get(id(owner))
+            if record is None:
+                if owner.nbytes + _ENTRY_OVERHEAD > self.max_bytes:
+                    return
+                record = self._owners[id(owner)] = [owner, 0]
+                self.nbytes += owner.nbytes
+            record[1] += 1
+            self._data[key] = (arr, id(owner))
+            self.nbytes += _ENTRY_OVERHEAD
             self._evict()
+
+    def put_batch(self, items: Sequence[tuple[int, tuple]], batch: np.ndarray) -> None:
+        """Cache ``batch[i]`` under ``key`` for each ``(i, key)`` of ``items``.
+
+        When the images are most of the batch and the whole batch fits the bound, the
+        entries are views of it (the pixels are held once, and the batch is charged in
+        full). Otherwise each entry is a copy of its image, so that the batch is not
+        kept alive by a few of its images; only the last images that fit are copied,
+        the earlier ones would be evicted by them at once.
+        """
+        if not items:
+            return
+        max_bytes = self.max_bytes
+        if 2 * len(items) >= len(batch) and (
+            batch.nbytes + _ENTRY_OVERHEAD * len(items) <= max_bytes
+        ):
+            for i, key in items:
+                self.put(key, batch[i])
+            return
+        fit = max_bytes // (batch[0].nbytes + _ENTRY_OVERHEAD)
+        for i, key in items[max(0, len(items) - fit):]:
+            self.put(key, batch[i].copy())
+
+    def _release(self, entry: tuple[np.ndarray, int]) -> None:
+        self.nbytes -= _ENTRY_OVERHEAD
+        record = self._owners[entry[1]]
+        record[1] -= 1
+        if record[1] == 0:
+            del self._owners[entry[1]]
+            self.nbytes -= record[0].nbytes
 
     def _evict(self) -> None:
         while self.nbytes > self.max_bytes and self._data:
             _, old = self._data.popitem(last=False)
-            self.nbytes -= old.nbytes + _ENTRY_OVERHEAD
+            self._release(old)
 
     def count_decodes(self, n: int) -> None:
         with self._lock:
             self.decodes += n
 
     def info(self) -> CacheInfo:
+        max_bytes = self.max_bytes
         with self._lock:
             return CacheInfo(self.hits, self.misses, self.decodes, len(self._data),
-                             self.nbytes, self.max_bytes)
+                             self.nbytes, max_bytes)
 
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+            self._owners.clear()
             self.nbytes = self.hits = self.misses = self.decodes = 0
 
     def resize(self, max_bytes: int) -> None:
         with self._lock:
-            self.max_bytes = int(max_bytes)
+            self._max_bytes = int(max_bytes)
             self._evict()
 
 
 def _default_cache_bytes() -> int:
-    env = os.environ.get("SKFACE_IMAGE_CACHE_BYTES")
-    if env is None:
-        return 2 * 1024**3
-    try:
-        value = int(float(env))
-    except ValueError:
+    """The bound given by ``SKFACE_IMAGE_CACHE_BYTES``, or 2 GiB when it is unset or empty.
+
+    Raises
+    ------
+    ValueError
+        Naming the variable and its value, when it is not a whole number of bytes from 0
+        to 2**63 - 1 (written with the digits 0-9, optionally in exponent notation).
+    """
+    env = os.environ.get(_ENV)
+    if env is None or not env.strip():
+        return _DEFAULT_BYTES
+    text = env.strip()
+    value = None
+    if _LIMIT_SYNTAX.fullmatch(text):
+        number = Decimal(text)
+        if number <= _MAX_LIMIT and number == number.to_integral_value():
+            value = int(number)
+    if value is None:
         raise ValueError(
-            f"SKFACE_IMAGE_CACHE_BYTES={env!r} is not a number of bytes; unset it or "
-            "give an integer such as 1000000000"
-        ) from None
-    return max(0, value)
+            f"the environment variable {_ENV}={env!r} is not a valid size for skface's "
+            f"decoded-image cache: give a whole number of bytes from 0 to {_MAX_LIMIT}, "
+            "such as 1000000000 or 1e9 (0 turns the cache off), or unset it for the "
+            "default of 2 GiB."
+        )
+    return value
 
 
-_CACHE = _ImageCache(_default_cache_bytes())
+_CACHE = _ImageCache()  # the bound is read from the environment when first needed
 
 
 def image_cache_info() -> CacheInfo:
@@ -376,6 +459,12 @@ def image_cache_info() -> CacheInfo:
         Named tuple ``(hits, misses, decodes, images, nbytes, max_bytes)``.
         ``decodes`` counts every file decoded by :class:`~skface.ImageLoader`
         in this process, cached or not.
+
+    Raises
+    ------
+    ValueError
+        When the environment variable ``SKFACE_IMAGE_CACHE_BYTES`` is not a valid size
+        and :func:`set_image_cache_limit` has not been called.
 
     See Also
     --------
@@ -399,17 +488,38 @@ def set_image_cache_limit(max_bytes: int) -> None:
     """Bound the decoded-image cache, in bytes; ``0`` turns caching off process-wide.
 
     The default is 2 GiB (about 170,000 RGB images at 64 pixels), or the value of the
-    environment variable ``SKFACE_IMAGE_CACHE_BYTES`` when it is set at import time.
-    Lowering the bound evicts the least recently used images at once.
+    environment variable ``SKFACE_IMAGE_CACHE_BYTES``, read when the cache is first
+    used. Lowering the bound evicts the least recently used images at once. The bound
+    counts the memory the cache really keeps alive.
+
+    The bound is also written to ``os.environ["SKFACE_IMAGE_CACHE_BYTES"]``, so worker
+    processes started afterwards by this process (joblib's default ``loky`` backend,
+    e.g. under ``GridSearchCV(n_jobs=k)``, or ``multiprocessing``) inherit it. Workers
+    that already run keep the bound they started with: joblib reuses its ``loky``
+    workers between calls for a few minutes, so call this before the first parallel
+    search, or stop them with
+    ``joblib.externals.loky.get_reusable_executor().shutdown(wait=True)``. Workers
+    started independently (a Dask or Ray cluster) need the environment variable set
+    where they are started.
 
     Parameters
     ----------
     max_bytes : int
-        Largest number of bytes the cache may hold.
+        Largest number of bytes the cache may keep alive, from 0 to 2**63 - 1.
+
+    Raises
+    ------
+    ValueError
+        When ``max_bytes`` is not an integer in that range.
     """
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 0:
-        raise ValueError(f"max_bytes must be a non-negative integer, got {max_bytes!r}")
+    if (isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer))
+            or not 0 <= max_bytes <= _MAX_LIMIT):
+        raise ValueError(
+            f"max_bytes must be a non-negative integer of at most {_MAX_LIMIT}, "
+            f"got {max_bytes!r}"
+        )
     _CACHE.resize(int(max_bytes))
+    os.environ[_ENV] = str(int(max_bytes))
 
 
 # --------------------------------------------------------------------------- many files
@@ -513,13 +623,11 @@ def load_images(
         failures.update(bad)
     _CACHE.count_decodes(len(todo))
     if caching:
-        # The cache keeps views of ``out`` rather than copies, so a fit from paths holds
-        # the pixels once; ``out`` is made read-only so that neither side can change
-        # the other's images.
+        # The cache may keep views of ``out`` rather than copies, so that a fit from
+        # paths holds the pixels once; ``out`` is made read-only so that neither side
+        # can change the other's images.
         out.flags.writeable = False
-        for i, key in todo:
-            if i not in failures:
-                _CACHE.put(key, out[i])
+        _CACHE.put_batch([(i, key) for i, key in todo if i not in failures], out)
     if failures:
         listed = [(str(paths[i]), failures[i]) for i in sorted(failures)]
         raise ImageLoadError(format_failures(listed, n), listed)

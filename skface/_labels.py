@@ -64,9 +64,21 @@ def check_ages(
     Raises
     ------
     LabelError
-        When an age is not a number, NaN (unless allowed), negative or above ``MAX_AGE``.
+        When an age is not a number (booleans and text other than a decimal number
+        written with the digits 0-9 included), NaN (unless allowed), negative or above
+        ``MAX_AGE``.
     """
     raw = np.asarray(ages, dtype=object).reshape(-1)
+    kind = getattr(getattr(ages, "dtype", None), "kind", "O")
+    boolean = (np.zeros(raw.shape, dtype=bool) if kind in "iuf" else
+               np.array([isinstance(v, (bool, np.bool_)) for v in raw], dtype=bool))
+    if boolean.any():
+        bad = np.flatnonzero(boolean)
+        raise LabelError(
+            f"{name} must be a number of years, not a boolean (True/False); got "
+            f"{_describe_positions(bad, raw, context)}. Pass ages in years (a column of "
+            "booleans is probably another label)."
+        )
     values = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce").to_numpy(
         dtype=np.float64, na_value=np.nan
     )
@@ -96,6 +108,15 @@ def check_ages(
     return values
 
 
+def _is_ascii_number(text: str) -> bool:
+    """Whether ``text`` is a whole number written with the digits 0-9 only.
+
+    ``str.isdigit`` is also true for superscripts and other scripts' digits ("²", "٣"),
+    which ``int`` refuses or reads as numbers: skface accepts only ASCII digits in codes.
+    """
+    return text.isascii() and text.isdigit()
+
+
 def _encode(values, aliases: dict, n_codes: int, what: str, names: tuple[str, ...],
             context: Sequence | None, allow_missing: bool) -> np.ndarray:
     raw = np.asarray(values, dtype=object).reshape(-1)
@@ -109,10 +130,9 @@ def _encode(values, aliases: dict, n_codes: int, what: str, names: tuple[str, ..
             if key in aliases:
                 codes[i] = aliases[key]
                 continue
-            if key.isdigit():
-                v = int(key)
-            else:
+            if not _is_ascii_number(key):
                 continue
+            v = int(key)
         if isinstance(v, (bool, np.bool_)):
             continue
         try:
@@ -126,8 +146,8 @@ def _encode(values, aliases: dict, n_codes: int, what: str, names: tuple[str, ..
         valid = ", ".join(f"{c} {n}" for c, n in enumerate(names))
         raise LabelError(
             f"unknown {what} label(s): {_describe_positions(bad, raw, context)}. "
-            f"skface codes {what} as {valid} (names are accepted too); map other values "
-            "before loading."
+            f"skface codes {what} as {valid} (names are accepted too; codes are written "
+            "with the digits 0-9); map other values before loading."
         )
     if missing.any() and not allow_missing:
         bad = np.flatnonzero(missing)

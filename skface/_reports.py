@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._spreadsheet import spreadsheet_safe
 from ._utils import atomic_folder, check_folder_output, folders_of
 
 __all__ = ["evaluate_model", "explore_data"]
@@ -188,7 +189,7 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
             table[f"true_{task}"] = y_true
             table[f"predicted_{task}"] = np.round(y_pred, 2) if metric == "mae" else y_pred
             gm = P.group_metrics(y_true, y_pred, groups, task=task)
-            gm.to_csv(tmp / f"group_metrics_{task}.csv", index=False)
+            spreadsheet_safe(gm).to_csv(tmp / f"group_metrics_{task}.csv", index=False)
             files = [f"group_metrics_{task}.csv"]
             if plots:
                 files.append(_save(P.plot_group_metrics(gm), tmp / f"group_metrics_{task}.png"))
@@ -215,7 +216,7 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
         if plots and len(getattr(est, "history_", [])):
             results["_learning_curves"] = _save(P.plot_learning_curves(est),
                                                 tmp / "learning_curves.png")
-        table.to_csv(tmp / "predictions.csv", index=False)
+        spreadsheet_safe(table).to_csv(tmp / "predictions.csv", index=False)
         report = {
             "model": model_name,
             "estimator": kind,

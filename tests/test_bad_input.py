@@ -9,6 +9,7 @@ import importlib.util
 import io
 import json
 import os
+import re
 import warnings
 from datetime import datetime
 from pathlib import Path
@@ -699,3 +700,349 @@ def test_floats_of_no_known_range_are_refused(tmp_path, values, words):
     with pytest.raises(ImageLoadError, match="floating-point image") as info:
         ImageLoader(size=8, cache=False).transform([path])
     assert words in str(info.value) and path in str(info.value)
+
+
+# --------------------------------------------------------------------------- labels and outputs
+
+_BOOLEAN_AGES = [
+    [True, False, True],
+    np.array([True, False, True]),
+    [30.0, np.bool_(True), 20.0],
+    pd.Series([True, False, True], dtype="boolean"),
+]
+
+
+@pytest.mark.parametrize("ages", _BOOLEAN_AGES, ids=["bool", "numpy", "numpy-scalar", "boolean"])
+def test_boolean_ages_are_refused_everywhere(small, ages):
+    from skface import AgeBinEncoder
+    from skface._labels import check_ages
+    from skface.datasets import from_dataframe
+
+    with pytest.raises(LabelError, match="not a boolean") as info:
+        check_ages(ages)
+    assert re.search(r"True_? \(row \d\)", str(info.value))
+    table = pd.DataFrame({"path": ["a.jpg", "b.jpg", "c.jpg"], "age": ages})
+    with pytest.raises(LabelError, match=r"not a boolean.*a\.jpg|not a boolean.*b\.jpg"):
+        from_dataframe(table)
+    with pytest.raises(LabelError, match="not a boolean"):
+        AgeBinEncoder().fit(ages)
+    X, _ = small
+    with pytest.raises(LabelError, match="not a boolean"):
+        AgeRegressor(**FAST).fit(X[:3], ages)
+
+
+def test_boolean_age_column_of_a_csv_is_refused(tmp_path):
+    from skface.datasets import load_csv
+
+    table = tmp_path / "labels.csv"
+    table.write_text("path,age\na.jpg,True\nb.jpg,False\n")
+    with pytest.raises(LabelError, match=r"labels\.csv.*not a boolean.*a\.jpg"):
+        load_csv(table)
+
+
+@pytest.mark.parametrize(("suffix", "options"), [
+    (".csv", {}), (".tsv", {"sep": "\t"}), (".txt", {"sep": ";"}), (".csv.gz", {}),
+    (".tsv", {"sep": None, "engine": "python"}),
+])
+@pytest.mark.parametrize("header", [
+    ["path", "age", "age"], ["path", "gender", "site", "gender"], ["path", "path", "age"],
+    ["path", "age", "site", "site"],
+])
+def test_duplicated_columns_of_a_label_file_are_named(tmp_path, suffix, options, header):
+    from skface.datasets import load_csv
+
+    sep = options.get("sep") or ("\t" if suffix == ".tsv" else ",")
+    table = tmp_path / f"labels{suffix}"
+    rows = [sep.join(header), sep.join(["a.jpg", *["1"] * (len(header) - 1)])]
+    pd.DataFrame([r.split(sep) for r in rows[1:]], columns=header).to_csv(
+        table, sep=sep, index=False)
+    twice = sorted({c for c in header if header.count(c) > 1})
+    with pytest.raises(ValueError, match="duplicated column") as info:
+        load_csv(table, **options)
+    assert str(table) in str(info.value) and repr(twice) in str(info.value)
+
+
+def test_unnamed_columns_are_not_duplicates(tmp_path):
+    from skface.datasets import load_csv
+
+    table = tmp_path / "labels.csv"
+    table.write_text(",path,age,\n0,a.jpg,3,x\n1,b.jpg,4,y\n")
+    frame = load_csv(table)
+    assert frame["age"].tolist() == [3.0, 4.0]
+    assert frame.columns.tolist() == ["path", "age", "Unnamed: 0", "Unnamed: 3"]
+
+
+def test_duplicated_columns_of_a_fairface_file_are_named(tmp_path):
+    from skface.datasets._fairface import load_fairface
+
+    table = tmp_path / "fairface_label_val.csv"
+    table.write_text("file,age,gender,race,race\nval/1.jpg,20-29,Male,White,Black\n")
+    with pytest.raises(ValueError, match=r"duplicated column name\(s\) \['race'\]"):
+        load_fairface(table)
+
+
+# digits of other scripts: str.isdigit() is true for all of them, int() reads some of them
+_OTHER_DIGITS = ["\u00b2", "\u00b9", "\u0663", "\u0661", "\uff13", "\u09e7", "\U0001d7cf",
+                 "\u06f1", "1\u0663", "\u2070"]  # ², ¹, Arabic-Indic, fullwidth, Bengali, ...
+
+
+@pytest.mark.parametrize("digit", _OTHER_DIGITS)
+def test_codes_must_be_written_with_ascii_digits(digit):
+    from skface.datasets import from_dataframe
+
+    for column in ("gender", "race"):
+        table = pd.DataFrame({"path": ["a.jpg", "face.jpg"], column: ["0", digit]})
+        with pytest.raises(LabelError, match=f"unknown {column} label") as info:
+            from_dataframe(table)
+        message = str(info.value)
+        assert repr(digit) in message and "face.jpg" in message and "0-9" in message
+    table = pd.DataFrame({"path": ["a.jpg", "face.jpg"], "age": ["3", digit]})
+    with pytest.raises(LabelError, match="number of years") as info:
+        from_dataframe(table)
+    assert repr(digit) in str(info.value) and "face.jpg" in str(info.value)
+
+
+@pytest.mark.parametrize("digit", ["\u0663", "\uff13", "\u09e7", "\u00b2", "\u06f2"])
+def test_utkface_names_must_use_ascii_digits(digit):
+    from skface import UTKFaceLabelDecoder
+    from skface.exceptions import MalformedFileNameError
+
+    names = [f"2{digit}_1_2_20170116174525125.jpg.chip.jpg",
+             f"26_{digit}_2_20170116174525125.jpg.chip.jpg",
+             f"26_1_{digit}_20170116174525125.jpg.chip.jpg",
+             f"26_1_2_2017011617452512{digit}.jpg.chip.jpg".replace("2512" + digit, digit * 4)]
+    labels, malformed = parse_utkface_names(names)
+    assert labels.empty
+    assert [n for n, _ in malformed] == names
+    assert all("0-9" in reason for _, reason in malformed)
+    with pytest.raises(MalformedFileNameError):
+        UTKFaceLabelDecoder().fit_transform(names[:1])
+
+
+_FORMULAS = ["=HYPERLINK(\"http:x\",\"y\")", "+1+1", "-2+3", "@SUM(A1)",
+             "\tq", "\rz", "=1", "x\r=1+1", "y\r\n@A1"]
+
+
+def _safe_cell(text: str) -> str:
+    """What a text cell must become: quoted formula, carriage returns as line feeds."""
+    prefix = "'" if text.startswith(("=", "+", "-", "@", "\t", "\r")) else ""
+    return prefix + text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def test_spreadsheet_safe_prefixes_every_formula_start_and_keeps_numbers():
+    from skface._spreadsheet import spreadsheet_safe
+
+    n = len(_FORMULAS)
+    table = pd.DataFrame({
+        "text": _FORMULAS,
+        "category": pd.Categorical(_FORMULAS),
+        "string": pd.array(_FORMULAS, dtype="string"),
+        "mixed": [-1, *_FORMULAS[1:]],
+        "number": -np.arange(n, dtype=float),
+        "integer": -np.arange(n),
+        "plain": ["a.jpg"] * n,
+    })
+    table["=name"] = 1
+    safe = spreadsheet_safe(table)
+    for column in ("text", "category", "string"):
+        assert safe[column].tolist() == [_safe_cell(f) for f in _FORMULAS]
+    assert safe["mixed"].tolist() == [-1, *(_safe_cell(f) for f in _FORMULAS[1:])]
+    for column in ("number", "integer", "plain"):
+        pd.testing.assert_series_equal(safe[column], table[column])
+    assert safe.columns[-1] == "'=name"
+    assert table["text"].tolist() == _FORMULAS  # the input is not changed
+
+
+@pytest.fixture(scope="module")
+def formula_named_images(tmp_path_factory):
+    """Synthetic faces under names a spreadsheet would run, and a model trained on them."""
+    import joblib
+    from sklearn.pipeline import make_pipeline
+
+    folder = tmp_path_factory.mktemp("formulas")
+    X, y = make_faces(14, size=32, random_state=0)
+    names = [f"{_FORMULAS[i % len(_FORMULAS)]}{i}.png" for i in range(len(X))]
+    for name, image in zip(names, X, strict=True):
+        Image.fromarray(image).save(folder / name)
+    labels = np.where(y["gender"].to_numpy() == 0, "=m", "@f")
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        model = make_pipeline(ImageLoader(size=16), GenderClassifier(**FAST))
+        model.fit(names, labels)
+    finally:
+        os.chdir(cwd)
+    joblib.dump(model, folder / "model.joblib")
+    return folder, names, labels, model
+
+
+def _csv_cells(text: str | Path) -> list[list[str]]:
+    import csv
+
+    if isinstance(text, Path):
+        with open(text, newline="") as f:
+            return list(csv.reader(f))
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+def test_predict_table_cannot_run_formulas(formula_named_images, monkeypatch, capsys):
+    from skface._cli import main
+
+    folder, names, _, _ = formula_named_images
+    monkeypatch.chdir(folder)
+    out = folder / "predictions.csv"
+    assert main(["predict", "model.joblib", "-o", str(out), "--force", "--", *names]) == 0
+    assert main(["predict", "model.joblib", "--", *names]) == 0
+    for text in (out, capsys.readouterr().out):
+        rows = _csv_cells(text)
+        assert rows[0] == ["path", "prediction", "p(=m)", "p(@f)"]
+        assert [r[0] for r in rows[1:]] == [_safe_cell(n) for n in names]
+        assert {r[1] for r in rows[1:]} <= {"'=m", "'@f"}
+        assert all(0.0 <= float(p) <= 1.0 for r in rows[1:] for p in r[2:])
+
+
+def test_report_tables_cannot_run_formulas(formula_named_images, tmp_path, monkeypatch):
+    from skface._reports import evaluate_model
+
+    folder, names, labels, model = formula_named_images
+    monkeypatch.chdir(folder)
+    frame = pd.DataFrame({"path": names, "gender": labels})
+    evaluate_model(model, frame, tmp_path / "report", plots=False)
+    rows = _csv_cells(tmp_path / "report" / "predictions.csv")
+    assert rows[0] == ["path", "true_gender", "predicted_gender"]
+    assert [r[0] for r in rows[1:]] == [_safe_cell(n) for n in names]
+    assert {c for r in rows[1:] for c in r[1:]} <= {"'=m", "'@f"}
+    groups = _csv_cells(tmp_path / "report" / "group_metrics_gender.csv")
+    assert {r[1] for r in groups[1:]} == {"all", "'=m", "'@f"}
+    assert all(float(r[3]) >= 0 for r in groups[1:])  # the metric stays a number
+    assert any(r[4].startswith("-") for r in groups[1:])  # negative numbers stay as they are
+    text = [c for row in (*rows, *groups) for c in row if not _is_number(c)]
+    assert not any(c.startswith(("=", "+", "-", "@", "\t", "\r")) for c in text)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _write_mat_bomb(path: Path, variables: dict) -> str:
+    import scipy.io
+
+    scipy.io.savemat(path, variables, do_compression=True)
+    return str(path)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("layout", ["one_variable", "wiki_struct", "many_variables"])
+def test_imdb_wiki_refuses_a_decompression_bomb_without_inflating_it(tmp_path, layout):
+    import gc
+    import tracemalloc
+
+    from skface.datasets._imdb_wiki import load_imdb_wiki
+
+    n = 16_000_000  # 128 MB of float64 zeros, about 125 kB compressed
+    if layout == "one_variable":
+        variables = {"blob": np.zeros((1, n))}
+    elif layout == "wiki_struct":
+        variables = {"wiki": {"dob": np.zeros((1, n)), "photo_taken": np.zeros((1, n))}}
+    else:
+        variables = {f"v{i}": np.zeros((1, n // 8)) for i in range(8)}
+    path = _write_mat_bomb(tmp_path / "wiki.mat", variables)
+    del variables
+    gc.collect()
+    assert os.path.getsize(path) < 1_000_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="decompress") as info:
+            load_imdb_wiki(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert path in str(info.value)
+    assert peak < 16 * 1024**2  # nowhere near the 128 MB the file inflates to
+
+
+def test_imdb_wiki_reads_a_compressed_metadata_file(tmp_path):
+    """A real-shaped file saved compressed (as MATLAB saves it) is read as before."""
+    import scipy.io
+
+    from skface.datasets._imdb_wiki import load_imdb_wiki
+
+    n = 3
+    cells = np.empty((1, n), dtype=object)
+    for i in range(n):
+        cells[0, i] = f"0{i}/face_{i}.jpg"
+    struct = {"dob": np.full((1, n), 723_000.0), "photo_taken": np.full((1, n), 2000.0),
+              "full_path": cells, "gender": np.ones((1, n)), "face_score": np.ones((1, n)),
+              "second_face_score": np.full((1, n), np.nan)}
+    path = tmp_path / "wiki.mat"
+    scipy.io.savemat(path, {"wiki": struct}, do_compression=True)
+    frame = load_imdb_wiki(path)
+    assert len(frame) == n and frame["gender"].tolist() == [0, 0, 0]
+
+
+# --------------------------------------------------------------------------- decode cache
+
+_BAD_CACHE_SIZES = ["inf", "1e400", "nan", "-1", "-1e9", "abc", "1e30", "1.5", "2**30",
+                    "12MB", "\u0663", "9223372036854775808"]
+
+_CACHE_SIZE_SCRIPT = """
+import json, os, sys
+import skface  # must import whatever the variable holds
+from skface import ImageLoader
+paths, values = sys.argv[1], json.loads(sys.argv[2])
+results = {}
+for value in values:
+    os.environ["SKFACE_IMAGE_CACHE_BYTES"] = value
+    outcome = []
+    for use in (skface.image_cache_info, lambda: ImageLoader(size=8).transform([paths])):
+        try:
+            use()
+            outcome.append("ok")
+        except ValueError as err:
+            outcome.append(str(err))
+    ImageLoader(size=8, cache=False).transform([paths])  # no cache, no error
+    results[value] = outcome
+print(json.dumps(results))
+"""
+
+
+@pytest.mark.timeout(120)
+def test_bad_cache_size_variable_is_named_at_first_use_not_at_import(files):
+    import json
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SKFACE_IMAGE_CACHE_BYTES": "inf", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", _CACHE_SIZE_SCRIPT, files["good"], json.dumps(_BAD_CACHE_SIZES)],
+        env=env, capture_output=True, text=True, timeout=100,
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    for value in _BAD_CACHE_SIZES:
+        for message in results[value]:
+            assert f"SKFACE_IMAGE_CACHE_BYTES={value!r}" in message
+            assert "whole number of bytes" in message and "unset it" in message
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("1000000", 1_000_000), (" 2e6 ", 2_000_000), ("0", 0), ("", 2 * 1024**3),
+    ("1.5e3", 1500), ("9223372036854775807", 2**63 - 1),
+])
+def test_valid_cache_size_variable_is_read(monkeypatch, value, expected):
+    from skface._imaging import _default_cache_bytes
+
+    monkeypatch.setenv("SKFACE_IMAGE_CACHE_BYTES", value)
+    assert _default_cache_bytes() == expected
+
+
+@pytest.mark.parametrize("value", [-1, 2**63, 1.5, True, "1000", np.float64(10), None])
+def test_set_image_cache_limit_refuses_what_is_not_a_size(value):
+    from skface import set_image_cache_limit
+
+    with pytest.raises(ValueError, match="non-negative integer"):
+        set_image_cache_limit(value)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
+import tracemalloc
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -343,6 +346,89 @@ def test_cache_can_be_turned_off_and_bounded(synthetic_paths):
         skface.set_image_cache_limit(2 * 1024**3)
     with pytest.raises(ValueError, match="non-negative"):
         skface.set_image_cache_limit(-1)
+
+
+@pytest.fixture
+def cache_limit():
+    """Set the cache bound for one test; restore the bound and the environment after."""
+    before = os.environ.get("SKFACE_IMAGE_CACHE_BYTES")
+    yield skface.set_image_cache_limit
+    skface.set_image_cache_limit(2 * 1024**3)
+    if before is None:
+        os.environ.pop("SKFACE_IMAGE_CACHE_BYTES", None)
+    else:
+        os.environ["SKFACE_IMAGE_CACHE_BYTES"] = before
+
+
+def _alive_after(loads) -> int:
+    """Bytes still allocated once every returned array is gone (what the cache keeps)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        for paths in loads:
+            ImageLoader(size=64).transform(paths)  # the result is dropped at once
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+
+
+def test_small_cache_bound_limits_the_memory_kept_alive(synthetic_paths, cache_limit):
+    """Cached images may be views of a whole batch: the bound counts the batch then."""
+    one_image = 64 * 64 * 3
+    batch = len(synthetic_paths) * one_image  # 40 images, 480 kB
+    cache_limit(8 * (one_image + 256))
+    loads = [synthetic_paths, synthetic_paths[:5], synthetic_paths[10:35],
+             synthetic_paths[::-1], synthetic_paths[3:4]]
+    alive = _alive_after(loads)
+    info = image_cache_info()
+    assert 0 < info.images <= 8 and info.hits > 0
+    assert info.nbytes <= info.max_bytes
+    assert alive < info.max_bytes + 64_000 < batch
+    out = ImageLoader(size=64).transform(synthetic_paths)
+    ref = weakref.ref(out)
+    del out
+    gc.collect()
+    assert ref() is None  # no cached image keeps the batch alive
+
+
+def test_cache_counts_every_batch_it_keeps_alive(synthetic_paths, cache_limit):
+    """With room for whole batches, each batch kept alive is counted in full, once."""
+    one_image = 64 * 64 * 3
+    cache_limit(100 * one_image)
+    first = ImageLoader(size=64).transform(synthetic_paths[:30])
+    second = ImageLoader(size=64).transform(synthetic_paths[20:])  # 10 hits, 10 decoded
+    first_ref, second_ref = weakref.ref(first), weakref.ref(second)
+    del first, second
+    gc.collect()
+    assert first_ref() is not None and second_ref() is not None  # both kept by the cache
+    info = image_cache_info()
+    assert info.images == len(synthetic_paths)
+    assert first_ref().nbytes + second_ref().nbytes <= info.nbytes <= info.max_bytes
+    ImageLoader(size=64).transform(synthetic_paths[:30])  # all hits: nothing new is kept
+    assert image_cache_info().nbytes == info.nbytes
+    cache_limit(50 * one_image)  # both batches (50 images) no longer fit
+    gc.collect()
+    assert second_ref() is None  # its images were the least recently used
+    info = image_cache_info()
+    assert first_ref().nbytes <= info.nbytes <= info.max_bytes
+    assert info.images == 30
+
+
+@pytest.mark.timeout(300)
+def test_cache_bound_reaches_workers_started_afterwards(cache_limit):
+    import joblib
+    from joblib.externals.loky import get_reusable_executor
+
+    cache_limit(12_345_678)
+    assert os.environ["SKFACE_IMAGE_CACHE_BYTES"] == "12345678"
+    get_reusable_executor().shutdown(wait=True)  # running workers keep their bound
+    try:
+        infos = joblib.Parallel(n_jobs=2, backend="loky", timeout=240)(
+            joblib.delayed(image_cache_info)() for _ in range(4))
+    finally:
+        get_reusable_executor().shutdown(wait=True)  # later tests get default workers
+    assert {info.max_bytes for info in infos} == {12_345_678}
 
 
 def _flatten(X):

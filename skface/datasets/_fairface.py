@@ -17,6 +17,7 @@ import pandas as pd
 from .._labels import encode_gender
 from ..exceptions import LabelError
 from ._base import LABEL_COLUMNS, make_label_frame
+from ._table import refuse_duplicated_header
 
 __all__ = ["load_fairface", "FAIRFACE_AGE_GROUPS", "FAIRFACE_RACES"]
 
@@ -141,6 +142,7 @@ def load_fairface(
         )
     except (ValueError, UnicodeDecodeError) as err:  # EmptyDataError, ParserError, ...
         raise ValueError(f"{csv_file}: could not be read as a CSV file ({err}).") from err
+    refuse_duplicated_header(csv_file)
     missing = [c for c in _REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import sys
 import warnings
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -42,6 +44,14 @@ _MATLAB_UNIX_EPOCH = 719529
 # Python's date range, as MATLAB datenums: date(1, 1, 1) is 367, date(9999, 12, 31) 3652425.
 _MIN_DATENUM = 367
 _MAX_DATENUM = 3652425
+
+# The most a metadata file may decompress to: the real wiki.mat and imdb.mat hold a few
+# times their size once decompressed; a file that holds far more is refused before it
+# is read, so that a small damaged or crafted file cannot fill the memory.
+MAX_DECOMPRESSION_RATIO = 50
+MIN_DECOMPRESSED_LIMIT = 64 * 1024**2  # bytes allowed whatever the file's size
+_MAT5_COMPRESSED = 15  # miCOMPRESSED: a zlib stream holding one variable
+_CHUNK = 1024**2
 
 _NATIVE_U1 = np.dtype("=U1")
 _UTF32 = "utf-32-le" if sys.byteorder == "little" else "utf-32-be"
@@ -182,12 +192,64 @@ def _datenum_to_datetime(dob: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return out
 
 
+def _check_decompressed_size(mat_file: str) -> None:
+    """Refuse a MATLAB 5 file whose variables decompress to far more than its size.
+
+    The compressed variables are inflated in chunks of 1 MiB and only counted, so the
+    check holds at most a chunk in memory whatever the file claims. Files that are not
+    MATLAB 5 files, or are damaged, are left for :func:`scipy.io.loadmat` to report.
+    """
+    size = os.path.getsize(mat_file)
+    limit = max(MIN_DECOMPRESSED_LIMIT, MAX_DECOMPRESSION_RATIO * size)
+    total = 0
+    with open(mat_file, "rb") as f:
+        header = f.read(128)
+        order = {b"IM": "<", b"MI": ">"}.get(header[126:128])
+        if len(header) < 128 or order is None:
+            return
+        while True:
+            tag = f.read(8)
+            if len(tag) < 8:
+                return
+            kind, nbytes = struct.unpack(order + "II", tag)
+            if kind != _MAT5_COMPRESSED:
+                total += nbytes  # stored as it is: no bigger than the file
+                f.seek(nbytes + (-nbytes % 8), os.SEEK_CUR)
+                continue
+            inflate = zlib.decompressobj()
+            left = nbytes
+            while left > 0 and not inflate.eof:
+                data = f.read(min(left, _CHUNK))
+                if not data:
+                    return
+                left -= len(data)
+                while True:
+                    try:
+                        out = inflate.decompress(data, _CHUNK)
+                    except zlib.error:
+                        return
+                    total += len(out)
+                    if total > limit:
+                        raise ValueError(
+                            f"{mat_file}: refused, its variables decompress to more than "
+                            f"{limit:,} bytes ({limit // max(size, 1):,} times the file's "
+                            f"{size:,} bytes), far more than IMDB-WIKI's metadata files "
+                            "hold. The file is damaged or not an IMDB-WIKI metadata file; "
+                            "download wiki.mat or imdb.mat again."
+                        )
+                    data = inflate.unconsumed_tail
+                    if not data and len(out) < _CHUNK:
+                        break
+            f.seek(left, os.SEEK_CUR)
+
+
 def _read_mat(mat_file: str) -> tuple[str, dict]:
     if not os.path.isfile(mat_file):
         raise FileNotFoundError(
             f"IMDB-WIKI metadata file not found: {mat_file!r}. Pass the path of wiki.mat "
             "or imdb.mat (found in wiki_crop/ or imdb_crop/ of the download)."
         )
+    _check_decompressed_size(mat_file)
     try:
         # chars_as_strings=False: joining 460k cells of characters is faster here.
         data = scipy.io.loadmat(mat_file, chars_as_strings=False)
@@ -285,9 +347,10 @@ def load_imdb_wiki(
     FileNotFoundError
         When ``mat_file`` does not exist.
     ValueError
-        When the file is not a MATLAB file, has no ``wiki``/``imdb`` variable, lacks
-        a required field, or its fields have different lengths. The message names
-        the file.
+        When the file is not a MATLAB file, decompresses to more than
+        ``MAX_DECOMPRESSION_RATIO`` (50) times its size (and more than 64 MiB), has no
+        ``wiki``/``imdb`` variable, lacks a required field, or its fields have
+        different lengths. The message names the file.
     LabelError
         When a gender value is neither 0, 1 nor NaN (the message names the value and
         the image).

@@ -22,6 +22,53 @@ _LABELS = ("age", "gender", "race")
 _DERIVED = {"gender": "gender_name", "race": "race_name"}
 
 
+# read_csv options that say how the header row is written and where it is; the others
+# (names, usecols, dtype, ...) are about the data.
+_HEADER_OPTIONS = (
+    "sep", "delimiter", "engine", "skipinitialspace", "skiprows", "skip_blank_lines",
+    "compression", "lineterminator", "quotechar", "quoting", "doublequote", "escapechar",
+    "comment", "encoding", "encoding_errors", "dialect", "storage_options",
+)
+
+
+def refuse_duplicated_header(csv_file: str, read_csv_kwargs: Mapping | None = None) -> None:
+    """Raise when the header row of ``csv_file`` names a column twice.
+
+    :func:`pandas.read_csv` renames a second ``age`` column to ``age.1``, so the
+    duplicate can no longer be seen in the frame: the header row is read again here,
+    as text, with the options of ``read_csv_kwargs`` that concern it (separator,
+    encoding, quoting, rows skipped, compression, ...). Empty header cells are not
+    duplicates (pandas names them ``Unnamed: i``); ``names=`` and ``header=None``
+    mean the file's header is not used, and pandas refuses duplicated ``names``.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the duplicated column names.
+    """
+    kwargs = dict(read_csv_kwargs or {})
+    header = kwargs.get("header", "infer")
+    if header == "infer":
+        header = 0
+    if kwargs.get("names") is not None or isinstance(header, bool) or not isinstance(
+        header, (int, np.integer)
+    ):
+        return  # no header row, or a MultiIndex header: nothing is renamed
+    options = {k: v for k, v in kwargs.items() if k in _HEADER_OPTIONS}
+    rows = pd.read_csv(csv_file, header=None, nrows=int(header) + 1, dtype=str,
+                       na_filter=False, **options)
+    if len(rows) <= header:
+        return
+    names = [str(n) for n in rows.iloc[int(header)].tolist() if str(n) != ""]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ValueError(
+            f"{csv_file}: duplicated column name(s) {duplicated!r} in the header row; "
+            "rename them (pandas would silently read the second one as "
+            f"{duplicated[0] + '.1'!r})."
+        )
+
+
 def _build(
     frame: pd.DataFrame,
     *,
@@ -252,8 +299,8 @@ def load_csv(
     FileNotFoundError
         When ``csv_file`` does not exist.
     ValueError
-        When the file cannot be parsed, or as :func:`from_dataframe` raises; the
-        message names the file.
+        When the file cannot be parsed, its header row names a column twice, or as
+        :func:`from_dataframe` raises; the message names the file.
     LabelError
         As :func:`from_dataframe` raises; the message names the file, the value
         and the image path.
@@ -276,6 +323,7 @@ def load_csv(
         frame = pd.read_csv(csv_file, **read_csv_kwargs)
     except (ValueError, UnicodeDecodeError) as err:  # EmptyDataError, ParserError, ...
         raise ValueError(f"{csv_file}: could not be read as a CSV file ({err}).") from err
+    refuse_duplicated_header(csv_file, read_csv_kwargs)
     if images_root is None:
         images_root = os.path.dirname(os.path.abspath(csv_file))
     return _build(

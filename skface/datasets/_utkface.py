@@ -23,7 +23,7 @@ __all__ = ["load_utkface", "parse_utkface_names"]
 _NAME = re.compile(
     r"^(?P<age>\d{1,3})_(?P<gender>\d)_(?P<race>\d)_(?P<when>\d{14,20})"
     r"\.(?:jpe?g|png)(?:\.chip\.jpe?g)?$",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,  # digits 0-9 only: \d would take any script's digits
 )
 _EXPECTED = "[age]_[gender]_[race]_[yyyymmddHHMMSSFFF].jpg (or .jpg.chip.jpg)"
 
@@ -36,12 +36,12 @@ def _why_malformed(name: str) -> str:
     fields = stem.split("_")
     if len(fields) != 4:
         return f"has {len(fields)} underscore-separated fields before the extension, expected 4"
-    if not all(f.isdigit() for f in fields[:3]):
-        return "age, gender and race must be whole numbers"
+    if not all(f.isascii() and f.isdigit() for f in fields[:3]):
+        return "age, gender and race must be whole numbers written with the digits 0-9"
     when = fields[3]
-    digits = re.match(r"\d*", when).group(0)
+    digits = re.match(r"[0-9]*", when).group(0)
     if len(digits) < 14:
-        return f"date-time field {when!r} has fewer than 14 digits"
+        return f"date-time field {when!r} has fewer than 14 digits (0-9) at its start"
     if not re.search(r"\.(?:jpe?g|png)(?:\.chip\.jpe?g)?$", name[len(stem):], re.IGNORECASE):
         return f"extension {name[len(stem):]!r} is not .jpg, .jpg.chip.jpg or .png"
     return f"date-time field {when!r} is not yyyymmddHHMMSS followed by digits"
