@@ -27,6 +27,7 @@ from ._imaging import (
     _unidentified_reason,
     format_failures,
 )
+from ._safe_io import safe_class
 from .exceptions import FaceDetectionError, ImageLoadError, NoFaceWarning
 
 __all__ = ["FaceCropper", "FaceDetectionError", "NoFaceWarning"]
@@ -176,6 +177,7 @@ def _crop_square(box: tuple[int, int, int, int], margin: float) -> tuple[int, in
     return round(cx - side / 2), round(cy - side / 2), max(1, round(side))
 
 
+@safe_class("step")
 class FaceCropper(TransformerMixin, BaseEstimator):
     """Find faces in photos and crop them as UTKFace does, ready for skface's estimators.
 
