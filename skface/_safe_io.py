@@ -3,10 +3,11 @@
 joblib (pickle) files can run any code when loaded. :func:`save_model` writes a fitted
 skface estimator or Pipeline as one `safetensors <https://huggingface.co/docs/safetensors>`_
 file: the network weights as tensors, and in the file's metadata a JSON description of
-every step (class name from a fixed list, parameters, fitted attributes).
-:func:`load_model` rebuilds the model from that description alone: it creates only
-skface's own classes, resolves class-valued parameters (loss, optimiser) only to classes
-of torch and skface of the expected kind, and refuses files it did not write.
+every step (class names, parameters, fitted attributes).
+:func:`load_model` rebuilds the model from that description alone. A file names classes
+only by names in a fixed registry (:func:`safe_class`): nothing it names is imported,
+what it asks for is bounded before anything is allocated, and every way it can be wrong
+raises :class:`~skface.exceptions.ModelFileError` naming the file and the field.
 
 Needs the optional ``safetensors`` package: ``pip install "skface[safetensors]"``.
 """
