@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ._labels import MAX_AGE, check_ages
+from ._safe_io import safe_class
 
 __all__ = ["AGE_BIN_PRESETS", "AgeBinEncoder"]
 
@@ -65,6 +66,7 @@ def _balanced_edges(ages: np.ndarray, n_bins: int) -> np.ndarray:
     return np.asarray([0.0, *inner, _INF])
 
 
+@safe_class("step")
 class AgeBinEncoder(TransformerMixin, BaseEstimator):
     """Encode ages in years as ordered age groups, and decode groups to ages.
 

@@ -163,6 +163,81 @@ def _train(args: argparse.Namespace) -> int:
 
 _VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 
+_MODEL_HINT = ("pass a model file: a .safetensors file written by skface.save_model, or a "
+               "joblib file written by `skface train` (joblib files run code when loaded: "
+               "use only ones you trust)")
+_MODEL_HELP = ("model file: .safetensors (skface.save_model; runs no code when loaded) or "
+               "joblib (`skface train`; runs code when loaded, so only files you trust); "
+               f"exit code {EXIT_ERROR} if it is not a readable model")
+
+
+def _is_safetensors(path: str, size: int) -> bool:
+    """By suffix, or by content: an 8-byte little-endian header length, then '{'."""
+    if path.lower().endswith(".safetensors"):
+        return True
+    with open(path, "rb") as f:
+        head = f.read(9)
+    return (len(head) == 9 and head[8:9] == b"{"
+            and 2 <= int.from_bytes(head[:8], "little") <= size - 8)
+
+
+def load_model_file(path: str | os.PathLike):
+    """The model in ``path``: a safetensors model file or a joblib file.
+
+    A safetensors file (by its ``.safetensors`` suffix or its content) is read with
+    :func:`skface.load_model`, which runs no code from the file; anything else with
+    ``joblib.load``, which does.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The model file.
+
+    Returns
+    -------
+    model : estimator or Pipeline
+
+    Raises
+    ------
+    ModelFileError
+        If ``path`` is missing, not a regular file, empty, not a model file, or a
+        joblib file holding something other than a model; the message names the file
+        and says what to pass instead. The command line exits with code 3.
+    """
+    from sklearn.base import BaseEstimator
+
+    from .exceptions import ModelFileError
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ModelFileError(f"model file {path!r} does not exist; {_MODEL_HINT}", path=path)
+    if os.path.isdir(path):
+        raise ModelFileError(f"{path!r} is a folder, not a model file; {_MODEL_HINT}", path=path)
+    if not os.path.isfile(path):  # a FIFO or device would block or never end
+        raise ModelFileError(f"{path!r} is not a regular file; {_MODEL_HINT}", path=path)
+    size = os.path.getsize(path)
+    if size == 0:
+        raise ModelFileError(f"model file {path!r} is empty; {_MODEL_HINT}", path=path)
+    if _is_safetensors(path, size):
+        from ._safe_io import load_model
+
+        return load_model(path)
+    import joblib
+
+    try:
+        model = joblib.load(path)
+    except Exception as exc:  # pickle raises anything at all on a file that is not one
+        reason = f"{type(exc).__name__}: {exc}"
+        raise ModelFileError(
+            f"{path!r} is not a model file: neither a safetensors file written by "
+            f"skface.save_model nor a joblib file ({reason[:200]}); {_MODEL_HINT}",
+            path=path) from None
+    if not (isinstance(model, BaseEstimator) and hasattr(model, "predict")):
+        raise ModelFileError(
+            f"{path!r} holds a {type(model).__module__}.{type(model).__name__}, not a "
+            f"model that predicts; {_MODEL_HINT}", path=path)
+    return model
+
 
 def _plan_drawing(paths: list[str], draw: str | None, force: bool, protect: dict) -> list:
     """Where each input's annotated copy goes; refuses unsafe targets before any work."""
@@ -222,7 +297,6 @@ def _predict_faces(model, paths: list[str], draw: str | None, targets: list, for
 
 
 def _predict(args: argparse.Namespace) -> int:
-    import joblib
     import pandas as pd
 
     from ._utils import atomic_file, check_file_output
@@ -238,7 +312,7 @@ def _predict(args: argparse.Namespace) -> int:
     targets = None
     if args.detect or args.draw:
         targets = _plan_drawing(paths, args.draw, args.force, protect)
-    model = joblib.load(args.model)
+    model = load_model_file(args.model)
     if targets is not None:
         table = _predict_faces(model, paths, args.draw, targets, args.force)
     else:
@@ -260,23 +334,18 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    import joblib
-
-    from ._reports import _source_protection as _report_protection
-    from ._reports import evaluate_model
+    from ._reports import evaluate_model, source_protection
     from ._utils import check_folder_output
 
-    if not os.path.exists(args.model):
-        raise FileNotFoundError(f"model file {args.model!r} does not exist")
     # before any work: the report folder must be new, empty or an earlier skface report,
     # and neither the data, its folder, the model nor the current or home folder
-    protect = _report_protection(args.data)
+    protect = source_protection(args.data)
     protect["inputs"].append(args.model)
     check_folder_output(args.output, overwrite=args.force, **protect)
+    model = load_model_file(args.model)
     frame, described, _ = _load_labels(args.data, args)
     if args.limit:
         frame = frame.sample(n=min(args.limit, len(frame)), random_state=0)
-    model = joblib.load(args.model)
     print(f"skface evaluate: {args.model} on {len(frame):,} images from {described}",
           file=sys.stderr)
     report = evaluate_model(model, frame, args.output, plots=not args.no_plots,
@@ -312,8 +381,6 @@ def _eda(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from ._demo import serve
 
-    if not os.path.exists(args.model):
-        raise FileNotFoundError(f"model file {args.model!r} does not exist")
     serve(args.model, host=args.host, port=args.port, open_browser=args.browser)
     return EXIT_OK
 
@@ -395,11 +462,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "predict",
         help="predict with a saved model; prints a CSV table",
-        description="Load a model written by `skface train` (or any joblib-saved skface "
-                    "Pipeline) and predict for image files or a folder of them. Only load "
-                    "model files you trust: joblib files run code when loaded.",
+        description="Load a model (a .safetensors file written by skface.save_model, or a "
+                    "joblib file written by `skface train` or joblib.dump) and predict for "
+                    "image files or a folder of them. safetensors model files run no code "
+                    "when loaded; joblib files do: load only joblib files you trust. Exit "
+                    f"code {EXIT_ERROR} if MODEL is not a readable model file.",
     )
-    p.add_argument("model", help="joblib model file")
+    p.add_argument("model", help=_MODEL_HELP)
     p.add_argument("paths", nargs="+", help="image files, or one folder")
     p.add_argument("-o", "--output", default=None, help="write the table to this CSV file")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
@@ -418,10 +487,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "in UTKFace's scheme or a CSV label table, and write a report folder: "
                     "metrics.json, predictions.csv, per-group metrics (by gender, race and "
                     "age group, next to the overall figure) and figures (confusion "
-                    "matrices, predicted vs true age, learning curves). Only load model "
-                    "files you trust: joblib files run code when loaded.",
+                    "matrices, predicted vs true age, learning curves). MODEL is a "
+                    ".safetensors file (skface.save_model; runs no code when loaded) or a "
+                    "joblib file (runs code when loaded: only files you trust). Exit code "
+                    f"{EXIT_ERROR} if MODEL is not a readable model file.",
     )
-    e.add_argument("model", help="joblib model file")
+    e.add_argument("model", help=_MODEL_HELP)
     e.add_argument("data", metavar="DATA", help="image folder or CSV label table")
     e.add_argument("-o", "--output", default="skface-evaluation",
                    help="report folder to write (default: skface-evaluation)")
@@ -462,9 +533,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "photo, faces are found with OpenCV's Haar cascade and the predictions "
                     "drawn on them. Needs skface[demo] and skface[detect]. Serves on "
                     "127.0.0.1 (this machine only) unless --host says otherwise; Ctrl-C stops "
-                    "it. Only load model files you trust: joblib files run code when loaded.",
+                    "it. MODEL is a .safetensors file (skface.save_model; runs no code when "
+                    "loaded) or a joblib file (runs code when loaded: only files you trust). "
+                    f"Exit code {EXIT_ERROR} if MODEL is not a readable model file.",
     )
-    m.add_argument("model", help="joblib model file")
+    m.add_argument("model", help=_MODEL_HELP)
     m.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: 127.0.0.1; 0.0.0.0 exposes it)")
     m.add_argument("--port", type=int, default=None,

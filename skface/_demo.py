@@ -143,10 +143,10 @@ def build_demo(model, *, title: str = "skface", cropper=None):
 
 def serve(model_path: str | os.PathLike, *, host: str = "127.0.0.1", port: int | None = None,
           open_browser: bool = False) -> None:
-    """Load a joblib model file and serve its demo until interrupted."""
-    import joblib
+    """Load a model file (safetensors or joblib) and serve its demo until interrupted."""
+    from ._cli import load_model_file
 
-    model = joblib.load(model_path)
+    model = load_model_file(model_path)
     demo = build_demo(model, title=f"skface: {os.path.basename(os.fspath(model_path))}")
     demo.launch(server_name=host, server_port=port, inbrowser=open_browser, share=False,
                 max_file_size=MAX_UPLOAD_BYTES)

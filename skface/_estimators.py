@@ -21,6 +21,7 @@ from torch import nn
 from ._age_bins import AgeBinEncoder
 from ._engine import FaceNetBase
 from ._labels import MAX_AGE, check_ages
+from ._safe_io import safe_class
 from .exceptions import LabelError
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 
+@safe_class("criterion")
 class SmoothedCrossEntropy(nn.CrossEntropyLoss):
     """Cross-entropy with label smoothing 0.1 by default (``criterion__label_smoothing``)."""
 
@@ -265,6 +267,7 @@ class _FaceClassifier(ClassifierMixin, FaceNetBase):
         return float(accuracy_score(labels, self.predict(X), sample_weight=sample_weight))
 
 
+@safe_class("step")
 class GenderClassifier(_FaceClassifier):
     __doc__ = (
         """Predict gender from face images: a CNN classifier in scikit-learn's shape.
@@ -301,6 +304,7 @@ class GenderClassifier(_FaceClassifier):
     _task = "gender"
 
 
+@safe_class("step")
 class RaceClassifier(_FaceClassifier):
     __doc__ = (
         """Predict race group from face images: a CNN classifier in scikit-learn's shape.
@@ -330,6 +334,7 @@ class RaceClassifier(_FaceClassifier):
 # --------------------------------------------------------------------------- age
 
 
+@safe_class("step")
 class AgeRegressor(RegressorMixin, FaceNetBase):
     __doc__ = (
         """Predict age in years from face images: a CNN regressor in scikit-learn's shape.
@@ -402,6 +407,7 @@ class AgeRegressor(RegressorMixin, FaceNetBase):
         return np.clip(self._years(self._forward_outputs(X)), 0.0, float(MAX_AGE))
 
 
+@safe_class("criterion")
 class AgeDistributionLoss(nn.Module):
     """Age as a distribution over one-year classes (DEX with label distributions).
 
@@ -444,6 +450,7 @@ class _OrdinalLoss(nn.Module):
 _BINNER_HEADS = ("softmax", "ordinal", "years")
 
 
+@safe_class("step")
 class AgeBinner(ClassifierMixin, FaceNetBase):
     __doc__ = (
         """Predict age groups from face images, with an expected age.
@@ -630,6 +637,7 @@ _TASKS = ("age", "gender", "race")
 _AGE_LOSSES = ("dex", "l1")
 
 
+@safe_class("criterion")
 class UncertaintyWeightedLoss(nn.Module):
     """Sum of task losses weighted by learned homoscedastic uncertainty.
 
@@ -683,6 +691,7 @@ class UncertaintyWeightedLoss(nn.Module):
         return (torch.exp(-self.log_vars) * losses + self.log_vars).sum()
 
 
+@safe_class("step")
 class FaceAttributes(FaceNetBase):
     __doc__ = (
         """Predict age, gender and race at once with one shared network.

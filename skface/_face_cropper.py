@@ -20,6 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._image_loader import check_paths
 from ._imaging import DecodeFailure, format_failures, read_rgb
+from ._safe_io import safe_class
 from .exceptions import FaceDetectionError, ImageLoadError, NoFaceWarning
 
 __all__ = ["FaceCropper", "FaceDetectionError", "NoFaceWarning"]
@@ -133,6 +134,7 @@ def _crop_square(box: tuple[int, int, int, int], margin: float) -> tuple[int, in
     return round(cx - side / 2), round(cy - side / 2), max(1, round(side))
 
 
+@safe_class("step")
 class FaceCropper(TransformerMixin, BaseEstimator):
     """Find faces in photos and crop them as UTKFace does, ready for skface's estimators.
 

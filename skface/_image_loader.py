@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._imaging import _RESAMPLE, DecodeSpec, check_files_exist, load_images
 from ._lazy_images import LazyImages
+from ._safe_io import safe_class
 
 __all__ = ["ImageLoader", "check_paths"]
 
@@ -103,6 +104,7 @@ def check_paths(X, *, caller: str = "ImageLoader") -> list[str]:
     return out
 
 
+@safe_class("step")
 class ImageLoader(TransformerMixin, BaseEstimator):
     """Load image files into a uint8 array, ready for skface's estimators.
 

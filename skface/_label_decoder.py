@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from ._image_loader import check_paths
 from ._labels import GENDER_NAMES, RACE_NAMES
+from ._safe_io import safe_class
 from .datasets._utkface import _format_malformed, parse_utkface_names
 from .exceptions import MalformedFileNameError
 
@@ -17,6 +18,7 @@ __all__ = ["UTKFaceLabelDecoder"]
 _ALL = ("age", "gender", "race")
 
 
+@safe_class("step")
 class UTKFaceLabelDecoder(TransformerMixin, BaseEstimator):
     """Decode age, gender and race from UTKFace file names.
 

@@ -39,7 +39,7 @@ _TASK_OF = {
 # --------------------------------------------------------------------------- output folder
 
 
-def _source_protection(source) -> dict:
+def source_protection(source) -> dict:
     """What an output must not replace or write into, for a folder or a CSV label table."""
     source = os.fspath(source)
     if os.path.isdir(source):
@@ -305,7 +305,7 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
     from ._summary import summarize
 
     _require_matplotlib()
-    protect = _source_protection(source)
+    protect = source_protection(source)
     check_folder_output(out_dir, overwrite=force, **protect)  # before decoding anything
     summary = summarize(source, check=check, n_jobs=n_jobs, progress=progress, kind=kind)
     frame = summary.labels

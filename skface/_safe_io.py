@@ -3,20 +3,21 @@
 joblib (pickle) files can run any code when loaded. :func:`save_model` writes a fitted
 skface estimator or Pipeline as one `safetensors <https://huggingface.co/docs/safetensors>`_
 file: the network weights as tensors, and in the file's metadata a JSON description of
-every step (class name from a fixed list, parameters, fitted attributes).
-:func:`load_model` rebuilds the model from that description alone: it creates only
-skface's own classes, resolves class-valued parameters (loss, optimiser) only to classes
-of torch and skface of the expected kind, and refuses files it did not write.
+every step (class names, parameters, fitted attributes).
+:func:`load_model` rebuilds the model from that description alone. A file names classes
+only by names in a fixed registry (:func:`safe_class`): nothing it names is imported,
+what it asks for is bounded before anything is allocated, and every way it can be wrong
+raises :class:`~skface.exceptions.ModelFileError` naming the file and the field.
 
 Needs the optional ``safetensors`` package: ``pip install "skface[safetensors]"``.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
+import re
 
 import numpy as np
 
@@ -28,18 +29,6 @@ FORMAT = "skface-model"
 FORMAT_VERSION = 1
 _INSTALL_HINT = 'pip install "skface[safetensors]"'
 
-# classes a file may name, by the name written in it
-_STEP_CLASSES = {
-    "ImageLoader": "skface._image_loader",
-    "FaceCropper": "skface._face_cropper",
-    "UTKFaceLabelDecoder": "skface._label_decoder",
-    "AgeBinEncoder": "skface._age_bins",
-    "GenderClassifier": "skface._estimators",
-    "RaceClassifier": "skface._estimators",
-    "AgeRegressor": "skface._estimators",
-    "AgeBinner": "skface._estimators",
-    "FaceAttributes": "skface._estimators",
-}
 # skorch's bookkeeping and the live torch objects: rebuilt by initialize(), not stored
 _RUNTIME_ATTRIBUTES = {
     "initialized_", "virtual_params_", "init_context_", "callbacks_", "prefixes_",
@@ -61,20 +50,196 @@ def _safetensors():
     return st, safe_open
 
 
+# --------------------------------------------------------------------------- the classes
+
+# A model file names classes only by the names in this registry, never by an import
+# path: loading looks a name up here, and nothing outside the registry can be created.
+# skface's classes register themselves with @safe_class where they are defined; the
+# torch optimisers and losses, skorch's Dataset and torch's DataLoader (skorch's default
+# parameter values) are added by _registry().
+_ROLES = ("step", "criterion", "optimizer", "iterator", "dataset")
+# the only parameters that may hold a class, and the role of the class each may hold
+_PARAM_ROLES = {"criterion": "criterion", "optimizer": "optimizer",
+                "iterator_train": "iterator", "iterator_valid": "iterator",
+                "dataset": "dataset"}
+_CLASSES: dict[str, tuple[str, type]] = {}  # name written in files -> (role, class)
+_NAMES: dict[type, str] = {}  # class -> the name written for it
+_populated = False
+
+
+def _add(name: str, role: str, cls: type) -> None:
+    if role not in _ROLES:
+        raise ValueError(f"unknown model-file role {role!r}; one of {list(_ROLES)}")
+    if _CLASSES.setdefault(name, (role, cls)) != (role, cls):
+        raise ValueError(f"{name!r} already names {_CLASSES[name][1]!r} in model files")
+    _NAMES.setdefault(cls, name)
+
+
+def safe_class(role: str, name: str | None = None):
+    """Class decorator: let model files written by :func:`save_model` name this class.
+
+    Parameters
+    ----------
+    role : {"step", "criterion", "optimizer", "iterator", "dataset"}
+        Where a file may name it: as a Pipeline step (or a fitted sub-estimator), or
+        as the value of the parameter of that name.
+    name : str, optional
+        The name written in files; never changes once files carry it. Defaults to the
+        class name for steps and ``"skface:ClassName"`` otherwise.
+    """
+
+    def wrapper(cls: type) -> type:
+        _add(name or (cls.__name__ if role == "step" else f"skface:{cls.__name__}"), role, cls)
+        return cls
+
+    return wrapper
+
+
+def _registry() -> dict[str, tuple[str, type]]:
+    """Every class a model file may name, by the name written in it."""
+    global _populated
+    if not _populated:
+        import skorch.dataset
+        import torch
+        from torch.nn.modules.loss import _Loss
+
+        # skface's own classes register themselves where they are defined
+        from . import (  # noqa: F401
+            _age_bins,
+            _estimators,
+            _face_cropper,
+            _image_loader,
+            _label_decoder,
+        )
+
+        for name in torch.optim.__all__:
+            obj = getattr(torch.optim, name, None)
+            if (isinstance(obj, type) and issubclass(obj, torch.optim.Optimizer)
+                    and obj is not torch.optim.Optimizer):
+                _add(f"torch.optim:{name}", "optimizer", obj)
+        for name in dir(torch.nn):
+            obj = getattr(torch.nn, name)
+            if not name.startswith("_") and isinstance(obj, type) and issubclass(obj, _Loss):
+                _add(f"torch.nn:{name}", "criterion", obj)
+        _add("torch.utils.data:DataLoader", "iterator", torch.utils.data.DataLoader)
+        _add("skorch.dataset:Dataset", "dataset", skorch.dataset.Dataset)
+        _populated = True
+    return _CLASSES
+
+
+def _names_of(role: str) -> list[str]:
+    return sorted(k for k, (r, _) in _registry().items() if r == role)
+
+
+def _listed(role: str) -> str:
+    names = _names_of(role)
+    return ", ".join(names) if len(names) <= 10 else (
+        f"{', '.join(names[:8])} and {len(names) - 8} more of torch")
+
+
+class _Invalid(Exception):
+    """A description that load_model refuses: ``field`` says where, ``reason`` why."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _lookup(ref, role: str, where: str) -> type:
+    """The registered class that ``ref`` names, of role ``role``; nothing is imported."""
+    if not isinstance(ref, str):
+        raise _Invalid(where, f"a class name must be a string, not {_show(ref)}")
+    table = _registry()
+    entry = table.get(ref)
+    if entry is None and ":" in ref:
+        # earlier files name a class by where it was defined ("torch.optim.adamw:AdamW",
+        # "skface._estimators:SmoothedCrossEntropy"): the class of that name registered
+        # for an enclosing package. This is a lookup in the table, never an import.
+        module, _, qualname = ref.partition(":")
+        parts = module.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            entry = table.get(".".join(parts[:i]) + ":" + qualname)
+            if entry is not None:
+                break
+    if entry is None or entry[0] != role:
+        kind = "class" if role == "step" else f"{role} class"
+        raise _Invalid(where, f"unknown {kind} {_show(ref)}; a skface model file names only "
+                              f"these: {_listed(role)}")
+    return entry[1]
+
+
+# --------------------------------------------------------------------------- limits
+
+# What a file may ask for, checked before anything is allocated. The weights of a
+# fitted network must all be in the file, so its layers are bounded by the file's
+# length; these bound the rest.
+MAX_IMAGE_SIDE = 1024  # pixels: ImageLoader and FaceCropper size, image_shape_
+_MAX_THREADS = 256  # |n_jobs|
+_MAX_PIXELS = 2 * 89_478_485  # max_pixels: Pillow's own decompression-bomb error limit
+_MAX_BATCH = 65_536  # batch_size
+_MAX_ARCH_INT = 8_192  # any integer in a network's architecture parameters (module__*)
+_MAX_DEPTH = 32  # nesting of the JSON description
+
+
+def _int_in(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _check_limits(params: dict, where: str) -> None:
+    """Raise _Invalid for a parameter that asks for more than a model file may."""
+    for key, value in params.items():
+        field = f"{where} parameter {key}"
+        if key == "size" and not _int_in(value, 1, MAX_IMAGE_SIDE):
+            raise _Invalid(field, f"{_show(value)} is not an image side in pixels from 1 to "
+                                  f"{MAX_IMAGE_SIDE}")
+        if key == "max_pixels" and value is not None and not _int_in(value, 1, _MAX_PIXELS):
+            raise _Invalid(field, f"{_show(value)} is not None or a pixel count from 1 to "
+                                  f"{_MAX_PIXELS:,}")
+        if key == "n_jobs" and value is not None and not _int_in(value, -_MAX_THREADS,
+                                                                 _MAX_THREADS):
+            raise _Invalid(field, f"{_show(value)} is not None or a thread count within "
+                                  f"+-{_MAX_THREADS}")
+        if (key == "batch_size" or key.endswith("__batch_size")) and not (
+                (value == -1 and not isinstance(value, bool)) or _int_in(value, 1, _MAX_BATCH)):
+            raise _Invalid(field, f"{_show(value)} is not -1 or a batch size from 1 to "
+                                  f"{_MAX_BATCH:,}")
+        if key.startswith("module__"):
+            stack = [value]
+            while stack:
+                v = stack.pop()
+                if isinstance(v, (list, tuple)):
+                    stack.extend(v)
+                elif isinstance(v, (int, float)) and not isinstance(v, bool) and (
+                        abs(v) > _MAX_ARCH_INT):
+                    raise _Invalid(field, f"{_show(value)} asks for a network wider than "
+                                          f"{_MAX_ARCH_INT:,}")
+
+
 # --------------------------------------------------------------------------- encoding
 
 
-def _class_ref(cls: type, where: str) -> dict:
-    module = cls.__module__
-    if module.split(".")[0] not in ("torch", "skface", "skorch"):
+def _class_ref(cls: type, role: str | None, where: str) -> dict:
+    _registry()
+    name = _NAMES.get(cls)
+    if role is None or name is None or _CLASSES[name][0] != role:
+        allowed = (f"names only these {role} classes: {_listed(role)}"
+                   if role else "holds classes only as criterion, optimizer, iterator_train, "
+                                "iterator_valid and dataset")
         raise ValueError(
-            f"save_model: {where} is {module}.{cls.__qualname__}, a class outside torch, "
-            "skorch and skface, which the safe format cannot name. Use joblib for this "
-            "model, or a class from skface or torch.")
-    return {"__class__": f"{module}:{cls.__qualname__}"}
+            f"save_model: {where} is the class {cls.__module__}.{cls.__qualname__}; the safe "
+            f"format {allowed}. Use joblib for this model (load only files you trust).")
+    return {"__class__": name}
 
 
-def _encode(value, where: str):
+_SCALARS = (type(None), bool, int, float, str, np.integer, np.floating, np.bool_)
+
+
+def _encode(value, where: str, role: str | None = None):
     """JSON-ready form of a parameter or fitted attribute; errors name ``where``."""
     from sklearn.base import BaseEstimator
 
@@ -88,10 +253,14 @@ def _encode(value, where: str):
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if isinstance(value, np.ndarray):
-        if value.dtype.kind not in "biufUO":
+        if value.dtype.kind not in "UO" and value.dtype.name not in _ARRAY_DTYPES:
             raise ValueError(f"save_model: {where} is an array of {value.dtype}.")
+        items = value.ravel().tolist()
+        if value.dtype.kind == "O" and not all(isinstance(v, _SCALARS) for v in items):
+            raise ValueError(f"save_model: {where} is an object array holding values other "
+                             "than numbers and strings, which the safe format cannot store.")
         kind = "object" if value.dtype.kind in "UO" else str(value.dtype)
-        return {"__ndarray__": [_encode(v, where) for v in value.ravel().tolist()],
+        return {"__ndarray__": [_encode(v, where) for v in items],
                 "dtype": kind, "shape": list(value.shape)}
     if isinstance(value, tuple):
         return {"__tuple__": [_encode(v, where) for v in value]}
@@ -102,23 +271,30 @@ def _encode(value, where: str):
             raise ValueError(f"save_model: {where} is a dict with keys that are not strings.")
         return {"__dict__": {k: _encode(v, f"{where}[{k!r}]") for k, v in value.items()}}
     if isinstance(value, type):
-        return _class_ref(value, where)
-    if isinstance(value, BaseEstimator) and type(value).__name__ in _STEP_CLASSES:
+        return _class_ref(value, role, where)
+    if isinstance(value, BaseEstimator) and _step_name(type(value)):
         return {"__estimator__": _describe(value, where)[0]}
     raise ValueError(
         f"save_model: {where} is a {type(value).__name__}, which the safe format cannot "
         "store. Use joblib for this model (load only files you trust).")
 
 
+def _step_name(cls: type) -> str | None:
+    _registry()
+    name = _NAMES.get(cls)
+    return name if name is not None and _CLASSES[name][0] == "step" else None
+
+
 def _describe(est, where: str) -> tuple[dict, dict]:
     """``(description, tensors)`` of one skface estimator or transformer."""
     import torch
 
-    name = type(est).__name__
-    if _STEP_CLASSES.get(name) != type(est).__module__:
+    _registry()
+    name = _step_name(type(est))
+    if name is None:
         raise ValueError(
-            f"save_model: {where} is a {type(est).__module__}.{name}; the safe format "
-            f"stores skface's own classes only ({', '.join(sorted(_STEP_CLASSES))}).")
+            f"save_model: {where} is a {type(est).__module__}.{type(est).__qualname__}; the "
+            f"safe format stores skface's own classes only ({_listed('step')}).")
     params = {k: v for k, v in est.get_params(deep=False).items() if k not in _NOT_PARAMS}
     if params.get("teacher") is not None:  # served fit only; its weights are not needed
         params["teacher"] = None
@@ -131,9 +307,15 @@ def _describe(est, where: str) -> tuple[dict, dict]:
         if params.get(key) is not None:
             raise ValueError(f"save_model: {where} has {key}={params[key]!r}; the safe format "
                              f"stores models with {key}=None only. Use joblib for this one.")
+    try:  # what load_model would refuse is not written
+        _check_limits(params, where)
+    except _Invalid as exc:
+        raise ValueError(f"save_model: {exc}; the safe format stores models within these "
+                         "limits only. Use joblib for this one.") from None
     desc = {
         "class": name,
-        "params": {k: _encode(v, f"{where} parameter {k}") for k, v in params.items()},
+        "params": {k: _encode(v, f"{where} parameter {k}", _PARAM_ROLES.get(k))
+                   for k, v in params.items()},
         "fitted": {},
     }
     tensors: dict[str, torch.Tensor] = {}
@@ -149,69 +331,274 @@ def _describe(est, where: str) -> tuple[dict, dict]:
     return desc, tensors
 
 
-def _resolve_class(ref: str, where: str, kinds: tuple[type, ...]) -> type:
-    module, _, qualname = ref.partition(":")
-    if module.split(".")[0] not in ("torch", "skface", "skorch") or not qualname:
-        raise ModelFileError(f"{where}: refers to {ref!r}, outside torch, skorch and skface.")
-    obj = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part, None)
-    if not (isinstance(obj, type) and issubclass(obj, kinds)):
-        raise ModelFileError(f"{where}: {ref!r} is not a class of the expected kind.")
-    return obj
+# --------------------------------------------------------------------------- decoding
+
+_ARRAY_DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                 "uint64", "float16", "float32", "float64"}
+_NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+_TAGS = {frozenset({"__float__"}), frozenset({"__tuple__"}), frozenset({"__dict__"}),
+         frozenset({"__ndarray__", "dtype", "shape"}), frozenset({"__estimator__"})}
 
 
-def _class_kinds() -> tuple[type, ...]:
-    import skorch.dataset
-    import torch
+def _json_depth_ok(obj, limit: int) -> bool:
+    """Whether ``obj`` nests at most ``limit`` lists and dicts deep (no recursion)."""
+    stack = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = (value.values() if isinstance(value, dict)
+                    else value if isinstance(value, list) else ())
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return False
+                stack.append((child, depth + 1))
+    return True
 
-    from ._engine import _BatchIterator
 
-    return (torch.nn.Module, torch.optim.Optimizer, torch.utils.data.Dataset,
-            torch.utils.data.DataLoader, skorch.dataset.Dataset, _BatchIterator)
+def _non_finite(value: dict, where: str) -> float:
+    text = value.get("__float__") if set(value) == {"__float__"} else None
+    if not isinstance(text, str) or text not in _NON_FINITE:
+        raise _Invalid(where, f"{_show(value)} is not a number, inf, -inf or nan")
+    return _NON_FINITE[text]
 
 
-def _decode(value, where: str):
-    if isinstance(value, list):
-        return [_decode(v, where) for v in value]
-    if not isinstance(value, dict):
+def _decode_array(value: dict, where: str) -> np.ndarray:
+    items, dtype, shape = value["__ndarray__"], value["dtype"], value["shape"]
+    if not isinstance(items, list):
+        raise _Invalid(where, "an array's items must be a list")
+    if not isinstance(dtype, str) or (dtype != "object" and dtype not in _ARRAY_DTYPES):
+        raise _Invalid(where, f"array dtype {_show(dtype)} is not one of "
+                              f"{sorted(_ARRAY_DTYPES | {'object'})}")
+    if not (isinstance(shape, list) and len(shape) <= 32
+            and all(_int_in(n, 0, 2**63) for n in shape)):
+        raise _Invalid(where, f"array shape {_show(shape)} is not a list of at most 32 "
+                              "non-negative sizes")
+    if math.prod(shape) != len(items):  # checked before anything is allocated
+        raise _Invalid(where, f"array shape {shape} does not hold its {len(items)} items")
+    values = [_non_finite(v, where) if isinstance(v, dict) else v for v in items]
+    if dtype == "object":
+        ok = all(isinstance(v, (type(None), bool, int, float, str)) for v in values)
+    elif dtype == "bool":
+        ok = all(isinstance(v, bool) for v in values)
+    elif dtype.startswith(("int", "uint")):
+        ok = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    else:
+        ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if not ok:
+        raise _Invalid(where, f"array items do not fit its dtype {dtype}")
+    try:
+        if dtype == "object":
+            out = np.empty(len(values), dtype=object)
+            out[:] = values
+        else:
+            out = np.array(values, dtype=dtype)
+        return out.reshape(shape)
+    except (OverflowError, ValueError, TypeError) as exc:
+        raise _Invalid(where, f"array items do not fit its dtype {dtype} ({exc})") from None
+
+
+def _decode(value, where: str, depth: int = 0):
+    if depth > _MAX_DEPTH:
+        raise _Invalid(where, f"nested more than {_MAX_DEPTH} levels deep")
+    if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, list):
+        return [_decode(v, where, depth + 1) for v in value]
+    if not isinstance(value, dict):
+        raise _Invalid(where, f"unexpected value {_show(value)}")
+    keys = frozenset(value)
+    if keys == {"__class__"}:
+        raise _Invalid(where, "a class is not allowed here; only the parameters "
+                              f"{sorted(_PARAM_ROLES)} hold classes")
+    if keys not in _TAGS:
+        raise _Invalid(where, f"unknown entry {sorted(keys)[:5]}")
     if "__float__" in value:
-        return float(value["__float__"])
-    if "__tuple__" in value:
-        return tuple(_decode(v, where) for v in value["__tuple__"])
-    if "__dict__" in value:
-        return {k: _decode(v, where) for k, v in value["__dict__"].items()}
+        return _non_finite(value, where)
     if "__ndarray__" in value:
-        items = [_decode(v, where) for v in value["__ndarray__"]]
-        dtype = object if value["dtype"] == "object" else np.dtype(value["dtype"])
-        out = np.empty(len(items), dtype=dtype)
-        out[:] = items
-        return out.reshape(value["shape"])
-    if "__class__" in value:
-        return _resolve_class(value["__class__"], where, _class_kinds())
-    if "__estimator__" in value:
-        return _rebuild(value["__estimator__"], {}, where)
-    raise ModelFileError(f"{where}: unknown entry {sorted(value)}.")
+        return _decode_array(value, where)
+    inner = next(iter(value.values()))
+    if "__tuple__" in value:
+        if not isinstance(inner, list):
+            raise _Invalid(where, "a tuple's items must be a list")
+        return tuple(_decode(v, where, depth + 1) for v in inner)
+    if "__dict__" in value:
+        if not isinstance(inner, dict):
+            raise _Invalid(where, "a dict's items must be a JSON object")
+        return {k: _decode(v, f"{where}[{k!r}]", depth + 1) for k, v in inner.items()}
+    return _rebuild(inner, {}, where, depth + 1)  # __estimator__
 
 
-def _rebuild(desc: dict, tensors: dict, where: str):
+_STEP_KEYS = {"class", "params", "fitted", "history", "name"}
+_PREFIXES = ("module", "criterion", "optimizer", "iterator_train", "iterator_valid", "dataset")
+_DEVICE = re.compile(r"(cpu|mps|cuda)(:[0-9]{1,3})?")
+_ATTRIBUTE = re.compile(r"[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*_")
+_PARAMETER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def _decode_params(cls: type, desc: dict, where: str, depth: int) -> dict:
+    from skorch import NeuralNet
+
+    raw = desc["params"]
+    if not isinstance(raw, dict):
+        raise _Invalid(f"{where} params", f"must be a JSON object, not {_show(raw)}")
+    is_net = issubclass(cls, NeuralNet)
+    known = set(cls().get_params(deep=False))
+    params = {}
+    for key, value in raw.items():
+        field = f"{where} parameter {key}"
+        prefix, dunder, _ = key.partition("__")
+        if not _PARAMETER.fullmatch(key) or (
+                key not in known if not dunder else not (is_net and prefix in _PREFIXES)):
+            raise _Invalid(field, f"not a parameter of {cls.__name__}")
+        role = None if dunder else _PARAM_ROLES.get(key)
+        if role is not None and isinstance(value, dict) and set(value) == {"__class__"}:
+            params[key] = _lookup(value["__class__"], role, field)
+        else:
+            params[key] = _decode(value, field, depth + 1)
+    for key in ("callbacks", "train_split", "teacher"):
+        if params.get(key) is not None:
+            raise _Invalid(f"{where} parameter {key}", "must be null in a model file")
+    if is_net and "module" in params:
+        from .nets import list_models
+
+        if not isinstance(params["module"], str) or params["module"].lower() not in (
+                list_models()):
+            raise _Invalid(f"{where} parameter module",
+                           f"{_show(params['module'])} is not a registered network "
+                           f"({', '.join(list_models())}); register yours with "
+                           "skface.nets.register_model before loading")
+    _check_limits(params, where)
+    return params
+
+
+def _decode_fitted(cls: type, desc: dict, where: str, depth: int) -> dict:
+    raw = desc["fitted"]
+    if not isinstance(raw, dict):
+        raise _Invalid(f"{where} fitted", f"must be a JSON object, not {_show(raw)}")
+    fitted = {}
+    for key, value in raw.items():
+        field = f"{where} attribute {key}"
+        if not _ATTRIBUTE.fullmatch(key) or key in _RUNTIME_ATTRIBUTES - {"device_"}:
+            raise _Invalid(field, "not a fitted attribute a model file may set")
+        fitted[key] = _decode(value, field, depth + 1)
+    checks = {
+        "device_": (lambda v: isinstance(v, str) and _DEVICE.fullmatch(v),
+                    "a device such as 'cpu' or 'cuda:0'"),
+        "image_shape_": (lambda v: isinstance(v, tuple) and len(v) == 3
+                         and _int_in(v[0], 1, MAX_IMAGE_SIDE)
+                         and _int_in(v[1], 1, MAX_IMAGE_SIDE) and v[2] in (1, 3)
+                         and not isinstance(v[2], bool),
+                         f"a (height, width, 1 or 3) tuple of sides up to {MAX_IMAGE_SIDE}"),
+        "n_outputs_": (lambda v: _int_in(v, 1, 2**31), "a positive number of outputs"),
+        "classes_": (lambda v: (isinstance(v, np.ndarray) and v.ndim == 1) or (
+                         isinstance(v, dict) and all(isinstance(c, np.ndarray) and c.ndim == 1
+                                                     for c in v.values())),
+                     "a 1-d array of labels"),
+    }
+    for key, (ok, what) in checks.items():
+        if key in fitted and not ok(fitted[key]):
+            raise _Invalid(f"{where} attribute {key}", f"{_show(fitted[key])} is not {what}")
+    from skorch import NeuralNet
+
+    if "device_" in fitted and not issubclass(cls, NeuralNet):
+        raise _Invalid(f"{where} attribute device_", f"{cls.__name__} has no network")
+    if "device_" in fitted and not {"image_shape_", "n_outputs_"} <= set(fitted):
+        missing = sorted({"image_shape_", "n_outputs_"} - set(fitted))
+        raise _Invalid(f"{where} fitted", f"a fitted network needs the attributes {missing}")
+    return fitted
+
+
+def _expected_tensors(est) -> dict[str, tuple[tuple[int, ...], object]]:
+    """Shape and dtype of every tensor the network needs, built on the meta device.
+
+    Nothing is allocated: the shapes are compared with the file's tensors (whose size
+    the file's own length bounds) before the real network is built.
+    """
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    allocations = {torch.empty, torch.empty_strided, torch.zeros, torch.ones, torch.full,
+                   torch.rand, torch.randn, torch.randint, torch.eye}
+
+    class OnMeta(TorchFunctionMode):
+        # like `with torch.device("meta")`, but only for new storage: tensors made from
+        # Python values (torch.as_tensor(3)) stay real, so code that reads them works
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = dict(kwargs or {})
+            if func in allocations:
+                kwargs["device"] = "meta"
+            return func(*args, **kwargs)
+
+    device = est.device
+    est.device = "meta"
+    try:
+        with OnMeta():
+            est._initialize_module()
+            est._initialize_criterion()
+        expected = {}
+        for prefix in ("module", "criterion"):
+            part = getattr(est, f"{prefix}_", None)
+            if isinstance(part, torch.nn.Module):
+                for key, t in part.state_dict().items():
+                    expected[f"{prefix}.{key}"] = (tuple(t.shape), t.dtype)
+        return expected
+    finally:
+        est.device = device
+        for attr in ("module_", "criterion_"):
+            est.__dict__.pop(attr, None)
+
+
+def _check_tensors(expected: dict, tensors: dict, where: str) -> None:
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(tensors)
+                   if (tuple(tensors[k].shape), tensors[k].dtype) != expected[k])
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing ({', '.join(missing[:3])}...)")
+    if extra:
+        problems.append(f"{len(extra)} not used by the network ({', '.join(extra[:3])}...)")
+    if wrong:
+        k = wrong[0]
+        problems.append(f"{len(wrong)} of the wrong shape or dtype ({k}: "
+                        f"{tuple(tensors[k].shape)} {tensors[k].dtype}, the network needs "
+                        f"{expected[k][0]} {expected[k][1]})")
+    if problems:
+        raise _Invalid(f"{where} weights", "the tensors do not fit the network its "
+                                           f"description builds: {'; '.join(problems)}")
+
+
+def _rebuild(desc, tensors: dict, where: str, depth: int = 0):
     import torch
 
-    name = desc.get("class")
-    if name not in _STEP_CLASSES:
-        raise ModelFileError(f"{where}: unknown class {name!r}; expected one of "
-                             f"{sorted(_STEP_CLASSES)}.")
-    cls = getattr(importlib.import_module(_STEP_CLASSES[name]), name)
-    params = {k: _decode(v, f"{where} parameter {k}") for k, v in desc["params"].items()}
-    est = cls(**{k: v for k, v in params.items() if "__" not in k})
-    est.set_params(**{k: v for k, v in params.items() if "__" in k})
-    fitted = {k: _decode(v, f"{where} attribute {k}") for k, v in desc["fitted"].items()}
+    if depth > _MAX_DEPTH:
+        raise _Invalid(where, f"nested more than {_MAX_DEPTH} levels deep")
+    if not isinstance(desc, dict):
+        raise _Invalid(where, f"a step must be a JSON object, not {_show(desc)}")
+    missing = sorted({"class", "params", "fitted"} - set(desc))
+    unknown = sorted(set(desc) - _STEP_KEYS)
+    if missing or unknown:
+        raise _Invalid(where, f"missing keys {missing}" if missing else f"unknown keys {unknown}")
+    cls = _lookup(desc["class"], "step", f"{where} class")
+    params = _decode_params(cls, desc, where, depth)
+    fitted = _decode_fitted(cls, desc, where, depth)
     device = fitted.pop("device_", None)
+    try:
+        est = cls(**{k: v for k, v in params.items() if "__" not in k})
+        est.set_params(**{k: v for k, v in params.items() if "__" in k})
+        if hasattr(est, "_parameter_constraints"):
+            est._validate_params()  # scikit-learn's own checks of the parameters
+    except Exception as exc:  # any refusal by the class is the file's fault
+        raise _Invalid(f"{where} params", f"{cls.__name__} refuses them: {exc}") from None
     for key, value in fitted.items():
         setattr(est, key, value)
     if device is None:
+        if tensors:
+            raise _Invalid(f"{where} weights", f"{len(tensors)} tensors for an unfitted step")
         return est
+    history = _decode(desc.get("history", []), f"{where} history", depth + 1)
+    if not (isinstance(history, list) and all(isinstance(h, dict) for h in history)):
+        raise _Invalid(f"{where} history", "must be a list of epochs")
     if device.startswith("cuda") and not torch.cuda.is_available():
         device = "cpu"  # a model fitted on a GPU predicts on a CPU-only machine
     # the network's weights come from the file: do not read a pretrained-weights file
@@ -221,21 +608,43 @@ def _rebuild(desc: dict, tensors: dict, where: str):
     user_device = est.device
     est.device = device
     try:
-        est.initialize()
+        try:
+            expected = _expected_tensors(est)
+        except Exception as exc:  # any failure here is the file's
+            raise _Invalid(f"{where} params", f"no {cls.__name__} network can be built from "
+                                              f"them: {exc}") from None
+        _check_tensors(expected, tensors, where)
+        try:
+            est.initialize()
+        except Exception as exc:  # any failure here is the file's
+            raise _Invalid(f"{where} params", f"no {cls.__name__} can be set up from "
+                                              f"them: {exc}") from None
+        try:
+            for prefix, part in (("module", est.module_), ("criterion", est.criterion_)):
+                state = {k[len(prefix) + 1:]: t for k, t in tensors.items()
+                         if k.startswith(prefix + ".")}
+                if isinstance(part, torch.nn.Module):
+                    part.load_state_dict(state, strict=True)
+        except Exception as exc:  # any failure here is the file's
+            raise _Invalid(f"{where} weights", f"the network cannot be set up: {exc}") from None
     finally:
         est.device = user_device
         if weights is not None:
             est.module__weights = weights
-    for prefix, part in (("module", est.module_), ("criterion", est.criterion_)):
-        state = {k[len(prefix) + 1:]: t for k, t in tensors.items()
-                 if k.startswith(prefix + ".")}
-        try:
-            part.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise ModelFileError(f"{where}: the {prefix} weights do not fit: {exc}") from None
     from skorch.history import History
 
-    est.history_ = History(_decode(desc.get("history", []), f"{where} history"))
+    est.history_ = History(history)
+    # fitted attributes of the wrong kind (classes_ that do not match the outputs, a
+    # sub-estimator that is not one) show at once, not at the user's first predict
+    h, w, c = est.image_shape_
+    blank = np.zeros((1, h, w, c), dtype=np.uint8)
+    try:
+        est.predict(blank)
+        if hasattr(est, "predict_proba"):
+            est.predict_proba(blank)
+    except Exception as exc:  # any failure here is the file's
+        raise _Invalid(f"{where} fitted", f"the model does not predict on a blank {h}x{w} "
+                                          f"image: {type(exc).__name__}: {exc}") from None
     return est
 
 
@@ -302,10 +711,14 @@ def save_model(model, path: str | os.PathLike) -> None:
 def load_model(path: str | os.PathLike):
     """Load a model written by :func:`save_model`, running no code from the file.
 
-    Only skface's own classes are created, with the parameters and fitted attributes
-    in the file; class-valued parameters (loss, optimiser) resolve only to classes of
-    torch, skorch and skface of the expected kind. A model fitted on a GPU loads on a
-    CPU-only machine.
+    Nothing the file names is imported: every class comes from a fixed registry of
+    skface's own classes (its estimators and transformers, their losses) and the torch
+    optimisers and losses, looked up by the name written in the file; networks come
+    from :mod:`skface.nets`' registry by name. What the file asks for is bounded
+    before anything is allocated (image sides up to 1024 px, decoding threads, the
+    decompression-bomb limit, batch and network sizes), and the weights must be exactly
+    the tensors, shapes and dtypes of the network the description builds. A model
+    fitted on a GPU loads on a CPU-only machine.
 
     Parameters
     ----------
@@ -323,44 +736,85 @@ def load_model(path: str | os.PathLike):
         If ``path`` does not exist.
     ModelFileError
         If the file is not a safetensors file written by :func:`save_model` (a joblib
-        file, say), or its description or weights are inconsistent.
+        file, say), or anything in it is inconsistent or out of bounds; the message and
+        the error's ``path`` and ``field`` say where.
     """
+    path = os.fspath(path)
+    try:
+        return _load(path)
+    except _Invalid as exc:
+        raise ModelFileError(f"{path!r}: {exc.field}: {exc.reason}. It was not written by "
+                             "skface.save_model, or was changed since; get the model file "
+                             "again from where it came from.",
+                             path=path, field=exc.field) from None
+
+
+def _load(path: str):
     from sklearn.pipeline import Pipeline
 
     _, safe_open = _safetensors()
-    path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"model file {path!r} does not exist")
     try:
         with safe_open(path, framework="pt", device="cpu") as f:
             metadata = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:  # safetensors raises its own error types for foreign files
+    except Exception as exc:  # safetensors' own errors for foreign files
         raise ModelFileError(
             f"{path!r} is not a model file written by skface.save_model ({exc}). joblib "
             "files load with joblib.load, which runs code: load those only if you trust "
-            "them.") from None
+            "them.", path=path, field="file") from None
     if metadata.get("format") != FORMAT:
         raise ModelFileError(
             f"{path!r} is a safetensors file, but not one written by skface.save_model "
-            "(no skface description in its metadata).")
+            "(no skface description in its metadata).", path=path, field="metadata")
+    if "description" not in metadata:
+        raise _Invalid("metadata", "no description of the model")
     try:
         description = json.loads(metadata["description"])
-        version = description["version"]
-        steps = description["steps"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path!r}: its skface description is damaged ({exc}).") from None
+    except (ValueError, RecursionError) as exc:
+        raise _Invalid("description", f"not valid JSON ({type(exc).__name__})") from None
+    if not _json_depth_ok(description, 4 * _MAX_DEPTH):
+        raise _Invalid("description", f"nested more than {4 * _MAX_DEPTH} levels deep")
+    if not isinstance(description, dict):
+        raise _Invalid("description", "must be a JSON object")
+    version = description.get("version")
+    if not _int_in(version, 0, 2**31):
+        raise _Invalid("description version", f"{_show(version)} is not a format version")
     if version != FORMAT_VERSION:
         raise ModelFileError(
             f"{path!r} was written in skface model format {version}; this skface reads "
             f"format {FORMAT_VERSION}. Load it with the skface version that wrote it "
-            f"({description.get('skface', 'unknown')}).")
+            f"({_show(description.get('skface', 'unknown'))}).",
+            path=path, field="description version")
+    if description.get("format", FORMAT) != FORMAT:
+        raise _Invalid("description format", f"{_show(description['format'])} is not {FORMAT!r}")
+    steps, pipeline = description.get("steps"), description.get("pipeline", False)
+    if not isinstance(pipeline, bool):
+        raise _Invalid("description pipeline", f"{_show(pipeline)} is not true or false")
+    if not (isinstance(steps, list) and steps and (pipeline or len(steps) == 1)):
+        raise _Invalid("description steps", f"{_show(steps)} is not a list of "
+                                             f"{'steps' if pipeline else 'one step'}")
+    for i, desc in enumerate(steps):
+        if not isinstance(desc, dict):
+            raise _Invalid(f"step {i}", f"a step must be a JSON object, not {_show(desc)}")
+    names = [desc.get("name") for desc in steps]
+    if pipeline and not (all(isinstance(n, str) and n and "__" not in n for n in names)
+                         and len(set(names)) == len(names)):
+        raise _Invalid("description steps", f"step names {_show(names)} are not distinct "
+                                             "names without '__'")
+    tensor_name = re.compile(r"(0|[1-9][0-9]{0,5})\.(module|criterion)\..+")
+    stray = sorted(k for k in tensors if not (m := tensor_name.fullmatch(k))
+                   or int(m.group(1)) >= len(steps))
+    if stray:
+        raise _Invalid("tensors", f"{len(stray)} tensors belong to no step "
+                                  f"({', '.join(map(repr, stray[:3]))})")
     built = []
     for i, desc in enumerate(steps):
         prefix = f"{i}."
         step_tensors = {k[len(prefix):]: t for k, t in tensors.items() if k.startswith(prefix)}
-        where = f"{path!r} step {desc.get('name') or i}"
-        built.append((desc.get("name"), _rebuild(desc, step_tensors, where)))
-    if description.get("pipeline"):
+        where = f"step {names[i]!r}" if names[i] is not None else f"step {i}"
+        built.append((names[i], _rebuild(desc, step_tensors, where)))
+    if pipeline:
         return Pipeline(built)
     return built[0][1]

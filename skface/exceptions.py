@@ -72,4 +72,22 @@ class NoFaceWarning(UserWarning):
 
 
 class ModelFileError(ValueError):
-    """A file is not a model written by :func:`skface.save_model`, or is damaged."""
+    """A file is not a model written by :func:`skface.save_model`, or is damaged.
+
+    Loading a model file never creates anything the file names outside skface's fixed
+    list of classes; every way a file can be wrong (foreign, truncated, tampered with,
+    asking for more than a model needs) raises this error.
+
+    Attributes
+    ----------
+    path : str or None
+        The file at fault.
+    field : str or None
+        Where in the file: ``"metadata"``, ``"description"``, ``"tensors"``, or a step
+        and its parameter or attribute, such as ``"step 'imageloader' parameter size"``.
+    """
+
+    def __init__(self, message: str, path: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.path = path
+        self.field = field

@@ -422,7 +422,7 @@ def test_a_report_with_a_file_of_the_users_is_kept_whole(project, capsys):
 
 
 def test_a_report_next_to_the_label_table_is_fine(project, monkeypatch):
-    from skface._reports import _source_protection
+    from skface._reports import source_protection
 
     monkeypatch.undo()  # decoding allowed again
     monkeypatch.chdir(project["tables"])
@@ -431,7 +431,7 @@ def test_a_report_next_to_the_label_table_is_fine(project, monkeypatch):
     assert (project["tables"] / "skface-eda" / "index.html").is_file()
     after = _tree(project["tables"])
     assert {k: v for k, v in after.items() if not k.startswith("skface-eda")} == before
-    assert _source_protection("labels.csv")["data_dirs"] == [str(project["faces"])]
+    assert source_protection("labels.csv")["data_dirs"] == [str(project["faces"])]
 
 
 # ------------------------------------------- non-raster formats and special files
@@ -1046,3 +1046,102 @@ def test_set_image_cache_limit_refuses_what_is_not_a_size(value):
 
     with pytest.raises(ValueError, match="non-negative integer"):
         set_image_cache_limit(value)
+
+
+# ------------------------------------------------------------------------ crafted model files
+
+
+def _not_models(folder: Path, image: str) -> dict[str, Path]:
+    """Files given where a model file belongs, none of them a model."""
+    import joblib
+    import safetensors.torch
+    import torch
+
+    made = {
+        "text file": folder / "notes.txt",
+        "image": Path(image),
+        "empty file": folder / "empty.joblib",
+        "folder": folder / "models",
+        "missing file": folder / "missing.joblib",
+        "joblib dict": folder / "dict.joblib",
+        "joblib list": folder / "list.pkl",
+        "cut joblib": folder / "cut.joblib",
+        "plain safetensors": folder / "weights.safetensors",
+        "safetensors by content, cut": folder / "weights.bin",
+        "safetensors suffix, not one": folder / "fake.safetensors",
+    }
+    made["text file"].write_text("hello\nthis is not a model\n")
+    made["empty file"].write_bytes(b"")
+    made["folder"].mkdir()
+    joblib.dump({"model": "GenderClassifier"}, made["joblib dict"])
+    joblib.dump([1, 2, 3], made["joblib list"])
+    joblib.dump(ImageLoader(size=8), folder / "whole.joblib")
+    made["cut joblib"].write_bytes((folder / "whole.joblib").read_bytes()[:60])
+    safetensors.torch.save_file({"w": torch.zeros(3)}, str(made["plain safetensors"]))
+    made["safetensors by content, cut"].write_bytes(
+        made["plain safetensors"].read_bytes()[:20])
+    made["safetensors suffix, not one"].write_text("hello")
+    return made
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate", "demo"])
+def test_a_file_that_is_not_a_model_gives_one_line_and_exit_code_3(tmp_path, files, command,
+                                                                   capsys):
+    pytest.importorskip("safetensors")
+    from skface._cli import main
+
+    for kind, path in _not_models(tmp_path, files["good"]).items():
+        argv = {"predict": ["predict", str(path), files["good"]],
+                "evaluate": ["evaluate", str(path), str(tmp_path)],
+                "demo": ["demo", str(path)]}[command]
+        assert main(argv) == 3, kind
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(path) in err, (kind, err)
+        assert err.startswith(f"skface {command}: error: ") and "model" in err, (kind, err)
+        assert "Traceback" not in err
+
+
+@pytest.mark.timeout(60)
+def test_a_fifo_given_as_the_model_does_not_hang(tmp_path, files, capsys):
+    from skface._cli import main
+
+    fifo = tmp_path / "model.joblib"
+    os.mkfifo(fifo)
+    assert main(["predict", str(fifo), files["good"]]) == 3
+    assert "not a regular file" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(120)
+def test_the_command_line_prints_no_traceback_for_a_text_model_file(tmp_path, files):
+    import subprocess
+    import sys
+
+    model = tmp_path / "model.joblib"
+    model.write_text("not a model")
+    done = subprocess.run([sys.executable, "-m", "skface", "predict", str(model), files["good"]],
+                          capture_output=True, text=True, timeout=100)
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert str(model) in done.stderr and "save_model" in done.stderr
+
+
+def test_a_crafted_safe_model_file_is_refused_by_the_command_line(tmp_path, files, capsys):
+    """A safetensors model file naming a module to import: refused, nothing imported."""
+    import json
+    import sys
+
+    import safetensors.torch
+
+    from skface._cli import main
+
+    description = {"format": "skface-model", "version": 1, "pipeline": False, "steps": [
+        {"class": "GenderClassifier", "name": None, "fitted": {},
+         "params": {"criterion": {"__class__": "torch.utils.model_dump.__main__:X"}}}]}
+    path = tmp_path / "crafted.model"
+    safetensors.torch.save_file({}, str(path), metadata={
+        "format": "skface-model", "description": json.dumps(description)})
+    before = set(sys.modules)
+    assert main(["predict", str(path), files["good"]]) == 3
+    err = capsys.readouterr().err
+    assert "parameter criterion" in err and "unknown criterion class" in err
+    assert not {m for m in set(sys.modules) - before if "model_dump" in m}

@@ -396,3 +396,74 @@ def test_predict_a_video_needs_a_folder_to_draw_into(tmp_path, trained_models, c
     video.write_bytes(b"")
     assert main(["predict", str(trained_models["gender"]), str(video), "--detect"]) == 3
     assert "pass --draw FOLDER" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ safe model files
+
+
+@pytest.fixture(scope="module")
+def safe_model(tmp_path_factory, trained_models):
+    """The trained gender Pipeline saved with save_model, once by suffix, once without."""
+    import joblib
+
+    pytest.importorskip("safetensors")
+    from skface import save_model
+
+    folder = tmp_path_factory.mktemp("safe")
+    pipe = joblib.load(trained_models["gender"])
+    save_model(pipe, folder / "gender.safetensors")
+    (folder / "gender.model").write_bytes((folder / "gender.safetensors").read_bytes())
+    return pipe, folder / "gender.safetensors", folder / "gender.model"
+
+
+@pytest.mark.parametrize("which", [1, 2], ids=["by suffix", "by content"])
+def test_predict_and_evaluate_take_a_safetensors_model(tmp_path, safe_model, synthetic_dir,
+                                                       synthetic_paths, capsys, which,
+                                                       monkeypatch):
+    import joblib
+    import pandas as pd
+
+    pipe, path = safe_model[0], safe_model[which]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a safetensors model must not go through joblib")
+
+    monkeypatch.setattr(joblib, "load", refuse)
+    assert main(["predict", str(path), *synthetic_paths[:5], "-o", str(tmp_path / "p.csv")]) == 0
+    table = pd.read_csv(tmp_path / "p.csv")
+    assert table["prediction"].tolist() == pipe.predict(synthetic_paths[:5]).tolist()
+    assert main(["evaluate", str(path), str(synthetic_dir), "-o", str(tmp_path / "ev"),
+                 "--no-plots"]) == 0
+    assert "gender: accuracy" in capsys.readouterr().out
+
+
+def test_demo_serves_a_safetensors_model(safe_model, monkeypatch):
+    from sklearn.pipeline import Pipeline
+
+    from skface import _demo
+
+    served = {}
+
+    class FakeApp:
+        def launch(self, **kwargs):
+            served["launch"] = kwargs
+
+    def build(model, *, title):
+        served["model"] = model
+        return FakeApp()
+
+    monkeypatch.setattr(_demo, "build_demo", build)
+    assert main(["demo", str(safe_model[2]), "--port", "7999"]) == 0
+    assert isinstance(served["model"], Pipeline) and served["launch"]["server_port"] == 7999
+    assert served["launch"]["server_name"] == "127.0.0.1"
+
+
+def test_the_help_says_which_model_files_run_code():
+    from skface._cli import build_parser
+
+    parser = build_parser()
+    for command in ("predict", "evaluate", "demo"):
+        sub = parser._subparsers._group_actions[0].choices[command]
+        text = " ".join(sub.format_help().split())
+        assert ".safetensors" in text and "runs no code" in text and "exit code 3" in text, (
+            command)
