@@ -16,12 +16,15 @@ Target (issue 4): skface / plain >= 0.95 on CPU.
 
 Run: ``python benchmarks/bench_train.py [--data DIR] [--n N] [--epochs 2] [--write]``
 (``--quick`` for a smoke run of a few seconds; ``--device cuda`` on a GPU machine).
+``--px 64 128 --precisions auto float32 --size-rows-only`` runs only the size rows, each
+at each precision; ``--json PATH`` also writes the figures, with the docs' table cells.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import sys
 import time
@@ -160,6 +163,33 @@ def measure(name: str, module, X, frame, *, epochs: int, batch_size: int, repeat
             "precision": "float32" if dtype is None else str(dtype).replace("torch.", "")}
 
 
+HISTORY_SECTION = "Training throughput (benchmarks/bench_train.py)"
+HISTORY_INTRO = (
+    "Images/s of fit: skface against a minimal hand-written PyTorch loop over the "
+    "same network, the same uint8 images in memory, batch size, AdamW, loss and "
+    "precision (channels_last; bfloat16 autocast where native), same process, "
+    "interleaved, best of repeats. skface runs with augmentation, validation and "
+    "early stopping off for the ratio; '+augment' prices its default "
+    "augmentation; 'resident' (GPU only) is the plain loop over images already "
+    "on the GPU, the limit where data cannot starve it. Target: ratio >= 0.95.")
+HISTORY_COLUMNS = [
+    "date", "machine", "device", "versions", "estimator", "network", "px",
+    "images x epochs", "data", "precision", "plain img/s", "skface img/s",
+    "skface+augment img/s", "resident img/s", "skface / plain", "command"]
+
+
+def history_cells(device_label: str, name: str, net: str, px: int, n: int, epochs: int,
+                  source: str, r: dict) -> list[str]:
+    """One row of the docs' table, in ``HISTORY_COLUMNS`` order."""
+    rate = r["rate"]
+    return [_report.today(), _report.machine(), device_label,
+            _report.versions("torch", "skorch", "skface"), name, net, str(px),
+            f"{n} x {epochs}", source, r["precision"], f"{rate['plain']:.0f}",
+            f"{rate['skface']:.0f}", f"{rate['skface+augment']:.0f}",
+            f"{rate['resident']:.0f}" if "resident" in rate else "",
+            f"{r['ratio']:.2f}", f"`{_report.command()}`"]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -169,10 +199,20 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--size", type=int, default=ImageLoader().size,
                         help="image size of the per-estimator rows")
+    parser.add_argument("--px", type=int, nargs="+", default=[32, 64, 128],
+                        help="image sizes of the size rows (gender, default network)")
+    parser.add_argument("--precisions", nargs="+", default=None,
+                        choices=["auto", "float32", "bfloat16", "float16"],
+                        help="run every size row at each of these precisions (default: "
+                             "auto, and float32 too at 64 px and above on CUDA)")
+    parser.add_argument("--size-rows-only", action="store_true",
+                        help="leave out the per-estimator and tiny-network rows")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
     parser.add_argument("--write", action="store_true", help="append the figures to docs")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also write the figures (and the docs' table cells) here")
     args = parser.parse_args(argv)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
         else args.device
@@ -181,16 +221,23 @@ def main(argv=None) -> int:
         args.n = 16384 if gpu else 2048
     if args.quick:
         args.n, args.epochs, args.repeat = 256, 1, 1
-    rows = [(name, "skfacenet", args.size, "auto") for name in ESTIMATORS]
-    rows += [("gender", "tiny", args.size, "auto")]
-    rows += [("gender", "skfacenet", px, "auto") for px in (32, 64, 128) if px != args.size]
-    if gpu:  # with and without mixed precision
-        rows += [("gender", "skfacenet", px, "float32") for px in (64, 128)]
+    rows = []
+    if not args.size_rows_only:
+        rows += [(name, "skfacenet", args.size, "auto") for name in ESTIMATORS]
+        rows += [("gender", "tiny", args.size, "auto")]
+    size_px = [px for px in args.px if args.size_rows_only or px != args.size]
+    if args.precisions is not None:
+        rows += [("gender", "skfacenet", px, p) for px in size_px for p in args.precisions]
+    else:
+        rows += [("gender", "skfacenet", px, "auto") for px in size_px]
+        if gpu:  # with and without mixed precision
+            rows += [("gender", "skfacenet", px, "float32") for px in args.px if px >= 64]
     if args.quick:
         rows = [*rows[:2], ("gender", "tiny", 32, "auto")]
     cache: dict = {}
     gpu_name = torch.cuda.get_device_name() if gpu else ""
-    print(f"{_report.machine()}; device {f'{device} {gpu_name}'.strip()}; "
+    device_label = f"{device} {gpu_name}".strip()
+    print(f"{_report.machine()}; device {device_label}; "
           f"torch {torch.__version__}; "
           f"{torch.get_num_threads()} threads")
     print(f"{'estimator':<10}{'network':<11}{'px':>4}{'images':>7}{'precision':>10}"
@@ -210,31 +257,24 @@ def main(argv=None) -> int:
               f"{rate['skface']:>10.0f}{rate['skface+augment']:>11.0f}{r['ratio']:>7.2f}"
               + (f"{rate['resident']:>11.0f}" if gpu else ""), flush=True)
         results.append((name, net, px, len(X), source, r))
+        if args.json is not None:  # rewritten after every row: a cut-short run keeps its rows
+            args.json.write_text(json.dumps({
+                "section": HISTORY_SECTION, "columns": HISTORY_COLUMNS,
+                "device": device_label, "epochs": args.epochs, "repeat": args.repeat,
+                "rows": [{"estimator": e, "network": nt, "px": p, "images": k, "data": src,
+                          "precision": res["precision"], "rate": res["rate"],
+                          "ratio": res["ratio"],
+                          "cells": history_cells(device_label, e, nt, p, k, args.epochs,
+                                                 src, res)}
+                         for e, nt, p, k, src, res in results]}, indent=1))
     worst = min(r["ratio"] for *_, r in results)
     print(f"lowest skface / plain = {worst:.2f} (target >= 0.95): "
           + ("met" if worst >= 0.95 else "MISSED"))
     if args.write and not args.quick:
         for name, net, px, n, source, r in results:
-            rate = r["rate"]
             _report.append_history(
-                "Training throughput (benchmarks/bench_train.py)",
-                "Images/s of fit: skface against a minimal hand-written PyTorch loop over the "
-                "same network, the same uint8 images in memory, batch size, AdamW, loss and "
-                "precision (channels_last; bfloat16 autocast where native), same process, "
-                "interleaved, best of repeats. skface runs with augmentation, validation and "
-                "early stopping off for the ratio; '+augment' prices its default "
-                "augmentation; 'resident' (GPU only) is the plain loop over images already "
-                "on the GPU, the limit where data cannot starve it. Target: ratio >= 0.95.",
-                ["date", "machine", "device", "versions", "estimator", "network", "px",
-                 "images x epochs", "data", "precision", "plain img/s", "skface img/s",
-                 "skface+augment img/s", "resident img/s", "skface / plain", "command"],
-                [_report.today(), _report.machine(), f"{device} {gpu_name}".strip(),
-                 _report.versions("torch", "skorch", "skface"), name, net, px,
-                 f"{n} x {args.epochs}", source, r["precision"], f"{rate['plain']:.0f}",
-                 f"{rate['skface']:.0f}", f"{rate['skface+augment']:.0f}",
-                 f"{rate['resident']:.0f}" if "resident" in rate else "",
-                 f"{r['ratio']:.2f}", f"`{_report.command()}`"],
-            )
+                HISTORY_SECTION, HISTORY_INTRO, HISTORY_COLUMNS,
+                history_cells(device_label, name, net, px, n, args.epochs, source, r))
         print(f"appended to {_report.DOCS}")
     return 0
 

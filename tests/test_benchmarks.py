@@ -81,3 +81,146 @@ def test_accuracy_benchmark_runs_a_distilled_lever_on_synthetic_files(synthetic_
         [sys.executable, str(BENCH / "bench_accuracy.py"), "--data", str(synthetic_dir),
          "--estimators", "age", "--distill"], capture_output=True, text=True, timeout=600)
     assert refused.returncode == 2 and "gender and race only" in refused.stderr
+
+
+# ------------------------------------------------------------------ the GPU check script
+
+GPU_CHECK = BENCH / "gpu_check.sh"
+GPU_CHECK_STEPS = ["data", "install", "env", "pytest-cuda", "bench", "fit-default",
+                   "fit-large", "verify-cpu", "pytest-accelerate"]
+GPU_CHECK_FILES = {"gpu_check.log", "env.txt", "results.json", "summary.md",
+                   "face_attributes_cpu.joblib", "verify.npz"}
+
+
+def _gpu_check(tmp_path, *args, timeout=300, **env):
+    import os
+
+    env = {**os.environ, "PYTHON": sys.executable, "OUT": str(tmp_path / "out"),
+           "DATA": str(tmp_path / "absent"), **env}
+    return subprocess.run(["bash", str(GPU_CHECK), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def _gpu_check_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_check", BENCH / "gpu_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _markdown_tables(text):
+    """Every markdown table in ``text`` as lists of cells, header first."""
+    tables, current = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            if not set(line) <= set("|-"):
+                current.append([c.strip() for c in line.strip("|").split(" | ")])
+        elif current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+@pytest.fixture(scope="module")
+def gpu_check_dry_run(tmp_path_factory):
+    """One dry run of the GPU check (CPU, synthetic faces), shared by the tests below."""
+    tmp_path = tmp_path_factory.mktemp("gpu_check")
+    return _gpu_check(tmp_path, "--dry-run"), tmp_path / "out"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(360)
+def test_gpu_check_dry_run_runs_every_step_and_saves_a_model_that_loads(gpu_check_dry_run):
+    import json
+
+    done, out = gpu_check_dry_run
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # what the GPU machine sends back: at most 8 plain files, none over 16 MiB
+    assert {p.name for p in out.iterdir()} == GPU_CHECK_FILES
+    assert all(p.stat().st_size < 16 * 2**20 for p in out.iterdir())
+    results = json.loads((out / "results.json").read_text())
+    status = {s["step"]: s["status"] for s in results["steps"]}
+    assert list(status) == GPU_CHECK_STEPS
+    assert status.pop("install") == "skipped: dry run"
+    assert set(status.values()) == {"ok"}
+    assert results["pytest-cuda"]["skipped"] + results["pytest-cuda"]["passed"] == 2
+    assert results["pytest-accelerate"]["passed"] == 1
+    assert [(r["px"], r["precision"] == "float32") for r in results["bench"]["rows"]] == [
+        (32, False), (32, True)]
+    assert all(v > 0 for r in results["bench"]["rows"] for v in r["rate"].values())
+    for name, network in (("fit-default", "skfacenet"), ("fit-large", "resnet18")):
+        fit = results[name]
+        assert (fit["network"], fit["px"], fit["epochs_run"]) == (network, 32, 1)
+        assert fit["train"] + fit["test"] == 64 and fit["data"] == "synthetic"
+        assert 0 <= fit["gender_acc"] <= 1 and 0 <= fit["race_acc"] <= 1
+        assert fit["age_mae"] >= 0 and fit["fit_s"] > 0
+    assert results["verify-cpu"]["ok"] and results["verify-cpu"]["gender_agreement"] == 1
+    # the summary's markdown rows fit their tables, ready for docs/benchmarks.md
+    summary = (out / "summary.md").read_text()
+    assert summary in done.stdout
+    tables = _markdown_tables(summary)
+    bench_table, fit_table = tables[1], tables[2]
+    assert bench_table[0] == results["bench"]["columns"] and len(bench_table) == 3
+    assert fit_table[0][:5] == ["date", "machine", "device", "versions", "network"]
+    assert len(fit_table) == 3
+    assert all(len(row) == len(table[0]) for table in tables for row in table)
+    assert "8 of 9 steps ok" in summary
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(360)
+def test_gpu_check_verify_model_fails_when_the_predictions_here_differ(gpu_check_dry_run,
+                                                                      tmp_path):
+    import numpy as np
+
+    done, out = gpu_check_dry_run
+    assert done.returncode == 0, done.stdout[-3000:]
+    model = out / "face_attributes_cpu.joblib"
+    saved = dict(np.load(out / "verify.npz"))
+    check = [sys.executable, str(BENCH / "gpu_check.py"), "verify-model", str(model)]
+    ok = subprocess.run(check, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "verify-model: OK" in ok.stdout
+    for key, change in (("age", lambda a: a + 5.0), ("gender", lambda a: 1 - a)):
+        bad = tmp_path / f"bad_{key}.npz"
+        np.savez(bad, **{**saved, key: change(saved[key])})
+        failed = subprocess.run([*check, "--images", str(bad)], capture_output=True,
+                                text=True, timeout=120)
+        assert failed.returncode == 1 and "verify-model: FAILED" in failed.stdout, key
+
+
+@pytest.mark.timeout(120)
+def test_gpu_check_keeps_its_time_budget_and_reports_the_steps_it_could_not_run(tmp_path):
+    done = _gpu_check(tmp_path, "--dry-run", timeout=100, GPU_CHECK_SECONDS="20")
+    assert done.returncode == 1
+    steps = [line.split(None, 1) for line in done.stdout.splitlines()
+             if line.split(None, 1)[:1] and line.split()[0] in GPU_CHECK_STEPS]
+    assert [name for name, _ in steps] == GPU_CHECK_STEPS
+    assert all("skipped" in rest for _, rest in steps)
+    assert "0 of 9 steps ok" in done.stdout and "not ok: data, env" in done.stdout
+
+
+@pytest.mark.timeout(60)
+def test_gpu_check_refuses_unknown_arguments(tmp_path):
+    for args in (["--gpu"], ["--dry-run", "extra"]):
+        done = _gpu_check(tmp_path, *args, timeout=30)
+        assert done.returncode == 2 and done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_gpu_check_subset_is_seeded_and_replaces_only_what_it_copied(synthetic_dir, tmp_path):
+    gpu_check = _gpu_check_module()
+    first = gpu_check.prepare_subset(synthetic_dir, 10, 0, dest=tmp_path / "a")
+    assert first == gpu_check.prepare_subset(synthetic_dir, 10, 0, dest=tmp_path / "b")
+    assert len(first) == 10 and sorted(p.name for p in (tmp_path / "a/UTKFace").iterdir()) \
+        == first
+    other = gpu_check.prepare_subset(synthetic_dir, 10, 1, dest=tmp_path / "a")
+    assert other != first  # another seed, another subset; the first one's extras are gone
+    assert sorted(p.name for p in (tmp_path / "a/UTKFace").iterdir()) == other
+    (tmp_path / "a/UTKFace/mine.jpg").write_bytes(b"not written by the check")
+    with pytest.raises(SystemExit, match=r"mine\.jpg"):
+        gpu_check.prepare_subset(synthetic_dir, 10, 0, dest=tmp_path / "a")
+    assert (tmp_path / "a/UTKFace/mine.jpg").exists()
+    assert sorted(p.name for p in (tmp_path / "a/UTKFace").iterdir()) == sorted(
+        [*other, "mine.jpg"])
