@@ -6,7 +6,7 @@ outputs its network needs; everything else lives in :mod:`skface._engine`.
 
 from __future__ import annotations
 
-import numbers
+from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -14,6 +14,8 @@ import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 from skorch.utils import to_tensor
 from torch import nn
@@ -165,6 +167,11 @@ class _FaceClassifier(ClassifierMixin, FaceNetBase):
     _valid_score_name = "valid_acc"
     _task: str | None = None  # the FaceAttributes task a teacher's probabilities come from
 
+    _parameter_constraints: dict = {
+        "teacher": [None, HasMethods(["predict_proba"])],
+        "distill_weight": [Interval(Real, 0, 1, closed="both")],
+    }
+
     def __init__(self, module="skfacenet", *args, criterion=SmoothedCrossEntropy,
                  teacher=None, distill_weight: float = 0.5, **kwargs):
         super().__init__(module, *args, criterion=criterion, **kwargs)
@@ -172,8 +179,14 @@ class _FaceClassifier(ClassifierMixin, FaceNetBase):
         self.distill_weight = distill_weight
 
     def _fit_target(self, y) -> int:
-        y = _labels_1d(y, type(self).__name__)
-        self.classes_ = np.unique(y)
+        name = type(self).__name__
+        y = _labels_1d(y, name)
+        classes = getattr(self, "_partial_fit_classes", None)
+        if classes is not None:  # partial_fit(classes=...): every label y may ever hold
+            self.classes_ = np.unique(_labels_1d(classes, f"{name}.partial_fit classes"))
+            _encode_labels(y, self.classes_, name)
+        else:
+            self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs at least two classes in y; got only "
@@ -189,8 +202,6 @@ class _FaceClassifier(ClassifierMixin, FaceNetBase):
         if self.teacher is None:
             return codes
         w = self.distill_weight
-        if not isinstance(w, numbers.Real) or isinstance(w, bool) or not 0 <= w <= 1:
-            raise ValueError(f"distill_weight must be a number in [0, 1], got {w!r}")
         soft = (1 - w) * np.eye(len(self.classes_))[codes] + w * self._teacher_proba(X)
         # column 0 keeps the label for stratifying and for the validation accuracy
         return np.column_stack([codes, soft]).astype(np.float32)
@@ -234,9 +245,12 @@ class _FaceClassifier(ClassifierMixin, FaceNetBase):
         y_enc = np.asarray(y_enc)
         return y_enc[:, 0] if y_enc.ndim == 2 else y_enc
 
+    def _decode_target(self, y_enc):
+        return self.classes_[self._strata(y_enc)]
+
     def _valid_score(self, net, X, y):
         logits = net.forward(X)
-        return float((logits.argmax(1).numpy() == self._strata(y)).mean())
+        return float((self.classes_[logits.argmax(1).numpy()] == np.asarray(y)).mean())
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
@@ -245,7 +259,18 @@ class _FaceClassifier(ClassifierMixin, FaceNetBase):
 
     def predict(self, X) -> np.ndarray:
         """Most probable class of each image, in the labels ``y`` was given in."""
-        return self.classes_[self._forward_outputs(X).argmax(1)]
+        codes = self._forward_outputs(X).argmax(1)
+        return self.classes_[codes]
+
+    def _check_partial_fit_classes(self, classes) -> None:
+        if classes is None:
+            return
+        name = type(self).__name__
+        given = np.unique(_labels_1d(classes, f"{name}.partial_fit classes"))
+        if given.tolist() != self.classes_.tolist():
+            raise ValueError(
+                f"{name}.partial_fit: classes {given.tolist()} differ from the classes the "
+                f"model was fitted with {self.classes_.tolist()}; refit to change them.")
 
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy on ``X`` against labels ``y`` of the kind seen in ``fit``.
@@ -392,14 +417,22 @@ class AgeRegressor(RegressorMixin, FaceNetBase):
             return p @ np.arange(out.shape[1], dtype=np.float64)
         return out[:, 0] * self.y_scale_ + self.y_mean_
 
+    def _decode_target(self, y_enc):
+        return np.asarray(y_enc, dtype=np.float64)[:, 0] * self.y_scale_ + self.y_mean_
+
     def _valid_score(self, net, X, y):
         out = net.forward(X).float().numpy()
-        true = np.asarray(y)[:, 0] * self.y_scale_ + self.y_mean_
-        return float(np.abs(self._years(out) - true).mean())
+        return float(np.abs(self._years(out) - np.asarray(y, dtype=np.float64)).mean())
 
     def predict(self, X) -> np.ndarray:
         """Age in years of each image."""
         return np.clip(self._years(self._forward_outputs(X)), 0.0, float(MAX_AGE))
+
+    # skorch's NeuralNet.predict_proba would return the raw network outputs; a
+    # regressor has no class probabilities (hasattr(reg, "predict_proba") is False)
+    @available_if(lambda self: False)
+    def predict_proba(self, X):  # pragma: no cover - never available
+        raise AttributeError("predict_proba")
 
 
 class AgeDistributionLoss(nn.Module):
@@ -585,9 +618,12 @@ class AgeBinner(ClassifierMixin, FaceNetBase):
         cum = torch.cat([ones, above, zeros], dim=1)
         return (cum[:, :-1] - cum[:, 1:]).clamp_min(0).numpy()
 
+    def _decode_target(self, y_enc):
+        return self.classes_[self._true_codes(y_enc)]
+
     def _valid_score(self, net, X, y):
         out = net.forward(X).float().numpy()
-        return float((self._codes_from_outputs(out) == self._true_codes(y)).mean())
+        return float((self.classes_[self._codes_from_outputs(out)] == np.asarray(y)).mean())
 
     def _codes_from_outputs(self, out: np.ndarray) -> np.ndarray:
         head = self._head()
@@ -603,7 +639,8 @@ class AgeBinner(ClassifierMixin, FaceNetBase):
 
     def predict(self, X) -> np.ndarray:
         """Age group label of each image."""
-        return self.classes_[self._codes_from_outputs(self._forward_outputs(X))]
+        codes = self._codes_from_outputs(self._forward_outputs(X))
+        return self.classes_[codes]
 
     def predict_age(self, X) -> np.ndarray:
         """Expected age in years.
