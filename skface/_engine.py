@@ -267,6 +267,41 @@ def _release_freed_memory() -> None:
         trim(0)
 
 
+def _target_tensor(y) -> torch.Tensor:
+    return y if isinstance(y, torch.Tensor) else torch.from_numpy(np.asarray(y))
+
+
+def _select_rows(y, take):
+    """``take`` applied to the targets, or to each part of weighted targets."""
+    if y is None:
+        return None
+    if isinstance(y, dict):
+        return {k: take(v) for k, v in y.items()}
+    return take(y)
+
+
+def _split_weight(y):
+    """``(targets, sample weights or None)`` of a batch's or a dataset's targets."""
+    if isinstance(y, dict):
+        return y["target"], y["weight"]
+    return y, None
+
+
+@contextlib.contextmanager
+def _reduction(criterion, reduction: str):
+    """Let a loss module return one loss per sample for a while."""
+    if not hasattr(criterion, "reduction"):
+        raise TypeError(
+            f"sample weights need a loss with a 'reduction' attribute (as torch's losses "
+            f"have); {type(criterion).__name__} has none.")
+    before = criterion.reduction
+    criterion.reduction = reduction
+    try:
+        yield
+    finally:
+        criterion.reduction = before
+
+
 class _BatchIterator:
     """Batches gathered by index from one in-memory tensor: no per-sample Python work.
 
@@ -287,8 +322,10 @@ class _BatchIterator:
             dataset = dataset.dataset
         X, y = dataset.X, dataset.y
         self.X = X if isinstance(X, (torch.Tensor, LazyImages)) else _as_tensor(X)
+        # y: the encoded targets, or {"target": ..., "weight": ...} with sample weights
         self.y = None if y is None else (
-            y if isinstance(y, torch.Tensor) else torch.from_numpy(np.asarray(y)))
+            {k: _target_tensor(v) for k, v in y.items()} if isinstance(y, dict)
+            else _target_tensor(y))
         self.indices = indices
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -336,7 +373,7 @@ class _BatchIterator:
             Xb = torch.from_numpy(self.X.take(idx.numpy()))
         else:
             Xb = self.X.index_select(0, idx)
-        return Xb, (None if self.y is None else self.y.index_select(0, idx))
+        return Xb, _select_rows(self.y, lambda t: t.index_select(0, idx))
 
     def _iter_lazy(self):
         from concurrent.futures import ThreadPoolExecutor
@@ -371,7 +408,7 @@ class _BatchIterator:
         # in order: views, no copies
         for start in range(0, self._n_batches() * self.batch_size, self.batch_size):
             sl = slice(start, start + self.batch_size)
-            yield self.X[sl], (None if self.y is None else self.y[sl])
+            yield self.X[sl], _select_rows(self.y, lambda t, sl=sl: t[sl])
 
 
 class _WarmupCosine(Callback):
@@ -432,6 +469,34 @@ class _WarmupCosine(Callback):
         for group, base in zip(net.optimizer_.param_groups, self.base_lrs_, strict=False):
             group["lr"] = base * factor
         self.step_ += 1
+
+
+class _EarlyStopping(EarlyStopping):
+    """skorch's EarlyStopping, whose stop waits until every other callback has run.
+
+    It keeps its bookkeeping (misses, best weights) where skorch places it, but
+    instead of raising from ``on_epoch_end`` (which would skip the log printer and the
+    user's callbacks for the final epoch) it asks :class:`_StopWhenAsked`, the last
+    callback, to stop training.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self.stop_requested_ = False
+        return super().on_train_begin(net, **kwargs)
+
+    def on_epoch_end(self, net, **kwargs):
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            self.stop_requested_ = True
+
+
+class _StopWhenAsked(Callback):
+    """Last callback of an epoch: ends training when early stopping asked for it."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if any(getattr(cb, "stop_requested_", False) for _, cb in net.callbacks_):
+            raise KeyboardInterrupt
 
 
 class _WeightEMA(Callback):
@@ -702,19 +767,17 @@ class FaceNetBase(NeuralNet):
         if self.ema_decay:
             callbacks.insert(-1, ("ema", _WeightEMA(self.ema_decay)))
         if self.early_stopping and self._uses_validation():
-            stopper = EarlyStopping(monitor="valid_loss", patience=self.patience,
-                                    load_best=True, sink=self._sink)
-            callbacks.append(("early_stopping", stopper))
+            stopper = _EarlyStopping(monitor="valid_loss", patience=self.patience,
+                                     load_best=True, sink=self._sink)
+            callbacks.insert(-1, ("early_stopping", stopper))
         return callbacks
 
     def initialize_callbacks(self):
         super().initialize_callbacks()
         # skorch stops training by raising from EarlyStopping.on_epoch_end, which skips
-        # every callback after it: run it last, so that the log printer and the user's
-        # callbacks see the final epoch.
-        stoppers = [item for item in self.callbacks_ if item[0] == "early_stopping"]
-        self.callbacks_ = [item for item in self.callbacks_
-                           if item[0] != "early_stopping"] + stoppers
+        # every callback after it; the built-in early stopping only asks, and this last
+        # callback stops, once the log printer and the user's callbacks saw the epoch.
+        self.callbacks_.append(("stop_when_asked", _StopWhenAsked()))
         return self
 
     def _stopped_early(self) -> bool:
@@ -794,7 +857,7 @@ class FaceNetBase(NeuralNet):
         shuffle = bool(kwargs.get("shuffle", training))
         return _BatchIterator(dataset, batch_size, shuffle=shuffle,
                               drop_last=bool(kwargs.get("drop_last", False)),
-                              generator=getattr(self, "_cpu_generator", None))
+                              generator=getattr(self, "_cpu_generator_", None))
 
     def _train_batches_per_epoch(self, dataset_train) -> int:
         """Optimiser steps per epoch: the length of the real training iterator."""
@@ -807,7 +870,7 @@ class FaceNetBase(NeuralNet):
 
     def _planned_epochs(self) -> int:
         """Epochs of the current ``fit``/``partial_fit`` call."""
-        return getattr(self, "_loop_epochs", None) or self.max_epochs
+        return getattr(self, "_loop_epochs_", None) or self.max_epochs
 
     def get_split_datasets(self, X, y=None, **fit_params):
         dataset = self.get_dataset(X, y)
@@ -820,8 +883,8 @@ class FaceNetBase(NeuralNet):
         if n_valid < 1 or n - n_valid < 1:
             return dataset, None
         # the split is drawn once per fit: partial_fit and warm starts keep it
-        rng = np.random.RandomState(self._split_seed)
-        y_np = self._strata(dataset.y) if self._stratify else None
+        rng = np.random.RandomState(self._split_seed_)
+        y_np = self._strata(_split_weight(dataset.y)[0]) if self._stratify else None
         if y_np is not None:
             from sklearn.model_selection import train_test_split
 
@@ -903,7 +966,7 @@ class FaceNetBase(NeuralNet):
         X = to_tensor(Xi, device=self.device_)
         X = X.float().div_(255.0) if X.dtype == torch.uint8 else X.float()
         n = X.shape[0]
-        gen = getattr(self, "_cpu_generator", None)
+        gen = getattr(self, "_cpu_generator_", None)
         use_cut = cutmix > 0 and (mixup == 0 or bool(torch.rand((), generator=gen) < 0.5))
         alpha = cutmix if use_cut else mixup
         # Beta(a, a) from two Gamma(a) draws, so that the fit's own generator is used
@@ -922,14 +985,49 @@ class FaceNetBase(NeuralNet):
         else:
             X = lam * X + (1 - lam) * X[perm]
         y_pred = self.infer(X, **fit_params)
-        y = to_tensor(yi, device=y_pred.device)
+        y = _select_rows(yi, lambda t: to_tensor(t, device=y_pred.device))
+        partner = _select_rows(y, lambda t: t[perm.to(t.device)])
         loss = lam * self.get_loss(y_pred, y, X=X, training=True) + (1 - lam) * self.get_loss(
-            y_pred, y[perm], X=X, training=True)
+            y_pred, partner, X=X, training=True)
         return loss, y_pred
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        y_true = to_tensor(y_true, device=y_pred.device)
-        return self.criterion_(y_pred.float(), y_true)
+        y_true, weight = _split_weight(y_true)
+        y_true = self._loss_target(to_tensor(y_true, device=y_pred.device))
+        if weight is None:
+            return self.criterion_(y_pred.float(), y_true)
+        with _reduction(self.criterion_, "none"):
+            losses = self.criterion_(y_pred.float(), y_true)
+        weight = to_tensor(weight, device=y_pred.device).float()
+        losses = losses.reshape(len(weight), -1).mean(dim=1)
+        return (losses * weight).mean()
+
+    def _loss_target(self, y_true: torch.Tensor) -> torch.Tensor:
+        """What the criterion compares the outputs with (the encoded targets)."""
+        return y_true
+
+    def _sample_weights(self, y, sample_weight) -> np.ndarray | None:
+        """Per-sample weights of a fit: ``sample_weight`` (and classifiers'
+        ``class_weight``), or None when every sample counts the same."""
+        if sample_weight is None:
+            return None
+        name = type(self).__name__
+        w = np.asarray(sample_weight)
+        if w.dtype.kind not in "fiu" or w.dtype == bool:
+            raise TypeError(f"{name}: sample_weight must hold numbers, got dtype {w.dtype}.")
+        w = w.astype(np.float64)
+        if w.ndim != 1 or len(w) != len(y):
+            raise ValueError(f"{name}: sample_weight must have shape ({len(y)},), one weight "
+                             f"per image; got shape {w.shape}.")
+        if not np.isfinite(w).all() or (w < 0).any() or not w.any():
+            raise ValueError(f"{name}: sample_weight must be finite and non-negative, and not "
+                             "all zero.")
+        return w.astype(np.float32)
+
+    def _weighted(self, y_enc, weights):
+        if weights is None:
+            return y_enc
+        return {"target": y_enc, "weight": np.asarray(weights, dtype=np.float32)}
 
     def _valid_score(self, net, X, y):
         raise NotImplementedError
@@ -948,6 +1046,7 @@ class FaceNetBase(NeuralNet):
         """
         if method_name == "on_batch_end" and cb_kwargs.get("batch") is not None:
             Xb, yb = cb_kwargs["batch"]
+            yb = _split_weight(yb)[0]
             if yb is not None:
                 cb_kwargs = {**cb_kwargs, "batch": (Xb, self._decode_target(
                     yb.detach().cpu().numpy() if isinstance(yb, torch.Tensor) else yb))}
@@ -964,7 +1063,7 @@ class FaceNetBase(NeuralNet):
             base = base.dataset
         if type(base) is not Dataset or base.y is None:
             return dataset
-        decoded = Dataset(base.X, self._decode_target(np.asarray(base.y)))
+        decoded = Dataset(base.X, self._decode_target(np.asarray(_split_weight(base.y)[0])))
         return decoded if indices is None else Subset(decoded, indices)
 
     # ----------------------------------------------------------------- seeding
@@ -978,8 +1077,8 @@ class FaceNetBase(NeuralNet):
         """Random streams of a new fit: one seed for the validation split (kept by
         partial_fit), one generator that every training call continues."""
         seed = self._seed()
-        self._split_seed = seed
-        self._rng_state = torch.Generator().manual_seed(seed).get_state()
+        self._split_seed_ = seed
+        self._rng_state_ = torch.Generator().manual_seed(seed).get_state()
 
     @contextlib.contextmanager
     def _seeded(self):
@@ -991,14 +1090,14 @@ class FaceNetBase(NeuralNet):
         from the same stream for the call. Consecutive calls (partial_fit, warm
         starts) continue the stream instead of replaying it.
         """
-        if getattr(self, "_rng_state", None) is None:
+        if getattr(self, "_rng_state_", None) is None:
             self._start_streams()
         stream = torch.Generator()
-        stream.set_state(self._rng_state)
+        stream.set_state(self._rng_state_)
         call_seed = int(torch.randint(0, 2**62, (1,), generator=stream))
-        self._rng_state = stream.get_state()
+        self._rng_state_ = stream.get_state()
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-        self._cpu_generator = torch.Generator().manual_seed(call_seed + 1)
+        self._cpu_generator_ = torch.Generator().manual_seed(call_seed + 1)
         device = torch.device(getattr(self, "device_", None) or self._resolve_device())
         module_gen = None
         if device.type == "cuda":
@@ -1009,11 +1108,11 @@ class FaceNetBase(NeuralNet):
         try:
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(global_seed)
-                self._module_generator = module_gen
+                self._module_generator_ = module_gen
                 yield
         finally:
-            self._cpu_generator = None
-            self._module_generator = None
+            self._cpu_generator_ = None
+            self._module_generator_ = None
             module = getattr(self, "module_", None)
             if isinstance(module, FaceModule):
                 module.generator = None
@@ -1055,10 +1154,10 @@ class FaceNetBase(NeuralNet):
             module.augment = self._augment_spec()
             module.tta = bool(self.tta)
             module.channels_last = bool(self.channels_last)
-            module.generator = getattr(self, "_module_generator", None)
+            module.generator = getattr(self, "_module_generator_", None)
         self.precision_ = self._resolve_precision(self.device_)
 
-    def fit(self, X, y=None, **fit_params):
+    def fit(self, X, y=None, sample_weight=None, **fit_params):
         """Fit the network on images ``X`` (uint8, ``(n, h, w, c)``) and targets ``y``.
 
         Parameters
@@ -1067,6 +1166,9 @@ class FaceNetBase(NeuralNet):
             uint8 images (float images in [0, 1] or [0, 255] are converted once).
         y : array-like
             The targets, of the kind the estimator describes.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weight of each image in the training (and validation)
+            loss; the loss is the mean of the weighted per-image losses.
         **fit_params : dict
             ``epochs=`` (train this many epochs instead of ``max_epochs``), or
             anything skorch passes on.
@@ -1083,7 +1185,7 @@ class FaceNetBase(NeuralNet):
         if not warm:
             self.n_outputs_ = self._fit_target(y)
             self._start_streams()
-        y_enc = self._training_target(X, y)
+        y_enc = self._weighted(self._training_target(X, y), self._sample_weights(y, sample_weight))
         with self._seeded():
             if not warm:
                 self.initialize()
@@ -1091,7 +1193,7 @@ class FaceNetBase(NeuralNet):
         return self
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        self._loop_epochs = self.max_epochs if epochs is None else epochs
+        self._loop_epochs_ = self.max_epochs if epochs is None else epochs
         self._refresh_module_settings()
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
@@ -1110,7 +1212,7 @@ class FaceNetBase(NeuralNet):
                 "partial_fit.", UserWarning, stacklevel=2)
             raise
         finally:
-            self._loop_epochs = None
+            self._loop_epochs_ = None
 
     def _best_epoch(self) -> int | None:
         """Epoch (1-based) whose weights early stopping keeps, if it runs."""
@@ -1119,7 +1221,7 @@ class FaceNetBase(NeuralNet):
         best = [row["epoch"] for row in self.history_ if row.get("valid_loss_best")]
         return best[-1] if best else None
 
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
+    def partial_fit(self, X, y=None, classes=None, sample_weight=None, **fit_params):
         """Train for more epochs, keeping the current weights (fits first if needed).
 
         The learning-rate schedule, the random streams and the validation split
@@ -1135,6 +1237,8 @@ class FaceNetBase(NeuralNet):
             Classifiers: every label ``y`` may ever hold (required by scikit-learn's
             incremental-learning convention only on the first call; later calls must
             give the same classes).
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weight of each image in the loss.
         **fit_params : dict
             ``epochs=`` or anything skorch passes on.
 
@@ -1144,17 +1248,18 @@ class FaceNetBase(NeuralNet):
             The estimator.
         """
         if not self.initialized_:
-            self._partial_fit_classes = classes
+            self._partial_fit_classes_ = classes
             try:
-                return self.fit(X, y, **fit_params)
+                return self.fit(X, y, sample_weight=sample_weight, **fit_params)
             finally:
-                self._partial_fit_classes = None
+                self._partial_fit_classes_ = None
         self._check_parameters()
         self._check_partial_fit_classes(classes)
         X = self._check_X(X, reset=False)
         self._check_lengths(X, y)
+        y_enc = self._weighted(self._training_target(X, y), self._sample_weights(y, sample_weight))
         with self._seeded():
-            NeuralNet.partial_fit(self, X, self._training_target(X, y), **fit_params)
+            NeuralNet.partial_fit(self, X, y_enc, **fit_params)
         return self
 
     def _check_partial_fit_classes(self, classes) -> None:

@@ -14,10 +14,9 @@ import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
-from skorch.utils import to_tensor
 from torch import nn
 
 from ._age_bins import AgeBinEncoder
@@ -154,6 +153,10 @@ _DISTILL_DOC = """    teacher : fitted estimator or None, default=None
         :class:`sklearn.frozen.FrozenEstimator` to share the fitted one.
     distill_weight : float, default=0.5
         With a teacher, train on ``(1 - w) * one_hot(y) + w * teacher_proba``.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, as in scikit-learn's classifiers:
+        ``{{label: weight}}``, or ``"balanced"`` for weights inversely proportional to
+        the class frequencies in ``y``. Multiplies ``fit``'s ``sample_weight``.
 """
 
 
@@ -170,18 +173,20 @@ class _FaceClassifier(ClassifierMixin, FaceNetBase):
     _parameter_constraints: dict = {
         "teacher": [None, HasMethods(["predict_proba"])],
         "distill_weight": [Interval(Real, 0, 1, closed="both")],
+        "class_weight": [None, dict, StrOptions({"balanced"})],
     }
 
     def __init__(self, module="skfacenet", *args, criterion=SmoothedCrossEntropy,
-                 teacher=None, distill_weight: float = 0.5, **kwargs):
+                 teacher=None, distill_weight: float = 0.5, class_weight=None, **kwargs):
         super().__init__(module, *args, criterion=criterion, **kwargs)
         self.teacher = teacher
         self.distill_weight = distill_weight
+        self.class_weight = class_weight
 
     def _fit_target(self, y) -> int:
         name = type(self).__name__
         y = _labels_1d(y, name)
-        classes = getattr(self, "_partial_fit_classes", None)
+        classes = getattr(self, "_partial_fit_classes_", None)
         if classes is not None:  # partial_fit(classes=...): every label y may ever hold
             self.classes_ = np.unique(_labels_1d(classes, f"{name}.partial_fit classes"))
             _encode_labels(y, self.classes_, name)
@@ -235,15 +240,24 @@ class _FaceClassifier(ClassifierMixin, FaceNetBase):
                              f"expected {(len(X), len(self.classes_))}.")
         return proba
 
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        y_true = to_tensor(y_true, device=y_pred.device)
+    def _loss_target(self, y_true):
         if y_true.dim() == 2:  # [label, soft target...]: train on the soft target
-            y_true = y_true[:, 1:]
-        return super().get_loss(y_pred, y_true, X=X, training=training)
+            return y_true[:, 1:]
+        return y_true
+
+    def _sample_weights(self, y, sample_weight):
+        weights = super()._sample_weights(y, sample_weight)
+        if self.class_weight is None:
+            return weights
+        from sklearn.utils.class_weight import compute_sample_weight
+
+        labels = _labels_1d(y, type(self).__name__)
+        per_class = compute_sample_weight(self.class_weight, labels).astype(np.float32)
+        return per_class if weights is None else per_class * weights
 
     def _strata(self, y_enc):
         y_enc = np.asarray(y_enc)
-        return y_enc[:, 0] if y_enc.ndim == 2 else y_enc
+        return (y_enc[:, 0] if y_enc.ndim == 2 else y_enc).astype(np.int64)
 
     def _decode_target(self, y_enc):
         return self.classes_[self._strata(y_enc)]
@@ -452,26 +466,33 @@ class AgeDistributionLoss(nn.Module):
             raise ValueError(f"criterion__sigma must be positive (years), got {sigma!r}")
         self.y_mean, self.y_scale = float(y_mean), float(y_scale)
         self.sigma, self.l1_weight = float(sigma), float(l1_weight)
+        self.reduction = "mean"  # "none": one loss per sample (sample weights)
 
     def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         ages = torch.arange(logits.shape[1], device=logits.device, dtype=logits.dtype)
         years = y.reshape(-1, 1).to(logits.dtype) * self.y_scale + self.y_mean
         target = torch.softmax(-((ages[None, :] - years) ** 2) / (2 * self.sigma**2), dim=1)
         log_p = torch.log_softmax(logits, dim=1)
-        ce = -(target * log_p).sum(dim=1).mean()
+        ce = -(target * log_p).sum(dim=1)
         expected = (log_p.exp() * ages).sum(dim=1)
-        l1 = (expected - years[:, 0]).abs().mean() / self.y_scale
-        return ce + self.l1_weight * l1
+        l1 = (expected - years[:, 0]).abs() / self.y_scale
+        loss = ce + self.l1_weight * l1
+        return loss if self.reduction == "none" else loss.mean()
 
 
 class _OrdinalLoss(nn.Module):
     """Binary cross-entropy on cumulative targets ``y > k``, summed over k (CORAL)."""
 
+    def __init__(self):
+        super().__init__()
+        self.reduction = "mean"  # "none": one loss per sample (sample weights)
+
     def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         k = torch.arange(logits.shape[1], device=logits.device)
         targets = (y.long()[:, None] > k[None, :]).float()
         loss = nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
-        return loss.sum(dim=1).mean()
+        loss = loss.sum(dim=1)
+        return loss if self.reduction == "none" else loss.mean()
 
 
 _BINNER_HEADS = ("softmax", "ordinal", "years")
@@ -701,23 +722,32 @@ class UncertaintyWeightedLoss(nn.Module):
         self.age_loss = age_loss
         self.log_vars = nn.Parameter(torch.zeros(len(self.slices)))
         self.dex = AgeDistributionLoss(y_mean, y_scale, sigma=sigma)
+        self.reduction = "mean"  # "none": one loss per sample (sample weights)
 
-    def task_losses(self, out: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+    def task_losses(self, out: torch.Tensor, y: torch.Tensor,
+                    reduction: str = "mean") -> list[torch.Tensor]:
+        """Each task's loss, averaged over the batch (or per sample with "none")."""
         losses = []
+        self.dex.reduction = reduction
         for j, (task, (a, b)) in enumerate(self.slices.items()):
             target = y[:, j]
             if task == "age" and self.age_loss == "dex":
                 losses.append(self.dex(out[:, a:b], target))
             elif task == "age":
-                losses.append(nn.functional.l1_loss(out[:, a], target.float()))
+                losses.append(nn.functional.l1_loss(out[:, a], target.float(),
+                                                    reduction=reduction))
             else:
                 losses.append(nn.functional.cross_entropy(
-                    out[:, a:b], target.long(), label_smoothing=self.label_smoothing))
+                    out[:, a:b], target.long(), label_smoothing=self.label_smoothing,
+                    reduction=reduction))
         return losses
 
     def forward(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        losses = torch.stack(self.task_losses(out, y))
-        return (torch.exp(-self.log_vars) * losses + self.log_vars).sum()
+        losses = torch.stack(self.task_losses(out, y, self.reduction), dim=0)
+        weights = torch.exp(-self.log_vars)
+        if self.reduction == "none":  # (tasks, batch) -> one loss per sample
+            return (weights[:, None] * losses + self.log_vars[:, None]).sum(dim=0)
+        return (weights * losses + self.log_vars).sum()
 
 
 class FaceAttributes(FaceNetBase):

@@ -360,3 +360,51 @@ def test_random_state_none_follows_numpy_global_seed(images, genders):
     np.random.seed(3)  # noqa: NPY002
     b = GenderClassifier(**params).fit(images, genders).predict_proba(images)
     np.testing.assert_array_equal(a, b)
+
+
+# --------------------------------------------------------------------------- weights
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_sample_weight_is_accepted_by_every_estimator(Estimator, images):
+    rng = np.random.default_rng(1)
+    y = {
+        GenderClassifier: np.arange(64) % 2, RaceClassifier: np.arange(64) % 3,
+        AgeRegressor: rng.uniform(1, 80, 64), AgeBinner: rng.uniform(1, 80, 64),
+    }.get(Estimator)
+    if Estimator is FaceAttributes:
+        import pandas as pd
+
+        y = pd.DataFrame({"age": rng.uniform(1, 80, 64), "gender": np.arange(64) % 2,
+                          "race": np.arange(64) % 3})
+    est = Estimator(**{**FAST, "max_epochs": 1}).fit(images, y, sample_weight=np.ones(64))
+    assert np.isfinite(est.history_[-1, "train_loss"])
+
+
+def _trained_on_one_class(images, **params):
+    y = np.arange(64) % 2
+    weight = np.where(y == 1, 1.0, 0.0)  # class 0 carries no weight at all
+    net = GenderClassifier(**{**FAST, "max_epochs": 8, "lr": 1e-2}, validation_fraction=0.0,
+                           augment=False, **params)
+    return net.fit(images, y, sample_weight=weight if not params else None)
+
+
+def test_sample_weight_changes_what_is_learned(images):
+    net = _trained_on_one_class(images)
+    assert (net.predict(images) == 1).mean() > 0.9  # only class 1 was ever rewarded
+
+
+def test_class_weight(images):
+    net = _trained_on_one_class(images, class_weight={0: 0.0, 1: 1.0})
+    assert (net.predict(images) == 1).mean() > 0.9
+    balanced = GenderClassifier(**FAST, class_weight="balanced")
+    balanced.fit(images, (np.arange(64) % 8 == 0).astype(int))
+    with pytest.raises(InvalidParameterError, match="class_weight"):
+        GenderClassifier(**FAST, class_weight="even").fit("x", None)
+
+
+@pytest.mark.parametrize("weight", [np.ones(3), -np.ones(64), np.zeros(64),
+                                    np.full(64, np.nan), np.array(["a"] * 64)])
+def test_bad_sample_weight_is_refused(images, weight):
+    with pytest.raises((ValueError, TypeError), match="sample_weight"):
+        GenderClassifier(**FAST).fit(images, np.arange(64) % 2, sample_weight=weight)
