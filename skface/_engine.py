@@ -58,6 +58,8 @@ DEFAULT_AUGMENT = {
     "saturation": 0.0,  # colour: blend with the grey image by 1 +- this (RGB only); off
 }
 # Normalisation: images in [0, 1] are mapped to roughly zero mean and unit variance.
+# A network may declare its own (``input_mean``/``input_std`` attributes, one value or
+# one per channel), as ImageNet-pretrained weights need ImageNet's statistics.
 _MEAN, _STD = 0.5, 0.25
 # ITU-R BT.601 luma weights (Pillow's "L" conversion), for the saturation augmentation.
 _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
@@ -147,6 +149,12 @@ class FaceModule(nn.Module):
         self.augment = dict(augment) if augment else None
         self.tta = tta
         self.channels_last = channels_last
+        mean = torch.as_tensor(getattr(net, "input_mean", _MEAN), dtype=torch.float32)
+        std = torch.as_tensor(getattr(net, "input_std", _STD), dtype=torch.float32)
+        # saved with the weights, so that a model loaded without its pretrained-weights
+        # file normalises as it was trained
+        self.register_buffer("input_mean", mean.reshape(1, -1, 1, 1))
+        self.register_buffer("input_std", std.reshape(1, -1, 1, 1))
         # Random draws of the augmentation; None draws from torch's global generator.
         # The engine sets a generator of its own for each fit (thread-safe seeding).
         self.generator: torch.Generator | None = None
@@ -156,6 +164,21 @@ class FaceModule(nn.Module):
         self.ordinal_outputs = len(init)
         if self.ordinal_outputs:
             self.ordinal_bias = nn.Parameter(init.clone())
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        buffers = self.__dict__.get("_buffers", {})
+        for name, default in (("input_mean", _MEAN), ("input_std", _STD)):
+            if name not in buffers:  # pickled before networks declared their statistics
+                buffers[name] = torch.full((1, 1, 1, 1), default)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name, default in (("input_mean", _MEAN), ("input_std", _STD)):
+            # weights saved before networks declared their statistics used the defaults
+            saved = state_dict.setdefault(prefix + name, torch.full((1, 1, 1, 1), default))
+            if saved.shape != self._buffers[name].shape:  # one value or one per channel
+                self._buffers[name] = torch.empty_like(saved)
+        return super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _to_float(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:
@@ -214,7 +237,10 @@ class FaceModule(nn.Module):
         x = self._to_float(x)
         if self.training and self.augment:
             x = self._augment(x)
-        x = (x - _MEAN) / _STD
+        mean, std = self.input_mean, self.input_std
+        if mean.shape[1] != x.shape[1]:  # per-channel statistics for a greyscale input
+            mean, std = mean.mean(dim=1, keepdim=True), std.mean(dim=1, keepdim=True)
+        x = (x - mean) / std
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         if self.training or not self.tta:
@@ -817,6 +843,38 @@ class FaceNetBase(NeuralNet):
     def _ordinal_outputs(self):
         return 0
 
+    def get_params_for_optimizer(self, prefix, named_parameters):
+        """skorch's optimiser arguments, with weight decay only where it belongs.
+
+        Decoupled weight decay (AdamW) is meant for weight matrices and filters, not
+        for biases, batch-norm scales and shifts, CORAL thresholds or the multi-task
+        loss's log variances (all one-dimensional): each parameter group without a
+        ``weight_decay`` of its own is split in two, the one-dimensional parameters
+        getting ``weight_decay=0``.
+        """
+        import inspect
+
+        args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
+        try:
+            decays = "weight_decay" in inspect.signature(getattr(self, prefix)).parameters
+        except (TypeError, ValueError):
+            decays = False
+        if not decays or not args:
+            return args, kwargs
+        groups = []
+        for group in args[0]:
+            if not isinstance(group, dict) or "weight_decay" in group:
+                groups.append(group)
+                continue
+            params = list(group["params"])
+            matrices = [p for p in params if p.dim() > 1]
+            vectors = [p for p in params if p.dim() <= 1]
+            if matrices:
+                groups.append({**group, "params": matrices})
+            if vectors:
+                groups.append({**group, "params": vectors, "weight_decay": 0.0})
+        return (groups, *args[1:]), kwargs
+
     def initialize_criterion(self):
         if isinstance(self.criterion, str):
             try:
@@ -952,8 +1010,30 @@ class FaceNetBase(NeuralNet):
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         loss, y_pred = self._train_loss(batch, **fit_params)
-        loss.backward()
+        scaler = self._grad_scaler()
+        (loss if scaler is None else scaler.scale(loss)).backward()
         return {"loss": loss, "y_pred": y_pred}
+
+    def _grad_scaler(self):
+        """float16 training scales the loss so small gradients do not underflow
+        (``torch.amp.GradScaler``); None for every other precision."""
+        if getattr(self, "precision_", None) is not torch.float16:
+            return None
+        scaler = getattr(self, "_grad_scaler_", None)
+        kind = torch.device(self.device_).type
+        if scaler is None or getattr(scaler, "_device", kind) != kind:
+            scaler = self._grad_scaler_ = torch.amp.GradScaler(kind)
+        return scaler
+
+    def _step_optimizer(self, step_fn):
+        scaler = self._grad_scaler()
+        if scaler is None:
+            return super()._step_optimizer(step_fn)
+        step_fn()  # zero the gradients, forward, scaled backward
+        for name in self._optimizers:
+            scaler.step(getattr(self, name + "_"))  # unscales; skips steps with inf/NaN
+        scaler.update()
+        return None
 
     def _train_loss(self, batch, **fit_params):
         """Loss of one training batch (mixup or cutmix applied when asked), not yet

@@ -452,7 +452,8 @@ class AgeRegressor(RegressorMixin, FaceNetBase):
 class AgeDistributionLoss(nn.Module):
     """Age as a distribution over one-year classes (DEX with label distributions).
 
-    Cross-entropy against a Gaussian of width ``sigma`` years centred on the true age,
+    KL divergence to a Gaussian of width ``sigma`` years centred on the true age
+    (cross-entropy less the target's entropy, so a perfect prediction costs 0),
     plus ``l1_weight`` times the L1 distance (in standard deviations of the training
     ages) between the expected age under the predicted distribution and the true age
     (the DLDL-v2 recipe). Targets arrive standardised, as :class:`AgeRegressor`
@@ -473,10 +474,12 @@ class AgeDistributionLoss(nn.Module):
         years = y.reshape(-1, 1).to(logits.dtype) * self.y_scale + self.y_mean
         target = torch.softmax(-((ages[None, :] - years) ** 2) / (2 * self.sigma**2), dim=1)
         log_p = torch.log_softmax(logits, dim=1)
-        ce = -(target * log_p).sum(dim=1)
+        # KL divergence to the label distribution: cross-entropy less the target's own
+        # entropy, so that a perfect prediction costs 0 (same gradients as cross-entropy)
+        kl = (target * (torch.log(target.clamp_min(1e-30)) - log_p)).sum(dim=1)
         expected = (log_p.exp() * ages).sum(dim=1)
         l1 = (expected - years[:, 0]).abs() / self.y_scale
-        loss = ce + self.l1_weight * l1
+        loss = kl + self.l1_weight * l1
         return loss if self.reduction == "none" else loss.mean()
 
 
@@ -647,12 +650,10 @@ class AgeBinner(ClassifierMixin, FaceNetBase):
         return float((self.classes_[self._codes_from_outputs(out)] == np.asarray(y)).mean())
 
     def _codes_from_outputs(self, out: np.ndarray) -> np.ndarray:
-        head = self._head()
-        if head == "ordinal":
-            return (out > 0).sum(axis=1)
-        if head == "years":
-            return self._proba_from_outputs(out).argmax(1)
-        return out.argmax(1)
+        # the most probable group, as predict_proba says, for every head
+        if self._head() == "softmax":
+            return out.argmax(1)
+        return self._proba_from_outputs(out).argmax(1)
 
     def predict_proba(self, X) -> np.ndarray:
         """Probability of each age group, columns in the order of ``classes_``."""
@@ -686,6 +687,15 @@ class AgeBinner(ClassifierMixin, FaceNetBase):
 
 _TASKS = ("age", "gender", "race")
 _AGE_LOSSES = ("dex", "l1")
+
+
+def _smoothed_entropy(k: int, smoothing: float) -> float:
+    """Entropy (nats) of a one-hot target over ``k`` classes smoothed by ``smoothing``."""
+    import math
+
+    hit, miss = 1 - smoothing + smoothing / k, smoothing / k
+    return -(hit * math.log(hit) if hit > 0 else 0.0) - (
+        (k - 1) * miss * math.log(miss) if miss > 0 else 0.0)
 
 
 class UncertaintyWeightedLoss(nn.Module):
@@ -737,9 +747,11 @@ class UncertaintyWeightedLoss(nn.Module):
                 losses.append(nn.functional.l1_loss(out[:, a], target.float(),
                                                     reduction=reduction))
             else:
+                # less the smoothed target's entropy (a KL divergence): a task's loss
+                # then measures its difficulty, not the floor label smoothing sets
                 losses.append(nn.functional.cross_entropy(
                     out[:, a:b], target.long(), label_smoothing=self.label_smoothing,
-                    reduction=reduction))
+                    reduction=reduction) - _smoothed_entropy(b - a, self.label_smoothing))
         return losses
 
     def forward(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

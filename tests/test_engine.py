@@ -160,10 +160,14 @@ def test_the_built_in_schedule_keeps_each_param_groups_own_rate(images, genders)
     net = GenderClassifier(**FAST, lr=1e-2, validation_fraction=0.0,
                            optimizer__param_groups=[("net.features.*", {"lr": 1e-5})],
                            callbacks=[("rec", Recorder())]).fit(images, genders)
+    groups = net.optimizer_.param_groups
+    features = {id(p) for p in net.module_.net.features.parameters()}
+    own = [all(id(p) in features for p in g["params"]) for g in groups]
     lrs = np.array(recorded(net).lrs)
-    assert lrs.shape[1] == 2
-    assert np.allclose(lrs[:, 0] / lrs[:, 1], 1e-5 / 1e-2)
-    assert lrs[:, 0].max() == pytest.approx(1e-5)
+    assert any(own) and not all(own)
+    peak = lrs.max(axis=0)
+    np.testing.assert_allclose(peak, np.where(own, 1e-5, 1e-2))
+    np.testing.assert_allclose(lrs / peak, np.repeat(lrs[:, :1] / peak[0], len(peak), axis=1))
 
 
 def test_partial_fit_continues_the_schedule_streams_and_split(images, genders):
@@ -408,3 +412,74 @@ def test_class_weight(images):
 def test_bad_sample_weight_is_refused(images, weight):
     with pytest.raises((ValueError, TypeError), match="sample_weight"):
         GenderClassifier(**FAST).fit(images, np.arange(64) % 2, sample_weight=weight)
+
+
+# --------------------------------------------------------------------------- details
+
+
+def test_weight_decay_spares_biases_norms_thresholds_and_task_weights(images):
+    net = FaceAttributes(**{**FAST, "max_epochs": 1}, optimizer__weight_decay=0.05)
+    import pandas as pd
+
+    y = pd.DataFrame({"age": np.linspace(1, 80, 64), "gender": np.arange(64) % 2,
+                      "race": np.arange(64) % 3})
+    net.fit(images, y)
+    for group in net.optimizer_.param_groups:
+        dims = {p.dim() for p in group["params"]}
+        assert group["weight_decay"] == (0.0 if dims == {1} else 0.05), dims
+    vectors = {id(p) for g in net.optimizer_.param_groups if g["weight_decay"] == 0
+               for p in g["params"]}
+    assert id(net.criterion_.log_vars) in vectors
+    binner = AgeBinner(**{**FAST, "max_epochs": 1}, head="ordinal").fit(
+        images, np.linspace(1, 80, 64))
+    assert id(binner.module_.ordinal_bias) in {
+        id(p) for g in binner.optimizer_.param_groups if g["weight_decay"] == 0
+        for p in g["params"]}
+
+
+def test_a_perfect_age_distribution_costs_nothing():
+    from skface._estimators import AgeDistributionLoss, UncertaintyWeightedLoss
+
+    loss = AgeDistributionLoss(0.0, 1.0, sigma=2.0, l1_weight=0.0)
+    ages = torch.tensor([[30.0], [5.0]])
+    years = torch.arange(117.0)
+    target = torch.softmax(-((years[None] - ages) ** 2) / 8.0, dim=1).clamp_min(1e-30)
+    assert float(loss(torch.log(target), ages)) == pytest.approx(0.0, abs=1e-5)
+    multi = UncertaintyWeightedLoss({"age": (0, 117), "gender": (117, 119)},
+                                    label_smoothing=0.1)
+    smoothed = torch.tensor([[0.95, 0.05]])
+    out = torch.cat([torch.log(target[:1]), torch.log(smoothed)], dim=1)
+    y = torch.tensor([[30.0, 0.0]])
+    assert all(float(t) == pytest.approx(0.0, abs=1e-5) for t in multi.task_losses(out, y))
+
+
+def test_ordinal_predict_agrees_with_predict_proba(images):
+    binner = AgeBinner(**FAST, head="ordinal").fit(images, np.linspace(1, 80, 64))
+    proba = binner.predict_proba(images)
+    np.testing.assert_array_equal(binner.predict(images), binner.classes_[proba.argmax(1)])
+
+
+def test_a_network_declares_its_own_normalisation(images, genders):
+    class ImageNetTiny(TinyNet):
+        input_mean = (0.485, 0.456, 0.406)
+        input_std = (0.229, 0.224, 0.225)
+
+    net = GenderClassifier(**{**FAST, "module": ImageNetTiny, "max_epochs": 1})
+    net.fit(images, genders)
+    np.testing.assert_allclose(net.module_.input_mean.flatten(), ImageNetTiny.input_mean)
+    state = net.module_.state_dict()
+    assert "input_std" in state  # saved with the weights
+    seen = {}
+    net.module_.net.register_forward_pre_hook(lambda m, a: seen.setdefault("x", a[0]))
+    net.predict(images[:1])
+    x = images[:1].astype(np.float32) / 255
+    expected = (x - np.array(ImageNetTiny.input_mean)) / np.array(ImageNetTiny.input_std)
+    np.testing.assert_allclose(seen["x"].permute(0, 2, 3, 1).numpy(), expected, atol=1e-5)
+
+
+def test_float16_training_scales_the_loss(images, genders):
+    net = GenderClassifier(**{**FAST, "max_epochs": 2}, precision="float16", device="cpu")
+    net.fit(images, genders)
+    assert net.precision_ is torch.float16
+    assert net._grad_scaler_.get_scale() > 0
+    assert np.isfinite(net.history_[:, "train_loss"]).all()
