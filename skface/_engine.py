@@ -22,6 +22,7 @@ import functools
 import itertools
 import math
 import os
+import threading
 import warnings
 from numbers import Integral, Real
 
@@ -122,6 +123,39 @@ def check_images_array(X, *, name: str) -> np.ndarray:
 # --------------------------------------------------------------------------- the module
 
 
+_INIT_LOCK = threading.Lock()  # weight initialisation uses torch's global generator
+
+
+class _GeneratorSlot:
+    """Holds the per-fit generator a FaceModule shares with its dropout layers (never
+    pickled: generators belong to one fit)."""
+
+    __slots__ = ("generator",)
+
+    def __init__(self):
+        self.generator: torch.Generator | None = None
+
+    def __reduce__(self):
+        return (_GeneratorSlot, ())
+
+
+class _SlotDropout(nn.Dropout):
+    """``nn.Dropout`` drawing its mask from the fit's own generator when one is set."""
+
+    def __init__(self, p: float, slot: _GeneratorSlot):
+        super().__init__(p)
+        self._slot = slot
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gen = self._slot.generator
+        if not self.training or self.p == 0 or gen is None or gen.device != x.device:
+            return super().forward(x)
+        if self.p == 1:
+            return x * 0
+        keep = torch.rand(x.shape, device=x.device, generator=gen) >= self.p
+        return x * keep.to(x.dtype) / (1 - self.p)
+
+
 class FaceModule(nn.Module):
     """uint8 images in, network outputs out; preprocessing runs on the device.
 
@@ -155,15 +189,32 @@ class FaceModule(nn.Module):
         # file normalises as it was trained
         self.register_buffer("input_mean", mean.reshape(1, -1, 1, 1))
         self.register_buffer("input_std", std.reshape(1, -1, 1, 1))
-        # Random draws of the augmentation; None draws from torch's global generator.
-        # The engine sets a generator of its own for each fit (thread-safe seeding).
-        self.generator: torch.Generator | None = None
+        # Random draws of the augmentation and of the network's dropout; None draws
+        # from torch's global generator. The engine sets a generator of its own for
+        # each fit, so that fits in parallel threads do not disturb each other.
+        self._slot = _GeneratorSlot()
+        for parent in [net, *net.modules()]:
+            for name, child in list(parent.named_children()):
+                if type(child) is nn.Dropout:
+                    setattr(parent, name, _SlotDropout(child.p, self._slot))
         init = torch.as_tensor(ordinal_outputs, dtype=torch.float32)
         if init.dim() == 0:
             init = torch.zeros(int(init))
         self.ordinal_outputs = len(init)
         if self.ordinal_outputs:
             self.ordinal_bias = nn.Parameter(init.clone())
+
+    @property
+    def generator(self) -> torch.Generator | None:
+        """The generator of the augmentation and dropout draws (None: torch's global)."""
+        slot = self.__dict__.get("_slot")
+        return None if slot is None else slot.generator
+
+    @generator.setter
+    def generator(self, value: torch.Generator | None) -> None:
+        if "_slot" not in self.__dict__:  # pickled before the engine seeded per fit
+            self.__dict__["_slot"] = _GeneratorSlot()
+        self.__dict__["_slot"].generator = value
 
     def __setstate__(self, state):
         super().__setstate__(state)
@@ -1268,7 +1319,12 @@ class FaceNetBase(NeuralNet):
         y_enc = self._weighted(self._training_target(X, y), self._sample_weights(y, sample_weight))
         with self._seeded():
             if not warm:
-                self.initialize()
+                # weight initialisation draws from torch's global generator: seed it
+                # from the fit's stream, one fit at a time
+                with _INIT_LOCK:
+                    torch.manual_seed(int(torch.randint(0, 2**62, (1,),
+                                                        generator=self._cpu_generator_)))
+                    self.initialize()
             NeuralNet.partial_fit(self, X, y_enc, **fit_params)
         return self
 

@@ -410,7 +410,7 @@ def test_class_weight(images):
 @pytest.mark.parametrize("weight", [np.ones(3), -np.ones(64), np.zeros(64),
                                     np.full(64, np.nan), np.array(["a"] * 64)])
 def test_bad_sample_weight_is_refused(images, weight):
-    with pytest.raises((ValueError, TypeError), match="sample_weight"):
+    with pytest.raises((ValueError, TypeError), match="sample_weight must"):
         GenderClassifier(**FAST).fit(images, np.arange(64) % 2, sample_weight=weight)
 
 
@@ -483,3 +483,26 @@ def test_float16_training_scales_the_loss(images, genders):
     assert net.precision_ is torch.float16
     assert net._grad_scaler_.get_scale() > 0
     assert np.isfinite(net.history_[:, "train_loss"]).all()
+
+
+class DropoutNet(TinyNet):
+    def __init__(self, *, n_outputs: int, in_channels: int = 3, width: int = 4):
+        super().__init__(n_outputs=n_outputs, in_channels=in_channels, width=width)
+        self.head = nn.Sequential(nn.Dropout(0.5), nn.Linear(width, n_outputs))
+
+
+@pytest.mark.timeout(300)
+def test_equal_seeds_give_equal_fits_in_parallel_threads(images, genders):
+    from concurrent.futures import ThreadPoolExecutor
+
+    params = {**FAST, "module": DropoutNet, "max_epochs": 2, "mixup": 0.2}
+
+    def fit(_):
+        net = GenderClassifier(**params).fit(images, genders)
+        return net.predict_proba(images)
+
+    serial = fit(None)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(fit, range(3)))
+    for proba in results:
+        np.testing.assert_array_equal(proba, serial)
