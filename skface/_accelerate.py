@@ -104,7 +104,8 @@ class _AcceleratedFace(AccelerateMixin):
         # function instead of the accelerator's bound method keeps the model picklable
         # without the accelerator
         if self.callbacks__print_log__sink == "auto":
-            self.callbacks__print_log__sink = _print_on_main_process
+            # print honours verbose=0 by itself; any other sink prints regardless
+            self.callbacks__print_log__sink = _print_on_main_process if self.verbose else print
         return FaceNetBase._initialize_callbacks(self)
 
     def _initialize_accelerator(self):

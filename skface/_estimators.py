@@ -6,7 +6,7 @@ outputs its network needs; everything else lives in :mod:`skface._engine`.
 
 from __future__ import annotations
 
-import numbers
+from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -14,8 +14,9 @@ import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
-from skorch.utils import to_tensor
 from torch import nn
 
 from ._age_bins import AgeBinEncoder
@@ -154,6 +155,10 @@ _DISTILL_DOC = """    teacher : fitted estimator or None, default=None
         :class:`sklearn.frozen.FrozenEstimator` to share the fitted one.
     distill_weight : float, default=0.5
         With a teacher, train on ``(1 - w) * one_hot(y) + w * teacher_proba``.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, as in scikit-learn's classifiers:
+        ``{{label: weight}}``, or ``"balanced"`` for weights inversely proportional to
+        the class frequencies in ``y``. Multiplies ``fit``'s ``sample_weight``.
 """
 
 
@@ -167,15 +172,28 @@ class _FaceClassifier(ClassifierMixin, FaceNetBase):
     _valid_score_name = "valid_acc"
     _task: str | None = None  # the FaceAttributes task a teacher's probabilities come from
 
+    _parameter_constraints: dict = {
+        "teacher": [None, HasMethods(["predict_proba"])],
+        "distill_weight": [Interval(Real, 0, 1, closed="both")],
+        "class_weight": [None, dict, StrOptions({"balanced"})],
+    }
+
     def __init__(self, module="skfacenet", *args, criterion=SmoothedCrossEntropy,
-                 teacher=None, distill_weight: float = 0.5, **kwargs):
+                 teacher=None, distill_weight: float = 0.5, class_weight=None, **kwargs):
         super().__init__(module, *args, criterion=criterion, **kwargs)
         self.teacher = teacher
         self.distill_weight = distill_weight
+        self.class_weight = class_weight
 
     def _fit_target(self, y) -> int:
-        y = _labels_1d(y, type(self).__name__)
-        self.classes_ = np.unique(y)
+        name = type(self).__name__
+        y = _labels_1d(y, name)
+        classes = getattr(self, "_partial_fit_classes_", None)
+        if classes is not None:  # partial_fit(classes=...): every label y may ever hold
+            self.classes_ = np.unique(_labels_1d(classes, f"{name}.partial_fit classes"))
+            _encode_labels(y, self.classes_, name)
+        else:
+            self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs at least two classes in y; got only "
@@ -191,8 +209,6 @@ class _FaceClassifier(ClassifierMixin, FaceNetBase):
         if self.teacher is None:
             return codes
         w = self.distill_weight
-        if not isinstance(w, numbers.Real) or isinstance(w, bool) or not 0 <= w <= 1:
-            raise ValueError(f"distill_weight must be a number in [0, 1], got {w!r}")
         soft = (1 - w) * np.eye(len(self.classes_))[codes] + w * self._teacher_proba(X)
         # column 0 keeps the label for stratifying and for the validation accuracy
         return np.column_stack([codes, soft]).astype(np.float32)
@@ -226,19 +242,31 @@ class _FaceClassifier(ClassifierMixin, FaceNetBase):
                              f"expected {(len(X), len(self.classes_))}.")
         return proba
 
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        y_true = to_tensor(y_true, device=y_pred.device)
+    def _loss_target(self, y_true):
         if y_true.dim() == 2:  # [label, soft target...]: train on the soft target
-            y_true = y_true[:, 1:]
-        return super().get_loss(y_pred, y_true, X=X, training=training)
+            return y_true[:, 1:]
+        return y_true
+
+    def _sample_weights(self, y, sample_weight):
+        weights = super()._sample_weights(y, sample_weight)
+        if self.class_weight is None:
+            return weights
+        from sklearn.utils.class_weight import compute_sample_weight
+
+        labels = _labels_1d(y, type(self).__name__)
+        per_class = compute_sample_weight(self.class_weight, labels).astype(np.float32)
+        return per_class if weights is None else per_class * weights
 
     def _strata(self, y_enc):
         y_enc = np.asarray(y_enc)
-        return y_enc[:, 0] if y_enc.ndim == 2 else y_enc
+        return (y_enc[:, 0] if y_enc.ndim == 2 else y_enc).astype(np.int64)
+
+    def _decode_target(self, y_enc):
+        return self.classes_[self._strata(y_enc)]
 
     def _valid_score(self, net, X, y):
         logits = net.forward(X)
-        return float((logits.argmax(1).numpy() == self._strata(y)).mean())
+        return float((self.classes_[logits.argmax(1).numpy()] == np.asarray(y)).mean())
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
@@ -247,7 +275,18 @@ class _FaceClassifier(ClassifierMixin, FaceNetBase):
 
     def predict(self, X) -> np.ndarray:
         """Most probable class of each image, in the labels ``y`` was given in."""
-        return self.classes_[self._forward_outputs(X).argmax(1)]
+        codes = self._forward_outputs(X).argmax(1)
+        return self.classes_[codes]
+
+    def _check_partial_fit_classes(self, classes) -> None:
+        if classes is None:
+            return
+        name = type(self).__name__
+        given = np.unique(_labels_1d(classes, f"{name}.partial_fit classes"))
+        if given.tolist() != self.classes_.tolist():
+            raise ValueError(
+                f"{name}.partial_fit: classes {given.tolist()} differ from the classes the "
+                f"model was fitted with {self.classes_.tolist()}; refit to change them.")
 
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy on ``X`` against labels ``y`` of the kind seen in ``fit``.
@@ -397,21 +436,30 @@ class AgeRegressor(RegressorMixin, FaceNetBase):
             return p @ np.arange(out.shape[1], dtype=np.float64)
         return out[:, 0] * self.y_scale_ + self.y_mean_
 
+    def _decode_target(self, y_enc):
+        return np.asarray(y_enc, dtype=np.float64)[:, 0] * self.y_scale_ + self.y_mean_
+
     def _valid_score(self, net, X, y):
         out = net.forward(X).float().numpy()
-        true = np.asarray(y)[:, 0] * self.y_scale_ + self.y_mean_
-        return float(np.abs(self._years(out) - true).mean())
+        return float(np.abs(self._years(out) - np.asarray(y, dtype=np.float64)).mean())
 
     def predict(self, X) -> np.ndarray:
         """Age in years of each image."""
         return np.clip(self._years(self._forward_outputs(X)), 0.0, float(MAX_AGE))
+
+    # skorch's NeuralNet.predict_proba would return the raw network outputs; a
+    # regressor has no class probabilities (hasattr(reg, "predict_proba") is False)
+    @available_if(lambda self: False)
+    def predict_proba(self, X):  # pragma: no cover - never available
+        raise AttributeError("predict_proba")
 
 
 @safe_class("criterion")
 class AgeDistributionLoss(nn.Module):
     """Age as a distribution over one-year classes (DEX with label distributions).
 
-    Cross-entropy against a Gaussian of width ``sigma`` years centred on the true age,
+    KL divergence to a Gaussian of width ``sigma`` years centred on the true age
+    (cross-entropy less the target's entropy, so a perfect prediction costs 0),
     plus ``l1_weight`` times the L1 distance (in standard deviations of the training
     ages) between the expected age under the predicted distribution and the true age
     (the DLDL-v2 recipe). Targets arrive standardised, as :class:`AgeRegressor`
@@ -425,26 +473,35 @@ class AgeDistributionLoss(nn.Module):
             raise ValueError(f"criterion__sigma must be positive (years), got {sigma!r}")
         self.y_mean, self.y_scale = float(y_mean), float(y_scale)
         self.sigma, self.l1_weight = float(sigma), float(l1_weight)
+        self.reduction = "mean"  # "none": one loss per sample (sample weights)
 
     def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         ages = torch.arange(logits.shape[1], device=logits.device, dtype=logits.dtype)
         years = y.reshape(-1, 1).to(logits.dtype) * self.y_scale + self.y_mean
         target = torch.softmax(-((ages[None, :] - years) ** 2) / (2 * self.sigma**2), dim=1)
         log_p = torch.log_softmax(logits, dim=1)
-        ce = -(target * log_p).sum(dim=1).mean()
+        # KL divergence to the label distribution: cross-entropy less the target's own
+        # entropy, so that a perfect prediction costs 0 (same gradients as cross-entropy)
+        kl = (target * (torch.log(target.clamp_min(1e-30)) - log_p)).sum(dim=1)
         expected = (log_p.exp() * ages).sum(dim=1)
-        l1 = (expected - years[:, 0]).abs().mean() / self.y_scale
-        return ce + self.l1_weight * l1
+        l1 = (expected - years[:, 0]).abs() / self.y_scale
+        loss = kl + self.l1_weight * l1
+        return loss if self.reduction == "none" else loss.mean()
 
 
 class _OrdinalLoss(nn.Module):
     """Binary cross-entropy on cumulative targets ``y > k``, summed over k (CORAL)."""
 
+    def __init__(self):
+        super().__init__()
+        self.reduction = "mean"  # "none": one loss per sample (sample weights)
+
     def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         k = torch.arange(logits.shape[1], device=logits.device)
         targets = (y.long()[:, None] > k[None, :]).float()
         loss = nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
-        return loss.sum(dim=1).mean()
+        loss = loss.sum(dim=1)
+        return loss if self.reduction == "none" else loss.mean()
 
 
 _BINNER_HEADS = ("softmax", "ordinal", "years")
@@ -592,17 +649,18 @@ class AgeBinner(ClassifierMixin, FaceNetBase):
         cum = torch.cat([ones, above, zeros], dim=1)
         return (cum[:, :-1] - cum[:, 1:]).clamp_min(0).numpy()
 
+    def _decode_target(self, y_enc):
+        return self.classes_[self._true_codes(y_enc)]
+
     def _valid_score(self, net, X, y):
         out = net.forward(X).float().numpy()
-        return float((self._codes_from_outputs(out) == self._true_codes(y)).mean())
+        return float((self.classes_[self._codes_from_outputs(out)] == np.asarray(y)).mean())
 
     def _codes_from_outputs(self, out: np.ndarray) -> np.ndarray:
-        head = self._head()
-        if head == "ordinal":
-            return (out > 0).sum(axis=1)
-        if head == "years":
-            return self._proba_from_outputs(out).argmax(1)
-        return out.argmax(1)
+        # the most probable group, as predict_proba says, for every head
+        if self._head() == "softmax":
+            return out.argmax(1)
+        return self._proba_from_outputs(out).argmax(1)
 
     def predict_proba(self, X) -> np.ndarray:
         """Probability of each age group, columns in the order of ``classes_``."""
@@ -610,7 +668,8 @@ class AgeBinner(ClassifierMixin, FaceNetBase):
 
     def predict(self, X) -> np.ndarray:
         """Age group label of each image."""
-        return self.classes_[self._codes_from_outputs(self._forward_outputs(X))]
+        codes = self._codes_from_outputs(self._forward_outputs(X))
+        return self.classes_[codes]
 
     def predict_age(self, X) -> np.ndarray:
         """Expected age in years.
@@ -635,6 +694,15 @@ class AgeBinner(ClassifierMixin, FaceNetBase):
 
 _TASKS = ("age", "gender", "race")
 _AGE_LOSSES = ("dex", "l1")
+
+
+def _smoothed_entropy(k: int, smoothing: float) -> float:
+    """Entropy (nats) of a one-hot target over ``k`` classes smoothed by ``smoothing``."""
+    import math
+
+    hit, miss = 1 - smoothing + smoothing / k, smoothing / k
+    return -(hit * math.log(hit) if hit > 0 else 0.0) - (
+        (k - 1) * miss * math.log(miss) if miss > 0 else 0.0)
 
 
 @safe_class("criterion")
@@ -672,23 +740,34 @@ class UncertaintyWeightedLoss(nn.Module):
         self.age_loss = age_loss
         self.log_vars = nn.Parameter(torch.zeros(len(self.slices)))
         self.dex = AgeDistributionLoss(y_mean, y_scale, sigma=sigma)
+        self.reduction = "mean"  # "none": one loss per sample (sample weights)
 
-    def task_losses(self, out: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+    def task_losses(self, out: torch.Tensor, y: torch.Tensor,
+                    reduction: str = "mean") -> list[torch.Tensor]:
+        """Each task's loss, averaged over the batch (or per sample with "none")."""
         losses = []
+        self.dex.reduction = reduction
         for j, (task, (a, b)) in enumerate(self.slices.items()):
             target = y[:, j]
             if task == "age" and self.age_loss == "dex":
                 losses.append(self.dex(out[:, a:b], target))
             elif task == "age":
-                losses.append(nn.functional.l1_loss(out[:, a], target.float()))
+                losses.append(nn.functional.l1_loss(out[:, a], target.float(),
+                                                    reduction=reduction))
             else:
+                # less the smoothed target's entropy (a KL divergence): a task's loss
+                # then measures its difficulty, not the floor label smoothing sets
                 losses.append(nn.functional.cross_entropy(
-                    out[:, a:b], target.long(), label_smoothing=self.label_smoothing))
+                    out[:, a:b], target.long(), label_smoothing=self.label_smoothing,
+                    reduction=reduction) - _smoothed_entropy(b - a, self.label_smoothing))
         return losses
 
     def forward(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        losses = torch.stack(self.task_losses(out, y))
-        return (torch.exp(-self.log_vars) * losses + self.log_vars).sum()
+        losses = torch.stack(self.task_losses(out, y, self.reduction), dim=0)
+        weights = torch.exp(-self.log_vars)
+        if self.reduction == "none":  # (tasks, batch) -> one loss per sample
+            return (weights[:, None] * losses + self.log_vars[:, None]).sum(dim=0)
+        return (weights * losses + self.log_vars).sum()
 
 
 @safe_class("step")

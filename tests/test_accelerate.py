@@ -171,3 +171,13 @@ def test_data_parallel_in_two_processes_shares_batches_and_syncs_weights(
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     np.testing.assert_allclose(np.load(tmp_path / "fresh.npy"), model.predict_proba(X),
                                rtol=1e-5)
+
+
+@pytest.mark.parametrize("verbose", [0, 1])
+def test_the_epoch_table_follows_verbose(faces, capsys, verbose):
+    X, frame = faces
+    skface.AcceleratedGenderClassifier(
+        accelerator=accelerate.Accelerator(cpu=True), **{**KW, "verbose": verbose}
+    ).fit(X, frame["gender"].to_numpy())
+    out = capsys.readouterr().out
+    assert ("train_loss" in out) is bool(verbose)

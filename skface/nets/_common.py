@@ -69,6 +69,12 @@ def _shorten(keys: Collection[str], limit: int = 8) -> str:
     return ", ".join(keys[:limit]) + more
 
 
+# ImageNet's channel statistics: networks loading ImageNet-pretrained weights declare
+# them as ``input_mean``/``input_std``, and the engine normalises their input with them.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
 def _load_weights(
     module: nn.Module,
     path: Path,

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ._api import register_model
-from ._common import _load_weights, _read_weights, init_weights
+from ._common import IMAGENET_MEAN, IMAGENET_STD, _load_weights, _read_weights, init_weights
 
 __all__ = ["ResNet", "ResNet18", "ResNet34"]
 
@@ -130,6 +130,8 @@ class ResNet(nn.Module):
             _load_weights(
                 self, path, state, skip=("fc.",), first_conv="conv1.weight", keep_fresh=keep_fresh
             )
+            # the pretrained filters expect inputs normalised as in ImageNet training
+            self.input_mean, self.input_std = IMAGENET_MEAN, IMAGENET_STD
         self._frozen: list[nn.Module] = []
         if trainable_blocks is not None:
             self._frozen = self.blocks()[: 5 - trainable_blocks]

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ._api import register_model
-from ._common import _load_weights, _read_weights, init_weights
+from ._common import IMAGENET_MEAN, IMAGENET_STD, _load_weights, _read_weights, init_weights
 
 __all__ = ["VGG16"]
 
@@ -117,6 +117,8 @@ class VGG16(nn.Module):
             path, state = _read_weights(weights)
             skip = ("classifier.6.",) if pooling == "flatten" else ("classifier.",)
             _load_weights(self, path, state, skip=skip, first_conv="features.0.weight")
+            # the pretrained filters expect inputs normalised as in ImageNet training
+            self.input_mean, self.input_std = IMAGENET_MEAN, IMAGENET_STD
         if trainable_blocks is not None:
             for block in self.blocks()[: _N_BLOCKS - trainable_blocks]:
                 block.requires_grad_(False)

@@ -1,0 +1,508 @@
+"""The shared engine keeps skorch's and scikit-learn's contracts.
+
+Each test uses the ordinary tools an experienced skorch or scikit-learn user reaches
+for (callbacks, LR schedulers, checkpoints, scorers, iterator settings, predefined
+validation sets, incremental fits) on a tiny network and random images.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
+from skorch.callbacks import (
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    EpochScoring,
+    LoadInitState,
+    LRScheduler,
+)
+from skorch.dataset import Dataset
+from skorch.helper import predefined_split
+from torch import nn
+from torch.optim.lr_scheduler import StepLR
+from torch.utils.data import DataLoader
+
+from skface import AgeBinner, AgeRegressor, FaceAttributes, GenderClassifier, RaceClassifier
+
+ESTIMATORS = [GenderClassifier, RaceClassifier, AgeRegressor, AgeBinner, FaceAttributes]
+
+
+class TinyNet(nn.Module):
+    """The smallest network following the registry's contract."""
+
+    def __init__(self, *, n_outputs: int, in_channels: int = 3, width: int = 4):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(width, n_outputs)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+FAST = {"module": TinyNet, "max_epochs": 3, "verbose": 0, "random_state": 0,
+        "batch_size": 16}
+
+
+@pytest.fixture
+def images():
+    return np.random.default_rng(0).integers(0, 256, (64, 16, 16, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def genders():
+    return np.arange(64) % 2
+
+
+class Recorder(Callback):
+    """Learning rates of every training batch, first rows of every training batch,
+    validation indices of every epoch, and the epochs it saw."""
+
+    def initialize(self):
+        self.lrs, self.first_rows, self.valid_indices, self.epochs = [], [], [], []
+        return self
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if training:
+            self.lrs.append([g["lr"] for g in net.optimizer_.param_groups])
+            self.first_rows.append(batch[0][:2].clone())
+
+    def on_epoch_end(self, net, dataset_valid=None, **kwargs):
+        self.epochs.append(len(net.history))
+        if dataset_valid is not None and hasattr(dataset_valid, "indices"):
+            self.valid_indices.append(np.asarray(dataset_valid.indices).copy())
+
+
+def recorded(net) -> Recorder:
+    return dict(net.callbacks_)["rec"]
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize(("name", "value"), [
+    ("max_epochs", 0), ("max_epochs", -3), ("max_epochs", 2.5), ("batch_size", 0),
+    ("batch_size", -2), ("lr", 0.0), ("lr", -1e-3), ("validation_fraction", 1.5),
+    ("validation_fraction", 1.0), ("validation_fraction", -0.1), ("patience", 0),
+    ("warmup_epochs", -1), ("mixup", -0.2), ("cutmix", -1), ("ema_decay", 1.0),
+    ("ema_decay", 0), ("precision", "fp8"), ("augment", "yes"), ("tta", "no"),
+    ("random_state", "seed"),
+])
+def test_parameters_are_validated_before_any_image_is_touched(Estimator, name, value):
+    est = Estimator(**{**FAST, name: value})
+    with pytest.raises(InvalidParameterError, match=f"'{name}' parameter of {Estimator.__name__}"):
+        est.fit("these are not images", None)  # the images would fail later, and differently
+
+
+@pytest.mark.parametrize("augment", [{"nosuch": 1}, {"shift": -0.1}, {"flip": 0.5},
+                                     {"rotate": float("nan")}])
+def test_augment_dict_contents_are_validated(augment):
+    with pytest.raises(ValueError, match="'augment' parameter of GenderClassifier"):
+        GenderClassifier(**FAST, augment=augment).fit("not images", None)
+
+
+def test_classifier_constraints_cover_distillation():
+    with pytest.raises(InvalidParameterError, match="distill_weight"):
+        GenderClassifier(**FAST, distill_weight=1.5).fit("x", None)
+    with pytest.raises(InvalidParameterError, match="teacher"):
+        GenderClassifier(**FAST, teacher="a string").fit("x", None)
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+def test_schedule_counts_the_real_training_iterator(images, genders):
+    net = GenderClassifier(**{**FAST, "batch_size": 128, "max_epochs": 4},
+                           iterator_train__batch_size=8, validation_fraction=0.0,
+                           callbacks=[("rec", Recorder())]).fit(images, genders)
+    lrs = np.array(recorded(net).lrs)[:, 0]
+    assert len(lrs) == 4 * 8  # 64 images in batches of 8, four epochs
+    peak = lrs.max()
+    assert peak == pytest.approx(net.lr)
+    # the cosine spans all four epochs: no epoch trains at a learning rate of zero
+    per_epoch = lrs.reshape(4, 8)
+    assert (per_epoch.max(axis=1) > 1e-3 * peak).all()
+    assert lrs[-1] < 0.05 * peak
+
+
+def test_schedule_spans_the_epochs_fit_is_asked_for(images, genders):
+    net = GenderClassifier(**{**FAST, "max_epochs": 36}, validation_fraction=0.0,
+                           callbacks=[("rec", Recorder())])
+    net.fit(images, genders, epochs=2)
+    lrs = np.array(recorded(net).lrs)[:, 0]
+    assert len(net.history_) == 2
+    # one epoch of warm-up, then a cosine that ends with the second epoch
+    steps = len(lrs) // 2
+    t = np.arange(steps)
+    cosine = 0.5 * (1 + np.cos(np.pi * t / steps))
+    np.testing.assert_allclose(lrs, net.lr * np.r_[(t + 1) / steps, cosine])
+
+
+def test_a_user_lr_scheduler_replaces_the_built_in_schedule(images, genders):
+    net = GenderClassifier(**FAST, lr=1e-2, validation_fraction=0.0, callbacks=[
+        ("step", LRScheduler(StepLR, step_size=1, gamma=0.1)), ("rec", Recorder())])
+    net.fit(images, genders)
+    lrs = np.array(recorded(net).lrs)[:, 0].reshape(3, -1)
+    assert np.allclose(lrs[:, 0], [1e-2, 1e-3, 1e-4])
+    assert np.allclose(lrs, lrs[:, :1])  # constant within each epoch, as StepLR says
+    assert "lr_schedule" not in dict(net.callbacks_)
+
+
+def test_the_built_in_schedule_keeps_each_param_groups_own_rate(images, genders):
+    net = GenderClassifier(**FAST, lr=1e-2, validation_fraction=0.0,
+                           optimizer__param_groups=[("net.features.*", {"lr": 1e-5})],
+                           callbacks=[("rec", Recorder())]).fit(images, genders)
+    groups = net.optimizer_.param_groups
+    features = {id(p) for p in net.module_.net.features.parameters()}
+    own = [all(id(p) in features for p in g["params"]) for g in groups]
+    lrs = np.array(recorded(net).lrs)
+    assert any(own) and not all(own)
+    peak = lrs.max(axis=0)
+    np.testing.assert_allclose(peak, np.where(own, 1e-5, 1e-2))
+    np.testing.assert_allclose(lrs / peak, np.repeat(lrs[:, :1] / peak[0], len(peak), axis=1))
+
+
+def test_partial_fit_continues_the_schedule_streams_and_split(images, genders):
+    net = GenderClassifier(**{**FAST, "max_epochs": 4, "random_state": None},
+                           early_stopping=False, validation_fraction=0.25,
+                           callbacks=[("rec", Recorder())])
+    net.fit(images, genders, epochs=2)
+    rec = recorded(net)
+    first_call = list(rec.lrs)
+    net.partial_fit(images, genders, epochs=2)
+    second_call = rec.lrs[len(first_call):]
+    # no second warm-up: the second call starts a new cycle at the initial rate
+    assert first_call[0][0] < 0.5 * net.lr  # the first call warmed up
+    assert second_call[0][0] == pytest.approx(net.lr)
+    # the random stream goes on: the second call does not replay the first's batches
+    n = len(first_call)
+    assert not torch.equal(rec.first_rows[0], rec.first_rows[n])
+    # the validation split is kept, although random_state is None
+    assert all(np.array_equal(rec.valid_indices[0], v) for v in rec.valid_indices)
+
+
+def test_partial_fit_within_a_plan_continues_its_cosine(images, genders):
+    net = GenderClassifier(**{**FAST, "max_epochs": 4}, validation_fraction=0.0,
+                           callbacks=[("rec", Recorder())])
+    net.partial_fit(images, genders, epochs=1)  # plans one epoch: warm-up then decay
+    net.set_params(max_epochs=4)
+    rec = recorded(net)
+    n = len(rec.lrs)
+    net.partial_fit(images, genders)  # the one-epoch plan ended: a new four-epoch cycle
+    lrs = np.array(rec.lrs[n:])[:, 0]
+    assert len(lrs) == 4 * n
+    assert np.all(np.diff(lrs) <= 1e-12)  # decaying from the start, never warming up
+
+
+def test_partial_fit_classes(images):
+    y = np.arange(64) % 2  # only two of three races in the first chunk
+    net = RaceClassifier(**FAST).partial_fit(images, y, classes=[0, 1, 2])
+    assert net.classes_.tolist() == [0, 1, 2]
+    assert net.predict_proba(images).shape == (64, 3)
+    net.partial_fit(images, (np.arange(64) % 3), classes=[0, 1, 2])
+    with pytest.raises(ValueError, match=r"classes \[0, 1\] differ"):
+        net.partial_fit(images, y, classes=[0, 1])
+
+
+# --------------------------------------------------------------------------- early stopping
+
+
+def test_early_stopping_is_quiet_and_last(images, genders, capsys):
+    class Mine(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            net.history.record("mine", len(net.history))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "training interrupted" warning
+        net = GenderClassifier(**{**FAST, "max_epochs": 50, "verbose": 1}, patience=1,
+                               lr=1e-9, callbacks=[("mine", Mine())]).fit(images, genders)
+    n = len(net.history_)
+    assert n < 50
+    assert net.history_[:, "mine"] == list(range(1, n + 1))  # user callbacks saw every epoch
+    out = capsys.readouterr().out
+    assert "Stopping since valid_loss has not improved" in out
+    rows = [line for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert len(rows) == n  # the log printer printed the final epoch too
+
+
+def test_a_users_early_stopping_does_not_warn_either(images, genders):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net = GenderClassifier(**{**FAST, "max_epochs": 50}, early_stopping=False, lr=1e-9,
+                               callbacks=[EarlyStopping(patience=1)]).fit(images, genders)
+    assert len(net.history_) < 50
+
+
+# --------------------------------------------------------------------------- skorch
+
+
+def test_checkpoint_and_load_init_state_resume_with_device_auto(images, genders, tmp_path):
+    checkpoint = Checkpoint(dirname=str(tmp_path), monitor=None)
+    params = {**FAST, "early_stopping": False}  # the last epoch is the one checkpointed
+    net = GenderClassifier(**params, callbacks=[checkpoint, LoadInitState(checkpoint)])
+    net.fit(images, genders)
+    assert net.device == "auto"
+    again = GenderClassifier(**params, callbacks=[checkpoint, LoadInitState(checkpoint)])
+    again.fit(images, genders)  # starts from the checkpoint written by the first fit
+    assert len(again.history_) == 2 * FAST["max_epochs"]
+    fresh = GenderClassifier(**FAST).fit(images, genders)
+    fresh.load_params(f_params=str(tmp_path / "params.pt"))
+    np.testing.assert_allclose(fresh.predict_proba(images), again.predict_proba(images),
+                               rtol=1e-5, atol=1e-6)
+    fresh.set_params(module__width=6)  # re-initialises the network on the resolved device
+    assert fresh.module_.net.head.in_features == 6
+
+
+@pytest.mark.parametrize("use_caching", [True, False])
+@pytest.mark.parametrize("labels", ["codes", "names"])
+def test_epoch_scoring_with_scikit_learn_scorers(images, genders, use_caching, labels):
+    y = genders if labels == "codes" else np.array(["female", "male"])[genders]
+    net = GenderClassifier(**FAST, callbacks=[
+        EpochScoring("accuracy", name="acc", use_caching=use_caching)]).fit(images, y)
+    assert np.allclose(net.history_[:, "acc"], net.history_[:, "valid_acc"])
+
+
+def test_epoch_scoring_of_a_regressor_is_in_years(images):
+    ages = np.linspace(10, 70, 64)
+    net = AgeRegressor(**FAST, callbacks=[
+        EpochScoring("neg_mean_absolute_error", name="nmae", use_caching=False)])
+    net.fit(images, ages)
+    assert np.allclose(np.negative(net.history_[:, "nmae"]), net.history_[:, "valid_mae"],
+                       rtol=1e-4)
+    assert max(net.history_[:, "valid_mae"]) < 60
+
+
+def test_iterator_settings_are_honoured(images, genders):
+    class Count(Callback):
+        def initialize(self):
+            self.train_batches = 0
+            return self
+
+        def on_batch_begin(self, net, training=False, **kwargs):
+            self.train_batches += training
+
+    net = GenderClassifier(**{**FAST, "max_epochs": 1}, validation_fraction=0.0,
+                           iterator_train__drop_last=True, callbacks=[("n", Count())])
+    net.fit(images[:33], genders[:33])
+    assert dict(net.callbacks_)["n"].train_batches == 2  # 33 images, batches of 16
+
+    net = GenderClassifier(**{**FAST, "max_epochs": 2}, validation_fraction=0.0,
+                           iterator_train__shuffle=False, callbacks=[("rec", Recorder())])
+    net.fit(images, genders)
+    rows = recorded(net).first_rows
+    assert torch.equal(rows[0], torch.from_numpy(images[:2]))
+    assert torch.equal(rows[0], rows[len(rows) // 2])
+
+
+def test_a_custom_iterator_and_dataset_are_used(images, genders):
+    calls = {"iterator": 0, "getitem": 0}
+
+    class MyLoader(DataLoader):
+        def __init__(self, *args, **kwargs):
+            calls["iterator"] += 1
+            super().__init__(*args, **kwargs)
+
+    class MyDataset(Dataset):
+        def __getitem__(self, i):
+            calls["getitem"] += 1
+            return super().__getitem__(i)
+
+    net = GenderClassifier(**FAST, iterator_train=MyLoader, dataset=MyDataset)
+    net.fit(images, genders)
+    assert calls["iterator"] >= 1 and calls["getitem"] >= 64
+    assert net.predict(images).shape == (64,)
+
+
+def test_predefined_split_gets_encoded_targets(images):
+    ages = np.linspace(10, 70, 64)
+    valid = Dataset(images[:16], ages[:16])
+    net = AgeRegressor(**FAST, train_split=predefined_split(valid)).fit(images, ages)
+    assert max(net.history_[:, "valid_mae"]) < 60  # years, not standardised units
+    names = np.array(["female", "male"])[np.arange(64) % 2]
+    clf = GenderClassifier(**FAST, train_split=predefined_split(Dataset(images[:16],
+                                                                        names[:16])))
+    clf.fit(images, names)
+    assert 0 <= clf.history_[-1, "valid_acc"] <= 1
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_unfitted_estimators_raise_not_fitted(Estimator, images):
+    est = Estimator(**FAST)
+    methods = [m for m in ("predict", "predict_proba", "predict_age") if hasattr(est, m)]
+    for method in methods:
+        with pytest.raises(NotFittedError):
+            getattr(est, method)(images)
+
+
+def test_a_regressor_has_no_predict_proba(images):
+    reg = AgeRegressor(**FAST).fit(images, np.linspace(10, 70, 64))
+    assert not hasattr(reg, "predict_proba")
+
+
+def test_set_params_after_fit_reaches_partial_fit(images, genders):
+    net = GenderClassifier(**FAST).fit(images, genders)
+    assert net.module_.augment is not None
+    net.set_params(augment=False, tta=False, precision="float32")
+    net.partial_fit(images, genders, epochs=1)
+    assert net.module_.augment is None
+    assert net.module_.tta is False
+    assert net.precision_ is None
+
+
+def test_random_state_none_follows_numpy_global_seed(images, genders):
+    params = {**FAST, "random_state": None, "max_epochs": 1}
+    np.random.seed(3)  # noqa: NPY002 - the legacy global seed is what is tested
+    a = GenderClassifier(**params).fit(images, genders).predict_proba(images)
+    np.random.seed(3)  # noqa: NPY002
+    b = GenderClassifier(**params).fit(images, genders).predict_proba(images)
+    np.testing.assert_array_equal(a, b)
+
+
+# --------------------------------------------------------------------------- weights
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_sample_weight_is_accepted_by_every_estimator(Estimator, images):
+    rng = np.random.default_rng(1)
+    y = {
+        GenderClassifier: np.arange(64) % 2, RaceClassifier: np.arange(64) % 3,
+        AgeRegressor: rng.uniform(1, 80, 64), AgeBinner: rng.uniform(1, 80, 64),
+    }.get(Estimator)
+    if Estimator is FaceAttributes:
+        import pandas as pd
+
+        y = pd.DataFrame({"age": rng.uniform(1, 80, 64), "gender": np.arange(64) % 2,
+                          "race": np.arange(64) % 3})
+    est = Estimator(**{**FAST, "max_epochs": 1}).fit(images, y, sample_weight=np.ones(64))
+    assert np.isfinite(est.history_[-1, "train_loss"])
+
+
+def _trained_on_one_class(images, **params):
+    y = np.arange(64) % 2
+    weight = np.where(y == 1, 1.0, 0.0)  # class 0 carries no weight at all
+    net = GenderClassifier(**{**FAST, "max_epochs": 8, "lr": 1e-2}, validation_fraction=0.0,
+                           augment=False, **params)
+    return net.fit(images, y, sample_weight=weight if not params else None)
+
+
+def test_sample_weight_changes_what_is_learned(images):
+    net = _trained_on_one_class(images)
+    assert (net.predict(images) == 1).mean() > 0.9  # only class 1 was ever rewarded
+
+
+def test_class_weight(images):
+    net = _trained_on_one_class(images, class_weight={0: 0.0, 1: 1.0})
+    assert (net.predict(images) == 1).mean() > 0.9
+    balanced = GenderClassifier(**FAST, class_weight="balanced")
+    balanced.fit(images, (np.arange(64) % 8 == 0).astype(int))
+    with pytest.raises(InvalidParameterError, match="class_weight"):
+        GenderClassifier(**FAST, class_weight="even").fit("x", None)
+
+
+@pytest.mark.parametrize("weight", [np.ones(3), -np.ones(64), np.zeros(64),
+                                    np.full(64, np.nan), np.array(["a"] * 64)])
+def test_bad_sample_weight_is_refused(images, weight):
+    with pytest.raises((ValueError, TypeError), match="sample_weight must"):
+        GenderClassifier(**FAST).fit(images, np.arange(64) % 2, sample_weight=weight)
+
+
+# --------------------------------------------------------------------------- details
+
+
+def test_weight_decay_spares_biases_norms_thresholds_and_task_weights(images):
+    net = FaceAttributes(**{**FAST, "max_epochs": 1}, optimizer__weight_decay=0.05)
+    import pandas as pd
+
+    y = pd.DataFrame({"age": np.linspace(1, 80, 64), "gender": np.arange(64) % 2,
+                      "race": np.arange(64) % 3})
+    net.fit(images, y)
+    for group in net.optimizer_.param_groups:
+        dims = {p.dim() for p in group["params"]}
+        assert group["weight_decay"] == (0.0 if dims == {1} else 0.05), dims
+    vectors = {id(p) for g in net.optimizer_.param_groups if g["weight_decay"] == 0
+               for p in g["params"]}
+    assert id(net.criterion_.log_vars) in vectors
+    binner = AgeBinner(**{**FAST, "max_epochs": 1}, head="ordinal").fit(
+        images, np.linspace(1, 80, 64))
+    assert id(binner.module_.ordinal_bias) in {
+        id(p) for g in binner.optimizer_.param_groups if g["weight_decay"] == 0
+        for p in g["params"]}
+
+
+def test_a_perfect_age_distribution_costs_nothing():
+    from skface._estimators import AgeDistributionLoss, UncertaintyWeightedLoss
+
+    loss = AgeDistributionLoss(0.0, 1.0, sigma=2.0, l1_weight=0.0)
+    ages = torch.tensor([[30.0], [5.0]])
+    years = torch.arange(117.0)
+    target = torch.softmax(-((years[None] - ages) ** 2) / 8.0, dim=1).clamp_min(1e-30)
+    assert float(loss(torch.log(target), ages)) == pytest.approx(0.0, abs=1e-5)
+    multi = UncertaintyWeightedLoss({"age": (0, 117), "gender": (117, 119)},
+                                    label_smoothing=0.1)
+    smoothed = torch.tensor([[0.95, 0.05]])
+    out = torch.cat([torch.log(target[:1]), torch.log(smoothed)], dim=1)
+    y = torch.tensor([[30.0, 0.0]])
+    assert all(float(t) == pytest.approx(0.0, abs=1e-5) for t in multi.task_losses(out, y))
+
+
+def test_ordinal_predict_agrees_with_predict_proba(images):
+    binner = AgeBinner(**FAST, head="ordinal").fit(images, np.linspace(1, 80, 64))
+    proba = binner.predict_proba(images)
+    np.testing.assert_array_equal(binner.predict(images), binner.classes_[proba.argmax(1)])
+
+
+def test_a_network_declares_its_own_normalisation(images, genders):
+    class ImageNetTiny(TinyNet):
+        input_mean = (0.485, 0.456, 0.406)
+        input_std = (0.229, 0.224, 0.225)
+
+    net = GenderClassifier(**{**FAST, "module": ImageNetTiny, "max_epochs": 1})
+    net.fit(images, genders)
+    np.testing.assert_allclose(net.module_.input_mean.flatten(), ImageNetTiny.input_mean)
+    state = net.module_.state_dict()
+    assert "input_std" in state  # saved with the weights
+    seen = {}
+    net.module_.net.register_forward_pre_hook(lambda m, a: seen.setdefault("x", a[0]))
+    net.predict(images[:1])
+    x = images[:1].astype(np.float32) / 255
+    expected = (x - np.array(ImageNetTiny.input_mean)) / np.array(ImageNetTiny.input_std)
+    np.testing.assert_allclose(seen["x"].permute(0, 2, 3, 1).numpy(), expected, atol=1e-5)
+
+
+def test_float16_training_scales_the_loss(images, genders):
+    net = GenderClassifier(**{**FAST, "max_epochs": 2}, precision="float16", device="cpu")
+    net.fit(images, genders)
+    assert net.precision_ is torch.float16
+    assert net._grad_scaler_.get_scale() > 0
+    assert np.isfinite(net.history_[:, "train_loss"]).all()
+
+
+class DropoutNet(TinyNet):
+    def __init__(self, *, n_outputs: int, in_channels: int = 3, width: int = 4):
+        super().__init__(n_outputs=n_outputs, in_channels=in_channels, width=width)
+        self.head = nn.Sequential(nn.Dropout(0.5), nn.Linear(width, n_outputs))
+
+
+@pytest.mark.timeout(300)
+def test_equal_seeds_give_equal_fits_in_parallel_threads(images, genders):
+    from concurrent.futures import ThreadPoolExecutor
+
+    params = {**FAST, "module": DropoutNet, "max_epochs": 2, "mixup": 0.2}
+
+    def fit(_):
+        net = GenderClassifier(**params).fit(images, genders)
+        return net.predict_proba(images)
+
+    serial = fit(None)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(fit, range(3)))
+    for proba in results:
+        np.testing.assert_array_equal(proba, serial)
