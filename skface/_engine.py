@@ -216,15 +216,19 @@ class FaceModule(nn.Module):
             self.__dict__["_slot"] = _GeneratorSlot()
         self.__dict__["_slot"].generator = value
 
+    # State entries with a default: weights saved before networks declared their input
+    # statistics lack them, and each holds one value or one per channel.
+    optional_state = {"input_mean": _MEAN, "input_std": _STD}
+
     def __setstate__(self, state):
         super().__setstate__(state)
         buffers = self.__dict__.get("_buffers", {})
-        for name, default in (("input_mean", _MEAN), ("input_std", _STD)):
+        for name, default in self.optional_state.items():
             if name not in buffers:  # pickled before networks declared their statistics
                 buffers[name] = torch.full((1, 1, 1, 1), default)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        for name, default in (("input_mean", _MEAN), ("input_std", _STD)):
+        for name, default in self.optional_state.items():
             # weights saved before networks declared their statistics used the defaults
             saved = state_dict.setdefault(prefix + name, torch.full((1, 1, 1, 1), default))
             if saved.shape != self._buffers[name].shape:  # one value or one per channel
@@ -871,6 +875,13 @@ class FaceNetBase(NeuralNet):
     def _world_size(self) -> int:
         """Processes that share each epoch's training batches (data parallel)."""
         return 1
+
+    def _validate_params(self):
+        """scikit-learn's parameter constraints, then skorch's check of the argument
+        names (which needs the prefixes that ``initialize`` registers)."""
+        self._check_parameters()
+        if "module" in self.prefixes_:
+            super()._validate_params()
 
     def _uses_validation(self) -> bool:
         return bool(self.train_split) or (self.validation_fraction or 0) > 0

@@ -539,8 +539,12 @@ def _expected_tensors(est) -> dict[str, tuple[tuple[int, ...], object]]:
         for prefix in ("module", "criterion"):
             part = getattr(est, f"{prefix}_", None)
             if isinstance(part, torch.nn.Module):
+                optional = getattr(part, "optional_state", {})
                 for key, t in part.state_dict().items():
-                    expected[f"{prefix}.{key}"] = (tuple(t.shape), t.dtype)
+                    # entries with a default (input statistics): absent in older files,
+                    # one value or one per channel
+                    kind = _OPTIONAL if key in optional else (tuple(t.shape), t.dtype)
+                    expected[f"{prefix}.{key}"] = kind
         return expected
     finally:
         est.device = device
@@ -548,11 +552,22 @@ def _expected_tensors(est) -> dict[str, tuple[tuple[int, ...], object]]:
             est.__dict__.pop(attr, None)
 
 
+_OPTIONAL = "optional"  # a state entry with a default: any (1, 1|3, 1, 1) float32 tensor
+
+
+def _fits(tensor, expected) -> bool:
+    import torch
+
+    if expected == _OPTIONAL:
+        return (tensor.dtype == torch.float32 and tensor.dim() == 4
+                and tuple(tensor.shape) in ((1, 1, 1, 1), (1, 3, 1, 1)))
+    return (tuple(tensor.shape), tensor.dtype) == expected
+
+
 def _check_tensors(expected: dict, tensors: dict, where: str) -> None:
-    missing = sorted(set(expected) - set(tensors))
+    missing = sorted(k for k in set(expected) - set(tensors) if expected[k] != _OPTIONAL)
     extra = sorted(set(tensors) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(tensors)
-                   if (tuple(tensors[k].shape), tensors[k].dtype) != expected[k])
+    wrong = sorted(k for k in set(expected) & set(tensors) if not _fits(tensors[k], expected[k]))
     problems = []
     if missing:
         problems.append(f"{len(missing)} missing ({', '.join(missing[:3])}...)")
@@ -560,9 +575,11 @@ def _check_tensors(expected: dict, tensors: dict, where: str) -> None:
         problems.append(f"{len(extra)} not used by the network ({', '.join(extra[:3])}...)")
     if wrong:
         k = wrong[0]
+        needs = ("one value or one per channel, float32" if expected[k] == _OPTIONAL
+                 else f"{expected[k][0]} {expected[k][1]}")
         problems.append(f"{len(wrong)} of the wrong shape or dtype ({k}: "
                         f"{tuple(tensors[k].shape)} {tensors[k].dtype}, the network needs "
-                        f"{expected[k][0]} {expected[k][1]})")
+                        f"{needs})")
     if problems:
         raise _Invalid(f"{where} weights", "the tensors do not fit the network its "
                                            f"description builds: {'; '.join(problems)}")

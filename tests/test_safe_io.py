@@ -465,7 +465,9 @@ DESCRIPTION_MUTATIONS = {
 }
 
 TENSOR_MUTATIONS = {
-    "a tensor missing": lambda t: t.pop(sorted(t)[0]),
+    "a tensor missing": lambda t: t.pop(next(k for k in sorted(t) if ".net." in k)),
+    "an input statistic of a wrong shape": lambda t: t.update(
+        {next(k for k in t if k.endswith("module.input_mean")): torch.zeros(1, 2, 1, 1)}),
     "a tensor extra": lambda t: t.update({"1.module.net.extra": torch.zeros(3)}),
     "a tensor for no step": lambda t: t.update({"7.module.net.x": torch.zeros(1)}),
     "a tensor named oddly": lambda t: t.update({"garbage": torch.zeros(1)}),
