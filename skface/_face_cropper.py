@@ -18,7 +18,7 @@ from PIL import Image
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._image_loader import check_paths
+from ._image_loader import ImageArrayOutput, check_paths
 from ._imaging import DecodeFailure, format_failures, read_rgb
 from ._safe_io import safe_class
 from .exceptions import FaceDetectionError, ImageLoadError, NoFaceWarning
@@ -135,7 +135,7 @@ def _crop_square(box: tuple[int, int, int, int], margin: float) -> tuple[int, in
 
 
 @safe_class("step")
-class FaceCropper(TransformerMixin, BaseEstimator):
+class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
     """Find faces in photos and crop them as UTKFace does, ready for skface's estimators.
 
     Faces are detected with OpenCV's frontal-face Haar cascade, which ships inside

@@ -105,7 +105,37 @@ def check_paths(X, *, caller: str = "ImageLoader") -> list[str]:
 
 
 @safe_class("step")
-class ImageLoader(TransformerMixin, BaseEstimator):
+class ImageArrayOutput:
+    """``set_output`` for transformers whose output is a batch of images.
+
+    scikit-learn's ``set_output(transform="pandas")`` turns a transformer's 2-D
+    output into a DataFrame; an image batch ``(n, height, width, channels)`` is no
+    table, so it stays a numpy array (or LazyImages) whatever the setting. The method
+    exists so that ``Pipeline.set_output`` (which calls it on every step) configures
+    the tabular steps of a pipeline that starts from images.
+    """
+
+    def set_output(self, *, transform: str | None = None):
+        """Accept scikit-learn's output setting; image batches stay arrays.
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"} or None, default=None
+            The output container asked for the pipeline's tabular steps.
+
+        Returns
+        -------
+        self
+            The transformer, unchanged.
+        """
+        if transform not in (None, "default", "pandas", "polars"):
+            raise ValueError(
+                f"{type(self).__name__}.set_output: transform must be 'default', 'pandas', "
+                f"'polars' or None, got {transform!r}.")
+        return self
+
+
+class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
     """Load image files into a uint8 array, ready for skface's estimators.
 
     Each path becomes a ``(size, size, channels)`` block of a single uint8 array:

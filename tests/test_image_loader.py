@@ -468,3 +468,16 @@ def test_a_pipe_swapped_in_after_the_check_is_not_read(tmp_path, monkeypatch):
     monkeypatch.setattr(_imaging, "_file_key", lambda path: ((0, 0, 0, 0), None))
     with pytest.raises(ImageLoadError, match="not a regular file: it is a named pipe"):
         ImageLoader(size=8, cache=False).transform([str(fifo)])
+
+
+def test_a_pipeline_from_images_accepts_set_output(synthetic_paths):
+    from sklearn.pipeline import make_pipeline
+
+    from skface import FaceCropper
+
+    pipe = make_pipeline(ImageLoader(size=16)).set_output(transform="pandas")
+    out = pipe.fit_transform(synthetic_paths[:4])
+    assert isinstance(out, np.ndarray) and out.shape == (4, 16, 16, 3)  # images stay arrays
+    assert FaceCropper().set_output(transform="pandas").get_params()["size"] is not None
+    with pytest.raises(ValueError, match="transform must be"):
+        ImageLoader().set_output(transform="spreadsheet")
