@@ -804,9 +804,13 @@ class AgeBinner(ClassifierMixin, _FaceEstimator):
 
     def _build_task(self) -> EstimatorTask:
         encoder, classes = self.bin_encoder_, self.classes_
+
+        def groups_of(ages) -> np.ndarray:
+            return classes[encoder.transform(np.asarray(ages, dtype=np.float64))]
+
         return EstimatorTask("classification", (
             Task("age_group", "classification", "probabilities", classes=classes,
-                 label="age", from_label=lambda ages: classes[encoder.transform(ages)]),
+                 label="age", from_label=groups_of),
             Task("age", "regression", "age"),
         ))
 
@@ -1081,3 +1085,12 @@ for _cls in (GenderClassifier, RaceClassifier, AgeRegressor, AgeBinner, FaceAttr
     # every estimator's Attributes section ends with task_ and output_head_
     _cls.__doc__ = _cls.__doc__.replace("\n    See Also\n", _TASKS_DOC + "\n    See Also\n", 1)
 del _cls
+
+# what each of the command line's ``skface train --target`` choices trains
+TARGET_ESTIMATORS: dict[str, type[_FaceEstimator]] = {
+    "age": AgeRegressor,
+    "gender": GenderClassifier,
+    "race": RaceClassifier,
+    "age_bins": AgeBinner,
+    "all": FaceAttributes,
+}
