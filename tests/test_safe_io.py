@@ -422,6 +422,8 @@ DESCRIPTION_MUTATIONS = {
     "fitted dunder": _set("__class__", 1, part="fitted"),
     "fitted private": _set("_private_", 1, part="fitted"),
     "fitted without trailing _": _set("classes", 1, part="fitted"),
+    "fitted a read-only property": _set("task_", 1, part="fitted"),
+    "fitted the output head": _set("output_head_", {"__dict__": {}}, part="fitted"),
     "fitted device a number": _set("device_", 5, part="fitted"),
     "fitted device unknown": _set("device_", "tpu", part="fitted"),
     "fitted device on a transformer": _set("device_", "cpu", step=0, part="fitted"),
