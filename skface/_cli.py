@@ -42,6 +42,8 @@ def _summarize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# the choices of --target; each trains skface._estimators.TARGET_ESTIMATORS[target]
+# (named here, not imported, so that the parser starts without torch)
 _TARGETS = ("age", "gender", "race", "age_bins", "all")
 
 
@@ -63,10 +65,9 @@ def _load_labels(source: str | None, args) -> tuple:
 
 
 def _estimator_for(target: str, args):
-    from . import AgeBinner, AgeRegressor, FaceAttributes, GenderClassifier, RaceClassifier
+    from ._estimators import TARGET_ESTIMATORS
 
-    cls = {"age": AgeRegressor, "gender": GenderClassifier, "race": RaceClassifier,
-           "age_bins": AgeBinner, "all": FaceAttributes}[target]
+    cls = TARGET_ESTIMATORS[target]
     params = {"verbose": 0 if args.quiet else 1, "random_state": args.random_state}
     if args.epochs is not None:
         params["max_epochs"] = args.epochs

@@ -6,6 +6,8 @@ outputs its network needs; everything else lives in :mod:`skface._engine`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from numbers import Real
 
 import numpy as np
@@ -24,15 +26,18 @@ from ._engine import FaceNetBase
 from ._labels import MAX_AGE, check_ages
 from ._safe_io import safe_class
 from .exceptions import LabelError
+from .nets import heads
 
 __all__ = [
     "AgeBinner",
     "AgeDistributionLoss",
     "AgeRegressor",
+    "EstimatorTask",
     "FaceAttributes",
     "GenderClassifier",
     "RaceClassifier",
     "SmoothedCrossEntropy",
+    "Task",
 ]
 
 
@@ -78,6 +83,167 @@ def _encode_labels(labels: np.ndarray, classes: np.ndarray, name: str) -> np.nda
             f"seen in fit (classes: {classes.tolist()}). Use labels of the kind the model was "
             "fitted on (codes or names), or refit with every class present.")
     return codes.astype(np.int64)
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+@dataclass(frozen=True)
+class Task:
+    """What one predicted quantity of a fitted estimator means.
+
+    Attributes
+    ----------
+    name : str
+        ``"gender"``, ``"race"``, ``"age"`` (years) or ``"age_group"``.
+    kind : {"classification", "regression"}
+        Labels out of ``classes``, or a number (years).
+    output : str
+        The output of the estimator's ``output_head_`` (and of its exported ONNX
+        graph) that holds it: ``"probabilities"`` (one column per class, in the
+        order of ``classes``), ``"age"`` (years), or ``"<task>_probabilities"`` in
+        a multi-task model.
+    classes : ndarray or None
+        The labels of a classification task, in the order of the probability
+        columns; None for a regression task.
+    label : str
+        The label column that holds the truth for this task (``"age"`` for
+        ``"age_group"``, whose groups come from ages).
+    from_label : callable or None
+        Turns values of ``label`` into this task's labels (ages into age groups);
+        None when they are this task's labels already.
+    """
+
+    name: str
+    kind: str
+    output: str
+    classes: np.ndarray | None = None
+    label: str = ""
+    from_label: Callable | None = None
+
+    def __post_init__(self):
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
+
+    def predictions(self, outputs: dict) -> np.ndarray:
+        """This task's predictions from ``output_head_`` outputs (a dict of arrays).
+
+        The most probable class's label for a classification task, the value as
+        float64 for a regression task.
+        """
+        values = np.asarray(outputs[self.output])
+        if self.kind == "classification":
+            return self.classes[values.argmax(1)]
+        return values.astype(np.float64)
+
+    def true_labels(self, values) -> np.ndarray:
+        """Values of the ``label`` column as this task's labels (or ages)."""
+        if self.from_label is not None:
+            return np.asarray(self.from_label(values))
+        if self.kind == "regression":
+            return np.asarray(values, dtype=np.float64)
+        return np.asarray(values)
+
+
+@dataclass(frozen=True)
+class EstimatorTask:
+    """What a fitted estimator predicts: its ``task_``.
+
+    Attributes
+    ----------
+    kind : {"classification", "regression", "multi-task"}
+        What ``predict`` returns: labels, years, or a DataFrame of several tasks.
+    tasks : tuple of Task
+        Every quantity the estimator predicts, the one ``predict`` returns first
+        (an :class:`AgeBinner` also predicts the age, with ``predict_age``).
+    """
+
+    kind: str
+    tasks: tuple[Task, ...]
+
+    @property
+    def name(self) -> str:
+        """The task's name, or the names of a multi-task model's tasks joined by "+"."""
+        if self.kind == "multi-task":
+            return "+".join(t.name for t in self.tasks)
+        return self.tasks[0].name
+
+    @property
+    def classes(self):
+        """The labels of the main task, or ``{task: labels}`` for a multi-task model."""
+        if self.kind == "multi-task":
+            return {t.name: t.classes for t in self.tasks if t.classes is not None}
+        return self.tasks[0].classes
+
+    def __getitem__(self, name: str) -> Task:
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        raise KeyError(f"no task {name!r}; the tasks are {[t.name for t in self.tasks]}.")
+
+
+_TASKS_DOC = """    task_ : EstimatorTask
+        What the model predicts: ``kind`` (``"classification"``, ``"regression"``
+        or ``"multi-task"``) and ``tasks``, each with its name, kind, classes and
+        the output of ``output_head_`` that holds it.
+    output_head_ : skface.nets.heads.OutputHead
+        The torch module that turns the network's raw outputs into probabilities
+        and ages; ``predict``, ``predict_proba`` and the exported ONNX graph all go
+        through it.
+"""
+
+
+class _FaceEstimator(FaceNetBase):
+    """What every estimator shares: a declared task and the head that computes it.
+
+    Subclasses implement ``_build_task()`` (the kind and the tasks) and ``_build_head()``
+    (the :class:`~skface.nets.heads.OutputHead`), both from fitted attributes only,
+    so that models saved by earlier releases get them too.
+    """
+
+    def _build_task(self) -> EstimatorTask:
+        raise NotImplementedError
+
+    def _build_head(self) -> heads.OutputHead:
+        raise NotImplementedError
+
+    @property
+    def task_(self) -> EstimatorTask:
+        """What the fitted model predicts (see :class:`EstimatorTask`)."""
+        self._check_fitted()
+        return self._build_task()
+
+    @property
+    def output_head_(self) -> heads.OutputHead:
+        """The torch module turning raw network outputs into probabilities and ages."""
+        self._check_fitted()
+        return self._build_head()
+
+    def predict_outputs(self, X) -> dict[str, np.ndarray]:
+        """Everything the model predicts for images ``X``, from one pass of the network.
+
+        Returns
+        -------
+        outputs : dict of str to ndarray
+            The outputs of ``output_head_`` as float32 arrays, keyed by name
+            (``"probabilities"``, ``"age"``, ``"gender_probabilities"``...: see
+            ``task_``), the same as the exported ONNX graph's outputs.
+        """
+        head = self.output_head_
+        return head.predict(self._forward_outputs(X))
+
+    def _predict_task(self, X, name: str | None = None) -> np.ndarray:
+        task = self.task_
+        task = task.tasks[0] if name is None else task[name]
+        return task.predictions(self.predict_outputs(X))
+
+    def _valid_score(self, net, X, y):
+        # the score printed per epoch: accuracy, or MAE in years, of the main task
+        task = self._build_task().tasks[0]
+        pred = task.predictions(self._build_head().predict(net.forward(X)))
+        if task.kind == "regression":
+            return float(np.abs(pred - np.asarray(y, dtype=np.float64)).mean())
+        return float((pred == np.asarray(y)).mean())
 
 
 # --------------------------------------------------------------------------- classifiers
@@ -167,10 +333,12 @@ def _classifier_params_doc(task: str) -> str:
     return _SHARED_DOC.replace("    **kwargs\n", _DISTILL_DOC.format(task=task) + "    **kwargs\n")
 
 
-class _FaceClassifier(ClassifierMixin, FaceNetBase):
+class _FaceClassifier(ClassifierMixin, _FaceEstimator):
     _stratify = True
     _valid_score_name = "valid_acc"
-    _task: str | None = None  # the FaceAttributes task a teacher's probabilities come from
+    # the task predicted: its name in task_, and the FaceAttributes task whose
+    # probabilities a teacher gives
+    _task: str = "classification"
 
     _parameter_constraints: dict = {
         "teacher": [None, HasMethods(["predict_proba"])],
@@ -264,19 +432,20 @@ class _FaceClassifier(ClassifierMixin, FaceNetBase):
     def _decode_target(self, y_enc):
         return self.classes_[self._strata(y_enc)]
 
-    def _valid_score(self, net, X, y):
-        logits = net.forward(X)
-        return float((self.classes_[logits.argmax(1).numpy()] == np.asarray(y)).mean())
+    def _build_task(self) -> EstimatorTask:
+        return EstimatorTask("classification", (
+            Task(self._task, "classification", "probabilities", classes=self.classes_),))
+
+    def _build_head(self) -> heads.OutputHead:
+        return heads.ClassProbabilities()
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
-        out = torch.from_numpy(self._forward_outputs(X))
-        return torch.softmax(out, dim=1).numpy()
+        return self.predict_outputs(X)["probabilities"]
 
     def predict(self, X) -> np.ndarray:
         """Most probable class of each image, in the labels ``y`` was given in."""
-        codes = self._forward_outputs(X).argmax(1)
-        return self.classes_[codes]
+        return self._predict_task(X)
 
     def _check_partial_fit_classes(self, classes) -> None:
         if classes is None:
@@ -374,7 +543,7 @@ class RaceClassifier(_FaceClassifier):
 
 
 @safe_class("step")
-class AgeRegressor(RegressorMixin, FaceNetBase):
+class AgeRegressor(RegressorMixin, _FaceEstimator):
     __doc__ = (
         """Predict age in years from face images: a CNN regressor in scikit-learn's shape.
 
@@ -430,22 +599,21 @@ class AgeRegressor(RegressorMixin, FaceNetBase):
             return self
         return super().initialize_criterion()
 
-    def _years(self, out: np.ndarray) -> np.ndarray:
-        if self._dex():
-            p = torch.softmax(torch.from_numpy(out).double(), dim=1).numpy()
-            return p @ np.arange(out.shape[1], dtype=np.float64)
-        return out[:, 0] * self.y_scale_ + self.y_mean_
+    def _build_task(self) -> EstimatorTask:
+        return EstimatorTask("regression", (Task("age", "regression", "age"),))
+
+    def _build_head(self) -> heads.OutputHead:
+        # the network's width says what it learned: one class per year, or one value
+        if self.n_outputs_ > 1:
+            return heads.ExpectedAge(self.n_outputs_)
+        return heads.ScalarAge(self.y_mean_, self.y_scale_, max_age=MAX_AGE)
 
     def _decode_target(self, y_enc):
         return np.asarray(y_enc, dtype=np.float64)[:, 0] * self.y_scale_ + self.y_mean_
 
-    def _valid_score(self, net, X, y):
-        out = net.forward(X).float().numpy()
-        return float(np.abs(self._years(out) - np.asarray(y, dtype=np.float64)).mean())
-
     def predict(self, X) -> np.ndarray:
-        """Age in years of each image."""
-        return np.clip(self._years(self._forward_outputs(X)), 0.0, float(MAX_AGE))
+        """Age in years of each image, clipped to 0..116."""
+        return self._predict_task(X)
 
     # skorch's NeuralNet.predict_proba would return the raw network outputs; a
     # regressor has no class probabilities (hasattr(reg, "predict_proba") is False)
@@ -508,7 +676,7 @@ _BINNER_HEADS = ("softmax", "ordinal", "years")
 
 
 @safe_class("step")
-class AgeBinner(ClassifierMixin, FaceNetBase):
+class AgeBinner(ClassifierMixin, _FaceEstimator):
     __doc__ = (
         """Predict age groups from face images, with an expected age.
 
@@ -634,42 +802,35 @@ class AgeBinner(ClassifierMixin, FaceNetBase):
         codes = self.bin_encoder_.transform(np.arange(MAX_AGE + 1, dtype=np.float64))
         return np.eye(self.bin_encoder_.n_bins_)[codes]
 
-    def _proba_from_outputs(self, out: np.ndarray) -> np.ndarray:
-        t = torch.from_numpy(out)
+    def _build_task(self) -> EstimatorTask:
+        encoder, classes = self.bin_encoder_, self.classes_
+
+        def groups_of(ages) -> np.ndarray:
+            return classes[encoder.transform(np.asarray(ages, dtype=np.float64))]
+
+        return EstimatorTask("classification", (
+            Task("age_group", "classification", "probabilities", classes=classes,
+                 label="age", from_label=groups_of),
+            Task("age", "regression", "age"),
+        ))
+
+    def _build_head(self) -> heads.OutputHead:
         head = self._head()
         if head == "years":
-            p = torch.softmax(t.double(), dim=1).numpy()
-            return p @ self._year_to_group()
-        if head == "softmax":
-            return torch.softmax(t, dim=1).numpy()
-        above = torch.sigmoid(t)  # P(age group > k), k = 0 .. K-2
-        above = torch.cummin(above, dim=1).values  # rank-consistent
-        ones = torch.ones(len(t), 1)
-        zeros = torch.zeros(len(t), 1)
-        cum = torch.cat([ones, above, zeros], dim=1)
-        return (cum[:, :-1] - cum[:, 1:]).clamp_min(0).numpy()
+            return heads.GroupsFromYears(self._year_to_group())
+        groups = heads.ClassProbabilities() if head == "softmax" else heads.OrdinalProbabilities()
+        return heads.RepresentativeAge(groups, self.bin_encoder_.representative_ages_)
 
     def _decode_target(self, y_enc):
         return self.classes_[self._true_codes(y_enc)]
 
-    def _valid_score(self, net, X, y):
-        out = net.forward(X).float().numpy()
-        return float((self.classes_[self._codes_from_outputs(out)] == np.asarray(y)).mean())
-
-    def _codes_from_outputs(self, out: np.ndarray) -> np.ndarray:
-        # the most probable group, as predict_proba says, for every head
-        if self._head() == "softmax":
-            return out.argmax(1)
-        return self._proba_from_outputs(out).argmax(1)
-
     def predict_proba(self, X) -> np.ndarray:
         """Probability of each age group, columns in the order of ``classes_``."""
-        return self._proba_from_outputs(self._forward_outputs(X))
+        return self.predict_outputs(X)["probabilities"]
 
     def predict(self, X) -> np.ndarray:
-        """Age group label of each image."""
-        codes = self._codes_from_outputs(self._forward_outputs(X))
-        return self.classes_[codes]
+        """Age group label of each image: the most probable group."""
+        return self._predict_task(X)
 
     def predict_age(self, X) -> np.ndarray:
         """Expected age in years.
@@ -677,11 +838,7 @@ class AgeBinner(ClassifierMixin, FaceNetBase):
         Under the year distribution for ``head="years"``; otherwise group
         probabilities times the groups' representative ages.
         """
-        out = self._forward_outputs(X)
-        if self._head() == "years":
-            p = torch.softmax(torch.from_numpy(out).double(), dim=1).numpy()
-            return p @ np.arange(out.shape[1], dtype=np.float64)
-        return self._proba_from_outputs(out) @ self.bin_encoder_.representative_ages_
+        return self._predict_task(X, "age")
 
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy of the predicted groups against the groups of the true ages ``y``."""
@@ -771,7 +928,7 @@ class UncertaintyWeightedLoss(nn.Module):
 
 
 @safe_class("step")
-class FaceAttributes(FaceNetBase):
+class FaceAttributes(_FaceEstimator):
     __doc__ = (
         """Predict age, gender and race at once with one shared network.
 
@@ -878,27 +1035,37 @@ class FaceAttributes(FaceNetBase):
         weights = torch.exp(-self.criterion_.log_vars.detach().cpu()).tolist()
         return dict(zip(self.tasks_, weights, strict=True))
 
-    def _decode(self, out: np.ndarray) -> pd.DataFrame:
-        data = {}
+    def _build_task(self) -> EstimatorTask:
+        tasks = []
+        for task in self.slices_:
+            if task == "age":
+                tasks.append(Task("age", "regression", "age"))
+            else:
+                tasks.append(Task(task, "classification", f"{task}_probabilities",
+                                  classes=self.classes_[task]))
+        return EstimatorTask("multi-task", tuple(tasks))
+
+    def _build_head(self) -> heads.OutputHead:
+        per_task = {}
         for task, (a, b) in self.slices_.items():
             if task == "age" and b - a > 1:  # a distribution over years
-                p = torch.softmax(torch.from_numpy(out[:, a:b]).double(), dim=1).numpy()
-                data[task] = np.clip(p @ np.arange(b - a, dtype=np.float64), 0, MAX_AGE)
+                per_task[task] = heads.ExpectedAge(b - a)
             elif task == "age":
-                data[task] = np.clip(out[:, a] * self.y_scale_ + self.y_mean_, 0, MAX_AGE)
+                per_task[task] = heads.ScalarAge(self.y_mean_, self.y_scale_, max_age=MAX_AGE)
             else:
-                data[task] = self.classes_[task][out[:, a:b].argmax(1)]
-        return pd.DataFrame(data)
+                per_task[task] = heads.ClassProbabilities()
+        return heads.MultiTask(self.slices_, per_task)
 
     def predict(self, X) -> pd.DataFrame:
         """Predicted age (years), gender and race labels, one row per image."""
-        return self._decode(self._forward_outputs(X))
+        outputs = self.predict_outputs(X)
+        return pd.DataFrame({t.name: t.predictions(outputs) for t in self.task_.tasks})
 
     def predict_proba(self, X) -> dict:
         """Class probabilities of the gender and race tasks, ``{task: (n, k) array}``."""
-        out = torch.from_numpy(self._forward_outputs(X))
-        return {task: torch.softmax(out[:, a:b], dim=1).numpy()
-                for task, (a, b) in self.slices_.items() if task != "age"}
+        outputs = self.predict_outputs(X)
+        return {t.name: outputs[t.output] for t in self.task_.tasks
+                if t.kind == "classification"}
 
     def score(self, X, y, sample_weight=None) -> float:
         """Mean of the task scores: R² for age, accuracy for gender and race."""
@@ -912,3 +1079,18 @@ class FaceAttributes(FaceNetBase):
                 scores.append(accuracy_score(np.asarray(y[task]), pred[task],
                                              sample_weight=sample_weight))
         return float(np.mean(scores))
+
+
+for _cls in (GenderClassifier, RaceClassifier, AgeRegressor, AgeBinner, FaceAttributes):
+    # every estimator's Attributes section ends with task_ and output_head_
+    _cls.__doc__ = _cls.__doc__.replace("\n    See Also\n", _TASKS_DOC + "\n    See Also\n", 1)
+del _cls
+
+# what each of the command line's ``skface train --target`` choices trains
+TARGET_ESTIMATORS: dict[str, type[_FaceEstimator]] = {
+    "age": AgeRegressor,
+    "gender": GenderClassifier,
+    "race": RaceClassifier,
+    "age_bins": AgeBinner,
+    "all": FaceAttributes,
+}

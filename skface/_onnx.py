@@ -3,7 +3,8 @@
 The graph takes the uint8 images :class:`~skface.ImageLoader` makes (``(n, size, size,
 channels)``, any ``n``) and does everything after decoding: conversion to float,
 normalisation, the network, test-time flip averaging and the estimator's last step
-(softmax, expected age, age groups). Decoding and resizing files stay outside the
+(its output head: softmax, expected age, age groups; see
+:mod:`skface.nets.heads`). Decoding and resizing files stay outside the
 graph: the model's metadata says the size and colour to load images at.
 
 Uses PyTorch's current exporter (``torch.onnx.export(..., dynamo=True)``, which needs
@@ -21,7 +22,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._labels import MAX_AGE
 from ._utils import atomic_file, check_file_output
 
 __all__ = ["export_onnx"]
@@ -30,84 +30,33 @@ DEFAULT_OPSET = 18
 
 
 class _Exported(nn.Module):
-    """The fitted network plus the estimator's last step, as torch operations."""
+    """The fitted network plus the estimator's output head, as torch operations."""
 
-    def __init__(self, est):
+    def __init__(self, module: nn.Module, head: nn.Module):
         super().__init__()
-        from ._estimators import (
-            AgeBinner,
-            AgeRegressor,
-            FaceAttributes,
-            _FaceClassifier,
-        )
-
-        self.face = est.module_
-        self.kind = type(est).__name__
-        self.names: list[str]
-        if isinstance(est, _FaceClassifier):
-            self.names = ["probabilities"]
-        elif isinstance(est, AgeRegressor):
-            self.names = ["age"]
-            self.dex = bool(est._dex())
-            self.y_mean, self.y_scale = float(est.y_mean_), float(est.y_scale_)
-        elif isinstance(est, AgeBinner):
-            self.names = ["probabilities", "age"]
-            self.head = est._head()
-            self.register_buffer("year_to_group", torch.from_numpy(
-                est._year_to_group().astype(np.float32)), persistent=False)
-            self.register_buffer("representative", torch.from_numpy(
-                est.bin_encoder_.representative_ages_.astype(np.float32)), persistent=False)
-        elif isinstance(est, FaceAttributes):
-            self.slices = {t: tuple(int(v) for v in s) for t, s in est.slices_.items()}
-            self.names = [("age" if t == "age" else f"{t}_probabilities") for t in self.slices]
-            self.y_mean, self.y_scale = float(est.y_mean_), float(est.y_scale_)
-        else:
-            raise TypeError(f"export_onnx does not know {type(est).__name__}.")
-
-    @staticmethod
-    def _expected_year(out: torch.Tensor) -> torch.Tensor:
-        years = torch.arange(out.shape[1], dtype=torch.float32, device=out.device)
-        return torch.softmax(out.float(), dim=1) @ years
-
-    def _ordinal_proba(self, out: torch.Tensor) -> torch.Tensor:
-        above = torch.sigmoid(out.float())  # P(group > k); made rank-consistent
-        columns = [above[:, :1]]
-        for k in range(1, above.shape[1]):
-            columns.append(torch.minimum(columns[-1], above[:, k:k + 1]))
-        ones = torch.ones_like(above[:, :1])
-        cum = torch.cat([ones, *columns, torch.zeros_like(ones)], dim=1)
-        return (cum[:, :-1] - cum[:, 1:]).clamp_min(0)
+        self.face = module
+        self.head = head  # the estimator's output_head_: the one predict goes through
+        self.names: list[str] = list(head.names)
 
     def forward(self, images: torch.Tensor):
-        out = self.face(images).float()
-        if self.kind in ("GenderClassifier", "RaceClassifier"):
-            return torch.softmax(out, dim=1)
-        if self.kind == "AgeRegressor":
-            age = self._expected_year(out) if self.dex else out[:, 0] * self.y_scale + self.y_mean
-            return age.clamp(0.0, float(MAX_AGE))
-        if self.kind == "AgeBinner":
-            if self.head == "years":
-                p_years = torch.softmax(out, dim=1)
-                return p_years @ self.year_to_group, self._expected_year(out)
-            proba = torch.softmax(out, dim=1) if self.head == "softmax" \
-                else self._ordinal_proba(out)
-            return proba, proba @ self.representative
-        outputs = []
-        for task, (a, b) in self.slices.items():
-            if task == "age" and b - a > 1:
-                outputs.append(self._expected_year(out[:, a:b]).clamp(0.0, float(MAX_AGE)))
-            elif task == "age":
-                outputs.append((out[:, a] * self.y_scale + self.y_mean).clamp(0.0, float(MAX_AGE)))
-            else:
-                outputs.append(torch.softmax(out[:, a:b], dim=1))
-        return tuple(outputs)
+        return self.head(self.face(images).float())
 
 
-def _metadata(est, names: list[str], loader) -> dict[str, str]:
+def _output_head(est):
+    """The estimator's head and declared task; a clear TypeError for anything else."""
+    try:
+        return est.output_head_, est.task_
+    except AttributeError:
+        raise TypeError(
+            f"export_onnx needs a fitted skface estimator (one with task_ and output_head_); "
+            f"got {type(est).__module__}.{type(est).__qualname__}.") from None
+
+
+def _metadata(est, task, names: list[str], loader) -> dict[str, str]:
     from . import __version__
 
     h, w, c = est.image_shape_
-    classes = getattr(est, "classes_", None)
+    classes = task.classes
     if isinstance(classes, dict):
         classes = {k: np.asarray(v).tolist() for k, v in classes.items()}
     elif classes is not None:
@@ -115,6 +64,11 @@ def _metadata(est, names: list[str], loader) -> dict[str, str]:
     meta = {
         "skface_version": __version__,
         "estimator": type(est).__name__,
+        "kind": task.kind,
+        "tasks": json.dumps([
+            {"name": t.name, "kind": t.kind, "output": t.output,
+             "classes": None if t.classes is None else np.asarray(t.classes).tolist()}
+            for t in task.tasks], default=str),
         "input": json.dumps({"name": "images", "dtype": "uint8",
                              "shape": ["batch", int(h), int(w), int(c)],
                              "layout": "NHWC, RGB" if c == 3 else "NHWC, grey"}),
@@ -144,19 +98,24 @@ def export_onnx(model, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET) -
     Returns
     -------
     outputs : list of str
-        The graph's output names: ``["probabilities"]`` for the classifiers (columns
-        in the order of ``classes_``), ``["age"]`` for AgeRegressor,
+        The graph's output names, those of the estimator's ``output_head_`` (and
+        of ``predict_outputs``): ``["probabilities"]`` for the classifiers
+        (columns in the order of ``classes_``), ``["age"]`` for AgeRegressor,
         ``["probabilities", "age"]`` for AgeBinner (groups, and the expected age),
         and ``age``, ``gender_probabilities``, ``race_probabilities`` (those it was
-        fitted on) for FaceAttributes. The input is ``images``: uint8, shape
-        ``(batch, height, width, channels)``, any batch size. The file's metadata
-        records the estimator, the input shape, the class labels and the
-        ImageLoader settings.
+        fitted on) for FaceAttributes; subclasses (the ``Accelerated*`` estimators,
+        your own) export as the estimator they extend. The input is ``images``:
+        uint8, shape ``(batch, height, width, channels)``, any batch size. The
+        file's metadata records the estimator, its ``kind`` and ``tasks`` (as in
+        ``task_``: name, kind, output and classes of each), the input shape, the
+        class labels and the ImageLoader settings.
 
     Raises
     ------
     ValueError
         If the opset is older than 17 or the model is not fitted.
+    TypeError
+        If the model is not a skface estimator (it declares no ``task_``).
     ImportError
         If ``onnxscript`` (needed by PyTorch's exporter) is missing.
     """
@@ -171,6 +130,7 @@ def export_onnx(model, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET) -
         est = model.steps[-1][1]
         loader = model.steps[0][1] if len(model.steps) > 1 else None
     check_is_fitted(est, "n_outputs_")
+    head, task = _output_head(est)  # an estimator that declares no task: before any work
     try:
         import onnxscript  # noqa: F401
     except ImportError as exc:
@@ -178,7 +138,7 @@ def export_onnx(model, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET) -
             'export_onnx needs onnxscript (PyTorch\'s ONNX exporter uses it): pip install '
             '"skface[onnx]"') from exc
     check_file_output(path, overwrite=True)  # a folder, a link to nothing: before the work
-    wrapper = _Exported(est).eval().to("cpu")
+    wrapper = _Exported(est.module_, head).eval().to("cpu")
     est.module_.to("cpu")
     est.module_.tta = bool(est.tta)
     h, w, c = est.image_shape_
@@ -196,7 +156,7 @@ def export_onnx(model, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET) -
                     dynamic_shapes={"images": {0: batch}}, verbose=False)
         finally:
             quiet.setLevel(level)
-        program.model.metadata_props.update(_metadata(est, wrapper.names, loader))
+        program.model.metadata_props.update(_metadata(est, task, wrapper.names, loader))
         with atomic_file(path, overwrite=True, make_parents=False) as tmp:
             program.save(tmp)
     finally:

@@ -28,12 +28,6 @@ from ._utils import atomic_folder, check_folder_output, folders_of
 __all__ = ["evaluate_model", "explore_data"]
 
 _MIN_GROUP = 30  # images a group needs before it is named as the worst one
-_TASK_OF = {
-    "GenderClassifier": "gender",
-    "RaceClassifier": "race",
-    "AgeRegressor": "age",
-    "AgeBinner": "age_group",
-}
 
 
 # --------------------------------------------------------------------------- output folder
@@ -114,6 +108,16 @@ def _true_column(frame: pd.DataFrame, task: str, classes) -> str:
         f"{found}. Evaluate on labels of the kind the model was trained on.")
 
 
+def _true_labels(frame: pd.DataFrame, task) -> np.ndarray:
+    """The truth for one of the model's declared tasks, from the label frame."""
+    if task.kind == "classification" and task.from_label is None:
+        return frame[_true_column(frame, task.name, task.classes)].to_numpy()
+    if task.label not in frame:
+        raise ValueError(f"the labels have no {task.label!r} column to evaluate the model's "
+                         f"{task.name} against.")
+    return task.true_labels(frame[task.label].to_numpy())
+
+
 def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
                    force: bool = False, model_name: str = "model", source: str = "") -> dict:
     """Evaluate a fitted Pipeline on a label frame and write a report folder.
@@ -148,9 +152,11 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
     if plots:
         _require_matplotlib()
     est = _final_estimator(model)
-    kind = type(est).__name__
-    if kind not in (*_TASK_OF, "FaceAttributes"):
-        raise ValueError(f"do not know how to evaluate a {kind}; expected a skface estimator.")
+    declared = getattr(est, "task_", None)  # None also when it is not fitted
+    if declared is None:
+        raise ValueError(
+            f"do not know how to evaluate a {type(est).__name__}; expected a fitted skface "
+            "estimator (one with task_).")
     paths = frame["path"].tolist()
     if not paths:
         raise ValueError("no labelled images to evaluate on.")
@@ -159,33 +165,16 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
     groups = frame.drop(columns=["path"]).reset_index(drop=True)
     table = pd.DataFrame({"path": paths})
     results: dict[str, dict] = {}
-    pending: list[tuple[str, str, np.ndarray, np.ndarray]] = []  # (task, metric, true, pred)
+    truths = [(task, _true_labels(frame, task)) for task in declared.tasks]  # before decoding
 
     X = model[:-1].transform(paths)  # decoded once, for every task
-    if kind == "FaceAttributes":
-        pred = est.predict(X)
-        for task in pred.columns:
-            if task == "age":
-                pending.append(("age", "mae", frame["age"].to_numpy(float),
-                                pred["age"].to_numpy(float)))
-            else:
-                column = _true_column(frame, task, est.classes_[task])
-                pending.append((task, "accuracy", frame[column].to_numpy(),
-                                pred[task].to_numpy()))
-    elif kind == "AgeRegressor":
-        pending.append(("age", "mae", frame["age"].to_numpy(float), est.predict(X)))
-    elif kind == "AgeBinner":
-        ages = frame["age"].to_numpy(float)
-        true_groups = est.classes_[est.bin_encoder_.transform(ages)]
-        pending.append(("age_group", "accuracy", true_groups, est.predict(X)))
-        pending.append(("age", "mae", ages, est.predict_age(X)))  # the expected age
-    else:
-        task = _TASK_OF[kind]
-        column = _true_column(frame, task, est.classes_)
-        pending.append((task, "accuracy", frame[column].to_numpy(), est.predict(X)))
+    outputs = est.predict_outputs(X)  # one pass of the network, for every task
+    # (task, metric, true, predicted, class labels)
+    pending = [(task.name, "mae" if task.kind == "regression" else "accuracy", y_true,
+                task.predictions(outputs), task.classes) for task, y_true in truths]
 
     def fill(tmp: Path) -> dict:
-        for task, metric, y_true, y_pred in pending:
+        for task, metric, y_true, y_pred, classes in pending:
             table[f"true_{task}"] = y_true
             table[f"predicted_{task}"] = np.round(y_pred, 2) if metric == "mae" else y_pred
             gm = P.group_metrics(y_true, y_pred, groups, task=task)
@@ -197,8 +186,7 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
                     files.append(_save(P.plot_age_predictions(y_true, y_pred),
                                        tmp / f"age_predictions_{task}.png"))
                 else:
-                    labels = list(est.classes_[task] if kind == "FaceAttributes"
-                                  else est.classes_)
+                    labels = list(classes)
                     files.append(_save(P.plot_confusion_matrix(y_true, y_pred, labels=labels),
                                        tmp / f"confusion_matrix_{task}.png"))
             # the worst group among those large enough for the difference to mean something
@@ -219,7 +207,8 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
         spreadsheet_safe(table).to_csv(tmp / "predictions.csv", index=False)
         report = {
             "model": model_name,
-            "estimator": kind,
+            "estimator": type(est).__name__,
+            "kind": declared.kind,
             "data": source,
             "n_images": len(paths),
             "learning_curves": results.pop("_learning_curves", None),

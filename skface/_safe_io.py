@@ -478,7 +478,8 @@ def _decode_fitted(cls: type, desc: dict, where: str, depth: int) -> dict:
     fitted = {}
     for key, value in raw.items():
         field = f"{where} attribute {key}"
-        if not _ATTRIBUTE.fullmatch(key) or key in _RUNTIME_ATTRIBUTES - {"device_"}:
+        if not _ATTRIBUTE.fullmatch(key) or key in _RUNTIME_ATTRIBUTES - {"device_"} or (
+                isinstance(getattr(cls, key, None), property)):  # computed, as task_ is
             raise _Invalid(field, "not a fitted attribute a model file may set")
         fitted[key] = _decode(value, field, depth + 1)
     checks = {

@@ -121,7 +121,9 @@ def test_age_binner_years_head_sums_year_probabilities_per_group(faces):
     years = torch.softmax(torch.from_numpy(out).double(), dim=1).numpy()
     expected = np.stack([years[:, :18].sum(1), years[:, 18:40].sum(1), years[:, 40:].sum(1)], 1)
     np.testing.assert_allclose(binner.predict_proba(Xv[:20]), expected, atol=1e-6)
-    np.testing.assert_allclose(binner.predict_age(Xv[:20]), years @ np.arange(117), atol=1e-6)
+    # the head computes in float32 (as the ONNX graph does): ages agree to float32 rounding
+    np.testing.assert_allclose(binner.predict_age(Xv[:20]), years @ np.arange(117), rtol=1e-6,
+                               atol=1e-4)
     assert (binner.predict(Xv[:20]) == binner.classes_[expected.argmax(1)]).all()
 
 

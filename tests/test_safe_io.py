@@ -166,6 +166,26 @@ def test_refuses_a_description_that_names_anything_else(faces, tmp_path, change,
         load_model(path)
 
 
+@pytest.mark.parametrize("attribute", ["task_", "output_head_"])
+def test_refuses_a_computed_attribute_as_a_fitted_one(faces, tmp_path, attribute):
+    # task_ and output_head_ are derived from the fitted attributes, never stored
+    X, y = faces
+    path = tmp_path / "m.safetensors"
+    model = GenderClassifier(**FAST).fit(X, y["gender"])
+    save_model(model, path)
+    assert attribute not in _description(path)["steps"][0]["fitted"]
+    _rewrite(path, lambda d: d["steps"][0]["fitted"].update({attribute: 1}))
+    with pytest.raises(ModelFileError, match=f"attribute {attribute}: not a fitted attribute"):
+        load_model(path)
+
+
+def _description(path) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads(f.metadata()["description"])
+
+
 def test_refuses_weights_that_do_not_fit(faces, tmp_path):
     X, y = faces
     path = tmp_path / "m.safetensors"
@@ -422,6 +442,8 @@ DESCRIPTION_MUTATIONS = {
     "fitted dunder": _set("__class__", 1, part="fitted"),
     "fitted private": _set("_private_", 1, part="fitted"),
     "fitted without trailing _": _set("classes", 1, part="fitted"),
+    "fitted a read-only property": _set("task_", 1, part="fitted"),
+    "fitted the output head": _set("output_head_", {"__dict__": {}}, part="fitted"),
     "fitted device a number": _set("device_", 5, part="fitted"),
     "fitted device unknown": _set("device_", "tpu", part="fitted"),
     "fitted device on a transformer": _set("device_", "cpu", step=0, part="fitted"),

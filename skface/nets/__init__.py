@@ -15,8 +15,13 @@ The networks know nothing of skorch or scikit-learn; none downloads anything.
 ``"resnet18"``            :class:`ResNet18`, loads local torchvision weights
 ``"resnet34"``            :class:`ResNet34`, loads local torchvision weights
 ========================  ==============================================================
+
+:mod:`skface.nets.heads` holds the output heads: what the raw outputs mean
+(probabilities, an age in years), as torch operations shared by prediction and the
+exported ONNX graph.
 """
 
+from . import heads
 from ._api import get_model, get_model_builder, list_models, register_model
 from .basic import BasicCNN
 from .bn_cnn import BatchNormCNN
@@ -35,6 +40,7 @@ __all__ = [
     "SkfaceNet",
     "get_model",
     "get_model_builder",
+    "heads",
     "list_models",
     "register_model",
 ]
