@@ -104,7 +104,6 @@ def check_paths(X, *, caller: str = "ImageLoader") -> list[str]:
     return out
 
 
-@safe_class("step")
 class ImageArrayOutput:
     """``set_output`` for transformers whose output is a batch of images.
 
@@ -135,6 +134,7 @@ class ImageArrayOutput:
         return self
 
 
+@safe_class("step")
 class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
     """Load image files into a uint8 array, ready for skface's estimators.
 
