@@ -678,7 +678,7 @@ class FaceNetBase(NeuralNet):
         "channels_last": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "early_stopping": ["boolean"],
-        "patience": [Interval(Integral, 1, None, closed="left")],
+        "patience": [None, Interval(Integral, 1, None, closed="left")],
         "warmup_epochs": [Interval(Real, 0, None, closed="left")],
         "mixup": [Interval(Real, 0, None, closed="left")],
         "cutmix": [Interval(Real, 0, None, closed="left")],
@@ -704,8 +704,8 @@ class FaceNetBase(NeuralNet):
         precision: str = "auto",
         channels_last: bool = True,
         validation_fraction: float = 0.1,
-        early_stopping: bool = True,
-        patience: int = 8,
+        early_stopping: bool = False,
+        patience: int | None = None,
         warmup_epochs: float = 1.0,
         mixup: float = 0.0,
         cutmix: float = 0.0,
@@ -848,10 +848,24 @@ class FaceNetBase(NeuralNet):
         if self.ema_decay:
             callbacks.insert(-1, ("ema", _WeightEMA(self.ema_decay)))
         if self.early_stopping and self._uses_validation():
-            stopper = _EarlyStopping(monitor="valid_loss", patience=self.patience,
+            monitor = self._stopping_monitor()
+            stopper = _EarlyStopping(monitor=monitor, patience=self._patience(),
+                                     lower_is_better=monitor.endswith(("loss", "mae")),
                                      load_best=True, sink=self._sink)
             callbacks.insert(-1, ("early_stopping", stopper))
         return callbacks
+
+    def _stopping_monitor(self) -> str:
+        """What early stopping watches: the estimator's own validation score (accuracy,
+        MAE in years), which is what it is judged on, or the validation loss."""
+        return self._valid_score_name or "valid_loss"
+
+    def _patience(self) -> int:
+        """``patience``, or by default a quarter of ``max_epochs`` (at least 8), so that
+        a long cosine schedule is not cut while its learning rate is still high."""
+        if self.patience is not None:
+            return int(self.patience)
+        return max(8, int(self.max_epochs) // 4)
 
     def initialize_callbacks(self):
         super().initialize_callbacks()
@@ -1226,11 +1240,13 @@ class FaceNetBase(NeuralNet):
     def _seeded(self):
         """One training call's randomness, drawn from the fit's own stream.
 
-        Shuffling, augmentation and mixup draw from generators of this fit (so that
-        fits in parallel threads do not disturb each other); weight initialisation
-        and dropout draw from torch's global generator, which is forked and seeded
-        from the same stream for the call. Consecutive calls (partial_fit, warm
-        starts) continue the stream instead of replaying it.
+        Shuffling, augmentation, mixup and dropout draw from generators of this fit,
+        so that fits in parallel threads do not disturb each other; weight
+        initialisation draws from torch's global generator, seeded from the same
+        stream while a lock keeps other fits from touching it (see ``fit``).
+        Consecutive calls (partial_fit, warm starts) continue the stream instead of
+        replaying it. Random draws a custom network makes from torch's global
+        generator while training are not seeded.
         """
         if getattr(self, "_rng_state_", None) is None:
             self._start_streams()
@@ -1238,7 +1254,6 @@ class FaceNetBase(NeuralNet):
         stream.set_state(self._rng_state_)
         call_seed = int(torch.randint(0, 2**62, (1,), generator=stream))
         self._rng_state_ = stream.get_state()
-        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
         self._cpu_generator_ = torch.Generator().manual_seed(call_seed + 1)
         device = torch.device(getattr(self, "device_", None) or self._resolve_device())
         module_gen = None
@@ -1246,12 +1261,9 @@ class FaceNetBase(NeuralNet):
             module_gen = torch.Generator(device=device).manual_seed(call_seed + 2)
         elif device.type == "cpu":
             module_gen = torch.Generator().manual_seed(call_seed + 2)
-        global_seed = call_seed + 3
         try:
-            with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(global_seed)
-                self._module_generator_ = module_gen
-                yield
+            self._module_generator_ = module_gen
+            yield
         finally:
             self._cpu_generator_ = None
             self._module_generator_ = None
@@ -1332,9 +1344,10 @@ class FaceNetBase(NeuralNet):
             if not warm:
                 # weight initialisation draws from torch's global generator: seed it
                 # from the fit's stream, one fit at a time
-                with _INIT_LOCK:
-                    torch.manual_seed(int(torch.randint(0, 2**62, (1,),
-                                                        generator=self._cpu_generator_)))
+                init_seed = int(torch.randint(0, 2**62, (1,), generator=self._cpu_generator_))
+                devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+                with _INIT_LOCK, torch.random.fork_rng(devices=devices):
+                    torch.manual_seed(init_seed)
                     self.initialize()
             NeuralNet.partial_fit(self, X, y_enc, **fit_params)
         return self
@@ -1365,7 +1378,8 @@ class FaceNetBase(NeuralNet):
         """Epoch (1-based) whose weights early stopping keeps, if it runs."""
         if not (self.early_stopping and self._uses_validation()):
             return None
-        best = [row["epoch"] for row in self.history_ if row.get("valid_loss_best")]
+        key = f"{self._stopping_monitor()}_best"
+        best = [row["epoch"] for row in self.history_ if row.get(key)]
         return best[-1] if best else None
 
     def partial_fit(self, X, y=None, classes=None, sample_weight=None, **fit_params):

@@ -289,12 +289,17 @@ _SHARED_DOC = """
     channels_last : bool, default=True
         Channels-last memory layout for the convolutions.
     validation_fraction : float, default=0.1
-        Share of the training data held out for early stopping and the per-epoch
-        validation figures; 0 trains on everything for ``max_epochs``.
-    early_stopping : bool, default=True
-        Stop when the validation loss has not improved for ``patience`` epochs and
-        restore the best weights.
-    patience : int, default=8
+        Share of the training data held out for the per-epoch validation figures
+        (and early stopping, when on); 0 trains on everything.
+    early_stopping : bool, default=False
+        Stop when the validation score (``valid_acc`` for classifiers, ``valid_mae``
+        for AgeRegressor, the validation loss for FaceAttributes) has not improved
+        for ``patience`` epochs, and restore the best epoch's weights. Off by
+        default: the cosine schedule ends at a learning rate of zero, and its last
+        epochs are the best ones.
+    patience : int or None, default=None
+        Epochs without improvement before early stopping ends training; None: a
+        quarter of ``max_epochs``, at least 8.
     warmup_epochs : float, default=1.0
     mixup : float, default=0.0
         Mixup: train on convex blends of image pairs with the loss blended alike;

@@ -423,8 +423,8 @@ def plot_learning_curves(estimator) -> Figure:
         A loss axes (``train_loss`` and, when a validation split was used,
         ``valid_loss``) and, when recorded, a second axes with the validation score
         (``valid_acc`` for classifiers, ``valid_mae`` in years for
-        :class:`skface.AgeRegressor`). A dotted line marks the epoch with the best
-        validation loss, whose weights early stopping keeps.
+        :class:`skface.AgeRegressor`). With early stopping, a dotted line marks the
+        epoch whose weights it restored.
 
     Raises
     ------
@@ -453,11 +453,11 @@ def plot_learning_curves(estimator) -> Figure:
     loss_ax.set_ylabel("loss")
     loss_ax.set_title("loss")
 
-    best = None
-    if "valid_loss_best" in present:
-        best_epochs = [e for e, row in zip(epochs, history, strict=True)
-                       if row.get("valid_loss_best")]
-        best = best_epochs[-1] if best_epochs else None
+    # the epoch whose weights early stopping restored (none when it did not run: the
+    # last epoch's weights are kept)
+    stopper = dict(getattr(estimator, "callbacks_", None) or []).get("early_stopping")
+    best = getattr(stopper, "best_epoch_", None)
+    best = int(best) if best else None
     if score_key:
         score_ax = axes[0, 1]
         score_ax.plot(epochs, column(score_key), marker="o", color="C2",
@@ -467,7 +467,7 @@ def plot_learning_curves(estimator) -> Figure:
         score_ax.set_title(_SCORE_KEYS[score_key])
     for ax in axes[0]:
         if best is not None:
-            ax.axvline(best, color="k", linestyle=":", linewidth=1, label=f"best epoch ({best})")
+            ax.axvline(best, color="k", linestyle=":", linewidth=1, label=f"kept epoch ({best})")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend()
     if not isinstance(estimator, Sequence):

@@ -223,12 +223,13 @@ def test_early_stopping_is_quiet_and_last(images, genders, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "training interrupted" warning
         net = GenderClassifier(**{**FAST, "max_epochs": 50, "verbose": 1}, patience=1,
-                               lr=1e-9, callbacks=[("mine", Mine())]).fit(images, genders)
+                               early_stopping=True, lr=1e-9,
+                               callbacks=[("mine", Mine())]).fit(images, genders)
     n = len(net.history_)
     assert n < 50
     assert net.history_[:, "mine"] == list(range(1, n + 1))  # user callbacks saw every epoch
     out = capsys.readouterr().out
-    assert "Stopping since valid_loss has not improved" in out
+    assert "Stopping since valid_acc has not improved" in out
     rows = [line for line in out.splitlines() if line.strip()[:1].isdigit()]
     assert len(rows) == n  # the log printer printed the final epoch too
 

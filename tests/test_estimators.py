@@ -269,13 +269,35 @@ def test_verbose_zero_is_silent_and_one_prints_epochs(faces, capsys):
 
 def test_early_stopping_restores_the_best_epoch(faces):
     X, y, _, _ = faces
-    # a learning rate this high makes the validation loss bounce, so stopping triggers
-    clf = GenderClassifier(**{**FAST, "max_epochs": 40, "lr": 0.3, "patience": 2}).fit(
-        X, y["gender"])
-    losses = clf.history_[:, "valid_loss"]
-    assert len(losses) < 40
-    best = int(np.argmin(losses))
-    assert best == len(losses) - 3  # stopped `patience` epochs after the best one
+    # a learning rate this high makes the validation score bounce, so stopping triggers
+    clf = GenderClassifier(**{**FAST, "max_epochs": 40, "lr": 0.3, "patience": 2},
+                           early_stopping=True).fit(X, y["gender"])
+    n = len(clf.history_)
+    assert n < 40
+    stopper = dict(clf.callbacks_)["early_stopping"]
+    assert stopper.monitor == "valid_acc"  # what the classifier is judged on
+    assert stopper.best_epoch_ == n - 2  # stopped `patience` epochs after the best one
+    assert clf.history_[stopper.best_epoch_ - 1, "valid_acc_best"]
+
+
+def test_early_stopping_is_off_by_default_and_its_patience_follows_the_schedule():
+    from sklearn.base import clone
+
+    assert GenderClassifier().early_stopping is False
+    on = GenderClassifier(early_stopping=True)
+    monitors = {}
+    for est in (on, AgeRegressor(early_stopping=True), FaceAttributes(early_stopping=True)):
+        stopper = dict(est._default_callbacks)["early_stopping"]
+        monitors[type(est).__name__] = (stopper.monitor, stopper.lower_is_better)
+        assert stopper.patience == 9  # a quarter of the 36 default epochs
+    assert monitors == {"GenderClassifier": ("valid_acc", False),
+                        "AgeRegressor": ("valid_mae", True),
+                        "FaceAttributes": ("valid_loss", True)}
+    long = clone(on).set_params(max_epochs=72)
+    assert dict(long._default_callbacks)["early_stopping"].patience == 18
+    short = clone(on).set_params(max_epochs=12, patience=3)
+    assert dict(short._default_callbacks)["early_stopping"].patience == 3
+    assert "early_stopping" not in dict(GenderClassifier()._default_callbacks)
 
 
 def test_auto_device_and_precision_resolve(faces):
@@ -559,13 +581,13 @@ def test_ctrl_c_during_fit_keeps_the_best_weights_and_says_so(faces):
 
     X, y, Xv, _ = faces
     stopper = InterruptAt(4)
-    clf = GenderClassifier(**{**FAST, "max_epochs": 10, "lr": 0.05},
+    clf = GenderClassifier(**{**FAST, "max_epochs": 10, "lr": 0.05}, early_stopping=True,
                            callbacks=[("interrupt", stopper)])
     with pytest.warns(UserWarning, match=r"interrupted after 4 epoch\(s\); the weights of the "
                                          r"best epoch \((\d)\) are kept") as caught:
         clf.fit(X[:400], y["gender"][:400])
     best = int(re.search(r"best epoch \((\d)\)", str(caught[0].message)).group(1))
-    assert best == int(np.argmin(clf.history_[:, "valid_loss"])) + 1
+    assert best == dict(clf.callbacks_)["early_stopping"].best_epoch_
     kept = clf.module_.state_dict()
     assert all(torch.equal(kept[k], v) for k, v in stopper.states[best].items())
     assert clf.predict(Xv[:5]).shape == (5,)  # usable as it is

@@ -226,9 +226,7 @@ def test_learning_curves_of_a_classifier_show_losses_and_accuracy(gender_clf):
     np.testing.assert_allclose(lines["training loss"].get_ydata(), history[:, "train_loss"])
     np.testing.assert_allclose(lines["validation loss"].get_ydata(), history[:, "valid_loss"])
     np.testing.assert_array_equal(lines["training loss"].get_xdata(), [1, 2])
-    best = [e for e, b in zip(history[:, "epoch"], history[:, "valid_loss_best"], strict=True)
-            if b][-1]
-    assert lines[f"best epoch ({best})"].get_xdata()[0] == best
+    assert not any(label.startswith("kept epoch") for label in lines)  # last weights kept
     assert score_ax.get_ylabel() == "validation accuracy"
     score = next(ln for ln in score_ax.get_lines() if ln.get_label() == "validation accuracy")
     np.testing.assert_allclose(score.get_ydata(), history[:, "valid_acc"])
@@ -419,3 +417,14 @@ def test_sample_grid_rejects_bad_input(faces):
         plot_sample_grid([1, 2, 3])
     with pytest.raises(ValueError, match=r"paths_or_images is empty"):
         plot_sample_grid([])
+
+
+def test_learning_curves_mark_the_epoch_early_stopping_restored():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (64, 16, 16, 3), dtype=np.uint8)
+    clf = GenderClassifier(module="basic_cnn", max_epochs=6, lr=0.3, patience=2, verbose=0,
+                           random_state=0, early_stopping=True).fit(X, np.arange(64) % 2)
+    kept = dict(clf.callbacks_)["early_stopping"].best_epoch_
+    fig = plot_learning_curves(clf)
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    assert lines[f"kept epoch ({kept})"].get_xdata()[0] == kept
