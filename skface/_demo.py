@@ -101,11 +101,11 @@ def build_demo(model, *, title: str = "skface", cropper=None):
         with one row per face (``x, y, w, h, label``).
     """
     gr = _import_gradio()
-    from ._draw import _resolve_model
+    from ._draw import resolve_model
     from ._image_files import image_extensions
     from .exceptions import ImageLoadError
 
-    _resolve_model(model, cropper)  # fail now, not at the first upload, on a model it cannot use
+    resolve_model(model, cropper)  # fail now, not at the first upload, on a model it cannot use
 
     def predict(upload: str | None) -> tuple[np.ndarray | None, pd.DataFrame]:
         if upload is None:

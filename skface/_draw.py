@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-from ._face_cropper import FaceCropper, _crop_square, _import_cv2
+from ._face_cropper import FaceCropper, crop_square, import_cv2
 from ._utils import atomic_file, check_file_output
 
 __all__ = ["annotate_image", "annotate_video", "draw_predictions"]
@@ -184,7 +184,7 @@ def _labels(predictions, n: int, format_label) -> list[str]:
     return [str(format_label(r)) for r in rows]
 
 
-def _resolve_model(model, cropper):
+def resolve_model(model, cropper):
     """``(predictor, cropper, greyscale)``: what predicts on crops, and how to crop."""
     from sklearn.base import clone
     from sklearn.pipeline import Pipeline
@@ -230,7 +230,7 @@ def _faces_and_labels(rgb: np.ndarray, predictor, cropper: FaceCropper, grey: bo
         return boxes, []
     pil = Image.fromarray(rgb, "RGB")
     margin = float(cropper.margin)
-    crops = np.stack([cropper._crop_one(pil, _crop_square(b, margin)) for b in boxes])
+    crops = np.stack([cropper._crop_one(pil, crop_square(b, margin)) for b in boxes])
     if grey:
         crops = np.stack([np.asarray(Image.fromarray(c).convert("L")) for c in crops])[..., None]
     return boxes, _labels(predictor.predict(crops), len(boxes), label_of)
@@ -277,7 +277,7 @@ def annotate_image(
     from ._imaging import DecodeFailure, format_failures, read_rgb
     from .exceptions import ImageLoadError
 
-    predictor, cropper, grey = _resolve_model(model, cropper)
+    predictor, cropper, grey = resolve_model(model, cropper)
     if isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
         try:
@@ -388,8 +388,8 @@ def annotate_video(
     hint = "choose a new file name or pass overwrite=True to replace it"
     check_file_output(dst, overwrite=overwrite, inputs=[src], hint=hint)
     label_of = _default_label if format_label is None else format_label
-    predictor, cropper, grey = _resolve_model(model, cropper)
-    cv2 = _import_cv2()
+    predictor, cropper, grey = resolve_model(model, cropper)
+    cv2 = import_cv2()
 
     capture = cv2.VideoCapture(str(src))
     if not capture.isOpened():

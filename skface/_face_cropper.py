@@ -42,7 +42,7 @@ _COLUMNS = ["input", "path", "face", "n_faces", "detected", "x", "y", "w", "h",
             "crop_x", "crop_y", "crop_side"]
 
 
-def _import_cv2():
+def import_cv2():
     """Import OpenCV, or say how to install it."""
     try:
         import cv2
@@ -58,7 +58,7 @@ def _import_cv2():
 @functools.lru_cache(maxsize=1)
 def _cascade():
     """The frontal-face Haar cascade shipped inside opencv-python (loaded once)."""
-    cv2 = _import_cv2()
+    cv2 = import_cv2()
     path = os.path.join(cv2.data.haarcascades, _CASCADE)
     cascade = cv2.CascadeClassifier(path)
     if cascade.empty():
@@ -125,7 +125,7 @@ def _centre_square(height: int, width: int) -> tuple[int, int, int, int]:
     return (width - side) // 2, (height - side) // 2, side, side
 
 
-def _crop_square(box: tuple[int, int, int, int], margin: float) -> tuple[int, int, int]:
+def crop_square(box: tuple[int, int, int, int], margin: float) -> tuple[int, int, int]:
     """``(x0, y0, side)`` of the crop framing the Haar box ``box`` like UTKFace."""
     x, y, w, h = box
     cx = x + w / 2
@@ -246,7 +246,7 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
 
     def _find_faces(self, image: np.ndarray) -> np.ndarray:
         """Every face box ``(x, y, w, h)`` in an ``(h, w, c)`` uint8 image, largest first."""
-        cv2 = _import_cv2()
+        cv2 = import_cv2()
         gray = image[:, :, 0] if image.shape[2] == 1 else cv2.cvtColor(
             np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
         gray = np.ascontiguousarray(gray)
@@ -277,7 +277,7 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
 
     def _run(self, X, *, crops: bool) -> tuple[np.ndarray | None, pd.DataFrame]:
         self._validate_params()
-        _import_cv2()
+        import_cv2()
         inputs = _as_inputs(X)
         rows: list[tuple] = []
         out: list[np.ndarray] = []
@@ -313,7 +313,7 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
             else:
                 if self.multiple != "all":
                     boxes = boxes[:1]
-                found = [(tuple(int(v) for v in b), _crop_square(b, float(self.margin)), True)
+                found = [(tuple(int(v) for v in b), crop_square(b, float(self.margin)), True)
                          for b in boxes]
             if unreadable or faulty:
                 continue  # an error follows: only look for the other faulty images
@@ -407,7 +407,7 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
         self : FaceCropper
         """
         self._validate_params()
-        _import_cv2()
+        import_cv2()
         _as_inputs(X)
         return self
 

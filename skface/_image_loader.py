@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._imaging import _RESAMPLE, DecodeSpec, check_files_exist, load_images
+from ._imaging import RESAMPLE_FILTERS, DecodeSpec, check_files_exist, load_images
 from ._lazy_images import LazyImages
 from ._safe_io import safe_class
 
@@ -226,7 +226,7 @@ class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
         "size": [Interval(Integral, 1, None, closed="left")],
         "color": [StrOptions({"rgb", "grayscale"})],
         "fit_mode": [StrOptions({"crop", "pad", "stretch"})],
-        "resample": [StrOptions(set(_RESAMPLE))],
+        "resample": [StrOptions(set(RESAMPLE_FILTERS))],
         "fill": [Interval(Integral, 0, 255, closed="both"), tuple, list],
         "max_pixels": [Interval(Integral, 1, None, closed="left"), None],
         "cache": ["boolean"],

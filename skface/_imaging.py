@@ -37,7 +37,7 @@ from ._image_files import (
 )
 from .exceptions import ImageLoadError
 
-_RESAMPLE = {
+RESAMPLE_FILTERS = {
     "nearest": Image.Resampling.NEAREST,
     "box": Image.Resampling.BOX,
     "bilinear": Image.Resampling.BILINEAR,
@@ -247,7 +247,7 @@ def _decode_opened(im: Image.Image, spec: DecodeSpec) -> np.ndarray:
         box = (x0, y0, x1, y1)
         offset = ((size - target[1]) // 2, (size - target[0]) // 2)
     if target != (w, h) or box != (0, 0, w, h):
-        im = im.resize(target, _RESAMPLE[spec.resample], box=box, reducing_gap=None)
+        im = im.resize(target, RESAMPLE_FILTERS[spec.resample], box=box, reducing_gap=None)
 
     if im.mode in ("RGBA", "LA"):  # composite transparent pixels onto the fill colour
         im = _flatten_alpha(im, spec.fill)
@@ -560,7 +560,7 @@ def resolve_threads(n_jobs: int | None) -> int:
     return max(1, int(n_jobs))
 
 
-def _run_chunked(func, items: Sequence, n_threads: int) -> list:
+def run_chunked(func, items: Sequence, n_threads: int) -> list:
     """Apply ``func`` to chunks of ``items`` in threads; results in order."""
     if n_threads <= 1 or len(items) < 2:
         return [func(items)]
@@ -619,7 +619,7 @@ def load_images(
                 bad.append((i, str(exc)))
         return bad
 
-    for bad in _run_chunked(work, todo, resolve_threads(n_jobs)):
+    for bad in run_chunked(work, todo, resolve_threads(n_jobs)):
         failures.update(bad)
     _CACHE.count_decodes(len(todo))
     if caching:

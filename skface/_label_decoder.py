@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import StrOptions
 from ._image_loader import check_paths
 from ._labels import GENDER_NAMES, RACE_NAMES
 from ._safe_io import safe_class
-from .datasets._utkface import _format_malformed, parse_utkface_names
+from .datasets._utkface import format_malformed, parse_utkface_names
 from .exceptions import MalformedFileNameError
 
 __all__ = ["UTKFaceLabelDecoder"]
@@ -118,7 +118,7 @@ class UTKFaceLabelDecoder(TransformerMixin, BaseEstimator):
                 "Their labels cannot be decoded: rename the files, or remove them from the "
                 "list of paths before building X and y."
             )
-            raise MalformedFileNameError(_format_malformed(malformed, None, outcome), malformed)
+            raise MalformedFileNameError(format_malformed(malformed, None, outcome), malformed)
         data = {}
         for column in columns:
             values = parsed[column].to_numpy()

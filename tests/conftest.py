@@ -6,10 +6,15 @@ import os
 import random
 import struct
 import zlib
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
+from torch import nn
 
 import skface
 
@@ -26,9 +31,11 @@ UTKFACE_MALFORMED = (
 
 @pytest.fixture(autouse=True)
 def _seeded_and_clean_cache():
-    """Every test starts with fixed seeds and an empty decoded-image cache."""
+    """Every test starts with fixed seeds (random, numpy's and torch's global generators)
+    and an empty decoded-image cache."""
     random.seed(0)
     np.random.seed(0)  # noqa: NPY002 - code under test may use the legacy global RNG
+    torch.manual_seed(0)
     skface.clear_image_cache()
     yield
     skface.clear_image_cache()
@@ -63,6 +70,83 @@ def synthetic_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def synthetic_paths(synthetic_dir) -> list[str]:
     return sorted(str(p) for p in synthetic_dir.iterdir())
+
+
+# --------------------------------------------------------------------------- training
+
+
+class TinyNet(nn.Module):
+    """A small network following the registry's contract, to keep the tests fast.
+
+    ``depth`` blocks of a 3x3 convolution (``width`` channels, twice as many in each next
+    block), batch norm, ReLU and 2x2 max pooling, then global average pooling and a
+    linear head. Tests pass it as ``module=`` (``fast_params`` does), with
+    ``module__width`` and ``module__depth`` where they need another size.
+    """
+
+    def __init__(self, *, n_outputs: int, in_channels: int = 3, width: int = 16,
+                 depth: int = 3):
+        super().__init__()
+        layers, c = [], in_channels
+        for w in (width * 2**i for i in range(depth)):
+            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),
+                       nn.MaxPool2d(2)]
+            c = w
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(c, n_outputs)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+@pytest.fixture(scope="session")
+def tiny_module() -> type[nn.Module]:
+    """The tiny network's class, for ``module=`` or to subclass."""
+    return TinyNet
+
+
+@pytest.fixture(scope="session")
+def fast_params() -> Mapping:
+    """Estimator parameters for a fit in well under a second: the tiny network, one epoch,
+    silent, seeded. Read-only; a test that needs more writes
+    ``{**fast_params, "max_epochs": 3}``."""
+    return MappingProxyType({"module": TinyNet, "max_epochs": 1, "verbose": 0,
+                             "random_state": 0})
+
+
+@pytest.fixture(scope="session")
+def learning_params(fast_params) -> Mapping:
+    """``fast_params`` with enough training (10 epochs at lr 3e-3) for the tiny network to
+    learn the synthetic faces' gender, race and age well above chance."""
+    return MappingProxyType({**fast_params, "max_epochs": 10, "lr": 3e-3})
+
+
+@pytest.fixture(scope="session")
+def registered_fast_params(fast_params) -> Mapping:
+    """``fast_params`` with a network of skface's registry (``basic_cnn``), for what needs
+    one: the safe model format names the network, and ONNX export is checked on a real
+    one."""
+    return MappingProxyType({**fast_params, "module": "basic_cnn"})
+
+
+@pytest.fixture(scope="session")
+def synthetic_faces() -> Callable[..., tuple[np.ndarray, pd.DataFrame]]:
+    """``synthetic_faces(n, size=32, random_state=0)``: ``make_faces``' images and labels,
+    drawn once per session for each size and seed (image i does not depend on n), and
+    copied for every call, so no test sees another's changes."""
+    drawn: dict[tuple[int, int], tuple[np.ndarray, pd.DataFrame]] = {}
+
+    def faces(n: int, *, size: int = 32, random_state: int = 0):
+        key = (size, random_state)
+        if key not in drawn or len(drawn[key][0]) < n:
+            drawn[key] = skface.datasets.make_faces(n, size=size, random_state=random_state)
+        X, y = drawn[key]
+        return X[:n].copy(), y.iloc[:n].copy()
+
+    return faces
+
+
+# --------------------------------------------------------------------------- helpers
 
 
 def folder_state(folder: Path) -> dict[str, tuple[int, int]]:

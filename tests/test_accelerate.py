@@ -23,7 +23,11 @@ from sklearn.base import clone  # noqa: E402
 import skface  # noqa: E402
 from skface import ImageLoader  # noqa: E402
 
-KW = dict(module="basic_cnn", max_epochs=2, batch_size=8, verbose=0, random_state=0)
+
+@pytest.fixture(scope="module")
+def accelerate_params(registered_fast_params):
+    """Two epochs in batches of 8: several optimizer steps for each comparison."""
+    return {**registered_fast_params, "max_epochs": 2, "batch_size": 8}
 
 
 @pytest.fixture(autouse=True)
@@ -44,12 +48,12 @@ def faces(synthetic_paths):
     return ImageLoader(size=24).fit_transform(frame["path"]), frame
 
 
-def test_float32_through_accelerate_equals_the_plain_estimator(faces):
+def test_float32_through_accelerate_equals_the_plain_estimator(faces, accelerate_params):
     X, frame = faces
     y = frame["gender"].to_numpy()
-    plain = skface.GenderClassifier(precision="float32", **KW).fit(X, y)
+    plain = skface.GenderClassifier(precision="float32", **accelerate_params).fit(X, y)
     model = skface.AcceleratedGenderClassifier(
-        accelerator=accelerate.Accelerator(cpu=True), **KW).fit(X, y)
+        accelerator=accelerate.Accelerator(cpu=True), **accelerate_params).fit(X, y)
     np.testing.assert_allclose(model.predict_proba(X), plain.predict_proba(X), atol=1e-6)
     assert type(model.module_) is type(plain.module_)  # unwrapped after training
 
@@ -60,11 +64,12 @@ def test_float32_through_accelerate_equals_the_plain_estimator(faces):
     ("AcceleratedFaceAttributes", ["age", "gender", "race"]),
 ])
 def test_every_estimator_trains_in_bf16_and_pickles_without_its_accelerator(
-        faces, name, target):
+        faces, name, target, accelerate_params):
     X, frame = faces
     y = frame[target]
     cls = getattr(skface, name)
-    model = cls(accelerator=accelerate.Accelerator(cpu=True, mixed_precision="bf16"), **KW)
+    model = cls(accelerator=accelerate.Accelerator(cpu=True, mixed_precision="bf16"),
+                **accelerate_params)
     model.fit(X, y)
     back = pickle.loads(pickle.dumps(model))
     assert back.accelerator is None and back.device is None
@@ -80,9 +85,9 @@ def test_every_estimator_trains_in_bf16_and_pickles_without_its_accelerator(
     assert back.fit(X, y).predict(X).shape[0] == len(X)
 
 
-def test_without_an_accelerator_fit_says_what_to_pass(faces):
+def test_without_an_accelerator_fit_says_what_to_pass(faces, accelerate_params):
     X, frame = faces
-    model = skface.AcceleratedGenderClassifier(**KW)
+    model = skface.AcceleratedGenderClassifier(**accelerate_params)
     assert clone(model).get_params()["accelerator"] is None
     with pytest.raises(ValueError, match=r"accelerator=accelerate\.Accelerator"):
         model.fit(X, frame["gender"])
@@ -174,10 +179,10 @@ def test_data_parallel_in_two_processes_shares_batches_and_syncs_weights(
 
 
 @pytest.mark.parametrize("verbose", [0, 1])
-def test_the_epoch_table_follows_verbose(faces, capsys, verbose):
+def test_the_epoch_table_follows_verbose(faces, capsys, verbose, accelerate_params):
     X, frame = faces
     skface.AcceleratedGenderClassifier(
-        accelerator=accelerate.Accelerator(cpu=True), **{**KW, "verbose": verbose}
+        accelerator=accelerate.Accelerator(cpu=True), **{**accelerate_params, "verbose": verbose}
     ).fit(X, frame["gender"].to_numpy())
     out = capsys.readouterr().out
     assert ("train_loss" in out) is bool(verbose)

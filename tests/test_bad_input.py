@@ -123,12 +123,8 @@ def test_bytes_file_names_that_are_not_utf8_load(files):
 
 
 @pytest.fixture(scope="module")
-def small():
-    X, y = make_faces(60, size=32, random_state=0)
-    return X, y
-
-
-FAST = {"module": "basic_cnn", "max_epochs": 1, "verbose": 0, "random_state": 0}
+def small(synthetic_faces):
+    return synthetic_faces(60)
 
 
 @pytest.mark.skipif(not all((UTKFACE / n).exists() for n in UTKFACE_MALFORMED),
@@ -147,12 +143,12 @@ def test_the_five_real_malformed_names_are_named(tmp_path):
 @pytest.mark.parametrize(("age", "words"), [
     (np.nan, r"missing \(NaN\)"), (-1.0, "between 0 and 116"), (117.0, "between 0 and 116"),
 ])
-def test_bad_ages_are_named(small, age, words):
+def test_bad_ages_are_named(small, age, words, fast_params):
     X, y = small
     ages = np.array(y["age"], dtype=float)
     ages[5] = age
     with pytest.raises(LabelError, match=words) as info:
-        AgeRegressor(**FAST).fit(X, ages)
+        AgeRegressor(**fast_params).fit(X, ages)
     assert "row 5" in str(info.value)
 
 
@@ -168,27 +164,27 @@ def test_label_tables_refuse_unknown_codes(tmp_path, files, column, value):
     assert str(value) in str(info.value) and "good.jpg" in str(info.value)
 
 
-def test_estimators_take_any_consistent_labels_but_not_mixed_kinds(small):
+def test_estimators_take_any_consistent_labels_but_not_mixed_kinds(small, fast_params):
     X, y = small
     frame = y[["age", "gender", "race"]].astype({"gender": int, "race": int})
     frame.loc[3, "race"] = 7  # any codes are labels of their own to an estimator
-    model = FaceAttributes(**FAST).fit(X, frame)
+    model = FaceAttributes(**fast_params).fit(X, frame)
     assert model.classes_["race"].tolist() == [0, 1, 2, 3, 4, 7]
     mixed = frame.astype(object)
     mixed.loc[3, "gender"] = "x"
     with pytest.raises(LabelError, match=r"mixes text and number labels \(e.g. 'x' and 0\)"):
-        FaceAttributes(**FAST).fit(X, mixed)
+        FaceAttributes(**fast_params).fit(X, mixed)
     with pytest.raises(LabelError, match="mixes text and number"):
-        GenderClassifier(**FAST).fit(X, mixed["gender"])
+        GenderClassifier(**fast_params).fit(X, mixed["gender"])
 
 
-def test_a_class_unseen_in_fit_is_named_at_score(small):
+def test_a_class_unseen_in_fit_is_named_at_score(small, fast_params):
     X, y = small
-    clf = GenderClassifier(**FAST).fit(X, y["gender_name"])
+    clf = GenderClassifier(**fast_params).fit(X, y["gender_name"])
     with pytest.raises(LabelError, match=r"\[0, 1\] were not seen in fit.*'female', 'male'"):
         clf.score(X, y["gender"])  # codes for a model fitted on names
     with pytest.raises(LabelError, match=r"\[5\] were not seen in fit"):
-        RaceClassifier(**FAST).fit(X[:40], y["race"][:40] % 4).score(X[:3], [0, 1, 5])
+        RaceClassifier(**fast_params).fit(X[:40], y["race"][:40] % 4).score(X[:3], [0, 1, 5])
 
 
 # --------------------------------------------------------------------------- arrays
@@ -203,23 +199,23 @@ def test_a_class_unseen_in_fit_is_named_at_score(small):
     (lambda X: X[:0], "got no images"),
     (lambda X: np.full((2, 32, 32, 3), np.nan), "NaN or infinite"),
 ])
-def test_bad_arrays_say_what_to_pass(small, make, words):
+def test_bad_arrays_say_what_to_pass(small, make, words, fast_params):
     X, y = small
-    clf = GenderClassifier(**FAST).fit(X, y["gender"])
+    clf = GenderClassifier(**fast_params).fit(X, y["gender"])
     with pytest.raises(ValueError) as info:
         clf.predict(make(X))
     assert words in str(info.value)
 
 
-def test_x_and_y_of_different_lengths(small):
+def test_x_and_y_of_different_lengths(small, fast_params):
     X, y = small
     with pytest.raises(ValueError, match="60 images but y has 59 labels"):
-        GenderClassifier(**FAST).fit(X, y["gender"][:-1])
+        GenderClassifier(**fast_params).fit(X, y["gender"][:-1])
 
 
-def test_float_images_in_either_range_give_the_same_predictions(small):
+def test_float_images_in_either_range_give_the_same_predictions(small, fast_params):
     X, y = small
-    clf = GenderClassifier(**FAST).fit(X, y["gender"])
+    clf = GenderClassifier(**fast_params).fit(X, y["gender"])
     np.testing.assert_allclose(clf.predict_proba(X[:5] / 255.0), clf.predict_proba(X[:5]),
                                atol=1e-5)
 
@@ -713,7 +709,7 @@ _BOOLEAN_AGES = [
 
 
 @pytest.mark.parametrize("ages", _BOOLEAN_AGES, ids=["bool", "numpy", "numpy-scalar", "boolean"])
-def test_boolean_ages_are_refused_everywhere(small, ages):
+def test_boolean_ages_are_refused_everywhere(small, ages, fast_params):
     from skface import AgeBinEncoder
     from skface._labels import check_ages
     from skface.datasets import from_dataframe
@@ -728,7 +724,7 @@ def test_boolean_ages_are_refused_everywhere(small, ages):
         AgeBinEncoder().fit(ages)
     X, _ = small
     with pytest.raises(LabelError, match="not a boolean"):
-        AgeRegressor(**FAST).fit(X[:3], ages)
+        AgeRegressor(**fast_params).fit(X[:3], ages)
 
 
 def test_boolean_age_column_of_a_csv_is_refused(tmp_path):
@@ -854,7 +850,7 @@ def test_spreadsheet_safe_prefixes_every_formula_start_and_keeps_numbers():
 
 
 @pytest.fixture(scope="module")
-def formula_named_images(tmp_path_factory):
+def formula_named_images(tmp_path_factory, fast_params):
     """Synthetic faces under names a spreadsheet would run, and a model trained on them."""
     import joblib
     from sklearn.pipeline import make_pipeline
@@ -868,7 +864,7 @@ def formula_named_images(tmp_path_factory):
     cwd = os.getcwd()
     os.chdir(folder)
     try:
-        model = make_pipeline(ImageLoader(size=16), GenderClassifier(**FAST))
+        model = make_pipeline(ImageLoader(size=16), GenderClassifier(**fast_params))
         model.fit(names, labels)
     finally:
         os.chdir(cwd)

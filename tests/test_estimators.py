@@ -18,7 +18,6 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
-from torch import nn
 
 from skface import (
     AgeBinner,
@@ -30,35 +29,15 @@ from skface import (
     UTKFaceLabelDecoder,
     image_cache_info,
 )
-from skface.datasets import make_faces
 from skface.exceptions import LabelError
 
-
-class TinyNet(nn.Module):
-    """A small network following the registry's contract, to keep the tests fast."""
-
-    def __init__(self, *, n_outputs: int, in_channels: int = 3, width: int = 16):
-        super().__init__()
-        layers, c = [], in_channels
-        for w in (width, 2 * width, 4 * width):
-            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),
-                       nn.MaxPool2d(2)]
-            c = w
-        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = nn.Linear(c, n_outputs)
-
-    def forward(self, x):
-        return self.head(self.features(x))
-
-
-FAST_BATCH = 128
-FAST = {"module": TinyNet, "max_epochs": 10, "lr": 3e-3, "verbose": 0, "random_state": 0}
+FAST_BATCH = 128  # the estimators' default batch size, which learning_params keeps
 
 
 @pytest.fixture(scope="module")
-def faces():
+def faces(synthetic_faces):
     """1,200 synthetic 32 px faces: 900 to train, 300 held out."""
-    X, y = make_faces(1200, size=32, random_state=1)
+    X, y = synthetic_faces(1200, random_state=1)
     return X[:900], y.iloc[:900].reset_index(drop=True), X[900:], y.iloc[900:].reset_index(
         drop=True)
 
@@ -66,9 +45,9 @@ def faces():
 # ------------------------------------------------------------------------- learning
 
 
-def test_gender_classifier_learns_and_keeps_the_users_labels(faces):
+def test_gender_classifier_learns_and_keeps_the_users_labels(faces, learning_params):
     X, y, Xv, yv = faces
-    clf = GenderClassifier(**FAST).fit(X, y["gender_name"].astype(str))
+    clf = GenderClassifier(**learning_params).fit(X, y["gender_name"].astype(str))
     assert clf.classes_.tolist() == ["female", "male"]
     assert set(clf.predict(Xv)) <= {"female", "male"}
     chance = DummyClassifier().fit(X, y["gender"]).score(Xv, yv["gender"])
@@ -78,16 +57,16 @@ def test_gender_classifier_learns_and_keeps_the_users_labels(faces):
     assert "valid_acc" in clf.history_[-1] and len(clf.history_) >= 2
 
 
-def test_race_classifier_learns_five_codes(faces):
+def test_race_classifier_learns_five_codes(faces, learning_params):
     X, y, Xv, yv = faces
-    clf = RaceClassifier(**FAST).fit(X, y["race"])
+    clf = RaceClassifier(**learning_params).fit(X, y["race"])
     assert clf.classes_.tolist() == [0, 1, 2, 3, 4]
     assert clf.score(Xv, yv["race"].astype(int)) > 0.45  # chance is 0.2
 
 
-def test_age_regressor_beats_the_mean(faces):
+def test_age_regressor_beats_the_mean(faces, learning_params):
     X, y, Xv, yv = faces
-    reg = AgeRegressor(**FAST).fit(X, y["age"])
+    reg = AgeRegressor(**learning_params).fit(X, y["age"])
     pred = reg.predict(Xv)
     baseline = np.abs(DummyRegressor().fit(X, y["age"]).predict(Xv) - yv["age"]).mean()
     assert np.abs(pred - yv["age"]).mean() < 0.75 * baseline
@@ -97,11 +76,12 @@ def test_age_regressor_beats_the_mean(faces):
 
 
 @pytest.mark.parametrize("head", ["years", "softmax", "ordinal"])
-def test_age_binner_predicts_groups_and_expected_ages(faces, head):
+def test_age_binner_predicts_groups_and_expected_ages(faces, head, learning_params):
     X, y, Xv, yv = faces
     # the synthetic age signal is weak: 20 epochs, and a margin of about three standard
     # errors of a 300-image accuracy over the majority group's share
-    binner = AgeBinner(bins="decades", head=head, **{**FAST, "max_epochs": 20}).fit(X, y["age"])
+    binner = AgeBinner(bins="decades", head=head, **{**learning_params, "max_epochs": 20}).fit(
+        X, y["age"])
     assert binner.classes_.tolist()[:3] == ["0-9", "10-19", "20-29"]
     proba = binner.predict_proba(Xv)
     assert proba.shape == (len(Xv), 10) and np.allclose(proba.sum(1), 1, atol=1e-4)
@@ -133,10 +113,10 @@ def test_age_binner_rejects_unknown_head(faces):
         AgeBinner(head="coral", max_epochs=1, verbose=0).fit(X[:50], y["age"][:50])
 
 
-def test_face_attributes_predicts_all_three_and_learns_task_weights(faces):
+def test_face_attributes_predicts_all_three_and_learns_task_weights(faces, learning_params):
     X, y, Xv, yv = faces
     y3 = y[["age", "gender", "race"]].astype({"gender": int, "race": int})
-    model = FaceAttributes(**FAST).fit(X, y3)
+    model = FaceAttributes(**learning_params).fit(X, y3)
     pred = model.predict(Xv)
     assert list(pred.columns) == ["age", "gender", "race"] and len(pred) == len(Xv)
     assert (pred["gender"] == yv["gender"].astype(int)).mean() > 0.7
@@ -151,32 +131,33 @@ def test_face_attributes_predicts_all_three_and_learns_task_weights(faces):
 # ------------------------------------------------------------------------- distillation
 
 
-def test_distillation_trains_on_the_teachers_probabilities(faces):
+def test_distillation_trains_on_the_teachers_probabilities(faces, learning_params):
     """With distill_weight=1 the student learns what the teacher says, not y: a teacher
     fitted on swapped labels makes the student predict swapped labels."""
     X, y, Xv, yv = faces
     g = y["gender"].astype(int).to_numpy()
-    liar = GenderClassifier(**FAST).fit(X, 1 - g)
+    liar = GenderClassifier(**learning_params).fit(X, 1 - g)
     assert (liar.predict(Xv) != yv["gender"].astype(int)).mean() > 0.75
-    student = GenderClassifier(**FAST, teacher=liar, distill_weight=1.0).fit(X, g)
+    student = GenderClassifier(**learning_params, teacher=liar, distill_weight=1.0).fit(X, g)
     assert (student.predict(Xv) == liar.predict(Xv)).mean() > 0.8
     # the target: column 0 the label, then (1 - w) * one-hot + w * teacher probabilities
-    half = GenderClassifier(**FAST, teacher=liar, distill_weight=0.25)
+    half = GenderClassifier(**learning_params, teacher=liar, distill_weight=0.25)
     half.classes_ = np.array([0, 1])
     target = half._training_target(X, g)
     np.testing.assert_array_equal(target[:, 0], g)
     expected = 0.75 * np.eye(2)[g] + 0.25 * liar.predict_proba(X)
     np.testing.assert_allclose(target[:, 1:], expected, atol=1e-6)
     # the validation accuracy is still measured against the labels
-    plain = GenderClassifier(**FAST).fit(X, g)
+    plain = GenderClassifier(**learning_params).fit(X, g)
     assert student.history_[-1]["valid_acc"] < 0.3 < 0.7 < plain.history_[-1]["valid_acc"]
 
 
-def test_distillation_from_the_multi_task_net(faces):
+def test_distillation_from_the_multi_task_net(faces, learning_params):
     X, y, _, _ = faces
     y3 = y[["age", "gender", "race"]].astype({"gender": int, "race": int})
-    teacher = FaceAttributes(**FAST).fit(X, y3)
-    race = RaceClassifier(**{**FAST, "max_epochs": 2}, teacher=teacher).fit(X, y3["race"])
+    teacher = FaceAttributes(**learning_params).fit(X, y3)
+    race = RaceClassifier(**{**learning_params, "max_epochs": 2}, teacher=teacher).fit(
+        X, y3["race"])
     target = race._training_target(X, y3["race"])
     assert target.shape == (len(X), 1 + 5)
     np.testing.assert_allclose(target[:, 1:],
@@ -191,19 +172,20 @@ def test_distillation_from_the_multi_task_net(faces):
     assert frozen.fit(X, y3["race"]).teacher.estimator is teacher
 
 
-def test_distillation_rejects_mismatched_teachers(faces):
+def test_distillation_rejects_mismatched_teachers(faces, learning_params):
     X, y, _, _ = faces
     g = y["gender"].astype(int)
-    named = GenderClassifier(**{**FAST, "max_epochs": 1}).fit(X, y["gender_name"].astype(str))
+    named = GenderClassifier(**{**learning_params, "max_epochs": 1}).fit(
+        X, y["gender_name"].astype(str))
     with pytest.raises(ValueError, match=r"teacher's classes \['female', 'male'\] differ"):
-        GenderClassifier(**FAST, teacher=named).fit(X, g)
+        GenderClassifier(**learning_params, teacher=named).fit(X, g)
     with pytest.raises(ValueError, match="distill_weight"):
-        GenderClassifier(**FAST, teacher=named, distill_weight=1.5).fit(X, g)
+        GenderClassifier(**learning_params, teacher=named, distill_weight=1.5).fit(X, g)
     with pytest.raises(TypeError, match="predict_proba"):
-        GenderClassifier(**FAST, teacher="gender.joblib").fit(X, g)
-    three = FaceAttributes(**{**FAST, "max_epochs": 1}).fit(X, y[["age"]])
+        GenderClassifier(**learning_params, teacher="gender.joblib").fit(X, g)
+    three = FaceAttributes(**{**learning_params, "max_epochs": 1}).fit(X, y[["age"]])
     with pytest.raises(ValueError, match="not 'gender'"):
-        GenderClassifier(**FAST, teacher=three).fit(X, g)
+        GenderClassifier(**learning_params, teacher=three).fit(X, g)
 
 @pytest.mark.parametrize(("age_loss", "outputs"), [("dex", 117 + 2 + 5), ("l1", 1 + 2 + 5)])
 def test_face_attributes_age_head(faces, age_loss, outputs):
@@ -230,17 +212,17 @@ def test_registered_default_network_trains(faces):
     assert clf.predict(Xv[:5]).shape == (5,)
 
 
-def test_float_images_give_the_same_predictions_as_uint8(faces):
+def test_float_images_give_the_same_predictions_as_uint8(faces, learning_params):
     X, y, Xv, _ = faces
-    clf = GenderClassifier(**{**FAST, "max_epochs": 2}).fit(X, y["gender"])
+    clf = GenderClassifier(**{**learning_params, "max_epochs": 2}).fit(X, y["gender"])
     np.testing.assert_array_equal(clf.predict_proba(Xv / 255.0), clf.predict_proba(Xv))
     np.testing.assert_array_equal(clf.predict(Xv.astype(np.float32)), clf.predict(Xv))
 
 
-def test_greyscale_input(faces):
+def test_greyscale_input(faces, learning_params):
     X, y, Xv, _ = faces
     grey = X.mean(axis=3, keepdims=True).astype(np.uint8)
-    clf = GenderClassifier(**{**FAST, "max_epochs": 2}).fit(grey, y["gender"])
+    clf = GenderClassifier(**{**learning_params, "max_epochs": 2}).fit(grey, y["gender"])
     assert clf.image_shape_ == (32, 32, 1)
     with pytest.raises(ValueError, match="1 channel"):
         clf.predict(Xv)
@@ -249,28 +231,28 @@ def test_greyscale_input(faces):
 # ------------------------------------------------------------------------- engine
 
 
-def test_same_random_state_gives_identical_predictions(faces):
+def test_same_random_state_gives_identical_predictions(faces, learning_params):
     X, y, Xv, _ = faces
-    a = AgeRegressor(**{**FAST, "max_epochs": 3}).fit(X, y["age"]).predict(Xv)
-    b = AgeRegressor(**{**FAST, "max_epochs": 3}).fit(X, y["age"]).predict(Xv)
+    a = AgeRegressor(**{**learning_params, "max_epochs": 3}).fit(X, y["age"]).predict(Xv)
+    b = AgeRegressor(**{**learning_params, "max_epochs": 3}).fit(X, y["age"]).predict(Xv)
     np.testing.assert_array_equal(a, b)
     state = torch.random.get_rng_state()
-    AgeRegressor(**{**FAST, "max_epochs": 1}).fit(X, y["age"])
+    AgeRegressor(**{**learning_params, "max_epochs": 1}).fit(X, y["age"])
     assert torch.equal(state, torch.random.get_rng_state())  # the global RNG is untouched
 
 
-def test_verbose_zero_is_silent_and_one_prints_epochs(faces, capsys):
+def test_verbose_zero_is_silent_and_one_prints_epochs(faces, capsys, learning_params):
     X, y, _, _ = faces
-    GenderClassifier(**{**FAST, "max_epochs": 2}).fit(X, y["gender"])
+    GenderClassifier(**{**learning_params, "max_epochs": 2}).fit(X, y["gender"])
     assert capsys.readouterr().out == ""
-    GenderClassifier(**{**FAST, "max_epochs": 2, "verbose": 1}).fit(X, y["gender"])
+    GenderClassifier(**{**learning_params, "max_epochs": 2, "verbose": 1}).fit(X, y["gender"])
     assert "valid_acc" in capsys.readouterr().out
 
 
-def test_early_stopping_restores_the_best_epoch(faces):
+def test_early_stopping_restores_the_best_epoch(faces, learning_params):
     X, y, _, _ = faces
     # a learning rate this high makes the validation score bounce, so stopping triggers
-    clf = GenderClassifier(**{**FAST, "max_epochs": 40, "lr": 0.3, "patience": 2},
+    clf = GenderClassifier(**{**learning_params, "max_epochs": 40, "lr": 0.3, "patience": 2},
                            early_stopping=True).fit(X, y["gender"])
     n = len(clf.history_)
     assert n < 40
@@ -300,16 +282,16 @@ def test_early_stopping_is_off_by_default_and_its_patience_follows_the_schedule(
     assert "early_stopping" not in dict(GenderClassifier()._default_callbacks)
 
 
-def test_auto_device_and_precision_resolve(faces):
+def test_auto_device_and_precision_resolve(faces, learning_params):
     X, y, _, _ = faces
-    clf = GenderClassifier(**{**FAST, "max_epochs": 1}).fit(X[:100], y["gender"][:100])
+    clf = GenderClassifier(**{**learning_params, "max_epochs": 1}).fit(X[:100], y["gender"][:100])
     assert clf.device == "auto"  # the parameter is never rewritten
     assert clf.device_ == ("cuda" if torch.cuda.is_available() else "cpu")
-    fp32 = GenderClassifier(**{**FAST, "max_epochs": 1, "precision": "float32"}).fit(
+    fp32 = GenderClassifier(**{**learning_params, "max_epochs": 1, "precision": "float32"}).fit(
         X[:100], y["gender"][:100])
     assert fp32.precision_ is None
     with pytest.raises(ValueError, match="precision"):
-        GenderClassifier(**{**FAST, "precision": "int8"}).fit(X[:100], y["gender"][:100])
+        GenderClassifier(**{**learning_params, "precision": "int8"}).fit(X[:100], y["gender"][:100])
 
 
 def test_read_only_images_train_without_copy_or_warning(faces):
@@ -329,18 +311,18 @@ def test_read_only_images_train_without_copy_or_warning(faces):
     np.testing.assert_array_equal(X, before)
 
 
-def test_a_prediction_does_not_depend_on_its_batch(faces):
+def test_a_prediction_does_not_depend_on_its_batch(faces, learning_params):
     X, y, Xv, _ = faces
-    clf = GenderClassifier(**{**FAST, "module": "skfacenet", "max_epochs": 1}).fit(
+    clf = GenderClassifier(**{**learning_params, "module": "skfacenet", "max_epochs": 1}).fit(
         X[:200], y["gender"][:200])
     together = clf.predict_proba(Xv[:8])
     alone = np.concatenate([clf.predict_proba(Xv[i:i + 1]) for i in range(8)])
     np.testing.assert_allclose(alone, together, atol=1e-5)
 
 
-def test_flip_averaging_follows_set_params_on_a_fitted_model(faces):
+def test_flip_averaging_follows_set_params_on_a_fitted_model(faces, learning_params):
     X, y, Xv, _ = faces
-    clf = GenderClassifier(**{**FAST, "max_epochs": 2}).fit(X[:300], y["gender"][:300])
+    clf = GenderClassifier(**{**learning_params, "max_epochs": 2}).fit(X[:300], y["gender"][:300])
     with_tta = clf.predict_proba(Xv[:40])
     plain = clf.set_params(tta=False).predict_proba(Xv[:40])
     mirrored = clf.predict_proba(Xv[:40, :, ::-1])
@@ -351,11 +333,11 @@ def test_flip_averaging_follows_set_params_on_a_fitted_model(faces):
     np.testing.assert_allclose(clf.set_params(tta=True).predict_proba(Xv[:40]), with_tta)
 
 
-def test_augmentation_runs_on_the_batch_and_only_in_training():
+def test_augmentation_runs_on_the_batch_and_only_in_training(tiny_module):
     from skface._engine import FaceModule
 
-    module = FaceModule(TinyNet(n_outputs=2), augment={"flip": True, "shift": 0.1,
-                                                       "rotate": 10, "brightness": 0.2})
+    module = FaceModule(tiny_module(n_outputs=2), augment={"flip": True, "shift": 0.1,
+                                                           "rotate": 10, "brightness": 0.2})
     x = torch.randint(0, 256, (8, 32, 32, 3), dtype=torch.uint8)
     module.eval()
     np.testing.assert_array_equal(module(x).detach().numpy(), module(x).detach().numpy())
@@ -364,10 +346,10 @@ def test_augmentation_runs_on_the_batch_and_only_in_training():
     assert seen.shape == (8, 3, 32, 32) and not torch.allclose(seen, module._to_float(x))
 
 
-def test_saturation_changes_colour_not_the_grey_image():
+def test_saturation_changes_colour_not_the_grey_image(tiny_module):
     from skface._engine import _LUMA, FaceModule
 
-    module = FaceModule(TinyNet(n_outputs=2), augment={"saturation": 0.5})
+    module = FaceModule(tiny_module(n_outputs=2), augment={"saturation": 0.5})
     x = module._to_float(torch.randint(0, 256, (64, 16, 16, 3), dtype=torch.uint8))
     torch.manual_seed(0)
     seen = module._augment(x)
@@ -383,9 +365,9 @@ def test_saturation_changes_colour_not_the_grey_image():
     assert "saturation" in GenderClassifier(augment={"saturation": 0.3})._augment_spec()
 
 
-def test_age_as_a_distribution_over_years(faces):
+def test_age_as_a_distribution_over_years(faces, learning_params):
     X, y, Xv, yv = faces
-    reg = AgeRegressor(**{**FAST, "criterion": "dex"}).fit(X, y["age"])
+    reg = AgeRegressor(**{**learning_params, "criterion": "dex"}).fit(X, y["age"])
     assert reg.n_outputs_ == 117  # one class per year 0..116
     pred = reg.predict(Xv)
     baseline = np.abs(DummyRegressor().fit(X, y["age"]).predict(Xv) - yv["age"]).mean()
@@ -395,7 +377,8 @@ def test_age_as_a_distribution_over_years(faces):
     expected = (torch.softmax(out.double(), 1) * torch.arange(117)).sum(1).numpy()
     np.testing.assert_allclose(pred[:4], expected, rtol=1e-5)
     with pytest.raises(ValueError, match="sigma"):
-        AgeRegressor(**{**FAST, "criterion": "dex", "criterion__sigma": 0}).fit(X, y["age"])
+        AgeRegressor(**{**learning_params, "criterion": "dex", "criterion__sigma": 0}).fit(
+            X, y["age"])
 
 
 def test_age_distribution_loss_is_smallest_at_the_true_age():
@@ -410,16 +393,17 @@ def test_age_distribution_loss_is_smallest_at_the_true_age():
 
 
 @pytest.mark.parametrize("levers", [{"mixup": 0.4}, {"cutmix": 1.0}, {"mixup": 0.2, "cutmix": 1.0}])
-def test_mixing_augmentations_still_learn(faces, levers):
+def test_mixing_augmentations_still_learn(faces, levers, learning_params):
     X, y, Xv, yv = faces
-    clf = GenderClassifier(**FAST, **levers).fit(X, y["gender"])
+    clf = GenderClassifier(**learning_params, **levers).fit(X, y["gender"])
     chance = DummyClassifier().fit(X, y["gender"]).score(Xv, yv["gender"])
     assert clf.score(Xv, yv["gender"]) > max(0.7, chance + 0.15)
 
 
-def test_mixing_blends_images_and_losses(faces):
+def test_mixing_blends_images_and_losses(faces, learning_params):
     X, y, _, _ = faces
-    clf = AgeRegressor(**{**FAST, "max_epochs": 1, "mixup": 0.4}).fit(X[:64], y["age"][:64])
+    clf = AgeRegressor(**{**learning_params, "max_epochs": 1, "mixup": 0.4}).fit(
+        X[:64], y["age"][:64])
     seen = []
     clf.infer = lambda x, **kw: seen.append(x) or clf.module_(x)
     Xb = torch.from_numpy(X[:16])
@@ -431,46 +415,47 @@ def test_mixing_blends_images_and_losses(faces):
     assert float(mixed.max()) <= 1.0
     assert not torch.allclose(mixed, Xb.float() / 255)  # blended with partners
     with pytest.raises(ValueError, match="mixup"):
-        GenderClassifier(**{**FAST, "mixup": -1}).fit(X[:50], y["gender"][:50])
+        GenderClassifier(**{**learning_params, "mixup": -1}).fit(X[:50], y["gender"][:50])
 
 
-def test_weight_averaging_is_what_predicts(faces):
+def test_weight_averaging_is_what_predicts(faces, learning_params):
     X, y, Xv, yv = faces
-    clf = GenderClassifier(**{**FAST, "ema_decay": 0.9, "early_stopping": False}).fit(
+    clf = GenderClassifier(**{**learning_params, "ema_decay": 0.9, "early_stopping": False}).fit(
         X, y["gender"])
     assert clf.score(Xv, yv["gender"]) > 0.7
     ema = dict(clf.callbacks_)["ema"]
     assert ema.updates_ == 10 * -(-(len(X) - round(0.1 * len(X))) // FAST_BATCH)
     # the averaged weights differ from a fit without averaging, same seed
-    plain = GenderClassifier(**{**FAST, "early_stopping": False}).fit(X, y["gender"])
+    plain = GenderClassifier(**{**learning_params, "early_stopping": False}).fit(X, y["gender"])
     assert not np.allclose(clf.predict_proba(Xv), plain.predict_proba(Xv), atol=1e-3)
     # an average that barely looks back equals the raw weights: same training path
-    tiny = GenderClassifier(**{**FAST, "ema_decay": 1e-9, "early_stopping": False}).fit(
+    tiny = GenderClassifier(**{**learning_params, "ema_decay": 1e-9, "early_stopping": False}).fit(
         X, y["gender"])
     np.testing.assert_allclose(tiny.predict_proba(Xv), plain.predict_proba(Xv), atol=1e-4)
     again = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(again.predict_proba(Xv), clf.predict_proba(Xv))
     with pytest.raises(ValueError, match="ema_decay"):
-        GenderClassifier(**{**FAST, "ema_decay": 1.5}).fit(X[:50], y["gender"][:50])
+        GenderClassifier(**{**learning_params, "ema_decay": 1.5}).fit(X[:50], y["gender"][:50])
 
 
 # ------------------------------------------------------------------------- persistence
 
 
 @pytest.mark.parametrize("cls", [GenderClassifier, AgeRegressor, AgeBinner])
-def test_pickled_model_predicts_identically(faces, cls):
+def test_pickled_model_predicts_identically(faces, cls, learning_params):
     X, y, Xv, _ = faces
     target = y["age"] if cls is not GenderClassifier else y["gender"]
-    model = cls(**{**FAST, "max_epochs": 2}).fit(X, target)
+    model = cls(**{**learning_params, "max_epochs": 2}).fit(X, target)
     again = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(again.predict(Xv), model.predict(Xv))
     assert again.device == "auto"
 
 
 def test_joblib_pipeline_loads_in_a_fresh_process_and_predicts_from_paths(
-        tmp_path, synthetic_paths):
+        tmp_path, synthetic_paths, learning_params):
     y = UTKFaceLabelDecoder(["gender"]).fit_transform(synthetic_paths)["gender"]
-    pipe = make_pipeline(ImageLoader(size=32), GenderClassifier(**{**FAST, "max_epochs": 2}))
+    pipe = make_pipeline(ImageLoader(size=32),
+                         GenderClassifier(**{**learning_params, "max_epochs": 2}))
     pipe.fit(synthetic_paths, y)
     model_file = tmp_path / "gender.joblib"
     joblib.dump(pipe, model_file)
@@ -488,9 +473,10 @@ def test_joblib_pipeline_loads_in_a_fresh_process_and_predicts_from_paths(
 # ------------------------------------------------------------------------- tuning
 
 
-def test_grid_search_over_a_pipeline_decodes_once(synthetic_paths):
+def test_grid_search_over_a_pipeline_decodes_once(synthetic_paths, learning_params):
     y = UTKFaceLabelDecoder(["gender"]).fit_transform(synthetic_paths)["gender"]
-    pipe = make_pipeline(ImageLoader(size=32), GenderClassifier(**{**FAST, "max_epochs": 2}))
+    pipe = make_pipeline(ImageLoader(size=32),
+                         GenderClassifier(**{**learning_params, "max_epochs": 2}))
     grid = {"genderclassifier__lr": [1e-3, 3e-3], "genderclassifier__batch_size": [16, 32]}
     search = GridSearchCV(pipe, grid, cv=3).fit(synthetic_paths, y)
     assert len(search.cv_results_["params"]) == 4
@@ -499,9 +485,10 @@ def test_grid_search_over_a_pipeline_decodes_once(synthetic_paths):
 
 
 @pytest.mark.slow
-def test_grid_search_with_worker_processes(synthetic_paths):
+def test_grid_search_with_worker_processes(synthetic_paths, learning_params):
     y = UTKFaceLabelDecoder(["gender"]).fit_transform(synthetic_paths)["gender"]
-    pipe = make_pipeline(ImageLoader(size=32), GenderClassifier(**{**FAST, "max_epochs": 1}))
+    pipe = make_pipeline(ImageLoader(size=32),
+                         GenderClassifier(**{**learning_params, "max_epochs": 1}))
     grid = {"genderclassifier__lr": [1e-3, 3e-3]}
     serial = GridSearchCV(pipe, grid, cv=2).fit(synthetic_paths, y)
     parallel = GridSearchCV(pipe, grid, cv=2, n_jobs=2).fit(synthetic_paths, y)
@@ -537,31 +524,31 @@ def test_paths_instead_of_images_show_the_pipeline_to_write(cls):
         (np.full((4, 8, 8, 3), np.nan), "NaN"),
     ],
 )
-def test_bad_image_arrays(X, words):
+def test_bad_image_arrays(X, words, learning_params):
     with pytest.raises(ValueError, match=words):
-        GenderClassifier(**FAST).fit(X, [0, 1, 0, 1][: len(X)])
+        GenderClassifier(**learning_params).fit(X, [0, 1, 0, 1][: len(X)])
 
 
-def test_label_problems_are_named(faces):
+def test_label_problems_are_named(faces, learning_params):
     X, y, _, _ = faces
     with pytest.raises(ValueError, match="900 images but y has 899"):
-        GenderClassifier(**FAST).fit(X, y["gender"][:-1])
+        GenderClassifier(**learning_params).fit(X, y["gender"][:-1])
     with pytest.raises(LabelError, match="missing"):
-        GenderClassifier(**FAST).fit(X[:3], [0, None, 1])
+        GenderClassifier(**learning_params).fit(X[:3], [0, None, 1])
     with pytest.raises(LabelError, match="between 0 and 116"):
-        AgeRegressor(**FAST).fit(X[:3], [3, 200, 5])
+        AgeRegressor(**learning_params).fit(X[:3], [3, 200, 5])
     with pytest.raises(ValueError, match="at least two classes"):
-        GenderClassifier(**FAST).fit(X[:3], [1, 1, 1])
-    clf = GenderClassifier(**{**FAST, "max_epochs": 1}).fit(X, y["gender"])
+        GenderClassifier(**learning_params).fit(X[:3], [1, 1, 1])
+    clf = GenderClassifier(**{**learning_params, "max_epochs": 1}).fit(X, y["gender"])
     with pytest.raises(LabelError, match=r"\[7\] were not seen in fit"):
         clf.partial_fit(X[:2], [0, 7])
     with pytest.raises(ValueError, match="fitted on 32x32"):
         clf.predict(np.zeros((2, 40, 40, 3), np.uint8))
     with pytest.raises(TypeError, match="DataFrame"):
-        FaceAttributes(**FAST).fit(X, y["age"])
+        FaceAttributes(**learning_params).fit(X, y["age"])
 
 
-def test_ctrl_c_during_fit_keeps_the_best_weights_and_says_so(faces):
+def test_ctrl_c_during_fit_keeps_the_best_weights_and_says_so(faces, learning_params):
     import copy
 
     from skorch.callbacks import Callback
@@ -581,7 +568,7 @@ def test_ctrl_c_during_fit_keeps_the_best_weights_and_says_so(faces):
 
     X, y, Xv, _ = faces
     stopper = InterruptAt(4)
-    clf = GenderClassifier(**{**FAST, "max_epochs": 10, "lr": 0.05}, early_stopping=True,
+    clf = GenderClassifier(**{**learning_params, "max_epochs": 10, "lr": 0.05}, early_stopping=True,
                            callbacks=[("interrupt", stopper)])
     with pytest.warns(UserWarning, match=r"interrupted after 4 epoch\(s\); the weights of the "
                                          r"best epoch \((\d)\) are kept") as caught:

@@ -108,21 +108,17 @@ def test_torchvision_key_names():
     assert len(resnet) == 122  # as torchvision's resnet18
 
 
-def test_registry_refuses_duplicates(monkeypatch):
+def test_registry_refuses_duplicates(monkeypatch, tiny_module):
     monkeypatch.setattr(_api, "_MODELS", dict(_api._MODELS))
     with pytest.raises(ValueError, match="already registered as 'skfacenet'"):
         register_model("skfacenet")(nn.Linear)
     with pytest.raises(ValueError, match="already registered"):
         register_model("SkFaceNet")(nn.Linear)
 
-    @register_model()
-    class TinyNet(nn.Module):
-        def __init__(self, *, n_outputs, in_channels=3):
-            super().__init__()
-
+    assert register_model()(tiny_module) is tiny_module
     assert "tinynet" in list_models()
     with pytest.raises(ValueError, match="already registered"):
-        register_model()(TinyNet)
+        register_model()(tiny_module)
 
 
 def test_unknown_name_lists_the_registered_networks():

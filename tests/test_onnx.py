@@ -17,19 +17,17 @@ from skface import (
     RaceClassifier,
     export_onnx,
 )
-from skface.datasets import make_faces
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 onnx = pytest.importorskip("onnx")
 
-FAST = {"max_epochs": 1, "verbose": 0, "random_state": 0, "module": "basic_cnn"}
 TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
-def faces():
-    return make_faces(90, size=32, random_state=4)
+def faces(synthetic_faces):
+    return synthetic_faces(90, random_state=4)
 
 
 def _run(path, X):
@@ -41,11 +39,12 @@ def _run(path, X):
     (GenderClassifier, {}), (RaceClassifier, {}), (AgeRegressor, {}),
     (AgeRegressor, {"criterion": "l1"}), (AgeBinner, {}), (AgeBinner, {"head": "ordinal"}),
 ])
-def test_onnx_gives_the_estimators_predictions(cls, params, faces, tmp_path):
+def test_onnx_gives_the_estimators_predictions(cls, params, faces, tmp_path,
+                                               registered_fast_params):
     X, y = faces
     target = y["age"] if cls in (AgeRegressor, AgeBinner) else y[
         "gender_name" if cls is GenderClassifier else "race"]
-    model = cls(**FAST, **params).fit(X, target)
+    model = cls(**registered_fast_params, **params).fit(X, target)
     path = tmp_path / "model.onnx"
     names = export_onnx(model, path)
     for n in (1, 7):  # any batch size
@@ -65,12 +64,14 @@ def test_onnx_gives_the_estimators_predictions(cls, params, faces, tmp_path):
 
 
 @pytest.mark.slow
-def test_multi_task_pipeline_export_records_how_to_load_images(synthetic_paths, tmp_path):
+def test_multi_task_pipeline_export_records_how_to_load_images(synthetic_paths, tmp_path,
+                                                               registered_fast_params):
     from skface.datasets import load_utkface
 
     frame = load_utkface(synthetic_paths[0].rsplit("/", 1)[0])
     y = frame[["age", "gender", "race"]].astype({"gender": int, "race": int})
-    pipe = make_pipeline(ImageLoader(size=24), FaceAttributes(**FAST)).fit(frame["path"], y)
+    pipe = make_pipeline(ImageLoader(size=24), FaceAttributes(**registered_fast_params)).fit(
+        frame["path"], y)
     path = tmp_path / "all.onnx"
     names = export_onnx(pipe, path, opset=18)
     assert names == ["age", "gender_probabilities", "race_probabilities"]
@@ -90,10 +91,11 @@ def test_multi_task_pipeline_export_records_how_to_load_images(synthetic_paths, 
     assert graph.opset_import[0].version >= 18
 
 
-def test_bad_requests_are_named(faces, tmp_path):
+def test_bad_requests_are_named(faces, tmp_path, registered_fast_params):
     X, y = faces
     with pytest.raises(ValueError, match="opset must be 17 or later"):
-        export_onnx(GenderClassifier(**FAST).fit(X, y["gender"]), tmp_path / "m.onnx", opset=13)
+        export_onnx(GenderClassifier(**registered_fast_params).fit(X, y["gender"]),
+                    tmp_path / "m.onnx", opset=13)
     from sklearn.exceptions import NotFittedError
 
     with pytest.raises(NotFittedError):

@@ -15,7 +15,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
 from sklearn.exceptions import NotFittedError  # noqa: E402
 from sklearn.metrics import accuracy_score, mean_absolute_error  # noqa: E402
-from torch import nn  # noqa: E402
 
 from skface import RACE_NAMES, AgeRegressor, GenderClassifier  # noqa: E402
 from skface.datasets import make_faces  # noqa: E402
@@ -32,22 +31,11 @@ from skface.plots import (  # noqa: E402
 )
 
 
-class TinyNet(nn.Module):
-    """The smallest network following the registry's contract."""
-
-    def __init__(self, *, n_outputs: int, in_channels: int = 3):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(4),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        )
-        self.head = nn.Linear(8, n_outputs)
-
-    def forward(self, x):
-        return self.head(self.features(x))
-
-
-TINY = {"module": TinyNet, "max_epochs": 2, "verbose": 0, "random_state": 0}
+@pytest.fixture(scope="module")
+def tiny_params(fast_params):
+    """Two epochs of the tiny network at its smallest: the figures need a fitted model
+    with a history, not a good one."""
+    return {**fast_params, "max_epochs": 2, "module__width": 8, "module__depth": 1}
 
 
 @pytest.fixture(autouse=True)
@@ -57,20 +45,20 @@ def _close_figures():
 
 
 @pytest.fixture(scope="module")
-def faces():
-    return make_faces(200, size=32, random_state=0)
+def faces(synthetic_faces):
+    return synthetic_faces(200)
 
 
 @pytest.fixture(scope="module")
-def gender_clf(faces):
+def gender_clf(faces, tiny_params):
     X, frame = faces
-    return GenderClassifier(**TINY).fit(X, frame["gender"].astype(int))
+    return GenderClassifier(**tiny_params).fit(X, frame["gender"].astype(int))
 
 
 @pytest.fixture(scope="module")
-def age_reg(faces):
+def age_reg(faces, tiny_params):
     X, frame = faces
-    return AgeRegressor(**TINY).fit(X, frame["age"])
+    return AgeRegressor(**tiny_params).fit(X, frame["age"])
 
 
 # Hand-computed case: correct = [T, F, T, T, F, T, T, F], 5 of 8.
@@ -247,9 +235,9 @@ def test_learning_curves_without_validation_have_one_axes():
     assert [ln.get_label() for ln in ax.get_lines()] == ["training loss"]
 
 
-def test_learning_curves_need_a_fitted_estimator():
+def test_learning_curves_need_a_fitted_estimator(tiny_module):
     with pytest.raises(NotFittedError, match=r"GenderClassifier.*call fit"):
-        plot_learning_curves(GenderClassifier(module=TinyNet))
+        plot_learning_curves(GenderClassifier(module=tiny_module))
     with pytest.raises(ValueError, match=r"needs a fitted skface estimator"):
         plot_learning_curves(object())
     with pytest.raises(ValueError, match=r"history is empty"):

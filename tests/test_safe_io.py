@@ -29,13 +29,15 @@ from skface.exceptions import ModelFileError
 
 st = pytest.importorskip("safetensors.torch")
 
-FAST = {"max_epochs": 2, "verbose": 0, "random_state": 0, "module": "basic_cnn"}
+@pytest.fixture(scope="module")
+def saved_params(registered_fast_params):
+    """A registered network (the format names it) and two epochs (a history of two rows)."""
+    return {**registered_fast_params, "max_epochs": 2}
 
 
 @pytest.fixture(scope="module")
-def faces():
-    X, y = make_faces(160, size=32, random_state=2)
-    return X, y
+def faces(synthetic_faces):
+    return synthetic_faces(160, random_state=2)
 
 
 def _targets(y):
@@ -50,9 +52,9 @@ def _targets(y):
 
 @pytest.mark.parametrize("cls", [GenderClassifier, RaceClassifier, AgeRegressor, AgeBinner,
                                  FaceAttributes])
-def test_round_trip_gives_identical_predictions(cls, faces, tmp_path):
+def test_round_trip_gives_identical_predictions(cls, faces, tmp_path, saved_params):
     X, y = faces
-    model = cls(**FAST).fit(X, _targets(y)[cls])
+    model = cls(**saved_params).fit(X, _targets(y)[cls])
     path = tmp_path / "model.safetensors"
     save_model(model, path)
     loaded = load_model(path)
@@ -71,10 +73,10 @@ def test_round_trip_gives_identical_predictions(cls, faces, tmp_path):
 
 
 
-def test_a_distilled_model_is_saved_without_its_teacher(faces, tmp_path):
+def test_a_distilled_model_is_saved_without_its_teacher(faces, tmp_path, saved_params):
     X, y = faces
-    teacher = FaceAttributes(**FAST).fit(X, _targets(y)[FaceAttributes])
-    student = RaceClassifier(**FAST, teacher=teacher, distill_weight=0.3).fit(X, y["race"])
+    teacher = FaceAttributes(**saved_params).fit(X, _targets(y)[FaceAttributes])
+    student = RaceClassifier(**saved_params, teacher=teacher, distill_weight=0.3).fit(X, y["race"])
     save_model(student, tmp_path / "student.safetensors")
     loaded = load_model(tmp_path / "student.safetensors")
     assert loaded.teacher is None and loaded.distill_weight == 0.3
@@ -108,9 +110,9 @@ def test_unfitted_model_keeps_its_parameters(tmp_path):
         assert got[key] == expected[key], key
 
 
-def test_loading_unpickles_nothing(faces, tmp_path, monkeypatch):
+def test_loading_unpickles_nothing(faces, tmp_path, monkeypatch, saved_params):
     X, y = faces
-    model = GenderClassifier(**FAST).fit(X, y["gender"])
+    model = GenderClassifier(**saved_params).fit(X, y["gender"])
     save_model(model, tmp_path / "m.safetensors")
 
     def refuse(*args, **kwargs):
@@ -136,9 +138,9 @@ def _rewrite(path, change):
     st.save_file(tensors, str(path), metadata=metadata)
 
 
-def test_refuses_files_it_did_not_write(faces, tmp_path):
+def test_refuses_files_it_did_not_write(faces, tmp_path, saved_params):
     X, y = faces
-    model = GenderClassifier(**FAST).fit(X, y["gender"])
+    model = GenderClassifier(**saved_params).fit(X, y["gender"])
     joblib.dump(model, tmp_path / "model.joblib")
     with pytest.raises(ModelFileError, match=r"not a model file written by skface\.save_model"):
         load_model(tmp_path / "model.joblib")
@@ -157,21 +159,22 @@ def test_refuses_files_it_did_not_write(faces, tmp_path):
      "unknown criterion class 'torch.hub:load'"),
     (lambda d: d.update({"version": 99}), "format 99"),
 ])
-def test_refuses_a_description_that_names_anything_else(faces, tmp_path, change, message):
+def test_refuses_a_description_that_names_anything_else(faces, tmp_path, change, message,
+                                                        saved_params):
     X, y = faces
     path = tmp_path / "m.safetensors"
-    save_model(GenderClassifier(**FAST).fit(X, y["gender"]), path)
+    save_model(GenderClassifier(**saved_params).fit(X, y["gender"]), path)
     _rewrite(path, change)
     with pytest.raises(ModelFileError, match=message):
         load_model(path)
 
 
 @pytest.mark.parametrize("attribute", ["task_", "output_head_"])
-def test_refuses_a_computed_attribute_as_a_fitted_one(faces, tmp_path, attribute):
+def test_refuses_a_computed_attribute_as_a_fitted_one(faces, tmp_path, attribute, saved_params):
     # task_ and output_head_ are derived from the fitted attributes, never stored
     X, y = faces
     path = tmp_path / "m.safetensors"
-    model = GenderClassifier(**FAST).fit(X, y["gender"])
+    model = GenderClassifier(**saved_params).fit(X, y["gender"])
     save_model(model, path)
     assert attribute not in _description(path)["steps"][0]["fitted"]
     _rewrite(path, lambda d: d["steps"][0]["fitted"].update({attribute: 1}))
@@ -186,10 +189,10 @@ def _description(path) -> dict:
         return json.loads(f.metadata()["description"])
 
 
-def test_refuses_weights_that_do_not_fit(faces, tmp_path):
+def test_refuses_weights_that_do_not_fit(faces, tmp_path, saved_params):
     X, y = faces
     path = tmp_path / "m.safetensors"
-    save_model(GenderClassifier(**FAST).fit(X, y["gender"]), path)
+    save_model(GenderClassifier(**saved_params).fit(X, y["gender"]), path)
     _rewrite(path, lambda d: d["steps"][0]["fitted"].update({"n_outputs_": 3}))
     with pytest.raises(ModelFileError, match="tensors do not fit the network"):
         load_model(path)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from .._imaging import DecodeFailure, _run_chunked, probe_image
+from .._imaging import DecodeFailure, probe_image, run_chunked
 from .._imaging import resolve_threads as _resolve_threads
 
 __all__ = ["check_images"]
@@ -61,7 +61,7 @@ def check_images(paths: Iterable[str | os.PathLike], *, n_jobs: int | None = Non
     def work(chunk):
         return [_inspect(p) for p in chunk]
 
-    rows = [r for part in _run_chunked(work, paths, _resolve_threads(n_jobs)) for r in part]
+    rows = [r for part in run_chunked(work, paths, _resolve_threads(n_jobs)) for r in part]
     columns = ["readable", "format", "mode", "width", "height", "error"]
     frame = pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
     frame.insert(0, "path", pd.array(paths, dtype=object))

@@ -129,7 +129,7 @@ _LEFT_OUT = (
 )
 
 
-def _format_malformed(
+def format_malformed(
     malformed: list[tuple[str, str]], directory: str | None, outcome: str = _LEFT_OUT
 ) -> str:
     where = f" in {directory!r}" if directory else ""
@@ -217,7 +217,7 @@ def load_utkface(
         names = sorted(e.name for e in it if not e.name.startswith(".") and _is_file(e))
     labels, malformed = parse_utkface_names(names)
     if malformed:
-        message = _format_malformed(malformed, directory)
+        message = format_malformed(malformed, directory)
         if on_malformed == "raise":
             raise MalformedFileNameError(message, malformed)
         warnings.warn(message, MalformedFileNameWarning, stacklevel=2)
