@@ -33,7 +33,7 @@ def init_weights(module: nn.Module, *, linear_std: float | None = None) -> None:
             nn.init.zeros_(m.bias)
 
 
-def _read_weights(weights: str | os.PathLike) -> tuple[Path, dict[str, torch.Tensor]]:
+def read_weights(weights: str | os.PathLike) -> tuple[Path, dict[str, torch.Tensor]]:
     """Read a local state dict with ``torch.load(weights_only=True, map_location="cpu")``.
 
     Raises
@@ -75,7 +75,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _load_weights(
+def load_weights(
     module: nn.Module,
     path: Path,
     state: dict[str, torch.Tensor],

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ._api import register_model
-from ._common import IMAGENET_MEAN, IMAGENET_STD, _load_weights, _read_weights, init_weights
+from ._common import IMAGENET_MEAN, IMAGENET_STD, init_weights, load_weights, read_weights
 
 __all__ = ["ResNet", "ResNet18", "ResNet34"]
 
@@ -121,13 +121,13 @@ class ResNet(nn.Module):
         self.fc = nn.Linear(512, n_outputs)
         self._init_weights()
         if weights is not None:
-            path, state = _read_weights(weights)
+            path, state = read_weights(weights)
             keep_fresh: tuple[str, ...] = ()
             file_conv1 = state.get("conv1.weight")
             if small_input and file_conv1 is not None and file_conv1.shape[-1] != 3:
                 del state["conv1.weight"]
                 keep_fresh = ("conv1.weight",)
-            _load_weights(
+            load_weights(
                 self, path, state, skip=("fc.",), first_conv="conv1.weight", keep_fresh=keep_fresh
             )
             # the pretrained filters expect inputs normalised as in ImageNet training

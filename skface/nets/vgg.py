@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ._api import register_model
-from ._common import IMAGENET_MEAN, IMAGENET_STD, _load_weights, _read_weights, init_weights
+from ._common import IMAGENET_MEAN, IMAGENET_STD, init_weights, load_weights, read_weights
 
 __all__ = ["VGG16"]
 
@@ -114,9 +114,9 @@ class VGG16(nn.Module):
             self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(512, n_outputs))
         self._init_weights()
         if weights is not None:
-            path, state = _read_weights(weights)
+            path, state = read_weights(weights)
             skip = ("classifier.6.",) if pooling == "flatten" else ("classifier.",)
-            _load_weights(self, path, state, skip=skip, first_conv="features.0.weight")
+            load_weights(self, path, state, skip=skip, first_conv="features.0.weight")
             # the pretrained filters expect inputs normalised as in ImageNet training
             self.input_mean, self.input_std = IMAGENET_MEAN, IMAGENET_STD
         if trainable_blocks is not None:
