@@ -198,7 +198,12 @@ class _FaceEstimator(FaceNetBase):
 
     @property
     def task_(self) -> EstimatorTask:
-        """What the fitted model predicts (see :class:`EstimatorTask`)."""
+        """What the fitted model predicts: its ``kind`` and ``tasks``.
+
+        ``kind`` is ``"classification"``, ``"regression"`` or ``"multi-task"``;
+        each of ``tasks`` has its name, kind, classes and the output of
+        ``output_head_`` that holds it.
+        """
         self._check_fitted()
         return self._build_task()
 
@@ -210,6 +215,11 @@ class _FaceEstimator(FaceNetBase):
 
     def predict_outputs(self, X) -> dict[str, np.ndarray]:
         """Everything the model predicts for images ``X``, from one pass of the network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
 
         Returns
         -------
@@ -345,11 +355,33 @@ class _FaceClassifier(ClassifierMixin, _FaceEstimator):
         return heads.ClassProbabilities()
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, columns in the order of ``classes_``."""
+        """Class probabilities, columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            float32 probabilities; each row sums to 1.
+        """
         return self.predict_outputs(X)["probabilities"]
 
     def predict(self, X) -> np.ndarray:
-        """Most probable class of each image, in the labels ``y`` was given in."""
+        """Most probable class of each image, in the labels ``y`` was given in.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            One of ``classes_`` per image.
+        """
         return self._predict_task(X)
 
     def _check_partial_fit_classes(self, classes) -> None:
@@ -364,6 +396,21 @@ class _FaceClassifier(ClassifierMixin, _FaceEstimator):
 
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy on ``X`` against labels ``y`` of the kind seen in ``fit``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+        y : array-like of shape (n_samples,)
+            The true labels, of the kind seen in ``fit``.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weight of each image in the score.
+
+        Returns
+        -------
+        score : float
+            The share of images whose predicted label is ``y``'s (weighted by
+            ``sample_weight`` when given).
 
         Raises
         ------
@@ -891,7 +938,18 @@ class AgeRegressor(RegressorMixin, _FaceEstimator):
         return np.asarray(y_enc, dtype=np.float64)[:, 0] * self.y_scale_ + self.y_mean_
 
     def predict(self, X) -> np.ndarray:
-        """Age in years of each image, clipped to 0..116."""
+        """Age in years of each image, clipped to 0..116.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+
+        Returns
+        -------
+        ages : ndarray of shape (n_samples,)
+            Predicted ages in years (float64).
+        """
         return self._predict_task(X)
 
     # skorch's NeuralNet.predict_proba would return the raw network outputs; a
@@ -1217,11 +1275,33 @@ class AgeBinner(ClassifierMixin, _FaceEstimator):
         return self.classes_[self._true_codes(y_enc)]
 
     def predict_proba(self, X) -> np.ndarray:
-        """Probability of each age group, columns in the order of ``classes_``."""
+        """Probability of each age group, columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_groups)
+            float32 probabilities; each row sums to 1.
+        """
         return self.predict_outputs(X)["probabilities"]
 
     def predict(self, X) -> np.ndarray:
-        """Age group label of each image: the most probable group."""
+        """Age group label of each image: the most probable group.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+
+        Returns
+        -------
+        groups : ndarray of shape (n_samples,)
+            One of ``classes_`` (such as ``"20-29"``) per image.
+        """
         return self._predict_task(X)
 
     def predict_age(self, X) -> np.ndarray:
@@ -1229,11 +1309,36 @@ class AgeBinner(ClassifierMixin, _FaceEstimator):
 
         Under the year distribution for ``head="years"``; otherwise group
         probabilities times the groups' representative ages.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+
+        Returns
+        -------
+        ages : ndarray of shape (n_samples,)
+            Expected ages in years (float64).
         """
         return self._predict_task(X, "age")
 
     def score(self, X, y, sample_weight=None) -> float:
-        """Accuracy of the predicted groups against the groups of the true ages ``y``."""
+        """Accuracy of the predicted groups against the groups of the true ages ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+        y : array-like of shape (n_samples,)
+            The true ages in years.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weight of each image in the score.
+
+        Returns
+        -------
+        score : float
+            The share of images whose predicted group holds the true age.
+        """
         check_is_fitted(self, "bin_encoder_")
         true = self.classes_[self.bin_encoder_.transform(y)]
         return accuracy_score(true, self.predict(X), sample_weight=sample_weight)
@@ -1565,18 +1670,57 @@ class FaceAttributes(_FaceEstimator):
         return heads.MultiTask(self.slices_, per_task)
 
     def predict(self, X) -> pd.DataFrame:
-        """Predicted age (years), gender and race labels, one row per image."""
+        """Predicted age (years), gender and race labels, one row per image.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+
+        Returns
+        -------
+        predictions : DataFrame of shape (n_samples, n_tasks)
+            One column per task in ``tasks_``: ``age`` in years, ``gender`` and
+            ``race`` in the labels ``y`` was given in.
+        """
         outputs = self.predict_outputs(X)
         return pd.DataFrame({t.name: t.predictions(outputs) for t in self.task_.tasks})
 
     def predict_proba(self, X) -> dict:
-        """Class probabilities of the gender and race tasks, ``{task: (n, k) array}``."""
+        """Class probabilities of the gender and race tasks.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+
+        Returns
+        -------
+        proba : dict of str to ndarray of shape (n_samples, n_classes)
+            For each classification task, float32 probabilities with columns in
+            the order of ``classes_[task]``.
+        """
         outputs = self.predict_outputs(X)
         return {t.name: outputs[t.output] for t in self.task_.tasks
                 if t.kind == "classification"}
 
     def score(self, X, y, sample_weight=None) -> float:
-        """Mean of the task scores: R² for age, accuracy for gender and race."""
+        """Mean of the task scores: R² for age, accuracy for gender and race.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+        y : DataFrame of shape (n_samples, n_tasks)
+            The true labels, with the columns of ``tasks_``.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weight of each image in the scores.
+
+        Returns
+        -------
+        score : float
+            The mean of the tasks' scores.
+        """
         pred = self.predict(X)
         scores = []
         for task in self.tasks_:
