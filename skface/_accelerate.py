@@ -26,6 +26,8 @@ __all__ = [
     "AcceleratedRaceClassifier",
 ]
 
+# One docstring for the five classes; its only substitution is the base estimator's
+# name (tests/test_docstrings.py checks each class's docstring names its own base).
 _DOC = """{base} trained through Hugging Face accelerate (skorch's ``AccelerateMixin``).
 
     Takes every parameter of :class:`~skface.{base}` plus ``accelerator``. Start
@@ -48,7 +50,12 @@ _DOC = """{base} trained through Hugging Face accelerate (skorch's ``AccelerateM
         Return the network to a plain module after ``fit``, so that the model
         pickles and predicts without accelerate. Leave it on.
     **kwargs
-        Every parameter of :class:`~skface.{base}`.
+        Every parameter of :class:`~skface.{base}`. The per-epoch log prints from
+        the main process only (``callbacks__print_log__sink="auto"``).
+
+    See Also
+    --------
+    {base} : The same estimator, trained without accelerate.
 
     Notes
     -----

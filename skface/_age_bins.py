@@ -230,7 +230,20 @@ class AgeBinEncoder(TransformerMixin, BaseEstimator):
         return self._codes(check_ages(y))
 
     def fit_transform(self, y, X=None) -> np.ndarray:
-        """Fit, then return the group codes of ``y``."""
+        """Fit, then return the group codes of ``y``.
+
+        Parameters
+        ----------
+        y : array-like of shape (n_samples,)
+            Ages in years.
+        X : None
+            Ignored.
+
+        Returns
+        -------
+        codes : ndarray of int64 of shape (n_samples,)
+            The group of each age.
+        """
         return self.fit(y).transform(y)
 
     def inverse_transform(self, codes) -> np.ndarray:

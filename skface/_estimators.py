@@ -182,17 +182,6 @@ class EstimatorTask:
         raise KeyError(f"no task {name!r}; the tasks are {[t.name for t in self.tasks]}.")
 
 
-_TASKS_DOC = """    task_ : EstimatorTask
-        What the model predicts: ``kind`` (``"classification"``, ``"regression"``
-        or ``"multi-task"``) and ``tasks``, each with its name, kind, classes and
-        the output of ``output_head_`` that holds it.
-    output_head_ : skface.nets.heads.OutputHead
-        The torch module that turns the network's raw outputs into probabilities
-        and ages; ``predict``, ``predict_proba`` and the exported ONNX graph all go
-        through it.
-"""
-
-
 class _FaceEstimator(FaceNetBase):
     """What every estimator shares: a declared task and the head that computes it.
 
@@ -209,7 +198,12 @@ class _FaceEstimator(FaceNetBase):
 
     @property
     def task_(self) -> EstimatorTask:
-        """What the fitted model predicts (see :class:`EstimatorTask`)."""
+        """What the fitted model predicts: its ``kind`` and ``tasks``.
+
+        ``kind`` is ``"classification"``, ``"regression"`` or ``"multi-task"``;
+        each of ``tasks`` has its name, kind, classes and the output of
+        ``output_head_`` that holds it.
+        """
         self._check_fitted()
         return self._build_task()
 
@@ -221,6 +215,11 @@ class _FaceEstimator(FaceNetBase):
 
     def predict_outputs(self, X) -> dict[str, np.ndarray]:
         """Everything the model predicts for images ``X``, from one pass of the network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
 
         Returns
         -------
@@ -247,95 +246,6 @@ class _FaceEstimator(FaceNetBase):
 
 
 # --------------------------------------------------------------------------- classifiers
-
-_SHARED_DOC = """
-    Parameters
-    ----------
-    module : str or nn.Module class, default="skfacenet"
-        Network: a name from :func:`skface.nets.list_models` or a class following
-        the registry's contract. Its parameters pass as ``module__<name>``
-        (e.g. ``module__width=48``).
-    criterion : loss class or str
-        Training loss.
-    optimizer : torch optimiser class, default=torch.optim.AdamW
-        Its parameters pass as ``optimizer__<name>`` (e.g. ``optimizer__weight_decay``).
-    lr : float, default=2e-3
-        Peak learning rate, reached after ``warmup_epochs`` and decayed to zero on a
-        cosine over ``max_epochs``.
-    max_epochs : int, default=36
-        Upper bound on training epochs (36 at 48 px is about 17 minutes on all
-        15,000 UTKFace training images on two CPU cores).
-    batch_size : int, default=128
-    train_split : callable or None, default=None
-        A skorch splitter; when None a seeded ``validation_fraction`` split is used.
-    device : str, default="auto"
-        ``"auto"`` uses CUDA when available, else the CPU.
-    verbose : int, default=1
-        1 prints a line per epoch; 0 is silent.
-    random_state : int, RandomState or None, default=None
-        Seeds initialisation, shuffling, augmentation and the validation split:
-        equal seeds give equal predictions on the same machine.
-    augment : bool or dict, default=True
-        Batched augmentation on the device during training: horizontal flip,
-        shift, scale, rotation, brightness and contrast. A dict sets strengths
-        (keys of ``skface._engine.DEFAULT_AUGMENT``; missing keys are off), and can
-        add colour jitter, ``"saturation"`` (off by default).
-    tta : bool, default=True
-        Average predictions over each image and its mirror image.
-    precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
-        Autocast precision. ``"auto"``: bfloat16 on CUDA devices, and for training
-        on CPUs that compute it natively (AVX512-BF16 or AMX); float32 elsewhere and
-        for prediction on CPU (bfloat16 kernels are slow for small CPU batches).
-    channels_last : bool, default=True
-        Channels-last memory layout for the convolutions.
-    validation_fraction : float, default=0.1
-        Share of the training data held out for the per-epoch validation figures
-        (and early stopping, when on); 0 trains on everything.
-    early_stopping : bool, default=False
-        Stop when the validation score (``valid_acc`` for classifiers, ``valid_mae``
-        for AgeRegressor, the validation loss for FaceAttributes) has not improved
-        for ``patience`` epochs, and restore the best epoch's weights. Off by
-        default: the cosine schedule ends at a learning rate of zero, and its last
-        epochs are the best ones.
-    patience : int or None, default=None
-        Epochs without improvement before early stopping ends training; None: a
-        quarter of ``max_epochs``, at least 8.
-    warmup_epochs : float, default=1.0
-    mixup : float, default=0.0
-        Mixup: train on convex blends of image pairs with the loss blended alike;
-        the value is ``a`` of the ``Beta(a, a)`` blend weight (0.2 is usual; 0 is off).
-    cutmix : float, default=0.0
-        CutMix: paste a box of a partner image (area from ``Beta(a, a)``). With both
-        mixup and cutmix on, each batch uses one of them at random.
-    ema_decay : float or None, default=None
-        Keep an exponential moving average of the weights (e.g. 0.998) and use it
-        for validation, early stopping and prediction.
-    **kwargs
-        Any other skorch ``NeuralNet`` parameter (``callbacks``, ``iterator_train__*``,
-        ``warm_start``, ...).
-"""
-
-
-_DISTILL_DOC = """    teacher : fitted estimator or None, default=None
-        Knowledge distillation: a fitted model whose ``predict_proba`` on the
-        training images (the same array this estimator is given) becomes part of the
-        target. A :class:`FaceAttributes` teacher gives its ``"{task}"`` task; any
-        other teacher needs ``classes_`` equal to this estimator's. Its
-        probabilities are computed once, at the start of ``fit``. ``clone`` (and so
-        ``GridSearchCV``) copies a teacher unfitted: wrap it in
-        :class:`sklearn.frozen.FrozenEstimator` to share the fitted one.
-    distill_weight : float, default=0.5
-        With a teacher, train on ``(1 - w) * one_hot(y) + w * teacher_proba``.
-    class_weight : dict, "balanced" or None, default=None
-        Weights of the classes in the loss, as in scikit-learn's classifiers:
-        ``{{label: weight}}``, or ``"balanced"`` for weights inversely proportional to
-        the class frequencies in ``y``. Multiplies ``fit``'s ``sample_weight``.
-"""
-
-
-def _classifier_params_doc(task: str) -> str:
-    """The shared parameter section with the distillation parameters before ``**kwargs``."""
-    return _SHARED_DOC.replace("    **kwargs\n", _DISTILL_DOC.format(task=task) + "    **kwargs\n")
 
 
 class _FaceClassifier(ClassifierMixin, _FaceEstimator):
@@ -445,11 +355,33 @@ class _FaceClassifier(ClassifierMixin, _FaceEstimator):
         return heads.ClassProbabilities()
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, columns in the order of ``classes_``."""
+        """Class probabilities, columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            float32 probabilities; each row sums to 1.
+        """
         return self.predict_outputs(X)["probabilities"]
 
     def predict(self, X) -> np.ndarray:
-        """Most probable class of each image, in the labels ``y`` was given in."""
+        """Most probable class of each image, in the labels ``y`` was given in.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            One of ``classes_`` per image.
+        """
         return self._predict_task(X)
 
     def _check_partial_fit_classes(self, classes) -> None:
@@ -464,6 +396,21 @@ class _FaceClassifier(ClassifierMixin, _FaceEstimator):
 
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy on ``X`` against labels ``y`` of the kind seen in ``fit``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+        y : array-like of shape (n_samples,)
+            The true labels, of the kind seen in ``fit``.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weight of each image in the score.
+
+        Returns
+        -------
+        score : float
+            The share of images whose predicted label is ``y``'s (weighted by
+            ``sample_weight`` when given).
 
         Raises
         ------
@@ -482,15 +429,132 @@ class _FaceClassifier(ClassifierMixin, _FaceEstimator):
 
 @safe_class("step")
 class GenderClassifier(_FaceClassifier):
-    __doc__ = (
-        """Predict gender from face images: a CNN classifier in scikit-learn's shape.
+    """Predict gender from face images: a CNN classifier in scikit-learn's shape.
 
     ``y`` may use any two labels (0/1, ``"male"``/``"female"``, ...); ``predict``
     returns the same labels and ``predict_proba`` one column per ``classes_``.
     Takes the uint8 ``(n, h, w, c)`` arrays :class:`~skface.ImageLoader` makes.
-"""
-        + _classifier_params_doc("gender")
-        + """
+
+    Parameters
+    ----------
+    module : str or nn.Module class, default="skfacenet"
+        Network: a name from :func:`skface.nets.list_models` or a class following
+        the registry's contract. Its parameters pass as ``module__<name>``
+        (e.g. ``module__width=48``).
+    criterion : loss class or str, default=SmoothedCrossEntropy
+        Training loss: by default cross-entropy with label smoothing 0.1
+        (``criterion__label_smoothing``); a name among ``"cross_entropy"``,
+        ``"l1"``, ``"mse"`` and ``"huber"``, or a torch loss class.
+    optimizer : torch optimiser class, default=torch.optim.AdamW
+        Its parameters pass as ``optimizer__<name>`` (e.g. ``optimizer__weight_decay``).
+        Weight decay applies to weight matrices and filters, not to biases and
+        normalisation parameters.
+    lr : float, default=2e-3
+        Peak learning rate, reached after ``warmup_epochs`` and decayed to zero on a
+        cosine over ``max_epochs``.
+    max_epochs : int, default=36
+        Upper bound on training epochs (36 at 48 px is about 17 minutes on all
+        15,000 UTKFace training images on two CPU cores).
+    batch_size : int, default=128
+        Images per training step and per prediction batch; -1 puts all the images
+        in one batch.
+    iterator_train : class, default=torch.utils.data.DataLoader
+        skorch's iterator over the training data. With the default, and no
+        ``iterator_train__*`` options other than ``batch_size``, ``shuffle`` and
+        ``drop_last``, batches are gathered from one tensor instead (no per-image
+        Python work); any other iterator or option takes skorch's own path.
+    iterator_valid : class, default=torch.utils.data.DataLoader
+        The same for validation and prediction (``iterator_valid__*`` options).
+    dataset : class, default=skorch.dataset.Dataset
+        skorch's dataset class; another class takes skorch's own data path
+        (``dataset__*`` options pass on).
+    train_split : callable or None, default=None
+        A skorch splitter (e.g. ``skorch.helper.predefined_split``); when None a
+        seeded ``validation_fraction`` split is used.
+    callbacks : list of skorch callbacks, "disable" or None, default=None
+        skorch callbacks to run besides the built-in ones (the per-epoch log, the
+        validation score, the learning-rate schedule and, when on, early stopping);
+        an ``LRScheduler`` among them replaces the built-in schedule.
+        ``"disable"`` runs no callback at all (the learning rate then stays at
+        ``lr``). Their parameters pass as ``callbacks__<name>__<parameter>``.
+    predict_nonlinearity : callable, None or "auto", default="auto"
+        skorch's parameter; not used here: ``predict`` and ``predict_proba`` go
+        through ``output_head_``.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted model trains it further, as ``partial_fit``
+        does (the weights, the learning-rate schedule, the random streams and the
+        validation split continue), instead of starting afresh.
+    verbose : int, default=1
+        1 prints a line per epoch; 0 is silent.
+    device : str, torch.device or None, default="auto"
+        ``"auto"`` uses CUDA when available, else the CPU.
+    compile : bool, default=False
+        Compile the network with ``torch.compile`` (its arguments pass as
+        ``compile__<name>``).
+    use_caching : bool or "auto", default="auto"
+        Whether the per-epoch scoring callbacks reuse the validation predictions
+        (skorch's parameter); False computes them again, holding less memory.
+    torch_load_kwargs : dict or None, default=None
+        Arguments skorch passes to ``torch.load`` in ``load_params``.
+    random_state : int, RandomState or None, default=None
+        Seeds initialisation, shuffling, augmentation and the validation split:
+        equal seeds give equal predictions on the same machine.
+    augment : bool or dict, default=True
+        Batched augmentation on the device during training: horizontal flip,
+        shift, scale, rotation, brightness and contrast. A dict sets strengths
+        (keys of ``skface._engine.DEFAULT_AUGMENT``; missing keys are off), and can
+        add colour jitter, ``"saturation"`` (off by default).
+    tta : bool, default=True
+        Average predictions over each image and its mirror image.
+    precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
+        Autocast precision. ``"auto"``: bfloat16 on CUDA devices, and for training
+        on CPUs that compute it natively (AVX512-BF16 or AMX); float32 elsewhere and
+        for prediction on CPU (bfloat16 kernels are slow for small CPU batches).
+    channels_last : bool, default=True
+        Channels-last memory layout for the convolutions.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for the per-epoch validation figures
+        (and early stopping, when on); 0 trains on everything.
+    early_stopping : bool, default=False
+        Stop when the validation score (``valid_acc`` for classifiers, ``valid_mae``
+        for AgeRegressor, the validation loss for FaceAttributes) has not improved
+        for ``patience`` epochs, and restore the best epoch's weights. Off by
+        default: the cosine schedule ends at a learning rate of zero, and its last
+        epochs are the best ones.
+    patience : int or None, default=None
+        Epochs without improvement before early stopping ends training; None: a
+        quarter of ``max_epochs``, at least 8.
+    warmup_epochs : float, default=1.0
+        Epochs (a fraction allowed) over which the learning rate rises linearly to
+        ``lr`` at the start of training; 0 starts at ``lr``.
+    mixup : float, default=0.0
+        Mixup: train on convex blends of image pairs with the loss blended alike;
+        the value is ``a`` of the ``Beta(a, a)`` blend weight (0.2 is usual; 0 is off).
+    cutmix : float, default=0.0
+        CutMix: paste a box of a partner image (area from ``Beta(a, a)``). With both
+        mixup and cutmix on, each batch uses one of them at random.
+    ema_decay : float or None, default=None
+        Keep an exponential moving average of the weights (e.g. 0.998) and use it
+        for validation, early stopping and prediction.
+    teacher : fitted estimator or None, default=None
+        Knowledge distillation: a fitted model whose ``predict_proba`` on the
+        training images (the same array this estimator is given) becomes part of the
+        target. A :class:`FaceAttributes` teacher gives its ``"gender"`` task; any
+        other teacher needs ``classes_`` equal to this estimator's. Its
+        probabilities are computed once, at the start of ``fit``. ``clone`` (and so
+        ``GridSearchCV``) copies a teacher unfitted: wrap it in
+        :class:`sklearn.frozen.FrozenEstimator` to share the fitted one.
+    distill_weight : float, default=0.5
+        With a teacher, train on ``(1 - w) * one_hot(y) + w * teacher_proba``.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, as in scikit-learn's classifiers:
+        ``{label: weight}``, or ``"balanced"`` for weights inversely proportional to
+        the class frequencies in ``y``. Multiplies ``fit``'s ``sample_weight``.
+    **kwargs
+        Parameters of the parts, by prefix: ``module__*``, ``optimizer__*``,
+        ``criterion__*``, ``callbacks__*``, ``iterator_train__*``,
+        ``iterator_valid__*``, ``dataset__*`` and ``compile__*``.
+
     Attributes
     ----------
     classes_ : ndarray
@@ -501,6 +565,14 @@ class GenderClassifier(_FaceClassifier):
         The fitted network with its on-device preprocessing.
     image_shape_ : tuple
         ``(height, width, channels)`` of the training images.
+    task_ : EstimatorTask
+        What the model predicts: ``kind`` (``"classification"``, ``"regression"``
+        or ``"multi-task"``) and ``tasks``, each with its name, kind, classes and
+        the output of ``output_head_`` that holds it.
+    output_head_ : skface.nets.heads.OutputHead
+        The torch module that turns the network's raw outputs into probabilities
+        and ages; ``predict``, ``predict_proba`` and the exported ONNX graph all go
+        through it.
 
     See Also
     --------
@@ -512,34 +584,168 @@ class GenderClassifier(_FaceClassifier):
     >>> from skface import ImageLoader, GenderClassifier
     >>> pipe = make_pipeline(ImageLoader(size=64), GenderClassifier(max_epochs=20))
     """
-    )
 
     _task = "gender"
 
 
 @safe_class("step")
 class RaceClassifier(_FaceClassifier):
-    __doc__ = (
-        """Predict race group from face images: a CNN classifier in scikit-learn's shape.
+    """Predict race group from face images: a CNN classifier in scikit-learn's shape.
 
     ``y`` may use any labels (UTKFace's codes 0-4, names, FairFace's seven groups);
     ``predict`` returns the same labels. Takes the uint8 ``(n, h, w, c)`` arrays
     :class:`~skface.ImageLoader` makes. The groups are coarse categories assigned by
     the datasets' annotators; report errors per group.
-"""
-        + _classifier_params_doc("race")
-        + """
+
+    Parameters
+    ----------
+    module : str or nn.Module class, default="skfacenet"
+        Network: a name from :func:`skface.nets.list_models` or a class following
+        the registry's contract. Its parameters pass as ``module__<name>``
+        (e.g. ``module__width=48``).
+    criterion : loss class or str, default=SmoothedCrossEntropy
+        Training loss: by default cross-entropy with label smoothing 0.1
+        (``criterion__label_smoothing``); a name among ``"cross_entropy"``,
+        ``"l1"``, ``"mse"`` and ``"huber"``, or a torch loss class.
+    optimizer : torch optimiser class, default=torch.optim.AdamW
+        Its parameters pass as ``optimizer__<name>`` (e.g. ``optimizer__weight_decay``).
+        Weight decay applies to weight matrices and filters, not to biases and
+        normalisation parameters.
+    lr : float, default=2e-3
+        Peak learning rate, reached after ``warmup_epochs`` and decayed to zero on a
+        cosine over ``max_epochs``.
+    max_epochs : int, default=36
+        Upper bound on training epochs (36 at 48 px is about 17 minutes on all
+        15,000 UTKFace training images on two CPU cores).
+    batch_size : int, default=128
+        Images per training step and per prediction batch; -1 puts all the images
+        in one batch.
+    iterator_train : class, default=torch.utils.data.DataLoader
+        skorch's iterator over the training data. With the default, and no
+        ``iterator_train__*`` options other than ``batch_size``, ``shuffle`` and
+        ``drop_last``, batches are gathered from one tensor instead (no per-image
+        Python work); any other iterator or option takes skorch's own path.
+    iterator_valid : class, default=torch.utils.data.DataLoader
+        The same for validation and prediction (``iterator_valid__*`` options).
+    dataset : class, default=skorch.dataset.Dataset
+        skorch's dataset class; another class takes skorch's own data path
+        (``dataset__*`` options pass on).
+    train_split : callable or None, default=None
+        A skorch splitter (e.g. ``skorch.helper.predefined_split``); when None a
+        seeded ``validation_fraction`` split is used.
+    callbacks : list of skorch callbacks, "disable" or None, default=None
+        skorch callbacks to run besides the built-in ones (the per-epoch log, the
+        validation score, the learning-rate schedule and, when on, early stopping);
+        an ``LRScheduler`` among them replaces the built-in schedule.
+        ``"disable"`` runs no callback at all (the learning rate then stays at
+        ``lr``). Their parameters pass as ``callbacks__<name>__<parameter>``.
+    predict_nonlinearity : callable, None or "auto", default="auto"
+        skorch's parameter; not used here: ``predict`` and ``predict_proba`` go
+        through ``output_head_``.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted model trains it further, as ``partial_fit``
+        does (the weights, the learning-rate schedule, the random streams and the
+        validation split continue), instead of starting afresh.
+    verbose : int, default=1
+        1 prints a line per epoch; 0 is silent.
+    device : str, torch.device or None, default="auto"
+        ``"auto"`` uses CUDA when available, else the CPU.
+    compile : bool, default=False
+        Compile the network with ``torch.compile`` (its arguments pass as
+        ``compile__<name>``).
+    use_caching : bool or "auto", default="auto"
+        Whether the per-epoch scoring callbacks reuse the validation predictions
+        (skorch's parameter); False computes them again, holding less memory.
+    torch_load_kwargs : dict or None, default=None
+        Arguments skorch passes to ``torch.load`` in ``load_params``.
+    random_state : int, RandomState or None, default=None
+        Seeds initialisation, shuffling, augmentation and the validation split:
+        equal seeds give equal predictions on the same machine.
+    augment : bool or dict, default=True
+        Batched augmentation on the device during training: horizontal flip,
+        shift, scale, rotation, brightness and contrast. A dict sets strengths
+        (keys of ``skface._engine.DEFAULT_AUGMENT``; missing keys are off), and can
+        add colour jitter, ``"saturation"`` (off by default).
+    tta : bool, default=True
+        Average predictions over each image and its mirror image.
+    precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
+        Autocast precision. ``"auto"``: bfloat16 on CUDA devices, and for training
+        on CPUs that compute it natively (AVX512-BF16 or AMX); float32 elsewhere and
+        for prediction on CPU (bfloat16 kernels are slow for small CPU batches).
+    channels_last : bool, default=True
+        Channels-last memory layout for the convolutions.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for the per-epoch validation figures
+        (and early stopping, when on); 0 trains on everything.
+    early_stopping : bool, default=False
+        Stop when the validation score (``valid_acc`` for classifiers, ``valid_mae``
+        for AgeRegressor, the validation loss for FaceAttributes) has not improved
+        for ``patience`` epochs, and restore the best epoch's weights. Off by
+        default: the cosine schedule ends at a learning rate of zero, and its last
+        epochs are the best ones.
+    patience : int or None, default=None
+        Epochs without improvement before early stopping ends training; None: a
+        quarter of ``max_epochs``, at least 8.
+    warmup_epochs : float, default=1.0
+        Epochs (a fraction allowed) over which the learning rate rises linearly to
+        ``lr`` at the start of training; 0 starts at ``lr``.
+    mixup : float, default=0.0
+        Mixup: train on convex blends of image pairs with the loss blended alike;
+        the value is ``a`` of the ``Beta(a, a)`` blend weight (0.2 is usual; 0 is off).
+    cutmix : float, default=0.0
+        CutMix: paste a box of a partner image (area from ``Beta(a, a)``). With both
+        mixup and cutmix on, each batch uses one of them at random.
+    ema_decay : float or None, default=None
+        Keep an exponential moving average of the weights (e.g. 0.998) and use it
+        for validation, early stopping and prediction.
+    teacher : fitted estimator or None, default=None
+        Knowledge distillation: a fitted model whose ``predict_proba`` on the
+        training images (the same array this estimator is given) becomes part of the
+        target. A :class:`FaceAttributes` teacher gives its ``"race"`` task; any
+        other teacher needs ``classes_`` equal to this estimator's. Its
+        probabilities are computed once, at the start of ``fit``. ``clone`` (and so
+        ``GridSearchCV``) copies a teacher unfitted: wrap it in
+        :class:`sklearn.frozen.FrozenEstimator` to share the fitted one.
+    distill_weight : float, default=0.5
+        With a teacher, train on ``(1 - w) * one_hot(y) + w * teacher_proba``.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, as in scikit-learn's classifiers:
+        ``{label: weight}``, or ``"balanced"`` for weights inversely proportional to
+        the class frequencies in ``y``. Multiplies ``fit``'s ``sample_weight``.
+    **kwargs
+        Parameters of the parts, by prefix: ``module__*``, ``optimizer__*``,
+        ``criterion__*``, ``callbacks__*``, ``iterator_train__*``,
+        ``iterator_valid__*``, ``dataset__*`` and ``compile__*``.
+
     Attributes
     ----------
     classes_ : ndarray
         The labels, sorted.
     history_ : skorch History
+        Per-epoch losses and validation accuracy.
+    module_ : torch.nn.Module
+        The fitted network with its on-device preprocessing.
+    image_shape_ : tuple
+        ``(height, width, channels)`` of the training images.
+    task_ : EstimatorTask
+        What the model predicts: ``kind`` (``"classification"``, ``"regression"``
+        or ``"multi-task"``) and ``tasks``, each with its name, kind, classes and
+        the output of ``output_head_`` that holds it.
+    output_head_ : skface.nets.heads.OutputHead
+        The torch module that turns the network's raw outputs into probabilities
+        and ages; ``predict``, ``predict_proba`` and the exported ONNX graph all go
+        through it.
 
     See Also
     --------
     GenderClassifier, FaceAttributes
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skface import ImageLoader, RaceClassifier
+    >>> pipe = make_pipeline(ImageLoader(size=64), RaceClassifier(class_weight="balanced"))
     """
-    )
 
     _task = "race"
 
@@ -549,35 +755,150 @@ class RaceClassifier(_FaceClassifier):
 
 @safe_class("step")
 class AgeRegressor(RegressorMixin, _FaceEstimator):
-    __doc__ = (
-        """Predict age in years from face images: a CNN regressor in scikit-learn's shape.
+    """Predict age in years from face images: a CNN regressor in scikit-learn's shape.
 
     The network learns standardised ages; predictions are in years, clipped to
     0..116. ``score`` is R² as for every scikit-learn regressor; the validation MAE
     (years) is printed per epoch. Takes the uint8 ``(n, h, w, c)`` arrays
     :class:`~skface.ImageLoader` makes.
-"""
-        + _SHARED_DOC.replace(
-            "    criterion : loss class or str\n        Training loss.",
-            "    criterion : {\"l1\", \"mse\", \"huber\", \"dex\"} or loss class, "
-            "default=\"dex\"\n"
-            "        Training loss on standardised ages. ``\"dex\"``: age as one class per\n"
-            "        year 0..116, trained on a Gaussian label distribution (sigma\n"
-            "        ``criterion__sigma`` years, default 2) plus L1 on the expected age, and\n"
-            "        predicted as the expected value (DEX / DLDL-v2).",
-        )
-        + """
+
+    Parameters
+    ----------
+    module : str or nn.Module class, default="skfacenet"
+        Network: a name from :func:`skface.nets.list_models` or a class following
+        the registry's contract. Its parameters pass as ``module__<name>``
+        (e.g. ``module__width=48``).
+    criterion : {"l1", "mse", "huber", "dex"} or loss class, default="dex"
+        Training loss on standardised ages. ``"dex"``: age as one class per
+        year 0..116, trained on a Gaussian label distribution (sigma
+        ``criterion__sigma`` years, default 2) plus L1 on the expected age, and
+        predicted as the expected value (DEX / DLDL-v2).
+    optimizer : torch optimiser class, default=torch.optim.AdamW
+        Its parameters pass as ``optimizer__<name>`` (e.g. ``optimizer__weight_decay``).
+        Weight decay applies to weight matrices and filters, not to biases and
+        normalisation parameters.
+    lr : float, default=2e-3
+        Peak learning rate, reached after ``warmup_epochs`` and decayed to zero on a
+        cosine over ``max_epochs``.
+    max_epochs : int, default=36
+        Upper bound on training epochs (36 at 48 px is about 17 minutes on all
+        15,000 UTKFace training images on two CPU cores).
+    batch_size : int, default=128
+        Images per training step and per prediction batch; -1 puts all the images
+        in one batch.
+    iterator_train : class, default=torch.utils.data.DataLoader
+        skorch's iterator over the training data. With the default, and no
+        ``iterator_train__*`` options other than ``batch_size``, ``shuffle`` and
+        ``drop_last``, batches are gathered from one tensor instead (no per-image
+        Python work); any other iterator or option takes skorch's own path.
+    iterator_valid : class, default=torch.utils.data.DataLoader
+        The same for validation and prediction (``iterator_valid__*`` options).
+    dataset : class, default=skorch.dataset.Dataset
+        skorch's dataset class; another class takes skorch's own data path
+        (``dataset__*`` options pass on).
+    train_split : callable or None, default=None
+        A skorch splitter (e.g. ``skorch.helper.predefined_split``); when None a
+        seeded ``validation_fraction`` split is used.
+    callbacks : list of skorch callbacks, "disable" or None, default=None
+        skorch callbacks to run besides the built-in ones (the per-epoch log, the
+        validation score, the learning-rate schedule and, when on, early stopping);
+        an ``LRScheduler`` among them replaces the built-in schedule.
+        ``"disable"`` runs no callback at all (the learning rate then stays at
+        ``lr``). Their parameters pass as ``callbacks__<name>__<parameter>``.
+    predict_nonlinearity : callable, None or "auto", default="auto"
+        skorch's parameter; not used here: ``predict`` and ``predict_proba`` go
+        through ``output_head_``.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted model trains it further, as ``partial_fit``
+        does (the weights, the learning-rate schedule, the random streams and the
+        validation split continue), instead of starting afresh.
+    verbose : int, default=1
+        1 prints a line per epoch; 0 is silent.
+    device : str, torch.device or None, default="auto"
+        ``"auto"`` uses CUDA when available, else the CPU.
+    compile : bool, default=False
+        Compile the network with ``torch.compile`` (its arguments pass as
+        ``compile__<name>``).
+    use_caching : bool or "auto", default="auto"
+        Whether the per-epoch scoring callbacks reuse the validation predictions
+        (skorch's parameter); False computes them again, holding less memory.
+    torch_load_kwargs : dict or None, default=None
+        Arguments skorch passes to ``torch.load`` in ``load_params``.
+    random_state : int, RandomState or None, default=None
+        Seeds initialisation, shuffling, augmentation and the validation split:
+        equal seeds give equal predictions on the same machine.
+    augment : bool or dict, default=True
+        Batched augmentation on the device during training: horizontal flip,
+        shift, scale, rotation, brightness and contrast. A dict sets strengths
+        (keys of ``skface._engine.DEFAULT_AUGMENT``; missing keys are off), and can
+        add colour jitter, ``"saturation"`` (off by default).
+    tta : bool, default=True
+        Average predictions over each image and its mirror image.
+    precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
+        Autocast precision. ``"auto"``: bfloat16 on CUDA devices, and for training
+        on CPUs that compute it natively (AVX512-BF16 or AMX); float32 elsewhere and
+        for prediction on CPU (bfloat16 kernels are slow for small CPU batches).
+    channels_last : bool, default=True
+        Channels-last memory layout for the convolutions.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for the per-epoch validation figures
+        (and early stopping, when on); 0 trains on everything.
+    early_stopping : bool, default=False
+        Stop when the validation score (``valid_acc`` for classifiers, ``valid_mae``
+        for AgeRegressor, the validation loss for FaceAttributes) has not improved
+        for ``patience`` epochs, and restore the best epoch's weights. Off by
+        default: the cosine schedule ends at a learning rate of zero, and its last
+        epochs are the best ones.
+    patience : int or None, default=None
+        Epochs without improvement before early stopping ends training; None: a
+        quarter of ``max_epochs``, at least 8.
+    warmup_epochs : float, default=1.0
+        Epochs (a fraction allowed) over which the learning rate rises linearly to
+        ``lr`` at the start of training; 0 starts at ``lr``.
+    mixup : float, default=0.0
+        Mixup: train on convex blends of image pairs with the loss blended alike;
+        the value is ``a`` of the ``Beta(a, a)`` blend weight (0.2 is usual; 0 is off).
+    cutmix : float, default=0.0
+        CutMix: paste a box of a partner image (area from ``Beta(a, a)``). With both
+        mixup and cutmix on, each batch uses one of them at random.
+    ema_decay : float or None, default=None
+        Keep an exponential moving average of the weights (e.g. 0.998) and use it
+        for validation, early stopping and prediction.
+    **kwargs
+        Parameters of the parts, by prefix: ``module__*``, ``optimizer__*``,
+        ``criterion__*``, ``callbacks__*``, ``iterator_train__*``,
+        ``iterator_valid__*``, ``dataset__*`` and ``compile__*``.
+
     Attributes
     ----------
     y_mean_, y_scale_ : float
         Mean and standard deviation of the training ages.
     history_ : skorch History
+        Per-epoch losses and validation MAE (years).
+    module_ : torch.nn.Module
+        The fitted network with its on-device preprocessing.
+    image_shape_ : tuple
+        ``(height, width, channels)`` of the training images.
+    task_ : EstimatorTask
+        What the model predicts: ``kind`` (``"classification"``, ``"regression"``
+        or ``"multi-task"``) and ``tasks``, each with its name, kind, classes and
+        the output of ``output_head_`` that holds it.
+    output_head_ : skface.nets.heads.OutputHead
+        The torch module that turns the network's raw outputs into probabilities
+        and ages; ``predict``, ``predict_proba`` and the exported ONNX graph all go
+        through it.
 
     See Also
     --------
     AgeBinner : Age as ordered groups.
+    FaceAttributes : Age, gender and race with one network.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skface import AgeRegressor, ImageLoader
+    >>> pipe = make_pipeline(ImageLoader(size=64), AgeRegressor(criterion="dex"))
     """
-    )
 
     _valid_score_name = "valid_mae"
 
@@ -617,7 +938,18 @@ class AgeRegressor(RegressorMixin, _FaceEstimator):
         return np.asarray(y_enc, dtype=np.float64)[:, 0] * self.y_scale_ + self.y_mean_
 
     def predict(self, X) -> np.ndarray:
-        """Age in years of each image, clipped to 0..116."""
+        """Age in years of each image, clipped to 0..116.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+
+        Returns
+        -------
+        ages : ndarray of shape (n_samples,)
+            Predicted ages in years (float64).
+        """
         return self._predict_task(X)
 
     # skorch's NeuralNet.predict_proba would return the raw network outputs; a
@@ -682,8 +1014,7 @@ _BINNER_HEADS = ("softmax", "ordinal", "years")
 
 @safe_class("step")
 class AgeBinner(ClassifierMixin, _FaceEstimator):
-    __doc__ = (
-        """Predict age groups from face images, with an expected age.
+    """Predict age groups from face images, with an expected age.
 
     ``y`` is age in years; the groups come from :class:`~skface.AgeBinEncoder`
     (decades, balanced counts, life stages, FairFace's nine, or edges). ``predict``
@@ -709,14 +1040,109 @@ class AgeBinner(ClassifierMixin, _FaceEstimator):
         Number of groups for ``bins="balanced"``.
     head : {"years", "softmax", "ordinal"}, default="years"
         What the network outputs (see above).
-"""
-        + _SHARED_DOC.split("Parameters\n    ----------\n", 1)[1].replace(
-            "    criterion : loss class or str\n        Training loss.",
-            "    criterion : loss class or None, default=None\n"
-            "        None: the head's loss (:class:`AgeDistributionLoss`, label-smoothed\n"
-            "        cross-entropy or the CORAL loss); ``criterion__*`` parameters pass on.",
-        )
-        + """
+    module : str or nn.Module class, default="skfacenet"
+        Network: a name from :func:`skface.nets.list_models` or a class following
+        the registry's contract. Its parameters pass as ``module__<name>``
+        (e.g. ``module__width=48``).
+    criterion : loss class or None, default=None
+        None: the head's loss (``AgeDistributionLoss``, label-smoothed
+        cross-entropy or the CORAL loss); ``criterion__*`` parameters pass on.
+    optimizer : torch optimiser class, default=torch.optim.AdamW
+        Its parameters pass as ``optimizer__<name>`` (e.g. ``optimizer__weight_decay``).
+        Weight decay applies to weight matrices and filters, not to biases and
+        normalisation parameters.
+    lr : float, default=2e-3
+        Peak learning rate, reached after ``warmup_epochs`` and decayed to zero on a
+        cosine over ``max_epochs``.
+    max_epochs : int, default=36
+        Upper bound on training epochs (36 at 48 px is about 17 minutes on all
+        15,000 UTKFace training images on two CPU cores).
+    batch_size : int, default=128
+        Images per training step and per prediction batch; -1 puts all the images
+        in one batch.
+    iterator_train : class, default=torch.utils.data.DataLoader
+        skorch's iterator over the training data. With the default, and no
+        ``iterator_train__*`` options other than ``batch_size``, ``shuffle`` and
+        ``drop_last``, batches are gathered from one tensor instead (no per-image
+        Python work); any other iterator or option takes skorch's own path.
+    iterator_valid : class, default=torch.utils.data.DataLoader
+        The same for validation and prediction (``iterator_valid__*`` options).
+    dataset : class, default=skorch.dataset.Dataset
+        skorch's dataset class; another class takes skorch's own data path
+        (``dataset__*`` options pass on).
+    train_split : callable or None, default=None
+        A skorch splitter (e.g. ``skorch.helper.predefined_split``); when None a
+        seeded ``validation_fraction`` split is used.
+    callbacks : list of skorch callbacks, "disable" or None, default=None
+        skorch callbacks to run besides the built-in ones (the per-epoch log, the
+        validation score, the learning-rate schedule and, when on, early stopping);
+        an ``LRScheduler`` among them replaces the built-in schedule.
+        ``"disable"`` runs no callback at all (the learning rate then stays at
+        ``lr``). Their parameters pass as ``callbacks__<name>__<parameter>``.
+    predict_nonlinearity : callable, None or "auto", default="auto"
+        skorch's parameter; not used here: ``predict`` and ``predict_proba`` go
+        through ``output_head_``.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted model trains it further, as ``partial_fit``
+        does (the weights, the learning-rate schedule, the random streams and the
+        validation split continue), instead of starting afresh.
+    verbose : int, default=1
+        1 prints a line per epoch; 0 is silent.
+    device : str, torch.device or None, default="auto"
+        ``"auto"`` uses CUDA when available, else the CPU.
+    compile : bool, default=False
+        Compile the network with ``torch.compile`` (its arguments pass as
+        ``compile__<name>``).
+    use_caching : bool or "auto", default="auto"
+        Whether the per-epoch scoring callbacks reuse the validation predictions
+        (skorch's parameter); False computes them again, holding less memory.
+    torch_load_kwargs : dict or None, default=None
+        Arguments skorch passes to ``torch.load`` in ``load_params``.
+    random_state : int, RandomState or None, default=None
+        Seeds initialisation, shuffling, augmentation and the validation split:
+        equal seeds give equal predictions on the same machine.
+    augment : bool or dict, default=True
+        Batched augmentation on the device during training: horizontal flip,
+        shift, scale, rotation, brightness and contrast. A dict sets strengths
+        (keys of ``skface._engine.DEFAULT_AUGMENT``; missing keys are off), and can
+        add colour jitter, ``"saturation"`` (off by default).
+    tta : bool, default=True
+        Average predictions over each image and its mirror image.
+    precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
+        Autocast precision. ``"auto"``: bfloat16 on CUDA devices, and for training
+        on CPUs that compute it natively (AVX512-BF16 or AMX); float32 elsewhere and
+        for prediction on CPU (bfloat16 kernels are slow for small CPU batches).
+    channels_last : bool, default=True
+        Channels-last memory layout for the convolutions.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for the per-epoch validation figures
+        (and early stopping, when on); 0 trains on everything.
+    early_stopping : bool, default=False
+        Stop when the validation score (``valid_acc`` for classifiers, ``valid_mae``
+        for AgeRegressor, the validation loss for FaceAttributes) has not improved
+        for ``patience`` epochs, and restore the best epoch's weights. Off by
+        default: the cosine schedule ends at a learning rate of zero, and its last
+        epochs are the best ones.
+    patience : int or None, default=None
+        Epochs without improvement before early stopping ends training; None: a
+        quarter of ``max_epochs``, at least 8.
+    warmup_epochs : float, default=1.0
+        Epochs (a fraction allowed) over which the learning rate rises linearly to
+        ``lr`` at the start of training; 0 starts at ``lr``.
+    mixup : float, default=0.0
+        Mixup: train on convex blends of image pairs with the loss blended alike;
+        the value is ``a`` of the ``Beta(a, a)`` blend weight (0.2 is usual; 0 is off).
+    cutmix : float, default=0.0
+        CutMix: paste a box of a partner image (area from ``Beta(a, a)``). With both
+        mixup and cutmix on, each batch uses one of them at random.
+    ema_decay : float or None, default=None
+        Keep an exponential moving average of the weights (e.g. 0.998) and use it
+        for validation, early stopping and prediction.
+    **kwargs
+        Parameters of the parts, by prefix: ``module__*``, ``optimizer__*``,
+        ``criterion__*``, ``callbacks__*``, ``iterator_train__*``,
+        ``iterator_valid__*``, ``dataset__*`` and ``compile__*``.
+
     Attributes
     ----------
     classes_ : ndarray of str
@@ -725,12 +1151,31 @@ class AgeBinner(ClassifierMixin, _FaceEstimator):
         The fitted binning (edges, representative ages).
     y_mean_, y_scale_ : float
         Mean and standard deviation of the training ages (``head="years"`` only).
+    history_ : skorch History
+        Per-epoch losses and validation accuracy of the groups.
+    module_ : torch.nn.Module
+        The fitted network with its on-device preprocessing.
+    image_shape_ : tuple
+        ``(height, width, channels)`` of the training images.
+    task_ : EstimatorTask
+        What the model predicts: ``kind`` (``"classification"``, ``"regression"``
+        or ``"multi-task"``) and ``tasks``, each with its name, kind, classes and
+        the output of ``output_head_`` that holds it.
+    output_head_ : skface.nets.heads.OutputHead
+        The torch module that turns the network's raw outputs into probabilities
+        and ages; ``predict``, ``predict_proba`` and the exported ONNX graph all go
+        through it.
 
     See Also
     --------
     AgeRegressor, AgeBinEncoder
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skface import AgeBinner, ImageLoader
+    >>> pipe = make_pipeline(ImageLoader(size=64), AgeBinner(bins="decades", head="ordinal"))
     """
-    )
 
     _stratify = True
     _valid_score_name = "valid_acc"
@@ -830,11 +1275,33 @@ class AgeBinner(ClassifierMixin, _FaceEstimator):
         return self.classes_[self._true_codes(y_enc)]
 
     def predict_proba(self, X) -> np.ndarray:
-        """Probability of each age group, columns in the order of ``classes_``."""
+        """Probability of each age group, columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_groups)
+            float32 probabilities; each row sums to 1.
+        """
         return self.predict_outputs(X)["probabilities"]
 
     def predict(self, X) -> np.ndarray:
-        """Age group label of each image: the most probable group."""
+        """Age group label of each image: the most probable group.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+
+        Returns
+        -------
+        groups : ndarray of shape (n_samples,)
+            One of ``classes_`` (such as ``"20-29"``) per image.
+        """
         return self._predict_task(X)
 
     def predict_age(self, X) -> np.ndarray:
@@ -842,11 +1309,36 @@ class AgeBinner(ClassifierMixin, _FaceEstimator):
 
         Under the year distribution for ``head="years"``; otherwise group
         probabilities times the groups' representative ages.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+
+        Returns
+        -------
+        ages : ndarray of shape (n_samples,)
+            Expected ages in years (float64).
         """
         return self._predict_task(X, "age")
 
     def score(self, X, y, sample_weight=None) -> float:
-        """Accuracy of the predicted groups against the groups of the true ages ``y``."""
+        """Accuracy of the predicted groups against the groups of the true ages ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+        y : array-like of shape (n_samples,)
+            The true ages in years.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weight of each image in the score.
+
+        Returns
+        -------
+        score : float
+            The share of images whose predicted group holds the true age.
+        """
         check_is_fitted(self, "bin_encoder_")
         true = self.classes_[self.bin_encoder_.transform(y)]
         return accuracy_score(true, self.predict(X), sample_weight=sample_weight)
@@ -934,28 +1426,125 @@ class UncertaintyWeightedLoss(nn.Module):
 
 @safe_class("step")
 class FaceAttributes(_FaceEstimator):
-    __doc__ = (
-        """Predict age, gender and race at once with one shared network.
+    """Predict age, gender and race at once with one shared network.
 
     One trunk, one output head per task (age: a distribution over years 0..116, as
     :class:`AgeRegressor`'s default, or one standardised value with
     ``criterion__age_loss="l1"``; gender and race: one logit per class), trained on
     the sum of the task losses weighted by learned uncertainty
-    (:class:`UncertaintyWeightedLoss`): the balance between the tasks is learned, not
+    (``UncertaintyWeightedLoss``): the balance between the tasks is learned, not
     tuned by hand.
 
     ``y`` is a DataFrame with any of the columns ``age`` (years), ``gender`` and
     ``race`` (any labels), e.g. the output of :class:`~skface.UTKFaceLabelDecoder`.
     ``predict`` returns a DataFrame with the same columns.
-"""
-        + _SHARED_DOC.replace(
-            "    criterion : loss class or str\n        Training loss.",
-            "    criterion : loss class, default=UncertaintyWeightedLoss\n"
-            "        Built with the task layout; ``criterion__label_smoothing``,\n"
-            "        ``criterion__age_loss`` (``\"dex\"``, the default, or ``\"l1\"``) and\n"
-            "        ``criterion__sigma`` pass on.",
-        )
-        + """
+
+    Parameters
+    ----------
+    module : str or nn.Module class, default="skfacenet"
+        Network: a name from :func:`skface.nets.list_models` or a class following
+        the registry's contract. Its parameters pass as ``module__<name>``
+        (e.g. ``module__width=48``).
+    criterion : loss class, default=UncertaintyWeightedLoss
+        Built with the task layout; ``criterion__label_smoothing``,
+        ``criterion__age_loss`` (``"dex"``, the default, or ``"l1"``) and
+        ``criterion__sigma`` pass on.
+    optimizer : torch optimiser class, default=torch.optim.AdamW
+        Its parameters pass as ``optimizer__<name>`` (e.g. ``optimizer__weight_decay``).
+        Weight decay applies to weight matrices and filters, not to biases and
+        normalisation parameters.
+    lr : float, default=2e-3
+        Peak learning rate, reached after ``warmup_epochs`` and decayed to zero on a
+        cosine over ``max_epochs``.
+    max_epochs : int, default=36
+        Upper bound on training epochs (36 at 48 px is about 17 minutes on all
+        15,000 UTKFace training images on two CPU cores).
+    batch_size : int, default=128
+        Images per training step and per prediction batch; -1 puts all the images
+        in one batch.
+    iterator_train : class, default=torch.utils.data.DataLoader
+        skorch's iterator over the training data. With the default, and no
+        ``iterator_train__*`` options other than ``batch_size``, ``shuffle`` and
+        ``drop_last``, batches are gathered from one tensor instead (no per-image
+        Python work); any other iterator or option takes skorch's own path.
+    iterator_valid : class, default=torch.utils.data.DataLoader
+        The same for validation and prediction (``iterator_valid__*`` options).
+    dataset : class, default=skorch.dataset.Dataset
+        skorch's dataset class; another class takes skorch's own data path
+        (``dataset__*`` options pass on).
+    train_split : callable or None, default=None
+        A skorch splitter (e.g. ``skorch.helper.predefined_split``); when None a
+        seeded ``validation_fraction`` split is used.
+    callbacks : list of skorch callbacks, "disable" or None, default=None
+        skorch callbacks to run besides the built-in ones (the per-epoch log, the
+        validation score, the learning-rate schedule and, when on, early stopping);
+        an ``LRScheduler`` among them replaces the built-in schedule.
+        ``"disable"`` runs no callback at all (the learning rate then stays at
+        ``lr``). Their parameters pass as ``callbacks__<name>__<parameter>``.
+    predict_nonlinearity : callable, None or "auto", default="auto"
+        skorch's parameter; not used here: ``predict`` and ``predict_proba`` go
+        through ``output_head_``.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted model trains it further, as ``partial_fit``
+        does (the weights, the learning-rate schedule, the random streams and the
+        validation split continue), instead of starting afresh.
+    verbose : int, default=1
+        1 prints a line per epoch; 0 is silent.
+    device : str, torch.device or None, default="auto"
+        ``"auto"`` uses CUDA when available, else the CPU.
+    compile : bool, default=False
+        Compile the network with ``torch.compile`` (its arguments pass as
+        ``compile__<name>``).
+    use_caching : bool or "auto", default="auto"
+        Whether the per-epoch scoring callbacks reuse the validation predictions
+        (skorch's parameter); False computes them again, holding less memory.
+    torch_load_kwargs : dict or None, default=None
+        Arguments skorch passes to ``torch.load`` in ``load_params``.
+    random_state : int, RandomState or None, default=None
+        Seeds initialisation, shuffling, augmentation and the validation split:
+        equal seeds give equal predictions on the same machine.
+    augment : bool or dict, default=True
+        Batched augmentation on the device during training: horizontal flip,
+        shift, scale, rotation, brightness and contrast. A dict sets strengths
+        (keys of ``skface._engine.DEFAULT_AUGMENT``; missing keys are off), and can
+        add colour jitter, ``"saturation"`` (off by default).
+    tta : bool, default=True
+        Average predictions over each image and its mirror image.
+    precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
+        Autocast precision. ``"auto"``: bfloat16 on CUDA devices, and for training
+        on CPUs that compute it natively (AVX512-BF16 or AMX); float32 elsewhere and
+        for prediction on CPU (bfloat16 kernels are slow for small CPU batches).
+    channels_last : bool, default=True
+        Channels-last memory layout for the convolutions.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for the per-epoch validation figures
+        (and early stopping, when on); 0 trains on everything.
+    early_stopping : bool, default=False
+        Stop when the validation score (``valid_acc`` for classifiers, ``valid_mae``
+        for AgeRegressor, the validation loss for FaceAttributes) has not improved
+        for ``patience`` epochs, and restore the best epoch's weights. Off by
+        default: the cosine schedule ends at a learning rate of zero, and its last
+        epochs are the best ones.
+    patience : int or None, default=None
+        Epochs without improvement before early stopping ends training; None: a
+        quarter of ``max_epochs``, at least 8.
+    warmup_epochs : float, default=1.0
+        Epochs (a fraction allowed) over which the learning rate rises linearly to
+        ``lr`` at the start of training; 0 starts at ``lr``.
+    mixup : float, default=0.0
+        Mixup: train on convex blends of image pairs with the loss blended alike;
+        the value is ``a`` of the ``Beta(a, a)`` blend weight (0.2 is usual; 0 is off).
+    cutmix : float, default=0.0
+        CutMix: paste a box of a partner image (area from ``Beta(a, a)``). With both
+        mixup and cutmix on, each batch uses one of them at random.
+    ema_decay : float or None, default=None
+        Keep an exponential moving average of the weights (e.g. 0.998) and use it
+        for validation, early stopping and prediction.
+    **kwargs
+        Parameters of the parts, by prefix: ``module__*``, ``optimizer__*``,
+        ``criterion__*``, ``callbacks__*``, ``iterator_train__*``,
+        ``iterator_valid__*``, ``dataset__*`` and ``compile__*``.
+
     Attributes
     ----------
     tasks_ : list of str
@@ -964,12 +1553,31 @@ class FaceAttributes(_FaceEstimator):
         Labels of the gender and race tasks.
     task_weights_ : dict of str to float
         The learned weights ``exp(-s_t)``.
+    history_ : skorch History
+        Per-epoch losses.
+    module_ : torch.nn.Module
+        The fitted network with its on-device preprocessing.
+    image_shape_ : tuple
+        ``(height, width, channels)`` of the training images.
+    task_ : EstimatorTask
+        What the model predicts: ``kind`` (``"classification"``, ``"regression"``
+        or ``"multi-task"``) and ``tasks``, each with its name, kind, classes and
+        the output of ``output_head_`` that holds it.
+    output_head_ : skface.nets.heads.OutputHead
+        The torch module that turns the network's raw outputs into probabilities
+        and ages; ``predict``, ``predict_proba`` and the exported ONNX graph all go
+        through it.
 
     See Also
     --------
     AgeRegressor, GenderClassifier, RaceClassifier
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skface import FaceAttributes, ImageLoader
+    >>> pipe = make_pipeline(ImageLoader(size=64), FaceAttributes(max_epochs=20))
     """
-    )
 
     def __init__(self, module="skfacenet", *args, criterion=UncertaintyWeightedLoss, **kwargs):
         super().__init__(module, *args, criterion=criterion, **kwargs)
@@ -1062,18 +1670,57 @@ class FaceAttributes(_FaceEstimator):
         return heads.MultiTask(self.slices_, per_task)
 
     def predict(self, X) -> pd.DataFrame:
-        """Predicted age (years), gender and race labels, one row per image."""
+        """Predicted age (years), gender and race labels, one row per image.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+
+        Returns
+        -------
+        predictions : DataFrame of shape (n_samples, n_tasks)
+            One column per task in ``tasks_``: ``age`` in years, ``gender`` and
+            ``race`` in the labels ``y`` was given in.
+        """
         outputs = self.predict_outputs(X)
         return pd.DataFrame({t.name: t.predictions(outputs) for t in self.task_.tasks})
 
     def predict_proba(self, X) -> dict:
-        """Class probabilities of the gender and race tasks, ``{task: (n, k) array}``."""
+        """Class probabilities of the gender and race tasks.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+
+        Returns
+        -------
+        proba : dict of str to ndarray of shape (n_samples, n_classes)
+            For each classification task, float32 probabilities with columns in
+            the order of ``classes_[task]``.
+        """
         outputs = self.predict_outputs(X)
         return {t.name: outputs[t.output] for t in self.task_.tasks
                 if t.kind == "classification"}
 
     def score(self, X, y, sample_weight=None) -> float:
-        """Mean of the task scores: R² for age, accuracy for gender and race."""
+        """Mean of the task scores: R² for age, accuracy for gender and race.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width, channels) or LazyImages
+            Images of the size and channels the model was fitted on.
+        y : DataFrame of shape (n_samples, n_tasks)
+            The true labels, with the columns of ``tasks_``.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weight of each image in the scores.
+
+        Returns
+        -------
+        score : float
+            The mean of the tasks' scores.
+        """
         pred = self.predict(X)
         scores = []
         for task in self.tasks_:
@@ -1085,11 +1732,6 @@ class FaceAttributes(_FaceEstimator):
                                              sample_weight=sample_weight))
         return float(np.mean(scores))
 
-
-for _cls in (GenderClassifier, RaceClassifier, AgeRegressor, AgeBinner, FaceAttributes):
-    # every estimator's Attributes section ends with task_ and output_head_
-    _cls.__doc__ = _cls.__doc__.replace("\n    See Also\n", _TASKS_DOC + "\n    See Also\n", 1)
-del _cls
 
 # what each of the command line's ``skface train --target`` choices trains
 TARGET_ESTIMATORS: dict[str, type[_FaceEstimator]] = {

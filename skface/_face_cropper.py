@@ -161,12 +161,14 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
     multiple : {"largest", "all", "error"}, default="largest"
         What to do with an image holding several faces: keep the largest (one crop
         per image, so X and y stay in step), keep every face (see ``detect`` for which
-        image each crop comes from), or raise :class:`FaceDetectionError`.
+        image each crop comes from), or raise :class:`~skface.exceptions.FaceDetectionError`.
     no_face : {"error", "full"}, default="error"
         What to do with an image where no face is found: raise
-        :class:`FaceDetectionError` naming the file, or use the whole image, centre
-        square, resized to ``size`` (as ``ImageLoader(fit_mode="crop")`` would), with a
-        :class:`NoFaceWarning` naming the files and ``detected=False`` in ``detect``.
+        :class:`~skface.exceptions.FaceDetectionError` naming the file, or use the
+        whole image, centre square, resized to ``size`` (as
+        ``ImageLoader(fit_mode="crop")`` would), with a
+        :class:`~skface.exceptions.NoFaceWarning` naming the files and
+        ``detected=False`` in ``detect``.
     scale_factor : float, default=1.1
         Step between the detector's scales (> 1). Smaller finds more faces, slower.
     min_neighbors : int, default=5
@@ -428,7 +430,22 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
         return self._run(X, crops=True)[0]
 
     def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
-        """Detect and crop (same as ``transform``: there is nothing to learn)."""
+        """Detect and crop (same as ``transform``: there is nothing to learn).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,) or ndarray of shape (n_samples, h, w, c)
+            Image file paths, or uint8 RGB images.
+        y : None
+            Ignored.
+        **fit_params : dict
+            Ignored.
+
+        Returns
+        -------
+        crops : ndarray of shape (n_crops, size, size, 3), dtype uint8
+            As ``transform`` returns them.
+        """
         return self.transform(X)
 
     def __sklearn_is_fitted__(self) -> bool:

@@ -331,7 +331,23 @@ class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
         return load_images(paths, spec, n_jobs=self.n_jobs, use_cache=self.cache)
 
     def fit_transform(self, X, y=None, **fit_params) -> np.ndarray | LazyImages:
-        """Decode the images (same as ``transform``: there is nothing to learn)."""
+        """Decode the images (same as ``transform``: there is nothing to learn).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,)
+            Image file paths (str or path-like).
+        y : None
+            Ignored.
+        **fit_params : dict
+            Ignored.
+
+        Returns
+        -------
+        images : ndarray of shape (n_samples, size, size, channels), dtype uint8, \
+                or LazyImages
+            As ``transform`` returns them.
+        """
         return self.transform(X)
 
     def __sklearn_is_fitted__(self) -> bool:

@@ -130,7 +130,22 @@ class UTKFaceLabelDecoder(TransformerMixin, BaseEstimator):
         return pd.DataFrame(data, index=index)
 
     def fit_transform(self, X, y=None, **fit_params) -> pd.DataFrame:
-        """Decode the labels (same as ``transform``: there is nothing to learn)."""
+        """Decode the labels (same as ``transform``: there is nothing to learn).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,)
+            UTKFace file names or paths (only the last component is read).
+        y : None
+            Ignored.
+        **fit_params : dict
+            Ignored.
+
+        Returns
+        -------
+        labels : DataFrame of shape (n_samples, len(columns))
+            As ``transform`` returns them.
+        """
         return self.fit(X).transform(X)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:

@@ -26,7 +26,7 @@ class LazyImages:
     Parameters
     ----------
     paths : list of str
-        Image file paths, validated (see :func:`~skface._image_loader.check_paths`).
+        Image file paths, validated as :class:`~skface.ImageLoader` validates them.
     spec : DecodeSpec
         How each file is decoded (size, colour, framing).
     n_jobs : int or None, default=None
@@ -70,7 +70,19 @@ class LazyImages:
         return f"LazyImages(<{len(self)} files>, shape={self.shape})"
 
     def take(self, indices) -> np.ndarray:
-        """Decode the images at ``indices`` (a 1-D sequence of ints) into one array."""
+        """Decode the images at ``indices`` into one array.
+
+        Parameters
+        ----------
+        indices : sequence of int
+            Positions of the images (a 1-D sequence; negative positions count from
+            the end).
+
+        Returns
+        -------
+        images : ndarray of shape (len(indices), height, width, channels), dtype uint8
+            The decoded images, in the order of ``indices``.
+        """
         idx = np.asarray(indices, dtype=np.intp).reshape(-1)
         n = len(self.paths)
         if idx.size and (idx.min() < -n or idx.max() >= n):
@@ -105,7 +117,18 @@ class LazyImages:
         return self.subset(key)
 
     def subset(self, indices) -> LazyImages:
-        """The images at ``indices``, still undecoded (used by cross-validation)."""
+        """The images at ``indices``, still undecoded (used by cross-validation).
+
+        Parameters
+        ----------
+        indices : sequence of int or of bool
+            Positions of the images, or a boolean mask over them.
+
+        Returns
+        -------
+        LazyImages
+            The selected images, decoded only when read.
+        """
         idx = np.asarray(indices).reshape(-1)
         if idx.dtype == bool:
             idx = np.flatnonzero(idx)

@@ -19,6 +19,13 @@ __all__ = [
 class ImageLoadError(ValueError):
     """One or more image files could not be read.
 
+    Parameters
+    ----------
+    message : str
+        What went wrong, naming the files.
+    failures : list of (str, str), optional
+        ``(path, reason)`` for every file that failed.
+
     Attributes
     ----------
     failures : list of (str, str)
@@ -37,6 +44,13 @@ class LabelError(ValueError):
 class MalformedFileNameError(LabelError):
     """A file name does not follow the expected labelled naming scheme.
 
+    Parameters
+    ----------
+    message : str
+        What went wrong, naming the files.
+    files : list of (str, str), optional
+        ``(file name, reason)`` for every malformed name.
+
     Attributes
     ----------
     files : list of (str, str)
@@ -54,6 +68,13 @@ class MalformedFileNameWarning(UserWarning):
 
 class FaceDetectionError(ValueError):
     """No face, or more faces than allowed, in one or more images.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong, naming the images.
+    failures : list of (str, str), optional
+        ``(file path or "image at position i", reason)`` for every image at fault.
 
     Attributes
     ----------
@@ -77,6 +98,15 @@ class ModelFileError(ValueError):
     Loading a model file never creates anything the file names outside skface's fixed
     list of classes; every way a file can be wrong (foreign, truncated, tampered with,
     asking for more than a model needs) raises this error.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong with the file.
+    path : str, optional
+        The file at fault.
+    field : str, optional
+        Where in the file (see ``field`` below).
 
     Attributes
     ----------

@@ -7,6 +7,8 @@ validation sets, incremental fits) on a tiny network and random images.
 
 from __future__ import annotations
 
+import pickle
+import re
 import warnings
 
 import numpy as np
@@ -507,3 +509,62 @@ def test_equal_seeds_give_equal_fits_in_parallel_threads(images, genders):
         results = list(pool.map(fit, range(3)))
     for proba in results:
         np.testing.assert_array_equal(proba, serial)
+
+
+# ------------------------------------------------------------------------- pickles
+
+# Every name a model pickled before the engine became a package could reference, as
+# "skface._engine.<name>" (a pickle names classes by module and qualified name).
+ENGINE_PICKLE_NAMES = ("FaceModule", "FaceNetBase", "_SlotDropout", "_GeneratorSlot",
+                       "_BatchIterator", "_WarmupCosine", "_EarlyStopping", "_StopWhenAsked",
+                       "_WeightEMA")
+
+
+def _fitted_with_every_engine_part(images, genders):
+    """A model holding each engine class a fitted model can hold: the module, its
+    dropout layers and generator slot, and the built-in callbacks."""
+    return GenderClassifier(**{**FAST, "module": DropoutNet}, ema_decay=0.9,
+                            early_stopping=True, patience=1).fit(images, genders)
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_a_pickled_model_names_engine_classes_by_the_package_path(images, genders, protocol):
+    net = _fitted_with_every_engine_part(images, genders)
+    held = {type(net.module_), net.module_._slot.__class__,
+            *(type(m) for m in net.module_.modules()), *(type(cb) for _, cb in net.callbacks_)}
+    engine = {cls.__name__ for cls in held if cls.__module__.startswith("skface._engine")}
+    assert {"FaceModule", "_SlotDropout", "_GeneratorSlot", "_WarmupCosine", "_WeightEMA",
+            "_EarlyStopping", "_StopWhenAsked"} <= engine, sorted(engine)
+    # skorch pickles the module through torch.save, whose (uncompressed) archive sits
+    # in the pickle as bytes: every class reference, nested or not, is in the bytes
+    data = pickle.dumps(net, protocol=protocol)
+    paths = set(re.findall(rb"skface\._engine[\w.]*", data))
+    # no path inside the package: moving a class between its files keeps files loading
+    assert paths == {b"skface._engine"}, sorted(paths)
+    for name in engine:
+        assert name.encode() in data
+
+
+@pytest.mark.parametrize("name", ENGINE_PICKLE_NAMES)
+@pytest.mark.parametrize("protocol", [0, 4])
+def test_pickles_naming_the_engine_module_load(name, protocol):
+    from skface import _engine
+
+    if protocol == 0:  # GLOBAL opcode: "c<module>\n<name>\n"
+        data = b"cskface._engine\n" + name.encode() + b"\n."
+    else:  # STACK_GLOBAL: module and name pushed as strings
+        data = (b"\x80\x04" + b"\x8c" + bytes([len("skface._engine")]) + b"skface._engine"
+                + b"\x8c" + bytes([len(name)]) + name.encode() + b"\x93.")
+    assert pickle.loads(data) is getattr(_engine, name)
+
+
+def test_a_model_pickled_with_the_engine_module_paths_loads_and_trains(images, genders):
+    net = _fitted_with_every_engine_part(images, genders)
+    data = pickle.dumps(net)
+    for name in ("FaceModule", "_SlotDropout", "_GeneratorSlot", "_WarmupCosine"):
+        assert b"skface._engine" in data and name.encode() in data
+    loaded = pickle.loads(data)
+    np.testing.assert_array_equal(loaded.predict_proba(images), net.predict_proba(images))
+    assert type(loaded.module_) is type(net.module_)
+    loaded.partial_fit(images, genders)  # the callbacks and random streams work on
+    assert len(loaded.history_) > len(net.history_)

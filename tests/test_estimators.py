@@ -347,7 +347,7 @@ def test_augmentation_runs_on_the_batch_and_only_in_training(tiny_module):
 
 
 def test_saturation_changes_colour_not_the_grey_image(tiny_module):
-    from skface._engine import _LUMA, FaceModule
+    from skface._engine._module import _LUMA, FaceModule
 
     module = FaceModule(tiny_module(n_outputs=2), augment={"saturation": 0.5})
     x = module._to_float(torch.randint(0, 256, (64, 16, 16, 3), dtype=torch.uint8))

@@ -92,12 +92,12 @@ def load_fairface(
     Returns
     -------
     pandas.DataFrame
-        A label frame (see :func:`skface.datasets._base.make_label_frame`) with
+        A label frame with
         columns ``path``, ``age`` (float64, all NaN), ``gender`` (Int8, 0 male,
         1 female), ``gender_name``, ``race`` (Int8, skface codes 0-4), ``race_name``,
         then ``race7`` (categorical with the categories of
-        :data:`FAIRFACE_RACES`, in that order, unordered), ``age_group`` (ordered
-        categorical with the categories of :data:`FAIRFACE_AGE_GROUPS`: ``"0-2"``,
+        ``FAIRFACE_RACES``, in that order, unordered), ``age_group`` (ordered
+        categorical with the categories of ``FAIRFACE_AGE_GROUPS``: ``"0-2"``,
         ``"3-9"``, ..., ``"60-69"``, ``"70+"``), ``age_group_code`` (int64, 0 to 8)
         and any other columns of the CSV (such as ``service_test``) unchanged.
 
@@ -114,14 +114,14 @@ def load_fairface(
         When an age group, gender or race label is unknown or missing; the message
         names the value, its line in the CSV file (the header is line 1) and the
         image, and says which labels are accepted. Gender accepts what
-        :func:`skface._labels.encode_gender` accepts (FairFace's ``"Male"`` and
+        the other loaders accept (FairFace's ``"Male"`` and
         ``"Female"``, in any case); age groups and races must be FairFace's own
         labels (surrounding spaces are ignored).
 
     See Also
     --------
-    skface.datasets._imdb_wiki.load_imdb_wiki : Loader for IMDB-WIKI's metadata.
-    skface.datasets._table.load_csv : Loader for a generic CSV of labels.
+    skface.datasets.load_imdb_wiki : Loader for IMDB-WIKI's metadata.
+    skface.datasets.load_csv : Loader for a generic CSV of labels.
 
     Examples
     --------

@@ -325,7 +325,7 @@ def load_imdb_wiki(
     Returns
     -------
     pandas.DataFrame
-        A label frame (see :func:`skface.datasets._base.make_label_frame`) with
+        A label frame with
         columns ``path``, ``age`` (float64, whole years), ``gender`` (Int8, 0 male,
         1 female, ``<NA>`` unknown) and ``gender_name``, then ``name`` (str, NaN
         when empty), ``face_score``, ``second_face_score``, ``photo_taken`` (int64),
@@ -362,8 +362,8 @@ def load_imdb_wiki(
 
     See Also
     --------
-    skface.datasets._fairface.load_fairface : Loader for FairFace's label CSV.
-    skface.datasets._table.load_csv : Loader for a generic CSV of labels.
+    skface.datasets.load_fairface : Loader for FairFace's label CSV.
+    skface.datasets.load_csv : Loader for a generic CSV of labels.
 
     Notes
     -----

@@ -179,10 +179,8 @@ def from_dataframe(
 ) -> pd.DataFrame:
     """Turn any DataFrame of image paths and labels into a label frame.
 
-    Labels are validated and translated to skface's codes with
-    :func:`skface._labels.check_ages`, :func:`skface._labels.encode_gender` and
-    :func:`skface._labels.encode_race`: ages in years from 0 to
-    :data:`skface._labels.MAX_AGE`; gender 0/1 or names (``"male"``, ``"F"``,
+    Labels are validated and translated to skface's codes: ages in years from 0 to
+    :data:`skface.MAX_AGE`; gender 0/1 or names (``"male"``, ``"F"``,
     ...); race 0-4 or UTKFace's names (``"White"``, ``"Asian"``, ...).
 
     Parameters
@@ -206,7 +204,7 @@ def from_dataframe(
     Returns
     -------
     pandas.DataFrame
-        A label frame (see :func:`skface.datasets._base.make_label_frame`):
+        A label frame:
         ``path``, then ``age``, ``gender`` and ``gender_name``, ``race`` and
         ``race_name`` for the labels loaded, then the other columns of ``frame``
         in their order, values and dtypes unchanged. The label source columns
@@ -232,7 +230,7 @@ def from_dataframe(
     See Also
     --------
     load_csv : The same, reading a CSV file first.
-    skface.datasets._fairface.load_fairface : Loader for FairFace's CSV files.
+    skface.datasets.load_fairface : Loader for FairFace's CSV files.
 
     Examples
     --------
@@ -308,7 +306,7 @@ def load_csv(
     See Also
     --------
     from_dataframe : The same for a DataFrame already in memory.
-    skface.datasets._fairface.load_fairface : Loader for FairFace's CSV files.
+    skface.datasets.load_fairface : Loader for FairFace's CSV files.
 
     Examples
     --------

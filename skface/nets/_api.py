@@ -26,6 +26,11 @@ def register_model(name: str | None = None) -> Callable:
     name : str, optional
         Registry name; defaults to the lower-cased ``__name__``.
 
+    Returns
+    -------
+    callable
+        The decorator: it registers the class or function and returns it unchanged.
+
     Raises
     ------
     ValueError
@@ -43,12 +48,28 @@ def register_model(name: str | None = None) -> Callable:
 
 
 def list_models() -> list[str]:
-    """Names of the registered networks, sorted."""
+    """Names of the registered networks, sorted.
+
+    Returns
+    -------
+    list of str
+        The names :func:`get_model_builder` and the estimators' ``module`` accept.
+    """
     return sorted(_MODELS)
 
 
 def get_model_builder(name: str) -> Callable[..., nn.Module]:
     """The class (or function) registered as ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`list_models` (case does not matter).
+
+    Returns
+    -------
+    callable
+        The network class (or function) that builds the network.
 
     Raises
     ------

@@ -60,8 +60,22 @@ class OutputHead(nn.Module):
 
     names: tuple[str, ...] = ()
 
+    def __init__(self) -> None:
+        super().__init__()
+
     def named(self, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``forward``'s tensors keyed by ``names``."""
+        """``forward``'s tensors keyed by ``names``.
+
+        Parameters
+        ----------
+        outputs : torch.Tensor of shape (n_samples, n_outputs)
+            Raw network outputs.
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            The head's outputs, keyed by ``names``.
+        """
         return dict(zip(self.names, self(outputs), strict=True))
 
     def predict(self, outputs) -> dict[str, np.ndarray]:
@@ -114,7 +128,18 @@ class ExpectedAge(OutputHead):
                              persistent=False)
 
     def from_distribution(self, p_years: torch.Tensor) -> torch.Tensor:
-        """Expected age (years) of year probabilities ``(batch, n_years)``."""
+        """Expected age (years) of year probabilities.
+
+        Parameters
+        ----------
+        p_years : torch.Tensor of shape (n_samples, n_years)
+            Probability of each year of age, 0 first.
+
+        Returns
+        -------
+        torch.Tensor of shape (n_samples,)
+            The expected age, clipped to the years covered.
+        """
         return (p_years @ self.years).clamp(0.0, float(self.n_years - 1))
 
     def forward(self, outputs: torch.Tensor) -> tuple[torch.Tensor]:

@@ -44,7 +44,7 @@ class ResNet(nn.Module):
 
     The stem (``conv1``, ``bn1``), four stages ``layer1`` ... ``layer4`` of 64, 128, 256
     and 512 channels (each but the first halving the resolution), global average
-    pooling and ``fc``. Use :class:`ResNet18` or :class:`ResNet34`.
+    pooling and ``fc``. Use :class:`~skface.nets.ResNet18` or :class:`~skface.nets.ResNet34`.
 
     Parameters
     ----------
@@ -144,12 +144,29 @@ class ResNet(nn.Module):
         init_weights(self)
 
     def blocks(self) -> list[nn.Module]:
-        """The five blocks counted by ``trainable_blocks``: the stem, ``layer1`` ... ``layer4``."""
+        """The five blocks counted by ``trainable_blocks``.
+
+        Returns
+        -------
+        list of nn.Module
+            The stem, ``layer1`` ... ``layer4``.
+        """
         stem = nn.ModuleList([self.conv1, self.bn1])
         return [stem, self.layer1, self.layer2, self.layer3, self.layer4]
 
     def train(self, mode: bool = True) -> ResNet:
-        """Set training mode, keeping the batch norms of frozen blocks in eval mode."""
+        """Set training mode, keeping the batch norms of frozen blocks in eval mode.
+
+        Parameters
+        ----------
+        mode : bool, default=True
+            Training (True) or evaluation (False) mode.
+
+        Returns
+        -------
+        ResNet
+            The network itself.
+        """
         super().train(mode)
         for block in getattr(self, "_frozen", ()):
             for m in block.modules():
@@ -175,12 +192,13 @@ class ResNet18(ResNet):
         1 for greyscale, 3 for RGB input.
     small_input : bool, default=True
         3x3 stride-1 stem without max-pool (for 32-64 px faces); False for the ImageNet
-        7x7/2 stem and max-pool. See :class:`ResNet`.
+        7x7/2 stem and max-pool. See :class:`~skface.nets.resnet.ResNet`.
     weights : str or os.PathLike, default=None
         Path of a local torchvision-format state dict (``fc`` skipped; never downloaded).
-        See :class:`ResNet`.
+        See :class:`~skface.nets.resnet.ResNet`.
     trainable_blocks : int, default=None
-        Freeze all but the last ``trainable_blocks`` of the five blocks. See :class:`ResNet`.
+        Freeze all but the last ``trainable_blocks`` of the five blocks.
+        See :class:`~skface.nets.resnet.ResNet`.
 
     See Also
     --------
@@ -224,12 +242,13 @@ class ResNet34(ResNet):
         1 for greyscale, 3 for RGB input.
     small_input : bool, default=True
         3x3 stride-1 stem without max-pool (for 32-64 px faces); False for the ImageNet
-        7x7/2 stem and max-pool. See :class:`ResNet`.
+        7x7/2 stem and max-pool. See :class:`~skface.nets.resnet.ResNet`.
     weights : str or os.PathLike, default=None
         Path of a local torchvision-format state dict (``fc`` skipped; never downloaded).
-        See :class:`ResNet`.
+        See :class:`~skface.nets.resnet.ResNet`.
     trainable_blocks : int, default=None
-        Freeze all but the last ``trainable_blocks`` of the five blocks. See :class:`ResNet`.
+        Freeze all but the last ``trainable_blocks`` of the five blocks.
+        See :class:`~skface.nets.resnet.ResNet`.
 
     See Also
     --------

@@ -128,7 +128,13 @@ class VGG16(nn.Module):
         init_weights(self, linear_std=0.01)
 
     def blocks(self) -> list[nn.Sequential]:
-        """The five convolutional blocks, each ending with its max-pool (views of ``features``)."""
+        """The five convolutional blocks, each ending with its max-pool.
+
+        Returns
+        -------
+        list of nn.Sequential
+            Views of ``features``, first block first.
+        """
         out, start = [], 0
         for i, layer in enumerate(self.features):
             if isinstance(layer, nn.MaxPool2d):
