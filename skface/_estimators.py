@@ -453,8 +453,9 @@ class GenderClassifier(_FaceClassifier):
         Peak learning rate, reached after ``warmup_epochs`` and decayed to zero on a
         cosine over ``max_epochs``.
     max_epochs : int, default=36
-        Upper bound on training epochs (36 at 48 px is about 17 minutes on all
-        15,000 UTKFace training images on two CPU cores).
+        Training epochs: the learning-rate schedule spans them (``fit``'s
+        ``epochs=`` overrides it for one call). Training times are in the
+        benchmarks.
     batch_size : int, default=128
         Images per training step and per prediction batch; -1 puts all the images
         in one batch.
@@ -615,8 +616,9 @@ class RaceClassifier(_FaceClassifier):
         Peak learning rate, reached after ``warmup_epochs`` and decayed to zero on a
         cosine over ``max_epochs``.
     max_epochs : int, default=36
-        Upper bound on training epochs (36 at 48 px is about 17 minutes on all
-        15,000 UTKFace training images on two CPU cores).
+        Training epochs: the learning-rate schedule spans them (``fit``'s
+        ``epochs=`` overrides it for one call). Training times are in the
+        benchmarks.
     batch_size : int, default=128
         Images per training step and per prediction batch; -1 puts all the images
         in one batch.
@@ -781,8 +783,9 @@ class AgeRegressor(RegressorMixin, _FaceEstimator):
         Peak learning rate, reached after ``warmup_epochs`` and decayed to zero on a
         cosine over ``max_epochs``.
     max_epochs : int, default=36
-        Upper bound on training epochs (36 at 48 px is about 17 minutes on all
-        15,000 UTKFace training images on two CPU cores).
+        Training epochs: the learning-rate schedule spans them (``fit``'s
+        ``epochs=`` overrides it for one call). Training times are in the
+        benchmarks.
     batch_size : int, default=128
         Images per training step and per prediction batch; -1 puts all the images
         in one batch.
@@ -1055,8 +1058,9 @@ class AgeBinner(ClassifierMixin, _FaceEstimator):
         Peak learning rate, reached after ``warmup_epochs`` and decayed to zero on a
         cosine over ``max_epochs``.
     max_epochs : int, default=36
-        Upper bound on training epochs (36 at 48 px is about 17 minutes on all
-        15,000 UTKFace training images on two CPU cores).
+        Training epochs: the learning-rate schedule spans them (``fit``'s
+        ``epochs=`` overrides it for one call). Training times are in the
+        benchmarks.
     batch_size : int, default=128
         Images per training step and per prediction batch; -1 puts all the images
         in one batch.
@@ -1457,8 +1461,9 @@ class FaceAttributes(_FaceEstimator):
         Peak learning rate, reached after ``warmup_epochs`` and decayed to zero on a
         cosine over ``max_epochs``.
     max_epochs : int, default=36
-        Upper bound on training epochs (36 at 48 px is about 17 minutes on all
-        15,000 UTKFace training images on two CPU cores).
+        Training epochs: the learning-rate schedule spans them (``fit``'s
+        ``epochs=`` overrides it for one call). Training times are in the
+        benchmarks.
     batch_size : int, default=128
         Images per training step and per prediction batch; -1 puts all the images
         in one batch.

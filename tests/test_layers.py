@@ -12,8 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import skface
 
 PACKAGE = Path(skface.__file__).resolve().parent
