@@ -517,7 +517,8 @@ def test_equal_seeds_give_equal_fits_in_parallel_threads(images, genders):
 # "skface._engine.<name>" (a pickle names classes by module and qualified name).
 ENGINE_PICKLE_NAMES = ("FaceModule", "FaceNetBase", "_SlotDropout", "_GeneratorSlot",
                        "_BatchIterator", "_WarmupCosine", "_EarlyStopping", "_StopWhenAsked",
-                       "_WeightEMA")
+                       "_WeightEMA", "SlotDropout", "GeneratorSlot", "BatchIterator",
+                       "WarmupCosine", "DeferredEarlyStopping", "StopWhenAsked", "WeightEMA")
 
 
 def _fitted_with_every_engine_part(images, genders):
@@ -533,8 +534,8 @@ def test_a_pickled_model_names_engine_classes_by_the_package_path(images, gender
     held = {type(net.module_), net.module_._slot.__class__,
             *(type(m) for m in net.module_.modules()), *(type(cb) for _, cb in net.callbacks_)}
     engine = {cls.__name__ for cls in held if cls.__module__.startswith("skface._engine")}
-    assert {"FaceModule", "_SlotDropout", "_GeneratorSlot", "_WarmupCosine", "_WeightEMA",
-            "_EarlyStopping", "_StopWhenAsked"} <= engine, sorted(engine)
+    assert {"FaceModule", "SlotDropout", "GeneratorSlot", "WarmupCosine", "WeightEMA",
+            "DeferredEarlyStopping", "StopWhenAsked"} <= engine, sorted(engine)
     # skorch pickles the module through torch.save, whose (uncompressed) archive sits
     # in the pickle as bytes: every class reference, nested or not, is in the bytes
     data = pickle.dumps(net, protocol=protocol)
@@ -555,13 +556,15 @@ def test_pickles_naming_the_engine_module_load(name, protocol):
     else:  # STACK_GLOBAL: module and name pushed as strings
         data = (b"\x80\x04" + b"\x8c" + bytes([len("skface._engine")]) + b"skface._engine"
                 + b"\x8c" + bytes([len(name)]) + name.encode() + b"\x93.")
-    assert pickle.loads(data) is getattr(_engine, name)
+    loaded = pickle.loads(data)
+    assert loaded is getattr(_engine, name)
+    assert loaded.__module__ == "skface._engine"
 
 
 def test_a_model_pickled_with_the_engine_module_paths_loads_and_trains(images, genders):
     net = _fitted_with_every_engine_part(images, genders)
     data = pickle.dumps(net)
-    for name in ("FaceModule", "_SlotDropout", "_GeneratorSlot", "_WarmupCosine"):
+    for name in ("FaceModule", "SlotDropout", "GeneratorSlot", "WarmupCosine"):
         assert b"skface._engine" in data and name.encode() in data
     loaded = pickle.loads(data)
     np.testing.assert_array_equal(loaded.predict_proba(images), net.predict_proba(images))

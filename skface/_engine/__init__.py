@@ -31,11 +31,11 @@ from __future__ import annotations
 
 from ._arrays import check_images_array
 from ._base import FaceNetBase
-from ._batches import _BatchIterator
-from ._ema import _WeightEMA
-from ._module import DEFAULT_AUGMENT, FaceModule, _GeneratorSlot, _SlotDropout
-from ._schedule import _WarmupCosine
-from ._stopping import _EarlyStopping, _StopWhenAsked
+from ._batches import BatchIterator
+from ._ema import WeightEMA
+from ._module import DEFAULT_AUGMENT, FaceModule, GeneratorSlot, SlotDropout
+from ._schedule import WarmupCosine
+from ._stopping import DeferredEarlyStopping, StopWhenAsked
 
 __all__ = ["DEFAULT_AUGMENT", "FaceModule", "FaceNetBase", "check_images_array"]
 
@@ -49,14 +49,23 @@ __all__ = ["DEFAULT_AUGMENT", "FaceModule", "FaceNetBase", "check_images_array"]
 _PICKLED = (
     FaceModule,
     FaceNetBase,
-    _BatchIterator,
-    _EarlyStopping,
-    _GeneratorSlot,
-    _SlotDropout,
-    _StopWhenAsked,
-    _WarmupCosine,
-    _WeightEMA,
+    BatchIterator,
+    DeferredEarlyStopping,
+    GeneratorSlot,
+    SlotDropout,
+    StopWhenAsked,
+    WarmupCosine,
+    WeightEMA,
 )
 for _cls in _PICKLED:
     _cls.__module__ = __name__
 del _cls
+
+# the names models pickled before these classes had public names refer to
+_BatchIterator = BatchIterator
+_EarlyStopping = DeferredEarlyStopping
+_GeneratorSlot = GeneratorSlot
+_SlotDropout = SlotDropout
+_StopWhenAsked = StopWhenAsked
+_WarmupCosine = WarmupCosine
+_WeightEMA = WeightEMA

@@ -33,11 +33,11 @@ from torch.utils.data import DataLoader, Subset
 from .._lazy_images import LazyImages
 from ..nets import get_model_builder
 from ._arrays import check_images_array
-from ._batches import _BatchIterator, _reduction, _select_rows, _split_weight
-from ._ema import _WeightEMA
+from ._batches import BatchIterator, loss_reduction, select_rows, split_weight
+from ._ema import WeightEMA
 from ._module import DEFAULT_AUGMENT, FaceModule
-from ._schedule import _WarmupCosine
-from ._stopping import _EarlyStopping, _StopWhenAsked
+from ._schedule import WarmupCosine
+from ._stopping import DeferredEarlyStopping, StopWhenAsked
 
 _INIT_LOCK = threading.Lock()  # weight initialisation uses torch's global generator
 
@@ -252,12 +252,12 @@ class FaceNetBase(NeuralNet):
                                    use_caching=True)
             callbacks.insert(-1, (self._valid_score_name, scoring))
         if not self._user_lr_scheduler():  # the user's scheduler replaces the built-in one
-            callbacks.insert(-1, ("lr_schedule", _WarmupCosine(self.warmup_epochs)))
+            callbacks.insert(-1, ("lr_schedule", WarmupCosine(self.warmup_epochs)))
         if self.ema_decay:
-            callbacks.insert(-1, ("ema", _WeightEMA(self.ema_decay)))
+            callbacks.insert(-1, ("ema", WeightEMA(self.ema_decay)))
         if self.early_stopping and self._uses_validation():
             monitor = self._stopping_monitor()
-            stopper = _EarlyStopping(monitor=monitor, patience=self._patience(),
+            stopper = DeferredEarlyStopping(monitor=monitor, patience=self._patience(),
                                      lower_is_better=monitor.endswith(("loss", "mae")),
                                      load_best=True, sink=self._sink)
             callbacks.insert(-1, ("early_stopping", stopper))
@@ -280,7 +280,7 @@ class FaceNetBase(NeuralNet):
         # skorch stops training by raising from EarlyStopping.on_epoch_end, which skips
         # every callback after it; the built-in early stopping only asks, and this last
         # callback stops, once the log printer and the user's callbacks saw the epoch.
-        self.callbacks_.append(("stop_when_asked", _StopWhenAsked()))
+        self.callbacks_.append(("stop_when_asked", StopWhenAsked()))
         return self
 
     def _stopped_early(self) -> bool:
@@ -397,7 +397,7 @@ class FaceNetBase(NeuralNet):
         if batch_size == -1:
             batch_size = max(1, len(dataset))
         shuffle = bool(kwargs.get("shuffle", training))
-        return _BatchIterator(dataset, batch_size, shuffle=shuffle,
+        return BatchIterator(dataset, batch_size, shuffle=shuffle,
                               drop_last=bool(kwargs.get("drop_last", False)),
                               generator=getattr(self, "_cpu_generator_", None))
 
@@ -426,7 +426,7 @@ class FaceNetBase(NeuralNet):
             return dataset, None
         # the split is drawn once per fit: partial_fit and warm starts keep it
         rng = np.random.RandomState(self._split_seed_)
-        y_np = self._strata(_split_weight(dataset.y)[0]) if self._stratify else None
+        y_np = self._strata(split_weight(dataset.y)[0]) if self._stratify else None
         if y_np is not None:
             from sklearn.model_selection import train_test_split
 
@@ -549,18 +549,18 @@ class FaceNetBase(NeuralNet):
         else:
             X = lam * X + (1 - lam) * X[perm]
         y_pred = self.infer(X, **fit_params)
-        y = _select_rows(yi, lambda t: to_tensor(t, device=y_pred.device))
-        partner = _select_rows(y, lambda t: t[perm.to(t.device)])
+        y = select_rows(yi, lambda t: to_tensor(t, device=y_pred.device))
+        partner = select_rows(y, lambda t: t[perm.to(t.device)])
         loss = lam * self.get_loss(y_pred, y, X=X, training=True) + (1 - lam) * self.get_loss(
             y_pred, partner, X=X, training=True)
         return loss, y_pred
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        y_true, weight = _split_weight(y_true)
+        y_true, weight = split_weight(y_true)
         y_true = self._loss_target(to_tensor(y_true, device=y_pred.device))
         if weight is None:
             return self.criterion_(y_pred.float(), y_true)
-        with _reduction(self.criterion_, "none"):
+        with loss_reduction(self.criterion_, "none"):
             losses = self.criterion_(y_pred.float(), y_true)
         weight = to_tensor(weight, device=y_pred.device).float()
         losses = losses.reshape(len(weight), -1).mean(dim=1)
@@ -610,7 +610,7 @@ class FaceNetBase(NeuralNet):
         """
         if method_name == "on_batch_end" and cb_kwargs.get("batch") is not None:
             Xb, yb = cb_kwargs["batch"]
-            yb = _split_weight(yb)[0]
+            yb = split_weight(yb)[0]
             if yb is not None:
                 cb_kwargs = {**cb_kwargs, "batch": (Xb, self._decode_target(
                     yb.detach().cpu().numpy() if isinstance(yb, torch.Tensor) else yb))}
@@ -627,7 +627,7 @@ class FaceNetBase(NeuralNet):
             base = base.dataset
         if type(base) is not Dataset or base.y is None:
             return dataset
-        decoded = Dataset(base.X, self._decode_target(np.asarray(_split_weight(base.y)[0])))
+        decoded = Dataset(base.X, self._decode_target(np.asarray(split_weight(base.y)[0])))
         return decoded if indices is None else Subset(decoded, indices)
 
     # ----------------------------------------------------------------- seeding

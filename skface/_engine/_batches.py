@@ -1,7 +1,7 @@
 """Batches gathered by index from one tensor, and the helpers for weighted targets.
 
 Targets travel as one array, or as ``{"target": ..., "weight": ...}`` when the fit has
-sample weights; :func:`_select_rows` and :func:`_split_weight` handle both.
+sample weights; :func:`select_rows` and :func:`split_weight` handle both.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def _target_tensor(y) -> torch.Tensor:
     return y if isinstance(y, torch.Tensor) else torch.from_numpy(np.asarray(y))
 
 
-def _select_rows(y, take):
+def select_rows(y, take):
     """``take`` applied to the targets, or to each part of weighted targets."""
     if y is None:
         return None
@@ -74,7 +74,7 @@ def _select_rows(y, take):
     return take(y)
 
 
-def _split_weight(y):
+def split_weight(y):
     """``(targets, sample weights or None)`` of a batch's or a dataset's targets."""
     if isinstance(y, dict):
         return y["target"], y["weight"]
@@ -82,7 +82,7 @@ def _split_weight(y):
 
 
 @contextlib.contextmanager
-def _reduction(criterion, reduction: str):
+def loss_reduction(criterion, reduction: str):
     """Let a loss module return one loss per sample for a while."""
     if not hasattr(criterion, "reduction"):
         raise TypeError(
@@ -96,7 +96,7 @@ def _reduction(criterion, reduction: str):
         criterion.reduction = before
 
 
-class _BatchIterator:
+class BatchIterator:
     """Batches gathered by index from one in-memory tensor: no per-sample Python work.
 
     For :class:`~skface.LazyImages` (files decoded when read) the batches are decoded
@@ -167,7 +167,7 @@ class _BatchIterator:
             Xb = torch.from_numpy(self.X.take(idx.numpy()))
         else:
             Xb = self.X.index_select(0, idx)
-        return Xb, _select_rows(self.y, lambda t: t.index_select(0, idx))
+        return Xb, select_rows(self.y, lambda t: t.index_select(0, idx))
 
     def _iter_lazy(self):
         from concurrent.futures import ThreadPoolExecutor
@@ -202,5 +202,5 @@ class _BatchIterator:
         # in order: views, no copies
         for start in range(0, self._n_batches() * self.batch_size, self.batch_size):
             sl = slice(start, start + self.batch_size)
-            yield self.X[sl], _select_rows(self.y, lambda t, sl=sl: t[sl])
+            yield self.X[sl], select_rows(self.y, lambda t, sl=sl: t[sl])
 

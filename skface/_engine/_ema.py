@@ -6,7 +6,7 @@ import torch
 from skorch.callbacks import Callback
 
 
-class _WeightEMA(Callback):
+class WeightEMA(Callback):
     """Exponential moving average of the weights (and batch-norm statistics).
 
     Updated after every training step; the averaged weights are the ones validated,

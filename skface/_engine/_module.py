@@ -4,7 +4,7 @@ Conversion to float, batched augmentation (flip, shift/scale/rotation,
 brightness/contrast, saturation), normalisation, channels_last and test-time flip
 averaging run inside :class:`FaceModule`, on the device, so that images stay uint8
 until a batch is there. Dropout layers of the network draw their masks from the fit's
-own generator (:class:`_SlotDropout`), so that fits in parallel threads do not disturb
+own generator (:class:`SlotDropout`), so that fits in parallel threads do not disturb
 each other.
 """
 
@@ -34,7 +34,7 @@ _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 
 
 
-class _GeneratorSlot:
+class GeneratorSlot:
     """Holds the per-fit generator a FaceModule shares with its dropout layers (never
     pickled: generators belong to one fit)."""
 
@@ -44,13 +44,13 @@ class _GeneratorSlot:
         self.generator: torch.Generator | None = None
 
     def __reduce__(self):
-        return (_GeneratorSlot, ())
+        return (GeneratorSlot, ())
 
 
-class _SlotDropout(nn.Dropout):
+class SlotDropout(nn.Dropout):
     """``nn.Dropout`` drawing its mask from the fit's own generator when one is set."""
 
-    def __init__(self, p: float, slot: _GeneratorSlot):
+    def __init__(self, p: float, slot: GeneratorSlot):
         super().__init__(p)
         self._slot = slot
 
@@ -100,11 +100,11 @@ class FaceModule(nn.Module):
         # Random draws of the augmentation and of the network's dropout; None draws
         # from torch's global generator. The engine sets a generator of its own for
         # each fit, so that fits in parallel threads do not disturb each other.
-        self._slot = _GeneratorSlot()
+        self._slot = GeneratorSlot()
         for parent in [net, *net.modules()]:
             for name, child in list(parent.named_children()):
                 if type(child) is nn.Dropout:
-                    setattr(parent, name, _SlotDropout(child.p, self._slot))
+                    setattr(parent, name, SlotDropout(child.p, self._slot))
         init = torch.as_tensor(ordinal_outputs, dtype=torch.float32)
         if init.dim() == 0:
             init = torch.zeros(int(init))
@@ -121,7 +121,7 @@ class FaceModule(nn.Module):
     @generator.setter
     def generator(self, value: torch.Generator | None) -> None:
         if "_slot" not in self.__dict__:  # pickled before the engine seeded per fit
-            self.__dict__["_slot"] = _GeneratorSlot()
+            self.__dict__["_slot"] = GeneratorSlot()
         self.__dict__["_slot"].generator = value
 
     # State entries with a default: weights saved before networks declared their input

@@ -7,7 +7,7 @@ import math
 from skorch.callbacks import Callback
 
 
-class _WarmupCosine(Callback):
+class WarmupCosine(Callback):
     """Per-batch learning rate: linear warm-up, then cosine decay to zero.
 
     The schedule is planned when training starts, from the batches the training

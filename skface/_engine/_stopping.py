@@ -5,12 +5,12 @@ from __future__ import annotations
 from skorch.callbacks import Callback, EarlyStopping
 
 
-class _EarlyStopping(EarlyStopping):
+class DeferredEarlyStopping(EarlyStopping):
     """skorch's EarlyStopping, whose stop waits until every other callback has run.
 
     It keeps its bookkeeping (misses, best weights) where skorch places it, but
     instead of raising from ``on_epoch_end`` (which would skip the log printer and the
-    user's callbacks for the final epoch) it asks :class:`_StopWhenAsked`, the last
+    user's callbacks for the final epoch) it asks :class:`StopWhenAsked`, the last
     callback, to stop training.
     """
 
@@ -25,7 +25,7 @@ class _EarlyStopping(EarlyStopping):
             self.stop_requested_ = True
 
 
-class _StopWhenAsked(Callback):
+class StopWhenAsked(Callback):
     """Last callback of an epoch: ends training when early stopping asked for it."""
 
     def on_epoch_end(self, net, **kwargs):
