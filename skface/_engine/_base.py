@@ -488,9 +488,6 @@ class FaceNetBase(NeuralNet):
         with self._autocast(self.module_.training):
             return self.module_(x, **fit_params)
 
-    def _check_mixing(self) -> tuple[float, float]:
-        return float(self.mixup), float(self.cutmix)
-
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         loss, y_pred = self._train_loss(batch, **fit_params)
@@ -522,7 +519,7 @@ class FaceNetBase(NeuralNet):
     def _train_loss(self, batch, **fit_params):
         """Loss of one training batch (mixup or cutmix applied when asked), not yet
         back-propagated; returns ``(loss, y_pred)``."""
-        mixup, cutmix = self._check_mixing()
+        mixup, cutmix = float(self.mixup), float(self.cutmix)  # validated in fit
         Xi, yi = batch
         if not (mixup or cutmix):
             y_pred = self.infer(Xi, **fit_params)
