@@ -15,6 +15,7 @@ from ._label_decoder import UTKFaceLabelDecoder
 from ._labels import GENDER_NAMES, MAX_AGE, RACE_NAMES
 from ._lazy_images import LazyImages
 from ._safe_io import load_model, save_model
+from ._scoring import make_task_scorer
 
 __version__ = "0.1.0.dev0"
 
@@ -38,6 +39,7 @@ __all__ = [
     "exceptions",
     "image_cache_info",
     "load_model",
+    "make_task_scorer",
     "save_model",
     "set_image_cache_limit",
 ]

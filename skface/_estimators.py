@@ -236,6 +236,11 @@ class _FaceEstimator(FaceNetBase):
         task = task.tasks[0] if name is None else task[name]
         return task.predictions(self.predict_outputs(X))
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True  # every estimator learns from y
+        return tags
+
     def _valid_score(self, net, X, y):
         # the score printed per epoch: accuracy, or MAE in years, of the main task
         task = self._build_task().tasks[0]
@@ -1016,13 +1021,26 @@ _BINNER_HEADS = ("softmax", "ordinal", "years")
 
 
 @safe_class("step")
-class AgeBinner(ClassifierMixin, _FaceEstimator):
+class AgeBinner(_FaceEstimator):
     """Predict age groups from face images, with an expected age.
 
     ``y`` is age in years; the groups come from :class:`~skface.AgeBinEncoder`
     (decades, balanced counts, life stages, FairFace's nine, or edges). ``predict``
     gives group labels such as ``"20-29"``, ``predict_proba`` one column per group
     and ``predict_age`` the expected age.
+
+    Because ``y`` holds ages rather than the labels ``predict`` returns, AgeBinner
+    is not a scikit-learn classifier (``sklearn.base.is_classifier`` is False):
+    scikit-learn's tools then leave the ages as they are. Cross-validation splits
+    with ``KFold`` unless given another splitter,
+    ``cross_val_predict(..., method="predict_proba")`` gives one column per group,
+    and the default scoring (``scoring=None``) is :meth:`score`, the accuracy of
+    the groups. For other metrics, use :func:`~skface.make_task_scorer`
+    (``make_task_scorer("age_group", log_loss, response_method="predict_proba",
+    greater_is_better=False)``): scikit-learn's named classification scorers
+    such as ``"accuracy"`` compare predictions with ``y`` itself, the ages. With
+    ``bins="balanced"`` the groups are learned from each fit's ages, so folds of a
+    cross-validation can have different groups; give fixed ``bins`` to compare folds.
 
     Three output heads:
 

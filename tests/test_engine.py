@@ -571,3 +571,91 @@ def test_a_model_pickled_with_the_engine_module_paths_loads_and_trains(images, g
     assert type(loaded.module_) is type(net.module_)
     loaded.partial_fit(images, genders)  # the callbacks and random streams work on
     assert len(loaded.history_) > len(net.history_)
+
+
+# --------------------------------------------------------------- AgeBinner and CV tools
+
+AGES = np.random.default_rng(3).integers(1, 85, 64).astype(float)  # whole years, as in UTKFace
+
+
+@pytest.mark.parametrize("head", ["years", "softmax", "ordinal"])
+def test_age_binner_is_not_a_classifier_of_its_ages(head):
+    from sklearn.base import is_classifier
+    from sklearn.model_selection import KFold, check_cv
+
+    binner = AgeBinner(**FAST, head=head)
+    assert not is_classifier(binner)
+    tags = binner.__sklearn_tags__()
+    assert tags.estimator_type is None and tags.target_tags.required
+    # so the default CV splits the ages as they are, never stratified on exact ages
+    assert isinstance(check_cv(3, AGES, classifier=is_classifier(binner)), KFold)
+
+
+@pytest.mark.parametrize("bins", ["decades", "life_stages", [0, 18, 40, np.inf]])
+def test_age_binner_cross_val_predict_keeps_the_ages(images, bins):
+    from sklearn.model_selection import KFold, cross_val_predict
+
+    # the ages reach every fold's fit as they are: each fold's model bins the true ages,
+    # so its groups are those of the whole data (the binning does not depend on the fold)
+    seen = []
+
+    class Spy(AgeBinner):
+        def fit(self, X, y=None, **fit_params):
+            seen.append(np.asarray(y).copy())
+            return super().fit(X, y, **fit_params)
+
+    full = AgeBinner(**FAST, bins=bins, head="softmax").fit(images, AGES)
+    groups = cross_val_predict(Spy(**FAST, bins=bins, head="softmax"), images, AGES, cv=2)
+    assert groups.shape == (len(AGES),) and set(groups) <= set(full.classes_)
+    for fold, (train, _) in zip(seen, KFold(2).split(images), strict=True):
+        np.testing.assert_array_equal(fold, AGES[train])
+
+
+def test_age_binner_scores_in_cv_tools_are_group_scores(images):
+    from sklearn.metrics import balanced_accuracy_score, log_loss
+    from sklearn.model_selection import GridSearchCV, cross_val_score, cross_validate
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from skface import make_task_scorer
+
+    binner = AgeBinner(**FAST, bins="decades")
+    default = cross_val_score(binner, images, AGES, cv=2, error_score="raise")
+    assert np.all((default >= 0) & (default <= 1))
+    scores = cross_validate(binner, images, AGES, cv=2, error_score="raise", scoring={
+        "acc": make_task_scorer("age_group"),
+        "bal": make_task_scorer("age_group", balanced_accuracy_score),
+        "nll": make_task_scorer("age_group", log_loss, response_method="predict_proba",
+                                greater_is_better=False),
+        "mae": make_task_scorer("age"),
+    })
+    np.testing.assert_allclose(scores["test_acc"], default)
+    assert np.all(scores["test_nll"] < 0) and np.all(scores["test_mae"] < 0)
+    assert np.all(np.isfinite(scores["test_bal"]))
+    # a Pipeline ending with the model, and a search choosing by the group score
+    search = GridSearchCV(make_pipeline(FunctionTransformer(), AgeBinner(**FAST, bins="decades")),
+                          {"agebinner__lr": [1e-3, 3e-3]}, cv=2, error_score="raise",
+                          scoring=make_task_scorer("age_group")).fit(images, AGES)
+    assert 0 <= search.best_score_ <= 1
+
+
+def test_task_scorer_reads_a_label_table_for_a_multi_task_model(images):
+    import pandas as pd
+    from sklearn.model_selection import cross_val_score
+
+    from skface import make_task_scorer
+
+    y = pd.DataFrame({"age": AGES, "gender": np.arange(64) % 2, "race": np.arange(64) % 3})
+    scores = cross_val_score(FaceAttributes(**FAST), images, y, cv=2, error_score="raise",
+                             scoring=make_task_scorer("gender"))
+    assert np.all((scores >= 0) & (scores <= 1))
+    model = FaceAttributes(**FAST).fit(images, y)
+    with pytest.raises(ValueError, match="no column 'gender'"):
+        make_task_scorer("gender")(model, images, y.drop(columns="gender"))
+    with pytest.raises(KeyError, match="no task 'age_group'"):
+        make_task_scorer("age_group")(model, images, y)
+    with pytest.raises(ValueError, match="regression"):
+        make_task_scorer("age", response_method="predict_proba")(model, images, y)
+    with pytest.raises(ValueError, match="response_method"):
+        make_task_scorer("age", response_method="decision_function")
+
