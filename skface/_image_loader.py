@@ -10,19 +10,35 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._imaging import RESAMPLE_FILTERS, DecodeSpec, check_files_exist, load_images
+from ._image_files import DecodeFailure
+from ._imaging import (
+    RESAMPLE_FILTERS,
+    DecodeSpec,
+    check_files_exist,
+    convert_image_object,
+    format_failures,
+    is_image_object,
+    load_images,
+    resolve_threads,
+    run_chunked,
+)
 from ._lazy_images import LazyImages
 from ._safe_io import safe_class
+from .exceptions import ImageLoadError
 
 __all__ = ["ImageLoader", "check_paths"]
 
 
-def check_paths(X, *, caller: str = "ImageLoader") -> list[str]:
+def check_paths(X, *, caller: str = "ImageLoader", images: bool = False) -> list:
     """Validate a 1-D collection of file paths and return them as a list of str.
 
     Accepts lists, tuples, numpy arrays, pandas Series and Index of ``str`` or
     path-like objects, and 2-D inputs with a single column (a one-column
     DataFrame, an ``(n, 1)`` array) or a DataFrame with a ``path`` column.
+
+    With ``images=True``, images held in memory are accepted too and returned as
+    they are: PIL images and ``(height, width[, channels])`` pixel arrays as
+    elements, and a whole batch as one ``(n, height, width[, channels])`` array.
 
     Raises
     ------
@@ -32,6 +48,22 @@ def check_paths(X, *, caller: str = "ImageLoader") -> list[str]:
         For an empty collection, an empty path, a path with a NUL byte, or a 2-D
         input with several columns.
     """
+    if images:
+        from PIL import Image
+
+        if isinstance(X, Image.Image):
+            raise TypeError(
+                f"{caller} expects a list of images, got a single PIL image; wrap it in a "
+                "list: [image].")
+        if isinstance(X, np.ndarray) and X.dtype != object and X.ndim in (3, 4):
+            if X.ndim == 3 and X.shape[-1] in (1, 2, 3, 4):
+                raise TypeError(
+                    f"{caller} got one array of shape {X.shape}, which looks like a single "
+                    "image; pass a batch: image[None] or [image] (a 3-D array is read as a "
+                    "batch of greyscale images).")
+            if X.shape[0] == 0:
+                raise ValueError(f"{caller} got an empty batch of images (shape {X.shape}).")
+            return list(X)
     if isinstance(X, (str, bytes, os.PathLike)):
         raise TypeError(
             f"{caller} expects a list of file paths, got a single path {X!r}; "
@@ -53,7 +85,13 @@ def check_paths(X, *, caller: str = "ImageLoader") -> list[str]:
         values = X
     else:
         try:
-            values = np.asarray(list(X), dtype=object)
+            items = list(X)
+            if images and any(is_image_object(v) for v in items):
+                values = np.empty(len(items), dtype=object)  # keep each image whole
+                for i, v in enumerate(items):
+                    values[i] = v
+            else:
+                values = np.asarray(items, dtype=object)
         except TypeError:
             raise TypeError(
                 f"{caller} expects a 1-D list of file paths, got {type(X).__name__}."
@@ -65,7 +103,7 @@ def check_paths(X, *, caller: str = "ImageLoader") -> list[str]:
         if values.ndim == 4 or (values.ndim == 3 and np.issubdtype(values.dtype, np.number)):
             hint = (
                 " This looks like images already loaded: pass them to the estimator "
-                "directly, without ImageLoader."
+                "directly, or to ImageLoader, which takes images as well as paths."
             )
         raise TypeError(
             f"{caller} expects a 1-D list of file paths, got an array of shape "
@@ -88,11 +126,16 @@ def check_paths(X, *, caller: str = "ImageLoader") -> list[str]:
             if not v:
                 raise ValueError(f"{caller}: path at position {i} is empty.")
             path = os.fsdecode(v)
+        elif images and is_image_object(v):
+            out.append(v)
+            continue
         else:
             raise TypeError(
                 f"{caller} expects file paths; element at position {i} is {v!r} "
-                f"({type(v).__name__}). Pass a path (str, bytes or pathlib.Path) for every "
-                "image; drop missing entries from X and y together."
+                f"({type(v).__name__}). Pass "
+                + ("a path (str, bytes or pathlib.Path), a PIL image or a pixel array "
+                   if images else "a path (str, bytes or pathlib.Path) ")
+                + "for every image; drop missing entries from X and y together."
             )
         if "\x00" in path:
             raise ValueError(
@@ -137,6 +180,9 @@ class ImageArrayOutput:
 @safe_class("step")
 class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
     """Load image files into a uint8 array, ready for skface's estimators.
+
+    In-memory images (PIL images and pixel arrays of any size) are accepted as well
+    as paths, so a fitted Pipeline predicts from photos already in memory.
 
     Each path becomes a ``(size, size, channels)`` block of a single uint8 array:
     JPEGs are decoded at reduced scale when the target is small (draft mode),
@@ -289,8 +335,9 @@ class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples,)
-            Image file paths.
+        X : array-like of shape (n_samples,) or ndarray of images
+            Image file paths, in-memory images (PIL images or pixel arrays, of any
+            size), or a mix.
         y : None
             Ignored.
 
@@ -299,7 +346,7 @@ class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
         self : ImageLoader
         """
         self._spec()
-        check_paths(X)
+        check_paths(X, images=True)
         return self
 
     def transform(self, X) -> np.ndarray | LazyImages:
@@ -307,8 +354,13 @@ class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples,)
-            Image file paths (str or path-like).
+        X : array-like of shape (n_samples,) or ndarray of images
+            Image file paths (str or path-like), in-memory images (PIL images, or
+            uint8 arrays of shape ``(height, width)``, ``(height, width, 1)``, RGB
+            ``(..., 3)`` or RGBA ``(..., 4)``, of any size), or a mix; one array of
+            shape ``(n_samples, height, width[, channels])`` is a batch. In-memory
+            images are converted as decoded files are (mode, fit mode, resampling,
+            transparency) and are not cached.
 
         Returns
         -------
@@ -324,11 +376,46 @@ class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
             unreadable files are found here; the others when their batch is read.
         """
         spec = self._spec()
-        paths = check_paths(X)
+        items = check_paths(X, images=True)
+        in_memory = [i for i, v in enumerate(items) if not isinstance(v, str)]
+        if not in_memory:
+            if self.lazy:
+                check_files_exist(items)
+                return LazyImages(items, spec, n_jobs=self.n_jobs)
+            return load_images(items, spec, n_jobs=self.n_jobs, use_cache=self.cache)
         if self.lazy:
-            check_files_exist(paths)
-            return LazyImages(paths, spec, n_jobs=self.n_jobs)
-        return load_images(paths, spec, n_jobs=self.n_jobs, use_cache=self.cache)
+            raise ValueError(
+                "ImageLoader(lazy=True) reads files batch by batch; it got images held in "
+                f"memory (position {in_memory[0]} is a {type(items[in_memory[0]]).__name__}). "
+                "Use lazy=False for in-memory images.")
+        return self._convert(items, in_memory, spec)
+
+    def _convert(self, items: list, in_memory: list[int], spec: DecodeSpec) -> np.ndarray:
+        """Decode the paths and convert the in-memory images of a mixed batch."""
+        out = np.empty((len(items), spec.size, spec.size, spec.channels), dtype=np.uint8)
+        failures: list[tuple[str, str]] = []
+        paths = [i for i, v in enumerate(items) if isinstance(v, str)]
+        if paths:
+            try:
+                out[paths] = load_images([items[i] for i in paths], spec, n_jobs=self.n_jobs,
+                                         use_cache=self.cache)
+            except ImageLoadError as exc:
+                failures.extend(exc.failures)
+
+        def work(chunk):
+            bad = []
+            for i in chunk:
+                try:
+                    out[i] = convert_image_object(items[i], spec)
+                except DecodeFailure as exc:
+                    bad.append((f"image at position {i}", str(exc)))
+            return bad
+
+        for bad in run_chunked(work, in_memory, resolve_threads(self.n_jobs)):
+            failures.extend(bad)
+        if failures:
+            raise ImageLoadError(format_failures(failures, len(items)), failures)
+        return out
 
     def fit_transform(self, X, y=None, **fit_params) -> np.ndarray | LazyImages:
         """Decode the images (same as ``transform``: there is nothing to learn).

@@ -33,6 +33,7 @@ from ._image_files import (
     exception_text,
     open_raster,
     open_regular,
+    pixel_limit,
     stat_regular,
 )
 from .exceptions import ImageLoadError
@@ -154,6 +155,84 @@ def decode_image(path: str, spec: DecodeSpec) -> np.ndarray:
         With a reason meant for the user, for any file that cannot be decoded.
     """
     return _with_image(path, spec.max_pixels, lambda im: _decode_opened(im, spec))
+
+
+_ARRAY_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+
+
+def is_image_object(obj) -> bool:
+    """Whether ``obj`` is an image held in memory (a PIL image or a pixel array)."""
+    return isinstance(obj, Image.Image) or (
+        isinstance(obj, np.ndarray) and obj.ndim in (2, 3) and obj.dtype != object)
+
+
+def _array_to_pil(a: np.ndarray) -> Image.Image:
+    """A ``(height, width[, channels])`` pixel array as a PIL image, or DecodeFailure."""
+    if a.ndim == 3 and a.shape[2] not in _ARRAY_MODES:
+        raise DecodeFailure(
+            f"an array of shape {a.shape} is no image: the last axis must hold 1 (grey), "
+            "2 (grey and alpha), 3 (RGB) or 4 (RGBA) channels")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise DecodeFailure(f"an array of shape {a.shape} holds no pixel")
+    if a.dtype == np.uint8:
+        pass
+    elif a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    elif np.issubdtype(a.dtype, np.floating):
+        f = a.astype(np.float64)
+        if not np.isfinite(f).all():
+            raise DecodeFailure("a float array with NaN or infinite values is no image")
+        lo, hi = float(f.min()), float(f.max())
+        if lo < 0 or hi > 255:
+            raise DecodeFailure(
+                f"a float array with values from {lo:g} to {hi:g}: skface reads floats in "
+                "[0, 1] or in [0, 255] as intensities; rescale it, or pass uint8 pixels")
+        a = np.rint(f * (255.0 if hi <= 1.0 else 1.0)).astype(np.uint8)
+    elif np.issubdtype(a.dtype, np.integer):
+        lo, hi = int(a.min()), int(a.max())
+        if lo < 0 or hi > 255:
+            raise DecodeFailure(
+                f"an integer array ({a.dtype}) with values from {lo} to {hi}: pass uint8 "
+                "pixels in 0..255 (scale 16-bit images with a / 257 first)")
+        a = a.astype(np.uint8)
+    else:
+        raise DecodeFailure(f"an array of dtype {a.dtype} is no image: pass uint8 pixels")
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    mode = "L" if a.ndim == 2 else _ARRAY_MODES[a.shape[2]]
+    return Image.fromarray(np.ascontiguousarray(a), mode)
+
+
+def convert_image_object(obj, spec: DecodeSpec) -> np.ndarray:
+    """An in-memory image (PIL image or pixel array) as a ``(size, size, channels)`` array.
+
+    The same conversion as for a decoded file: mode, EXIF orientation of a PIL image,
+    fit mode, resampling and transparency. Raises DecodeFailure with a reason.
+    """
+    if isinstance(obj, Image.Image):
+        w, h = obj.size
+        im = obj
+    else:
+        h, w = obj.shape[:2]
+        im = None
+    limit = pixel_limit(spec.max_pixels)
+    if limit is not None and w * h > limit:
+        raise DecodeFailure(
+            f"an image of {w}x{h} pixels is larger than max_pixels={limit}; raise max_pixels "
+            "or shrink the image")
+    try:
+        if im is None:
+            im = _array_to_pil(obj)
+        elif im.mode not in ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBa", "La", "CMYK",
+                             "YCbCr", "LAB", "HSV", "RGBX", "F", *_SIXTEEN_BIT):
+            raise DecodeFailure(f"a PIL image of mode {im.mode!r} cannot be converted")
+        else:
+            im.load()
+        return _decode_opened(im, spec)
+    except DecodeFailure:
+        raise
+    except Exception as exc:
+        raise DecodeFailure(f"the image could not be converted: {exception_text(exc)}") from None
 
 
 def _flatten_alpha(im: Image.Image, fill: tuple[int, ...]) -> Image.Image:

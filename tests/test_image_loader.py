@@ -252,7 +252,6 @@ def test_max_pixels_bounds_what_is_decoded(synthetic_paths):
         (["a.jpg", np.nan], TypeError, "position 1"),
         (["a.jpg", None], TypeError, "position 1"),
         ([""], ValueError, "empty string"),
-        (np.zeros((2, 8, 8, 3), np.uint8), TypeError, "images already loaded"),
         (pd.DataFrame({"a": ["x"], "b": ["y"]}), ValueError, "column of file paths"),
     ],
 )
@@ -481,3 +480,91 @@ def test_a_pipeline_from_images_accepts_set_output(synthetic_paths):
     assert FaceCropper().set_output(transform="pandas").get_params()["size"] is not None
     with pytest.raises(ValueError, match="transform must be"):
         ImageLoader().set_output(transform="spreadsheet")
+
+
+# ------------------------------------------------------------------ in-memory images
+
+def _pngs(tmp_path, shapes, mode="RGB", seed=0) -> list[str]:
+    """PNG files (lossless, so a file and its pixels decode alike) of the given shapes."""
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i, (h, w) in enumerate(shapes):
+        channels = {"RGB": 3, "RGBA": 4, "L": 1}[mode]
+        a = rng.integers(0, 256, (h, w, channels), dtype=np.uint8)
+        path = tmp_path / f"img{i}.png"
+        Image.fromarray(a[:, :, 0] if channels == 1 else a, mode).save(path)
+        paths.append(str(path))
+    return paths
+
+
+@pytest.mark.parametrize("params", [
+    {"size": 32}, {"size": 24, "fit_mode": "pad", "fill": (10, 200, 30)},
+    {"size": 16, "fit_mode": "stretch", "color": "grayscale"}, {"size": 40, "resample": "nearest"},
+])
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+def test_in_memory_images_convert_as_their_files_decode(tmp_path, params, mode):
+    paths = _pngs(tmp_path, [(50, 70), (64, 64), (90, 31)], mode)
+    loader = ImageLoader(**params, cache=False)
+    expected = loader.transform(paths)
+    opened = [Image.open(p) for p in paths]
+    pixels = [np.asarray(im) for im in opened]
+    np.testing.assert_array_equal(loader.transform(opened), expected)
+    np.testing.assert_array_equal(loader.transform(pixels), expected)
+    np.testing.assert_array_equal(loader.transform(np.array([*pixels[1:2]] * 2)),
+                                  expected[[1, 1]])
+    mixed = loader.transform([paths[0], opened[1], pixels[2]])
+    np.testing.assert_array_equal(mixed, expected)
+    assert opened[0].size == (70, 50)  # the caller's images are not changed
+
+
+def test_in_memory_arrays_of_other_dtypes(tmp_path):
+    a = np.random.default_rng(1).integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    loader = ImageLoader(size=20, cache=False)
+    ref = loader.transform([a])
+    np.testing.assert_array_equal(loader.transform([a / 255.0]), ref)
+    np.testing.assert_array_equal(loader.transform([a.astype(np.float32)]), ref)
+    np.testing.assert_array_equal(loader.transform([a.astype(np.int64)]), ref)
+    grey = loader.transform([np.ones((20, 20), dtype=bool)])
+    assert grey.shape == (1, 20, 20, 3) and (grey == 255).all()
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.zeros((5, 5, 7), np.uint8), "last axis"),
+    (np.full((5, 5), 300, np.int32), "300"),
+    (np.full((4, 4), -0.5), "-0.5"),
+    (np.full((4, 4), np.inf), "infinite"),
+    (np.zeros((0, 4, 3), np.uint8), "no pixel"),
+    (np.zeros((4, 4), np.complex64), "complex64"),
+])
+def test_bad_in_memory_images_are_named_by_position(tmp_path, bad, match):
+    good = _pngs(tmp_path, [(8, 8)])
+    with pytest.raises(ImageLoadError, match=match) as info:
+        ImageLoader(size=8).transform([good[0], bad])
+    assert [name for name, _ in info.value.failures] == ["image at position 1"]
+
+
+def test_a_single_image_or_lazy_in_memory_images_are_refused(tmp_path):
+    a = np.zeros((30, 30, 3), np.uint8)
+    with pytest.raises(TypeError, match="single image"):
+        ImageLoader().transform(a)
+    with pytest.raises(TypeError, match="single PIL image"):
+        ImageLoader().transform(Image.fromarray(a))
+    with pytest.raises(ValueError, match="lazy=False"):
+        ImageLoader(lazy=True).transform([a])
+    with pytest.raises(ImageLoadError, match="max_pixels"):
+        ImageLoader(max_pixels=100).transform([a])
+    # a 3-D batch of greyscale images of any size
+    assert ImageLoader(size=8).transform(np.zeros((2, 30, 40), np.uint8)).shape == (2, 8, 8, 3)
+
+
+def test_a_fitted_pipeline_predicts_from_images_in_memory(synthetic_paths):
+    labels = UTKFaceLabelDecoder(columns=("gender",)).transform(synthetic_paths)["gender"]
+    pipe = make_pipeline(ImageLoader(size=16), FunctionTransformer(
+        lambda X: np.asarray(X, dtype=np.float32).reshape(len(X), -1)),
+        LogisticRegression(max_iter=200)).fit(synthetic_paths, labels)
+    expected = pipe.predict(synthetic_paths[:3])
+    opened = [Image.open(p) for p in synthetic_paths[:3]]
+    assert list(pipe.predict(opened)) == list(pipe.predict([im.copy() for im in opened]))
+    batch = np.stack([np.asarray(im.convert("RGB")) for im in opened])
+    assert pipe.predict(batch).shape == expected.shape
+    assert pipe.predict([batch[0]]).shape == (1,)
