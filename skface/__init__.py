@@ -57,6 +57,7 @@ _LAZY = {
     "FaceAttributes": "._estimators",
     "GenderClassifier": "._estimators",
     "RaceClassifier": "._estimators",
+    "analyze": "._analyze",
     "export_onnx": "._onnx",
     "nets": ".nets",
     "plots": ".plots",  # matplotlib is imported by the plotting functions, not here

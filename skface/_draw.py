@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-from ._face_cropper import FaceCropper, crop_square, import_cv2
+from ._face_cropper import FaceCropper, import_cv2
 from ._utils import atomic_file, check_file_output
 
 __all__ = ["annotate_image", "annotate_video", "draw_predictions"]
@@ -223,14 +223,12 @@ def resolve_model(model, cropper):
 def _faces_and_labels(rgb: np.ndarray, predictor, cropper: FaceCropper, grey: bool,
                       label_of) -> tuple[np.ndarray, list[str]]:
     """Face boxes in one RGB image and the predicted label of each."""
-    boxes = cropper._find_faces(rgb)
+    boxes = cropper.find_faces(rgb)
     if cropper.multiple == "largest":
         boxes = boxes[:1]
     if not len(boxes):
         return boxes, []
-    pil = Image.fromarray(rgb, "RGB")
-    margin = float(cropper.margin)
-    crops = np.stack([cropper._crop_one(pil, crop_square(b, margin)) for b in boxes])
+    crops = cropper.crop_faces(rgb, boxes)
     if grey:
         crops = np.stack([np.asarray(Image.fromarray(c).convert("L")) for c in crops])[..., None]
     return boxes, _labels(predictor.predict(crops), len(boxes), label_of)

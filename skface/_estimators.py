@@ -23,7 +23,7 @@ from torch import nn
 
 from ._age_bins import AgeBinEncoder
 from ._engine import FaceNetBase
-from ._labels import MAX_AGE, check_ages
+from ._labels import MAX_AGE, check_ages, class_names
 from ._safe_io import safe_class
 from .exceptions import LabelError
 from .nets import heads
@@ -135,6 +135,26 @@ class Task:
         if self.kind == "classification":
             return self.classes[values.argmax(1)]
         return values.astype(np.float64)
+
+    @property
+    def names(self) -> list[str] | None:
+        """What each of ``classes`` is called, for people to read; None for a regression.
+
+        UTKFace's codes become their names (gender ``1`` is ``"female"``, race ``2``
+        ``"Asian"``); other labels are shown as they are.
+        """
+        if self.classes is None:
+            return None
+        return class_names(self.name, self.classes)
+
+    def named(self, labels) -> np.ndarray:
+        """Predicted (or true) labels of this task as their names (an object array)."""
+        labels = np.asarray(labels)
+        if self.classes is None:
+            return labels
+        lookup = dict(zip(np.asarray(self.classes, dtype=object).tolist(), self.names,
+                          strict=True))
+        return np.array([lookup.get(v, str(v)) for v in labels.tolist()], dtype=object)
 
     def true_labels(self, values) -> np.ndarray:
         """Values of the ``label`` column as this task's labels (or ages)."""

@@ -90,6 +90,18 @@ def _check_array(img, where: str) -> np.ndarray:
     return img
 
 
+def _one_image(image) -> np.ndarray:
+    """One in-memory image (array or PIL image) as ``(h, w, 1 or 3)`` uint8."""
+    if isinstance(image, Image.Image):
+        image = np.asarray(image.convert("L" if image.mode in ("1", "L", "I;16", "I", "F")
+                                         else "RGB"))
+    if isinstance(image, (str, bytes, os.PathLike)):
+        raise TypeError(
+            f"FaceCropper.find_faces and crop_faces take an image, not a path ({image!r}); "
+            "use detect() or crop() for files.")
+    return _check_array(image, "the image")
+
+
 def _as_inputs(X) -> list[tuple[str | None, object]]:
     """``(path or None, path or array)`` for every input image, validated."""
     if isinstance(X, np.ndarray) and X.dtype.kind not in "OUS":
@@ -274,6 +286,50 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
         if region.size != (size, size):
             region = region.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
         return np.asarray(region.convert("RGB"))
+
+    def find_faces(self, image) -> np.ndarray:
+        """Every face box in one image, largest first.
+
+        Parameters
+        ----------
+        image : ndarray of shape (height, width[, channels]) or PIL image
+            An RGB (or greyscale) uint8 image.
+
+        Returns
+        -------
+        boxes : ndarray of shape (n_faces, 4), dtype int64
+            ``(x, y, w, h)`` of each face in the image's pixels, the largest first;
+            empty when no face is found. ``multiple`` and ``no_face`` do not apply
+            here: every face found is returned.
+        """
+        self._validate_params()
+        return self._find_faces(_one_image(image))
+
+    def crop_faces(self, image, boxes) -> np.ndarray:
+        """Crop the faces at ``boxes`` of one image, framed as UTKFace frames them.
+
+        Parameters
+        ----------
+        image : ndarray of shape (height, width[, channels]) or PIL image
+            An RGB (or greyscale) uint8 image.
+        boxes : array-like of shape (n_faces, 4)
+            ``(x, y, w, h)`` face boxes, as :meth:`find_faces` returns them.
+
+        Returns
+        -------
+        crops : ndarray of shape (n_faces, size, size, 3), dtype uint8
+            One square crop per box (enlarged by ``margin``; parts outside the image
+            are black), resized to ``size``.
+        """
+        self._validate_params()
+        image = _one_image(image)
+        boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+        size = int(self.size)
+        if not len(boxes):
+            return np.empty((0, size, size, 3), dtype=np.uint8)
+        pil = Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image)
+        margin = float(self.margin)
+        return np.stack([self._crop_one(pil, crop_square(tuple(b), margin)) for b in boxes])
 
     # ----------------------------------------------------------------- many images
 

@@ -203,6 +203,25 @@ def _array_to_pil(a: np.ndarray) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(a), mode)
 
 
+def object_to_rgb(obj, *, max_pixels: int | None = None) -> np.ndarray:
+    """An in-memory image at full resolution as ``(height, width, 3)`` uint8 RGB.
+
+    The conversion a decoded file gets (mode, EXIF orientation of a PIL image,
+    transparency onto black). Raises DecodeFailure with a reason.
+    """
+    w, h = obj.size if isinstance(obj, Image.Image) else obj.shape[1::-1]
+    limit = pixel_limit(max_pixels)
+    if limit is not None and w * h > limit:
+        raise DecodeFailure(
+            f"an image of {w}x{h} pixels is larger than max_pixels={limit}; shrink it")
+    try:
+        return _full_rgb(obj if isinstance(obj, Image.Image) else _array_to_pil(obj))
+    except DecodeFailure:
+        raise
+    except Exception as exc:
+        raise DecodeFailure(f"the image could not be converted: {exception_text(exc)}") from None
+
+
 def convert_image_object(obj, spec: DecodeSpec) -> np.ndarray:
     """An in-memory image (PIL image or pixel array) as a ``(size, size, channels)`` array.
 
@@ -257,16 +276,17 @@ def read_rgb(path: str, *, max_pixels: int | None = None, too_large: str | None 
         With a reason meant for the user.
     """
 
-    def body(im: Image.Image) -> np.ndarray:
-        int_max = _integer_max(im)
-        orientation = im.getexif().get(_ORIENTATION, 1)
-        out = ImageOps.exif_transpose(im) if orientation not in (None, 1) else im
-        out = _normalise_mode(out, int_max)
-        if out.mode in ("RGBA", "LA"):
-            out = _flatten_alpha(out, (0, 0, 0))
-        return np.asarray(out if out.mode == "RGB" else out.convert("RGB"))
+    return _with_image(path, max_pixels, lambda im: _full_rgb(im, _integer_max(im)), too_large)
 
-    return _with_image(path, max_pixels, body, too_large)
+
+def _full_rgb(im: Image.Image, int_max: int = 65535) -> np.ndarray:
+    """An opened image at full resolution as RGB: EXIF orientation, mode, alpha onto black."""
+    orientation = im.getexif().get(_ORIENTATION, 1)
+    out = ImageOps.exif_transpose(im) if orientation not in (None, 1) else im
+    out = _normalise_mode(out, int_max)
+    if out.mode in ("RGBA", "LA"):
+        out = _flatten_alpha(out, (0, 0, 0))
+    return np.asarray(out if out.mode == "RGB" else out.convert("RGB"))
 
 
 def probe_image(path: str) -> tuple[str | None, str, int, int]:

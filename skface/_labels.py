@@ -178,3 +178,45 @@ def code_names(codes: np.ndarray, names: tuple[str, ...]) -> pd.Categorical:
     """Readable names for integer codes as a categorical (``-1`` becomes missing)."""
     codes = np.asarray(codes)
     return pd.Categorical.from_codes(np.where(codes < 0, -1, codes), categories=list(names))
+
+
+_NAMES_OF = {"gender": GENDER_NAMES, "race": RACE_NAMES}
+
+
+def class_names(task: str, classes) -> list[str]:
+    """What each class of a task is called, for people to read.
+
+    UTKFace's codes of ``"gender"`` and ``"race"`` (integers, or strings of digits)
+    become their names (``1`` -> ``"female"``); names already are names; labels of
+    any other task, or outside the conventions, are shown as they are.
+
+    Parameters
+    ----------
+    task : str
+        The task's name: ``"gender"``, ``"race"``, ``"age_group"``...
+    classes : array-like of shape (n_classes,)
+        The task's labels, as the model was fitted on them.
+
+    Returns
+    -------
+    names : list of str
+        One name per class, in the order of ``classes``.
+    """
+    values = list(np.asarray(classes, dtype=object).tolist())
+    known = _NAMES_OF.get(task)
+    if known is not None:
+        codes = []
+        for v in values:
+            if isinstance(v, (bool, np.bool_)):
+                break
+            if isinstance(v, (int, np.integer)) or (
+                    isinstance(v, float) and float(v).is_integer()):
+                codes.append(int(v))
+            elif isinstance(v, str) and v.isascii() and v.isdigit():
+                codes.append(int(v))
+            else:
+                break
+        else:
+            if all(0 <= c < len(known) for c in codes):
+                return [known[c] for c in codes]
+    return [str(v) for v in values]

@@ -13,6 +13,7 @@ __all__ = [
     "MalformedFileNameWarning",
     "ModelFileError",
     "NoFaceWarning",
+    "SyntheticModelWarning",
 ]
 
 
@@ -121,3 +122,8 @@ class ModelFileError(ValueError):
         super().__init__(message)
         self.path = path
         self.field = field
+
+
+class SyntheticModelWarning(UserWarning):
+    """A model trained on synthetic cartoon faces is predicting: its answers mean nothing
+    on photos of people."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 from sklearn.base import clone
 from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import make_pipeline
@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from skface import FaceCropper, ImageLoader, annotate_video, draw_predictions
 from skface.exceptions import FaceDetectionError, ImageLoadError, NoFaceWarning
 
-from .conftest import UTKFACE, folder_state
+from .conftest import BIG, BIG_AT, RAW_ONLY, SMALL, SMALL_AT, UTKFACE, folder_state
 
 needs_utkface = pytest.mark.skipif(
     not UTKFACE.is_dir(),
@@ -34,61 +34,12 @@ needs_cv2 = pytest.mark.skipif(
     reason='OpenCV is not installed: pip install "skface[detect]"',
 )
 
-# Chosen after checking that the Haar cascade finds each of them, alone, at 60 to 140 px
-# on a plain background (it misses some UTKFace faces). RAW_ONLY is found on its own
-# 200x200 crop only by the retry inside a black border.
-BIG = "10_0_0_20170120220628194.jpg.chip.jpg"
-SMALL = "14_0_0_20170102234323550.jpg.chip.jpg"
-RAW_ONLY = "12_1_0_20170103175441790.jpg.chip.jpg"
-# where the two faces are pasted in the scene: (x, y, side)
-BIG_AT = (40, 60, 140)
-SMALL_AT = (320, 120, 90)
-
-
-def _scene(faces: dict[str, Image.Image], size=(480, 320)) -> Image.Image:
-    """A plain, softly shaded 'photo' with the two faces pasted at BIG_AT and SMALL_AT."""
-    width, height = size
-    ramp = np.linspace(0, 40, width, dtype=np.float32)[None, :, None]
-    base = np.array([140, 160, 185], dtype=np.float32)[None, None, :]
-    background = np.broadcast_to(base + ramp, (height, width, 3)).round().astype(np.uint8)
-    scene = Image.fromarray(background, "RGB")
-    for name, (x, y, side) in ((BIG, BIG_AT), (SMALL, SMALL_AT)):
-        scene.paste(faces[name].resize((side, side), Image.Resampling.BILINEAR), (x, y))
-    return scene
-
-
 def _flatten(X):
     return np.asarray(X, dtype=np.float32).reshape(len(X), -1)
 
 
 def _close(square, expected, tol=6) -> bool:
     return all(abs(int(a) - b) <= tol for a, b in zip(square, expected, strict=True))
-
-
-@pytest.fixture(scope="module")
-def faces() -> dict[str, Image.Image]:
-    if not UTKFACE.is_dir():
-        pytest.skip(f"real UTKFace faces not found at {UTKFACE}")
-    return {n: Image.open(UTKFACE / n).convert("RGB") for n in (BIG, SMALL, RAW_ONLY)}
-
-
-@pytest.fixture(scope="module")
-def scene_path(faces, tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("scene") / "two faces.png"
-    _scene(faces).save(path)
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def no_face_path(tmp_path_factory) -> str:
-    """A 200x120 picture with shapes and no face."""
-    im = Image.new("RGB", (200, 120), (90, 120, 60))
-    draw = ImageDraw.Draw(im)
-    draw.rectangle((20, 20, 70, 90), fill=(200, 30, 30))
-    draw.ellipse((110, 30, 180, 100), fill=(30, 30, 200))
-    path = tmp_path_factory.mktemp("noface") / "landscape.png"
-    im.save(path)
-    return str(path)
 
 
 # --------------------------------------------------------------------------- import

@@ -1,0 +1,351 @@
+"""analyze: photos in, one named row per face out."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._face_cropper import FaceCropper
+from ._image_files import DecodeFailure, image_extensions
+from ._image_loader import ImageLoader
+from ._imaging import is_image_object, object_to_rgb, read_rgb
+from .exceptions import FaceDetectionError, ImageLoadError, SyntheticModelWarning
+
+__all__ = ["analyze", "face_label", "image_files", "resolve_predictor"]
+
+_ON_ERROR = ("row", "fail")
+_CHUNK = 64  # inputs read, detected and predicted together: memory stays bounded
+
+
+def image_files(folder: str) -> tuple[list[str], list[str]]:
+    """The image files of a folder (sorted) and the names of the other entries.
+
+    Hidden entries are left out; an image file is one whose suffix names a format
+    skface decodes. The other entries (text files, sub-folders...) are returned so
+    that a caller can say what it did not read.
+    """
+    suffixes = image_extensions()
+    images, others = [], []
+    for name in sorted(os.listdir(folder)):
+        if name.startswith("."):
+            continue
+        path = os.path.join(folder, name)
+        if os.path.splitext(name)[1].lower() in suffixes and not os.path.isdir(path):
+            images.append(path)
+        else:
+            others.append(name)
+    return images, others
+
+
+def _inputs(images) -> list[tuple[str, Any]]:
+    """``(name, source)`` of every input: a path, or an in-memory image."""
+    from PIL import Image
+
+    if isinstance(images, (str, os.PathLike)):
+        path = os.fspath(images)
+        if os.path.isdir(path):
+            found, _ = image_files(path)
+            if not found:
+                raise ValueError(
+                    f"{path!r} holds no image file (skface reads JPEG, PNG, WebP, GIF, BMP, "
+                    "TIFF and PPM files); pass a folder of photos or a list of files.")
+            return [(p, p) for p in found]
+        return [(path, path)]
+    if isinstance(images, Image.Image) or (
+            isinstance(images, np.ndarray) and images.dtype != object and images.ndim in (2, 3)
+            and not (images.ndim == 3 and images.shape[-1] > 4)):
+        return [("image at position 0", images)]
+    if isinstance(images, np.ndarray) and images.dtype != object and images.ndim in (3, 4):
+        return [(f"image at position {i}", im) for i, im in enumerate(images)]
+    if isinstance(images, pd.DataFrame):
+        if "path" not in images.columns:
+            raise ValueError(
+                f"analyze got a DataFrame with columns {list(images.columns)}; pass one with "
+                "a 'path' column, or the list of files.")
+        images = images["path"]
+    if isinstance(images, (pd.Series, pd.Index)):
+        images = images.tolist()
+    if not isinstance(images, Iterable):
+        raise TypeError(
+            f"analyze takes file paths, a folder, PIL images or pixel arrays; got "
+            f"{type(images).__name__}.")
+    out = []
+    for i, item in enumerate(images):
+        if isinstance(item, (str, os.PathLike)):
+            path = os.fspath(item)
+            out.append((path, path))
+        elif isinstance(item, bytes):
+            path = os.fsdecode(item)
+            out.append((path, path))
+        elif isinstance(item, Image.Image) or is_image_object(item):
+            out.append((f"image at position {i}", item))
+        else:
+            raise TypeError(
+                f"analyze: element {i} is {item!r} ({type(item).__name__}), neither a file "
+                "path nor an image (PIL image or pixel array).")
+    if not out:
+        raise ValueError("analyze got no image; pass at least one file or image.")
+    return out
+
+
+def _read(source, max_pixels: int | None) -> np.ndarray:
+    if isinstance(source, str):
+        if os.path.isdir(source):
+            raise DecodeFailure("a folder, not an image file")
+        return read_rgb(source, max_pixels=max_pixels)
+    return object_to_rgb(source, max_pixels=max_pixels)
+
+
+def resolve_predictor(model) -> tuple[Any, ImageLoader, list, FaceCropper | None]:
+    """``(final estimator, loader, steps between, the model's own cropper)`` of a model.
+
+    The loader turns in-memory images (whole photos or face crops) into the input
+    the final estimator was fitted on: the model's own ImageLoader when it starts
+    with one, else one at the size and channels the estimator was fitted on.
+    """
+    from sklearn.pipeline import Pipeline
+
+    steps = [s for _, s in model.steps] if isinstance(model, Pipeline) else [model]
+    final, middle = steps[-1], steps[:-1]
+    if not (hasattr(final, "task_") and hasattr(final, "predict_outputs")):
+        raise TypeError(
+            f"analyze needs a fitted skface model (or a Pipeline ending with one); got "
+            f"{type(final).__name__}.")
+    cropper = None
+    shape = getattr(final, "image_shape_", None)
+    if middle and isinstance(middle[0], ImageLoader):
+        loader, middle = middle[0], middle[1:]
+    else:
+        if middle and isinstance(middle[0], FaceCropper):
+            cropper, middle = middle[0], middle[1:]
+        if shape is None:
+            raise ValueError(
+                "cannot tell which image size the model takes: it has no image_shape_; "
+                "fit it, or pass a Pipeline that starts with its ImageLoader.")
+        loader = ImageLoader(size=int(shape[0]),
+                             color="grayscale" if int(shape[2]) == 1 else "rgb")
+    return final, loader, middle, cropper
+
+
+def _columns(tasks, codes: bool) -> list[tuple]:
+    """``(task, column, kind, probability columns)`` for every task of the model."""
+    out = []
+    all_names = [n for t in tasks if t.classes is not None
+                 for n in (t.classes if codes else t.names)]
+    unique = len(set(map(str, all_names))) == len(all_names)
+    for t in tasks:
+        if t.classes is None:
+            out.append((t, t.name, "regression", []))
+            continue
+        shown = [str(c) for c in t.classes] if codes else t.names
+        if unique and not codes:
+            probs = [f"p({n})" for n in shown]
+        else:
+            probs = [f"p({t.name}={n})" for n in shown]
+        out.append((t, t.name, "classification", probs))
+    return out
+
+
+def face_label(row: pd.Series, tasks) -> str:
+    """The text drawn on a face: its predictions joined by " · " (ages in years)."""
+    parts = []
+    for t in tasks:
+        value = row.get(t.name)
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            continue
+        parts.append(f"{float(value):.0f}" if t.classes is None else str(value))
+    return " · ".join(parts)
+
+
+def analyze(
+    images,
+    model,
+    *,
+    detect: bool = True,
+    cropper: FaceCropper | None = None,
+    codes: bool = False,
+    on_error: str = "row",
+    max_pixels: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Predict on photos: one row per face, with names, probabilities and a status.
+
+    Parameters
+    ----------
+    images : str, path-like, list, ndarray or PIL image
+        A folder (its image files, sorted; other files are not read), an image
+        file, a list of files and in-memory images, a PIL image, one
+        ``(height, width[, channels])`` pixel array, or a batch of them as one
+        ``(n, height, width[, channels])`` array.
+    model : fitted skface estimator or Pipeline
+        A model as ``skface train`` writes it (a Pipeline starting with an
+        :class:`~skface.ImageLoader`), or a fitted estimator; its ``task_`` says
+        what it predicts.
+    detect : bool, default=True
+        Find the faces in each photo (one row per face) and predict on face crops
+        framed as UTKFace's; False predicts on each whole image (one row per image),
+        for photos that are face crops already.
+    cropper : FaceCropper or None, default=None
+        How to find and crop faces; by default every face, at the model's size
+        (the model's own FaceCropper when its Pipeline starts with one). Needs
+        OpenCV: ``pip install "skface[detect]"``.
+    codes : bool, default=False
+        Give labels as the model was fitted on them (UTKFace's codes, such as
+        gender ``1``) instead of their names (``"female"``).
+    on_error : {"row", "fail"}, default="row"
+        ``"row"``: an unreadable image, or a photo without a face, gives a row whose
+        ``status`` says so, and the others are predicted. ``"fail"``: raise
+        :class:`~skface.exceptions.ImageLoadError` or
+        :class:`~skface.exceptions.FaceDetectionError` naming every such input,
+        before predicting anything.
+    max_pixels : int or None, default=None
+        Largest ``width * height`` read; bigger images are unreadable (None:
+        Pillow's limit, about 89 million).
+    progress : callable or None, default=None
+        Called as ``progress(done, total)`` after each batch of inputs.
+
+    Returns
+    -------
+    faces : DataFrame
+        One row per face found (or per image without detection, or per image with
+        no face or unreadable): ``file`` (the path, or ``"image at position i"``),
+        ``face`` (0 for the largest face of its image), the box ``x, y, w, h`` in
+        the photo's pixels (the whole image without detection), then one column
+        per task (``age`` in years rounded to one decimal, ``gender``, ``race``,
+        ``age_group``...), the probability of every class (``p(female)``...), and
+        ``status``: ``"ok"``, ``"no face"`` or ``"unreadable: <reason>"``. The
+        columns of an image without a prediction are empty.
+
+    Raises
+    ------
+    ImageLoadError, FaceDetectionError
+        With ``on_error="fail"``, naming every unreadable image or photo without a
+        face.
+
+    See Also
+    --------
+    skface.annotate_image : Draw the boxes and predictions on a photo.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skface import GenderClassifier, ImageLoader, analyze
+    >>> from skface.datasets import make_faces
+    >>> faces = make_faces(8, size=32, directory=tempfile.mkdtemp(), random_state=0)
+    >>> model = make_pipeline(ImageLoader(size=32), GenderClassifier(
+    ...     module="basic_cnn", max_epochs=1, verbose=0)).fit(faces["path"], faces["gender"])
+    >>> table = analyze(faces["path"][:2], model, detect=False)
+    >>> list(table.columns)
+    ['file', 'face', 'x', 'y', 'w', 'h', 'gender', 'p(male)', 'p(female)', 'status']
+    """
+    if on_error not in _ON_ERROR:
+        raise ValueError(f"on_error must be one of {list(_ON_ERROR)}, got {on_error!r}.")
+    final, loader, middle, own_cropper = resolve_predictor(model)
+    if detect:
+        if cropper is None and own_cropper is not None:
+            from sklearn.base import clone
+
+            cropper = clone(own_cropper).set_params(multiple="all")
+        if cropper is None:
+            cropper = FaceCropper(size=int(loader.size), multiple="all")
+        if not isinstance(cropper, FaceCropper):
+            raise TypeError(f"cropper must be a FaceCropper, got {type(cropper).__name__}.")
+    tasks = final.task_.tasks
+    columns = _columns(tasks, codes)
+    inputs = _inputs(images)
+    _warn_if_synthetic(final)
+
+    rows: list[dict] = []
+    failures: list[tuple[str, str]] = []
+    no_faces: list[tuple[str, str]] = []
+    for start in range(0, len(inputs), _CHUNK):
+        chunk = inputs[start:start + _CHUNK]
+        pending: list[tuple[dict, np.ndarray]] = []
+        for position, (name, source) in enumerate(chunk, start):
+            try:
+                rgb = _read(source, max_pixels)
+            except DecodeFailure as exc:
+                failures.append((name, str(exc)))
+                rows.append({"_order": position, "file": name, "status": f"unreadable: {exc}"})
+                continue
+            if not detect:
+                h, w = rgb.shape[:2]
+                pending.append(({"_order": position, "file": name, "face": 0,
+                                 "x": 0, "y": 0, "w": w, "h": h}, rgb))
+                continue
+            boxes = cropper.find_faces(rgb)
+            if cropper.multiple == "largest":
+                boxes = boxes[:1]
+            if not len(boxes):
+                no_faces.append((name, "no face found"))
+                rows.append({"_order": position, "file": name, "status": "no face"})
+                continue
+            for k, (box, crop) in enumerate(zip(boxes, cropper.crop_faces(rgb, boxes),
+                                                strict=True)):
+                x, y, w, h = (int(v) for v in box)
+                pending.append(({"_order": position, "file": name, "face": k,
+                                 "x": x, "y": y, "w": w, "h": h}, crop))
+        if on_error == "fail" and (failures or no_faces):
+            continue  # an error follows: only look for the other faulty inputs
+        if pending:
+            outputs = _predict(final, loader, middle, [im for _, im in pending])
+            for j, (row, _) in enumerate(pending):
+                for task, column, kind, probs in columns:
+                    values = outputs[task.output][j]
+                    if kind == "regression":
+                        row[column] = round(float(values), 1)
+                    else:
+                        label = task.classes[int(np.argmax(values))]
+                        row[column] = label if codes else task.named([label])[0]
+                        for p, v in zip(probs, values, strict=True):
+                            row[p] = round(float(v), 4)
+                row["status"] = "ok"
+                rows.append(row)
+        if progress is not None:
+            progress(min(start + _CHUNK, len(inputs)), len(inputs))
+    if on_error == "fail":
+        from ._imaging import format_failures
+
+        if failures:
+            raise ImageLoadError(format_failures(failures, len(inputs)), failures)
+        if no_faces:
+            raise FaceDetectionError(
+                f"No face found in {len(no_faces)} of {len(inputs)} image(s): "
+                + ", ".join(repr(n) for n, _ in no_faces[:5])
+                + (f" and {len(no_faces) - 5} more" if len(no_faces) > 5 else "")
+                + "; check that the faces are upright and frontal, or predict on the whole "
+                "images (detect=False) if they are face crops already.", no_faces)
+    names = ["_order", "file", "face", "x", "y", "w", "h"]
+    for _, column, _, probs in columns:
+        names += [column, *probs]
+    names.append("status")
+    table = pd.DataFrame(rows, columns=names)
+    table = table.sort_values(["_order", "face"], kind="stable", na_position="first")
+    table = table.drop(columns="_order").reset_index(drop=True)
+    for c in ("face", "x", "y", "w", "h"):
+        table[c] = table[c].astype("Int64")
+    return table
+
+
+def _predict(final, loader: ImageLoader, middle: list, images: list[np.ndarray]) -> dict:
+    X = loader.transform(images)
+    for step in middle:
+        X = step.transform(X)
+    return final.predict_outputs(X)
+
+
+def _warn_if_synthetic(final) -> None:
+    described = getattr(final, "training_data_", None)
+    if described and described.get("synthetic"):
+        warnings.warn(
+            "this model was trained on synthetic cartoon faces "
+            f"({described.get('source', 'skface.datasets.make_faces')}), not on photos of "
+            "people: its predictions on real faces mean nothing. Train it on a labelled "
+            "folder of face photos.", SyntheticModelWarning, stacklevel=3)
+
