@@ -16,7 +16,7 @@ from ._image_loader import ImageLoader
 from ._imaging import is_image_object, object_to_rgb, read_rgb
 from .exceptions import FaceDetectionError, ImageLoadError, SyntheticModelWarning
 
-__all__ = ["analyze", "face_label", "image_files", "resolve_predictor"]
+__all__ = ["analyze", "crop_labeller", "face_label", "image_files", "resolve_predictor"]
 
 _ON_ERROR = ("row", "fail")
 _CHUNK = 64  # inputs read, detected and predicted together: memory stays bounded
@@ -151,7 +151,22 @@ def _columns(tasks, codes: bool) -> list[tuple]:
     return out
 
 
-def face_label(row: pd.Series, tasks) -> str:
+def _values(columns: list[tuple], outputs: dict, j: int, codes: bool) -> dict:
+    """The predictions of row ``j`` of ``outputs``: task columns and probabilities."""
+    row = {}
+    for task, column, kind, probs in columns:
+        values = outputs[task.output][j]
+        if kind == "regression":
+            row[column] = round(float(values), 1)
+        else:
+            label = task.classes[int(np.argmax(values))]
+            row[column] = label if codes else task.named([label])[0]
+            for p, v in zip(probs, values, strict=True):
+                row[p] = round(float(v), 4)
+    return row
+
+
+def face_label(row, tasks) -> str:
     """The text drawn on a face: its predictions joined by " · " (ages in years)."""
     parts = []
     for t in tasks:
@@ -160,6 +175,24 @@ def face_label(row: pd.Series, tasks) -> str:
             continue
         parts.append(f"{float(value):.0f}" if t.classes is None else str(value))
     return " · ".join(parts)
+
+
+def crop_labeller(model) -> Callable[[np.ndarray], list[str]] | None:
+    """For a skface model, ``labels(crops)``: the named text drawn on each face crop
+    (``"32 · female · Asian"``); None for any other model."""
+    try:
+        final, loader, middle, _ = resolve_predictor(model)
+    except (TypeError, ValueError):
+        return None
+    tasks = final.task_.tasks
+    columns = _columns(tasks, codes=False)
+
+    def labels(crops: np.ndarray) -> list[str]:
+        outputs = _predict(final, loader, middle, list(crops))
+        return [face_label(_values(columns, outputs, j, False), tasks)
+                for j in range(len(crops))]
+
+    return labels
 
 
 def analyze(
@@ -296,15 +329,7 @@ def analyze(
         if pending:
             outputs = _predict(final, loader, middle, [im for _, im in pending])
             for j, (row, _) in enumerate(pending):
-                for task, column, kind, probs in columns:
-                    values = outputs[task.output][j]
-                    if kind == "regression":
-                        row[column] = round(float(values), 1)
-                    else:
-                        label = task.classes[int(np.argmax(values))]
-                        row[column] = label if codes else task.named([label])[0]
-                        for p, v in zip(probs, values, strict=True):
-                            row[p] = round(float(v), 4)
+                row.update(_values(columns, outputs, j, codes))
                 row["status"] = "ok"
                 rows.append(row)
         if progress is not None:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
+from ._analyze import crop_labeller
 from ._face_cropper import FaceCropper, import_cv2
 from ._utils import atomic_file, check_file_output
 
@@ -221,14 +222,20 @@ def resolve_model(model, cropper):
 
 
 def _faces_and_labels(rgb: np.ndarray, predictor, cropper: FaceCropper, grey: bool,
-                      label_of) -> tuple[np.ndarray, list[str]]:
-    """Face boxes in one RGB image and the predicted label of each."""
+                      label_of, named=None) -> tuple[np.ndarray, list[str]]:
+    """Face boxes in one RGB image and the predicted label of each.
+
+    ``named``: for a skface model drawn with the default labels, what turns the crops
+    into named labels (``"32 · female · Asian"``).
+    """
     boxes = cropper.find_faces(rgb)
     if cropper.multiple == "largest":
         boxes = boxes[:1]
     if not len(boxes):
         return boxes, []
     crops = cropper.crop_faces(rgb, boxes)
+    if named is not None:
+        return boxes, named(crops)
     if grey:
         crops = np.stack([np.asarray(Image.fromarray(c).convert("L")) for c in crops])[..., None]
     return boxes, _labels(predictor.predict(crops), len(boxes), label_of)
@@ -257,7 +264,9 @@ def annotate_image(
         How to find and crop faces; by default every face, at the model's size.
     format_label : callable, optional
         Turns one prediction (a value, or a row of FaceAttributes' DataFrame) into the
-        text drawn; by default values are joined with ", " and ages rounded to years.
+        text drawn. By default, for a skface model, its predictions by name joined
+        with " · ", ages in whole years (``"32 · female · Asian"``); for any other
+        model, values joined with ", ".
 
     Returns
     -------
@@ -286,7 +295,8 @@ def annotate_image(
     else:
         rgb = _as_rgb(image)
     label_of = format_label or _default_label
-    boxes, labels = _faces_and_labels(rgb, predictor, cropper, grey, label_of)
+    named = crop_labeller(model) if format_label is None else None
+    boxes, labels = _faces_and_labels(rgb, predictor, cropper, grey, label_of, named)
     faces = pd.DataFrame([(*(int(v) for v in b), t) for b, t in zip(boxes, labels, strict=True)],
                          columns=["x", "y", "w", "h", "label"])
     return draw_predictions(rgb, boxes, labels), faces
@@ -344,8 +354,10 @@ def annotate_video(
         Four-character code of the output codec.
     format_label : callable, optional
         Turns one face's prediction (a scalar, or a row of a DataFrame prediction
-        such as FaceAttributes') into the text drawn. By default values are joined
-        with ", " and floats rounded to integers.
+        such as FaceAttributes') into the text drawn. By default, for a skface
+        model, its predictions by name joined with " · ", ages in whole years
+        (``"32 · female · Asian"``); for any other model, values joined with ", "
+        and floats rounded to integers.
 
     Returns
     -------
@@ -386,6 +398,7 @@ def annotate_video(
     hint = "choose a new file name or pass overwrite=True to replace it"
     check_file_output(dst, overwrite=overwrite, inputs=[src], hint=hint)
     label_of = _default_label if format_label is None else format_label
+    named = crop_labeller(model) if format_label is None else None
     predictor, cropper, grey = resolve_model(model, cropper)
     cv2 = import_cv2()
 
@@ -415,7 +428,8 @@ def annotate_video(
                         frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
                     rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
                     if n_frames % every == 0:
-                        boxes, labels = _faces_and_labels(rgb, predictor, cropper, grey, label_of)
+                        boxes, labels = _faces_and_labels(rgb, predictor, cropper, grey,
+                                                          label_of, named)
                         rows.extend((n_frames, *(int(v) for v in b), t)
                                     for b, t in zip(boxes, labels, strict=True))
                     out = draw_predictions(rgb, boxes, labels)

@@ -67,7 +67,8 @@ def _metadata(est, task, names: list[str], loader) -> dict[str, str]:
         "kind": task.kind,
         "tasks": json.dumps([
             {"name": t.name, "kind": t.kind, "output": t.output,
-             "classes": None if t.classes is None else np.asarray(t.classes).tolist()}
+             "classes": None if t.classes is None else np.asarray(t.classes).tolist(),
+             "names": t.names}
             for t in task.tasks], default=str),
         "input": json.dumps({"name": "images", "dtype": "uint8",
                              "shape": ["batch", int(h), int(w), int(c)],

@@ -171,12 +171,17 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
     outputs = est.predict_outputs(X)  # one pass of the network, for every task
     # (task, metric, true, predicted, class labels)
     pending = [(task.name, "mae" if task.kind == "regression" else "accuracy", y_true,
-                task.predictions(outputs), task.classes) for task, y_true in truths]
+                task.predictions(outputs), task) for task, y_true in truths]
 
     def fill(tmp: Path) -> dict:
-        for task, metric, y_true, y_pred, classes in pending:
-            table[f"true_{task}"] = y_true
-            table[f"predicted_{task}"] = np.round(y_pred, 2) if metric == "mae" else y_pred
+        for task, metric, y_true, y_pred, declared_task in pending:
+            classes = declared_task.classes
+            if metric == "mae":
+                table[f"true_{task}"] = y_true
+                table[f"predicted_{task}"] = np.round(y_pred, 2)
+            else:  # by name, for people to read (UTKFace's codes become "female"...)
+                table[f"true_{task}"] = declared_task.named(y_true)
+                table[f"predicted_{task}"] = declared_task.named(y_pred)
             gm = P.group_metrics(y_true, y_pred, groups, task=task)
             spreadsheet_safe(gm).to_csv(tmp / f"group_metrics_{task}.csv", index=False)
             files = [f"group_metrics_{task}.csv"]
@@ -186,9 +191,10 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
                     files.append(_save(P.plot_age_predictions(y_true, y_pred),
                                        tmp / f"age_predictions_{task}.png"))
                 else:
-                    labels = list(classes)
-                    files.append(_save(P.plot_confusion_matrix(y_true, y_pred, labels=labels),
-                                       tmp / f"confusion_matrix_{task}.png"))
+                    files.append(_save(P.plot_confusion_matrix(
+                        y_true, y_pred, labels=list(classes),
+                        display_labels=declared_task.names),
+                        tmp / f"confusion_matrix_{task}.png"))
             # the worst group among those large enough for the difference to mean something
             worst = gm[(gm["column"] != "overall") & (gm["n"] >= _MIN_GROUP)]
             worst = worst.sort_values("vs_overall", ascending=(metric == "accuracy")).head(1)

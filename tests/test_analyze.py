@@ -162,3 +162,16 @@ def test_find_faces_and_crop_faces_are_the_detect_and_crop_of_one_image(scene_pa
     assert cropper.crop_faces(image, np.empty((0, 4))).shape == (0, 40, 40, 3)
     with pytest.raises(TypeError, match="not a path"):
         cropper.find_faces(scene_path)
+
+
+def test_reports_name_the_classes(synthetic, models, tmp_path):
+    from skface._reports import evaluate_model
+    from skface.datasets import load_utkface
+
+    folder, _ = synthetic
+    frame = load_utkface(folder)
+    evaluate_model(models["multi"], frame, tmp_path / "report", plots=False)
+    table = pd.read_csv(tmp_path / "report" / "predictions.csv")
+    assert set(table["true_gender"]) <= {"male", "female"}
+    assert set(table["predicted_race"]) <= {"White", "Black", "Asian", "Indian", "Others"}
+    assert table["true_age"].dtype.kind == "f"

@@ -87,6 +87,9 @@ def test_multi_task_pipeline_export_records_how_to_load_images(synthetic_paths, 
     assert json.loads(meta["input"])["shape"] == ["batch", 24, 24, 3]
     assert json.loads(meta["image_loader"])["size"] == 24
     assert json.loads(meta["classes"]) == {"gender": [0, 1], "race": [0, 1, 2, 3, 4]}
+    named = {t["name"]: t["names"] for t in json.loads(meta["tasks"])}
+    assert named == {"age": None, "gender": ["male", "female"],
+                     "race": ["White", "Black", "Asian", "Indian", "Others"]}
     assert meta["estimator"] == "FaceAttributes"
     assert graph.opset_import[0].version >= 18
 
