@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -14,7 +13,7 @@ from ._face_cropper import FaceCropper
 from ._image_files import DecodeFailure, image_extensions
 from ._image_loader import ImageLoader
 from ._imaging import is_image_object, object_to_rgb, read_rgb
-from .exceptions import FaceDetectionError, ImageLoadError, SyntheticModelWarning
+from .exceptions import FaceDetectionError, ImageLoadError
 
 __all__ = ["analyze", "crop_labeller", "face_label", "image_files", "resolve_predictor"]
 
@@ -292,7 +291,6 @@ def analyze(
     tasks = final.task_.tasks
     columns = _columns(tasks, codes)
     inputs = _inputs(images)
-    _warn_if_synthetic(final)
 
     rows: list[dict] = []
     failures: list[tuple[str, str]] = []
@@ -363,14 +361,4 @@ def _predict(final, loader: ImageLoader, middle: list, images: list[np.ndarray])
     for step in middle:
         X = step.transform(X)
     return final.predict_outputs(X)
-
-
-def _warn_if_synthetic(final) -> None:
-    described = getattr(final, "training_data_", None)
-    if described and described.get("synthetic"):
-        warnings.warn(
-            "this model was trained on synthetic cartoon faces "
-            f"({described.get('source', 'skface.datasets.make_faces')}), not on photos of "
-            "people: its predictions on real faces mean nothing. Train it on a labelled "
-            "folder of face photos.", SyntheticModelWarning, stacklevel=3)
 

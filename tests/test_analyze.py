@@ -175,3 +175,34 @@ def test_reports_name_the_classes(synthetic, models, tmp_path):
     assert set(table["true_gender"]) <= {"male", "female"}
     assert set(table["predicted_race"]) <= {"White", "Black", "Asian", "Indian", "Others"}
     assert table["true_age"].dtype.kind == "f"
+
+
+def test_a_model_trained_on_synthetic_faces_says_so_when_it_predicts(synthetic, tmp_path,
+                                                                     registered_fast_params):
+    import pickle
+    import warnings
+
+    from skface.exceptions import SyntheticModelWarning
+
+    _, frame = synthetic
+    model = make_pipeline(ImageLoader(size=32), GenderClassifier(**registered_fast_params)).fit(
+        frame["path"], frame["gender"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SyntheticModelWarning)
+        model.predict(frame["path"][:2])  # not marked: silent
+    model[-1].training_data_ = {"synthetic": True, "source": "24 synthetic faces"}
+    with pytest.warns(SyntheticModelWarning, match="24 synthetic faces"):
+        model.predict(frame["path"][:2])
+    with pytest.warns(SyntheticModelWarning):
+        analyze_fn(frame["path"][:2], model, detect=False)
+    for loaded in (pickle.loads(pickle.dumps(model)), _safe_round_trip(model, tmp_path)):
+        assert loaded[-1].training_data_ == model[-1].training_data_
+        with pytest.warns(SyntheticModelWarning):
+            loaded.predict_proba(frame["path"][:1])
+
+
+def _safe_round_trip(model, tmp_path):
+    from skface import load_model, save_model
+
+    save_model(model, tmp_path / "m.safetensors")
+    return load_model(tmp_path / "m.safetensors")

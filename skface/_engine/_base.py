@@ -851,6 +851,7 @@ class FaceNetBase(NeuralNet):
         """Network outputs for images ``X`` as float32 numpy, in evaluation mode."""
         self._check_fitted()
         X = self._check_X(X, reset=False)
+        _warn_if_synthetic(self)
         return self.forward(X, training=False).float().numpy()
 
     # ----------------------------------------------------------------- pickling
@@ -871,3 +872,18 @@ class FaceNetBase(NeuralNet):
         tags.input_tags.two_d_array = False
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _warn_if_synthetic(est) -> None:
+    """Warn when a model whose ``training_data_`` says synthetic faces predicts."""
+    described = getattr(est, "training_data_", None)
+    if isinstance(described, dict) and described.get("synthetic"):
+        import warnings
+
+        from ..exceptions import SyntheticModelWarning
+
+        warnings.warn(
+            f"{type(est).__name__} was trained on synthetic cartoon faces "
+            f"({described.get('source') or 'skface.datasets.make_faces'}), not on photos of "
+            "people: its predictions on real faces mean nothing. Train it on a labelled "
+            "folder of face photos (skface train FOLDER).", SyntheticModelWarning, stacklevel=4)
