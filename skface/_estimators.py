@@ -261,10 +261,16 @@ class _FaceEstimator(FaceNetBase):
         tags.target_tags.required = True  # every estimator learns from y
         return tags
 
-    def _valid_score(self, net, X, y):
-        # the score printed per epoch: accuracy, or MAE in years, of the main task
-        task = self._build_task().tasks[0]
+    def _valid_score(self, net, X, y, task: str | None = None):
+        # a score printed per epoch: accuracy, or MAE in years, of the main task or of
+        # one task of a multi-task model (whose y, as callbacks see it, is a label table)
+        declared = self._build_task()
+        task = declared.tasks[0] if task is None else declared[task]
         pred = task.predictions(self._build_head().predict(net.forward(X)))
+        if isinstance(y, pd.DataFrame):
+            y = task.true_labels(y[task.label].to_numpy())
+        elif np.ndim(y) == 2:  # a label table as skorch's Dataset holds it: one column a task
+            y = task.true_labels(np.asarray(y)[:, list(self.tasks_).index(task.label)])
         if task.kind == "regression":
             return float(np.abs(pred - np.asarray(y, dtype=np.float64)).mean())
         return float((pred == np.asarray(y)).mean())
@@ -1668,6 +1674,22 @@ class FaceAttributes(_FaceEstimator):
                 name = f"FaceAttributes ({task})"
                 cols.append(_encode_labels(_labels_1d(y[task], name), self.classes_[task], name))
         return np.stack(cols, axis=1).astype(np.float32)
+
+    def _valid_scores(self) -> list[tuple[str, str | None]]:
+        # one column per task in the epoch table: valid_age_mae, valid_gender_acc...
+        return [(f"valid_{t}_{'mae' if t == 'age' else 'acc'}", t)
+                for t in getattr(self, "tasks_", [])]
+
+    def _decode_target(self, y_enc):
+        """Encoded targets back as the label table ``y`` was (for callbacks)."""
+        y_enc = np.asarray(y_enc)
+        columns = {}
+        for j, task in enumerate(self.tasks_):
+            if task == "age":
+                columns[task] = np.round(y_enc[:, j] * self.y_scale_ + self.y_mean_, 3)
+            else:
+                columns[task] = self.classes_[task][y_enc[:, j].astype(np.int64)]
+        return pd.DataFrame(columns)
 
     def _age_dex(self) -> bool:
         age_loss = self.get_params_for("criterion").get("age_loss", "dex")

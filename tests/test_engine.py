@@ -659,3 +659,28 @@ def test_task_scorer_reads_a_label_table_for_a_multi_task_model(images):
     with pytest.raises(ValueError, match="response_method"):
         make_task_scorer("age", response_method="decision_function")
 
+
+
+def test_multi_task_epoch_table_scores_every_task(images):
+    import pandas as pd
+
+    y = pd.DataFrame({"age": AGES, "gender": np.arange(64) % 2,
+                      "race": np.array(["White", "Black", "Asian", "Indian"])[np.arange(64) % 4]})
+
+    def gender_acc(net, X, y_valid):  # what a user would write, on the decoded labels
+        truth = np.asarray(y_valid)[:, 1]
+        return float((net.predict(X)["gender"].to_numpy() == truth).mean())
+
+    def age_mae(net, X, y_valid):
+        truth = np.asarray(y_valid)[:, 0].astype(float)
+        return float(np.abs(net.predict(X)["age"].to_numpy() - truth).mean())
+
+    net = FaceAttributes(**FAST, callbacks=[EpochScoring(gender_acc, name="mine_gender"),
+                                            EpochScoring(age_mae, name="mine_age")]).fit(images, y)
+    np.testing.assert_allclose(net.history_[:, "valid_gender_acc"], net.history_[:, "mine_gender"])
+    np.testing.assert_allclose(net.history_[:, "valid_age_mae"], net.history_[:, "mine_age"],
+                               rtol=1e-4)
+    assert all(0 <= v <= 1 for v in net.history_[:, "valid_race_acc"])
+    only_age = FaceAttributes(**FAST).fit(images, y[["age"]])
+    last = only_age.history_[-1]
+    assert "valid_age_mae" in last and "valid_race_acc" not in last

@@ -8,6 +8,7 @@ cutmix, and pickling.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import threading
 import warnings
@@ -246,11 +247,12 @@ class FaceNetBase(NeuralNet):
     @property
     def _default_callbacks(self):
         callbacks = list(super()._default_callbacks)
-        if self._valid_score_name and self._uses_validation():
-            scoring = EpochScoring(self._valid_score, name=self._valid_score_name,
-                                   lower_is_better=self._valid_score_name.endswith("mae"),
-                                   use_caching=True)
-            callbacks.insert(-1, (self._valid_score_name, scoring))
+        if self._uses_validation():
+            for name, task in self._valid_scores():
+                scoring = EpochScoring(functools.partial(self._valid_score, task=task),
+                                       name=name, lower_is_better=name.endswith("mae"),
+                                       use_caching=True)
+                callbacks.insert(-1, (name, scoring))
         if not self._user_lr_scheduler():  # the user's scheduler replaces the built-in one
             callbacks.insert(-1, ("lr_schedule", WarmupCosine(self.warmup_epochs)))
         if self.ema_decay:
@@ -590,7 +592,12 @@ class FaceNetBase(NeuralNet):
             return y_enc
         return {"target": y_enc, "weight": np.asarray(weights, dtype=np.float32)}
 
-    def _valid_score(self, net, X, y):
+    def _valid_scores(self) -> list[tuple[str, str | None]]:
+        """``(column of the history, task)`` of each score printed per epoch; the main
+        task (None) under ``_valid_score_name`` by default."""
+        return [(self._valid_score_name, None)] if self._valid_score_name else []
+
+    def _valid_score(self, net, X, y, task: str | None = None):
         raise NotImplementedError
 
     def _decode_target(self, y_enc):
