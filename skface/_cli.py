@@ -8,8 +8,7 @@ import os
 import sys
 import tempfile
 
-from . import __version__
-from ._spreadsheet import spreadsheet_safe
+from ._version import __version__
 
 EXIT_OK = 0
 EXIT_BAD_FILES = 1  # only with --strict: the summary found malformed or unreadable files
@@ -300,6 +299,7 @@ def _predict_faces(model, paths: list[str], draw: str | None, targets: list, for
 def _predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from ._spreadsheet import spreadsheet_safe
     from ._utils import atomic_file, check_file_output
 
     paths = list(args.paths)

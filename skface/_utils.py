@@ -421,7 +421,7 @@ def check_folder_output(path: str | os.PathLike, *, overwrite: bool = False,
 
 
 def _write_manifest(folder: Path) -> None:
-    from . import __version__
+    from ._version import __version__
 
     files = sorted(
         os.path.relpath(os.path.join(root, name), folder)

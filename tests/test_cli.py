@@ -54,6 +54,47 @@ def test_python_dash_m_runs_the_same_command():
     assert done.stdout.startswith("skface ")
 
 
+HEAVY_MODULES = ("numpy", "pandas", "sklearn", "scipy", "PIL", "torch", "skorch", "joblib")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["train", "--help"]],
+                         ids=" ".join)
+def test_version_and_help_import_no_heavy_library(argv):
+    # python -X importtime lists every module the command imports, on stderr
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "skface", *argv],
+                          capture_output=True, text=True, check=True, timeout=100)
+    assert done.stdout.startswith("skface 0" if argv == ["--version"] else "usage: skface")
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0]
+                for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "skface" in imported  # the listing is read right
+    assert not imported & set(HEAVY_MODULES)
+
+
+@pytest.mark.timeout(120)
+def test_importing_the_command_line_imports_no_heavy_library():
+    code = ("import sys, skface._cli; from skface import __version__; "
+            f"print([m for m in {HEAVY_MODULES!r} if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=100)
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.timeout(120)
+def test_every_public_name_still_imports_from_skface():
+    code = ("import skface; from skface import *; "
+            "missing = [n for n in skface.__all__ if n not in globals()]; "
+            "assert not missing, missing; "
+            "from skface import ImageLoader, datasets, load_model, GenderClassifier; "
+            "print(skface.__version__)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=100)
+    assert done.returncode == 0, done.stderr
+    from skface._version import __version__
+
+    assert done.stdout.strip() == __version__
+
+
 @pytest.mark.utkface
 def test_summarize_a_real_subset(tmp_path, utkface_subset, utkface_dir, capsys):
     for p in utkface_subset[:30]:
