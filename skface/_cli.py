@@ -16,6 +16,50 @@ EXIT_USAGE = 2  # argparse's own code for bad arguments
 EXIT_ERROR = 3  # the input could not be read at all
 EXIT_MISSING_DEPENDENCY = 4  # an optional dependency the command needs is not installed
 EXIT_SIGPIPE = 141  # the shell's code for a reader that closed the pipe
+EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
+
+# The smallest square image every network of skface.nets takes (their contract: 32 to
+# 224 px; VGG16's five 2x2 poolings need 32 px).
+MIN_IMAGE_SIZE = 32
+
+
+class _UsageError(Exception):
+    """A bad argument found after parsing (one that needs a heavy import to check)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, pointing to ``--help``."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+
+
+def _integer(low: int, high: int | None = None, *, why: str = "",
+             also: dict[int, str] | None = None):
+    """An argparse ``type=``: a whole number from ``low`` (up to ``high``), or a key of
+    ``also`` (a special value and what it means). A bad value is a one-line usage error
+    naming the option, the value and what is allowed."""
+    also = dict(also or {})
+    allowed = (f"a whole number from {low} to {high}" if high is not None
+               else f"a whole number of at least {low}")
+    allowed += f" ({why})" if why else ""
+    allowed += "".join(f", or {value} for {meaning}" for value, meaning in also.items())
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not (value in also or (
+                value >= low and (high is None or value <= high))):
+            raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected {allowed}")
+        return value
+
+    return parse
+
+
+_COUNT = _integer(1)
+_N_JOBS = _integer(1, also={-1: "every CPU"})
 
 
 def _summarize(args: argparse.Namespace) -> int:
@@ -53,14 +97,25 @@ def _load_labels(source: str | None, args) -> tuple:
 
     if source is None:
         folder = tempfile.mkdtemp(prefix="skface-synthetic-")
-        frame = make_faces(args.synthetic, size=max(args.size, 32), directory=folder,
-                           random_state=0)
+        frame = make_faces(args.synthetic, size=args.size, directory=folder, random_state=0)
         return frame, (f"{args.synthetic} SYNTHETIC cartoon faces (skface.datasets.make_faces); "
                        "pass a folder or CSV to train on real images"), folder
     frame, malformed, kind = load_labels(source)
     for name, reason in malformed:
         print(f"skface: malformed file name {name!r} left out: {reason}", file=sys.stderr)
     return frame, f"{source} ({kind})", None
+
+
+def _check_network(name: str | None) -> None:
+    """``--network`` names a registered network (checked before any image is read)."""
+    if name is None:
+        return
+    from .nets import list_models
+
+    names = list_models()
+    if name.lower() not in names:
+        raise _UsageError(f"argument --network: unknown network {name!r}; choose one of "
+                          f"{', '.join(names)} (skface.nets.list_models())")
 
 
 def _estimator_for(target: str, args):
@@ -109,6 +164,7 @@ def _train(args: argparse.Namespace) -> int:
     from . import ImageLoader
     from ._utils import atomic_file, check_file_output, folders_of
 
+    _check_network(args.network)
     try:
         fmt = _model_format(args)
     except ValueError as exc:
@@ -387,14 +443,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="skface",
         description="Age, gender and race prediction from face images, scikit-learn style.",
         epilog=f"exit codes: {EXIT_OK} success, {EXIT_BAD_FILES} bad files found with --strict, "
                f"{EXIT_USAGE} bad arguments, an existing output without --force or an output "
                f"skface does not replace, {EXIT_ERROR} "
                f"input could not be read, {EXIT_MISSING_DEPENDENCY} an optional dependency "
-               "is missing.",
+               f"is missing, {EXIT_INTERRUPTED} interrupted (Ctrl-C).",
     )
     parser.add_argument("--version", action="version", version=f"skface {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -416,8 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not decode the images (faster; unreadable files are not found)")
     s.add_argument("--strict", action="store_true",
                    help=f"exit with code {EXIT_BAD_FILES} if any file is malformed or unreadable")
-    s.add_argument("--n-jobs", type=int, default=None, help="decoding threads (default: all CPUs)")
-    s.add_argument("--synthetic", type=int, default=500, metavar="N",
+    s.add_argument("--n-jobs", type=_N_JOBS, default=None,
+                   help="decoding threads, or -1 for every CPU (default: every CPU)")
+    s.add_argument("--synthetic", type=_COUNT, default=500, metavar="N",
                    help="number of synthetic images when no SOURCE is given (default: 500)")
     s.add_argument("-q", "--quiet", action="store_true",
                    help="no progress display (shown only on a terminal anyway)")
@@ -446,16 +503,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model file format (default: safetensors for a *.safetensors "
                         "output, joblib otherwise); safetensors files run no code when "
                         "loaded, joblib files hold any Pipeline")
-    t.add_argument("--size", type=int, default=48, help="image side in pixels (default: 48)")
-    t.add_argument("--epochs", type=int, default=None, help="maximum epochs")
+    t.add_argument("--size", type=_integer(MIN_IMAGE_SIZE,
+                                           why="the smallest side the networks take"),
+                   default=48,
+                   help=f"image side in pixels, at least {MIN_IMAGE_SIZE} (default: 48)")
+    t.add_argument("--epochs", type=_COUNT, default=None,
+                   help="maximum epochs, at least 1 (default: the estimator's)")
     t.add_argument("--network", default=None, help="network name from skface.nets.list_models()")
     t.add_argument("--stream", action="store_true",
                    help="decode images batch by batch while training instead of loading "
                         "them all first (for folders larger than memory)")
-    t.add_argument("--limit", type=int, default=None, metavar="N",
+    t.add_argument("--limit", type=_COUNT, default=None, metavar="N",
                    help="train on a random N images only")
-    t.add_argument("--random-state", type=int, default=0)
-    t.add_argument("--synthetic", type=int, default=1000, metavar="N",
+    t.add_argument("--random-state", type=_integer(0, 2**32 - 1), default=0,
+                   help="seed of the training's random numbers (default: 0)")
+    t.add_argument("--synthetic", type=_COUNT, default=1000, metavar="N",
                    help="number of synthetic images when no SOURCE is given (default: 1000)")
     t.add_argument("-q", "--quiet", action="store_true", help="no per-epoch progress")
     t.set_defaults(func=_train)
@@ -502,7 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "folder holding anything else)")
     e.add_argument("--no-plots", action="store_true",
                    help="tables only (figures need matplotlib: skface[plot])")
-    e.add_argument("--limit", type=int, default=None, metavar="N",
+    e.add_argument("--limit", type=_COUNT, default=None, metavar="N",
                    help="evaluate on a random N images only")
     e.set_defaults(func=_evaluate, synthetic=0, size=0)
 
@@ -523,7 +585,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "holding anything else)")
     d.add_argument("--no-check", action="store_true",
                    help="do not decode every image (faster; unreadable files are not found)")
-    d.add_argument("--n-jobs", type=int, default=None, help="decoding threads (default: all CPUs)")
+    d.add_argument("--n-jobs", type=_N_JOBS, default=None,
+                   help="decoding threads, or -1 for every CPU (default: every CPU)")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     d.set_defaults(func=_eda)
 
@@ -541,7 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("model", help=_MODEL_HELP)
     m.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: 127.0.0.1; 0.0.0.0 exposes it)")
-    m.add_argument("--port", type=int, default=None,
+    m.add_argument("--port", type=_integer(1, 65535), default=None,
                    help="port (default: Gradio's, 7860 or the next free one)")
     m.add_argument("--browser", action="store_true", help="open the page in a web browser")
     m.set_defaults(func=_demo)
@@ -557,6 +620,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.func(args)
+    except _UsageError as exc:  # a bad argument found after parsing
+        print(f"skface {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except FileExistsError as exc:  # an existing output, or one skface never writes
         print(f"skface {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -571,4 +637,4 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"skface {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED

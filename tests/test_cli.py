@@ -48,6 +48,85 @@ def test_errors_and_usage_give_distinct_exit_codes(tmp_path, capsys):
     assert info.value.code == 2
 
 
+def _no_work(monkeypatch):
+    """Make any attempt to read labels, images or a model, or to make synthetic images,
+    fail the test: bad arguments are refused first."""
+    import skface._cli as cli
+    import skface._demo
+    import skface._reports
+    import skface._summary
+    import skface.datasets
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a bad argument should have been refused before any work")
+
+    for module, name in [(cli, "_load_labels"), (cli, "load_model_file"),
+                         (skface._summary, "summarize"), (skface._reports, "explore_data"),
+                         (skface.datasets, "make_faces"), (skface._demo, "serve")]:
+        monkeypatch.setattr(module, name, fail)
+
+
+BAD_NUMBERS = [
+    (["train", "--epochs", "0"], "a whole number of at least 1"),
+    (["train", "--epochs", "-3"], "a whole number of at least 1"),
+    (["train", "--epochs", "two"], "a whole number of at least 1"),
+    (["train", "--size", "5"], "a whole number of at least 32"),
+    (["train", "--limit", "0"], "a whole number of at least 1"),
+    (["train", "--limit", "-2"], "a whole number of at least 1"),
+    (["train", "--synthetic", "0"], "a whole number of at least 1"),
+    (["train", "--random-state", "-1"], "a whole number from 0 to 4294967295"),
+    (["evaluate", "m.joblib", "data", "--limit", "0"], "a whole number of at least 1"),
+    (["summarize", "--n-jobs", "0"], "a whole number of at least 1, or -1 for every CPU"),
+    (["summarize", "--synthetic", "-5"], "a whole number of at least 1"),
+    (["eda", "data", "--n-jobs", "0"], "a whole number of at least 1, or -1 for every CPU"),
+    (["demo", "m.joblib", "--port", "70000"], "a whole number from 1 to 65535"),
+]
+
+
+@pytest.mark.parametrize(("argv", "allowed"), BAD_NUMBERS,
+                         ids=[" ".join(argv) for argv, _ in BAD_NUMBERS])
+def test_bad_numbers_are_one_line_usage_errors_before_any_work(argv, allowed, monkeypatch,
+                                                               capsys):
+    _no_work(monkeypatch)
+    option, value = (argv[i] for i in (-2, -1))
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err  # one line, not the usage text
+    assert f"skface {argv[0]}: error: argument {option}: invalid value {value!r}" in err
+    assert f"expected {allowed}" in err and f"'skface {argv[0]} --help'" in err
+
+
+def test_an_unknown_network_is_refused_before_any_work(monkeypatch, capsys):
+    _no_work(monkeypatch)
+    assert main(["train", "--network", "nosuchnet", "--epochs", "1", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "argument --network: unknown network 'nosuchnet'" in err
+    assert "basic_cnn" in err and "skfacenet" in err
+
+
+def test_every_network_takes_the_smallest_image_size():
+    import torch
+
+    from skface import nets
+    from skface._cli import MIN_IMAGE_SIZE
+
+    side = MIN_IMAGE_SIZE
+    for name in nets.list_models():
+        net = nets.get_model(name, n_outputs=2).eval()
+        with torch.no_grad():
+            assert net(torch.zeros(1, 3, side, side)).shape == (1, 2), name
+    with pytest.raises(RuntimeError):  # and it is the smallest: VGG16's poolings need it
+        nets.get_model("vgg16", n_outputs=2).eval()(torch.zeros(1, 3, side - 1, side - 1))
+
+
+def test_minus_one_decoding_threads_means_every_cpu(capsys):
+    assert main(["summarize", "--synthetic", "20", "--n-jobs", "-1", "-q"]) == 0
+    assert "20 synthetic images" in capsys.readouterr().out
+
+
 def test_python_dash_m_runs_the_same_command():
     done = subprocess.run([sys.executable, "-m", "skface", "--version"],
                           capture_output=True, text=True, check=True)
@@ -58,13 +137,17 @@ HEAVY_MODULES = ("numpy", "pandas", "sklearn", "scipy", "PIL", "torch", "skorch"
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["train", "--help"]],
-                         ids=" ".join)
-def test_version_and_help_import_no_heavy_library(argv):
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["train", "--help"],
+                                  ["train", "--epochs", "0"]], ids=" ".join)
+def test_version_help_and_bad_arguments_import_no_heavy_library(argv):
     # python -X importtime lists every module the command imports, on stderr
     done = subprocess.run([sys.executable, "-X", "importtime", "-m", "skface", *argv],
-                          capture_output=True, text=True, check=True, timeout=100)
-    assert done.stdout.startswith("skface 0" if argv == ["--version"] else "usage: skface")
+                          capture_output=True, text=True, timeout=100)
+    if argv[-1] == "0":
+        assert done.returncode == 2 and "argument --epochs" in done.stderr
+    else:
+        assert done.returncode == 0
+        assert done.stdout.startswith("skface 0" if argv == ["--version"] else "usage: skface")
     imported = {line.rsplit("|", 1)[-1].strip().split(".")[0]
                 for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert "skface" in imported  # the listing is read right
