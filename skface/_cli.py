@@ -8,6 +8,7 @@ import os
 import sys
 import tempfile
 
+from ._utils import VIDEO_SUFFIXES
 from ._version import __version__
 
 EXIT_OK = 0
@@ -103,7 +104,29 @@ def _load_labels(source: str | None, args) -> tuple:
     frame, malformed, kind = load_labels(source)
     for name, reason in malformed:
         print(f"skface: malformed file name {name!r} left out: {reason}", file=sys.stderr)
+    if frame.empty:
+        raise ValueError(f"{source!r} {_why_no_images(source, len(malformed))}; pass a folder "
+                         "of images named in UTKFace's scheme "
+                         "([age]_[gender]_[race]_[datetime].jpg) or a CSV label table")
     return frame, f"{source} ({kind})", None
+
+
+def _why_no_images(source: str, n_malformed: int) -> str:
+    """Why a folder or table gave no labelled image, as the rest of a sentence."""
+    if not os.path.isdir(source):
+        return "lists no images"
+    if n_malformed:
+        return (f"has no labelled images: none of its {n_malformed} file name(s) is in "
+                "UTKFace's scheme (listed above)")
+    with os.scandir(source) as entries:
+        names = [e for e in entries if not e.name.startswith(".")]
+    if not names:
+        return "is an empty folder"
+    folders = sum(e.is_dir() for e in names)
+    if folders:
+        return (f"holds no image files (its {folders} subfolder(s) are not searched: pass "
+                "the folder that holds the images)")
+    return "holds no image files"
 
 
 def _check_network(name: str | None) -> None:
@@ -217,8 +240,6 @@ def _train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
-
 _MODEL_HINT = ("pass a model file: a .safetensors file written by skface.save_model, or a "
                "joblib file written by `skface train` (joblib files run code when loaded: "
                "use only ones you trust)")
@@ -257,10 +278,12 @@ def load_model_file(path: str | os.PathLike):
     ------
     ModelFileError
         If ``path`` is missing, not a regular file, empty, not a model file, or a
-        joblib file holding something other than a model; the message names the file
-        and says what to pass instead. The command line exits with code 3.
+        joblib file holding something other than a fitted model; the message names the
+        file and says what to pass instead. The command line exits with code 3.
     """
     from sklearn.base import BaseEstimator
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
 
     from .exceptions import ModelFileError
 
@@ -292,7 +315,26 @@ def load_model_file(path: str | os.PathLike):
         raise ModelFileError(
             f"{path!r} holds a {type(model).__module__}.{type(model).__name__}, not a "
             f"model that predicts; {_MODEL_HINT}", path=path)
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        raise ModelFileError(
+            f"{path!r} holds a {type(model).__name__} that was never fitted; pass a "
+            "trained model, as `skface train` writes", path=path) from None
     return model
+
+
+def _check_takes_paths(model, path: str) -> None:
+    """The model predicts from image files: a Pipeline, as ``skface train`` writes."""
+    from sklearn.pipeline import Pipeline
+
+    from .exceptions import ModelFileError
+
+    if not isinstance(model, Pipeline):
+        raise ModelFileError(
+            f"{path!r} holds a {type(model).__name__}, which predicts from arrays, not "
+            "from image files; pass a Pipeline that starts from image paths, as `skface "
+            "train` writes (make_pipeline(ImageLoader(...), estimator))", path=path)
 
 
 def _plan_drawing(paths: list[str], draw: str | None, force: bool, protect: dict) -> list:
@@ -309,7 +351,7 @@ def _plan_drawing(paths: list[str], draw: str | None, force: bool, protect: dict
                     "(nothing is written next to the inputs)")
     seen: dict[str, str] = {}
     for path in paths:
-        video = path.lower().endswith(_VIDEO_SUFFIXES)
+        video = path.lower().endswith(VIDEO_SUFFIXES)
         if not draw:
             if video:
                 raise ValueError(f"{path!r} is a video: pass --draw FOLDER for the annotated "
@@ -340,7 +382,7 @@ def _predict_faces(model, paths: list[str], draw: str | None, targets: list, for
         clean_leftovers(draw)  # once, not once per file
     tables = []
     for path, target in zip(paths, targets, strict=True):
-        if path.lower().endswith(_VIDEO_SUFFIXES):
+        if path.lower().endswith(VIDEO_SUFFIXES):
             faces = annotate_video(model, path, target, overwrite=force)
         else:
             drawn, faces = annotate_image(model, path)
@@ -370,6 +412,8 @@ def _predict(args: argparse.Namespace) -> int:
     if args.detect or args.draw:
         targets = _plan_drawing(paths, args.draw, args.force, protect)
     model = load_model_file(args.model)
+    if targets is None:
+        _check_takes_paths(model, args.model)
     if targets is not None:
         table = _predict_faces(model, paths, args.draw, targets, args.force)
     else:
@@ -400,6 +444,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     protect["inputs"].append(args.model)
     check_folder_output(args.output, overwrite=args.force, **protect)
     model = load_model_file(args.model)
+    _check_takes_paths(model, args.model)
     frame, described, _ = _load_labels(args.data, args)
     if args.limit:
         frame = frame.sample(n=min(args.limit, len(frame)), random_state=0)

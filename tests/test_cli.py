@@ -483,6 +483,102 @@ def test_evaluate_names_labels_that_are_not_the_models(tmp_path, synthetic_dir):
     assert not (tmp_path / "report").exists()
 
 
+# ------------------------------------------------------------------ inputs that do not fit
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    return err
+
+
+def test_a_single_image_is_not_taken_for_a_folder_or_table(tmp_path, trained_models,
+                                                           synthetic_paths, capsys):
+    image = synthetic_paths[0]
+    disguised = tmp_path / "labels.csv"  # an image under a table's name: its bytes tell
+    disguised.write_bytes(open(image, "rb").read())
+    for source in (image, str(disguised)):
+        for argv in (["train", source, "-o", str(tmp_path / "m.joblib"), "-q"],
+                     ["evaluate", str(trained_models["gender"]), source,
+                      "-o", str(tmp_path / "report")],
+                     ["summarize", source], ["eda", source, "-o", str(tmp_path / "eda")]):
+            assert main(argv) == 3, argv
+            err = _one_error_line(capsys)
+            assert f"skface {argv[0]}: error: {source!r} is an image file, not a folder or " \
+                   "a CSV label table; pass the folder that holds the images" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.csv"]
+
+
+def test_a_table_without_a_path_column_names_the_columns_it_has(tmp_path, trained_models,
+                                                                synthetic_paths, capsys):
+    table = tmp_path / "labels.csv"
+    table.write_text("file,age\n" + "".join(f"{p},30\n" for p in synthetic_paths[:3]))
+    for argv in (["train", str(table), "-o", str(tmp_path / "m.joblib"), "-q"],
+                 ["evaluate", str(trained_models["gender"]), str(table),
+                  "-o", str(tmp_path / "report")],
+                 ["summarize", str(table)], ["eda", str(table), "-o", str(tmp_path / "eda")]):
+        assert main(argv) == 3, argv
+        err = _one_error_line(capsys)
+        assert "a label table needs a 'path' column" in err
+        assert "its columns are ['file', 'age']" in err and "path_column" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.csv"]
+
+
+def test_train_and_evaluate_on_a_folder_without_images_say_why(tmp_path, trained_models,
+                                                               synthetic_paths, capsys):
+    empty, parent, misnamed = tmp_path / "empty", tmp_path / "parent", tmp_path / "misnamed"
+    empty.mkdir()
+    (parent / "UTKFace").mkdir(parents=True)
+    misnamed.mkdir()
+    os.symlink(synthetic_paths[0], misnamed / "photo.jpg")
+    table = tmp_path / "labels.csv"
+    table.write_text("path,gender\n")
+    cases = [(empty, "is an empty folder"),
+             (parent, "holds no image files (its 1 subfolder(s) are not searched"),
+             (misnamed, "has no labelled images: none of its 1 file name(s) is in "
+                        "UTKFace's scheme"),
+             (table, "lists no images")]
+    for source, why in cases:
+        for argv in (["train", str(source), "-o", str(tmp_path / "m.joblib"), "-q"],
+                     ["evaluate", str(trained_models["gender"]), str(source),
+                      "-o", str(tmp_path / "report")]):
+            assert main(argv) == 3, argv
+            err = capsys.readouterr().err.splitlines()
+            if source == misnamed:  # the malformed name is listed first
+                assert "'photo.jpg'" in err.pop(0)
+            assert len(err) == 1, err
+            assert f"skface {argv[0]}: error: {str(source)!r} {why}" in err[0]
+            assert "pass a folder of images named in UTKFace's scheme" in err[0]
+    assert not (tmp_path / "m.joblib").exists() and not (tmp_path / "report").exists()
+
+
+def test_a_model_that_cannot_predict_from_image_files_is_one_line(tmp_path, trained_models,
+                                                                  synthetic_dir, capsys):
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from skface import GenderClassifier
+
+    files = {"lr.joblib": LogisticRegression().fit(np.eye(4), [0, 1, 0, 1]),
+             "bare.joblib": joblib.load(trained_models["gender"])[-1],
+             "unfitted.joblib": GenderClassifier()}
+    for name, model in files.items():
+        joblib.dump(model, tmp_path / name)
+    image = str(sorted(synthetic_dir.iterdir())[0])
+    for name, why in [("lr.joblib", "holds a LogisticRegression, which predicts from arrays"),
+                      ("bare.joblib", "holds a GenderClassifier, which predicts from arrays"),
+                      ("unfitted.joblib", "holds a GenderClassifier that was never fitted")]:
+        model = str(tmp_path / name)
+        for argv in (["predict", model, image],
+                     ["evaluate", model, str(synthetic_dir), "-o", str(tmp_path / "report")]):
+            assert main(argv) == 3, argv
+            err = _one_error_line(capsys)
+            assert f"skface {argv[0]}: error: {model!r} {why}" in err
+            assert "`skface train`" in err
+    assert not (tmp_path / "report").exists()
+
+
 @pytest.mark.utkface
 def test_predict_with_detection_lists_faces_and_draws_them(tmp_path, trained_models,
                                                            utkface_dir, capsys):
