@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 
 from ._utils import VIDEO_SUFFIXES
 from ._version import __version__
+from .exceptions import TrainingInterruptedWarning
 
 EXIT_OK = 0
 EXIT_BAD_FILES = 1  # only with --strict: the summary found malformed or unreadable files
@@ -98,7 +100,12 @@ def _load_labels(source: str | None, args) -> tuple:
 
     if source is None:
         folder = tempfile.mkdtemp(prefix="skface-synthetic-")
-        frame = make_faces(args.synthetic, size=args.size, directory=folder, random_state=0)
+        try:
+            frame = make_faces(args.synthetic, size=args.size, directory=folder,
+                               random_state=0)
+        except BaseException:  # Ctrl-C too: the caller never sees the folder to remove
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return frame, (f"{args.synthetic} SYNTHETIC cartoon faces (skface.datasets.make_faces); "
                        "pass a folder or CSV to train on real images"), folder
     frame, malformed, kind = load_labels(source)
@@ -179,7 +186,20 @@ def _source_protection(source: str | None) -> dict:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import shutil
+    written: list[str] = []  # the model file, once it is in place
+    try:
+        return _train_and_write(args, written)
+    except (KeyboardInterrupt, TrainingInterruptedWarning):
+        # skorch ends training at Ctrl-C and fit returns a partly trained model: the
+        # warning it comes with is an error here, so that no such model is written
+        done = (f"the model was written to {args.output}" if written
+                else f"no model written to {args.output}")
+        print(f"skface train: interrupted; {done}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
+    import warnings
 
     import joblib
     from sklearn.pipeline import make_pipeline
@@ -224,7 +244,9 @@ def _train(args: argparse.Namespace) -> int:
         pipe = make_pipeline(loader, _estimator_for(target, args))
         print(f"skface train: {target} on {len(frame):,} images from {described}",
               file=sys.stderr)
-        pipe.fit(frame["path"], y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", TrainingInterruptedWarning)
+            pipe.fit(frame["path"], y)
         # atomic, and without --force never replacing a file that appeared meanwhile
         with atomic_file(args.output, overwrite=args.force, **protect) as partial:
             if fmt == "safetensors":
@@ -233,6 +255,7 @@ def _train(args: argparse.Namespace) -> int:
                 save_model(pipe, partial)
             else:
                 joblib.dump(pipe, partial)
+        written.append(args.output)
         print(f"skface train: model written to {args.output} ({fmt})", file=sys.stderr)
     finally:
         if tmp is not None:

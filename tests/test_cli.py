@@ -326,6 +326,46 @@ def test_predict_never_writes_over_its_inputs(tmp_path, synthetic_dir, monkeypat
     assert model.read_text() == "a model" and folder_state(synthetic_dir) == before
 
 
+def _interrupt(monkeypatch, cls, method, after: int = 0):
+    """Make ``cls.method`` raise KeyboardInterrupt (what Ctrl-C raises) on its call
+    number ``after + 1``."""
+    original = getattr(cls, method)
+    calls = []
+
+    def interrupted(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) > after:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, method, interrupted)
+
+
+@pytest.mark.parametrize("where", ["training, later batch", "training, first batch",
+                                   "decoding the images"])
+def test_ctrl_c_during_train_exits_130_and_writes_no_model(tmp_path, monkeypatch, capsys,
+                                                           where):
+    import warnings
+
+    from skface import ImageLoader
+    from skface._engine._base import FaceNetBase
+
+    if where == "decoding the images":
+        _interrupt(monkeypatch, ImageLoader, "transform")
+    else:  # skorch ends training at Ctrl-C and fit returns, with a partly trained model
+        _interrupt(monkeypatch, FaceNetBase, "train_step_single",
+                   after=1 if where.endswith("later batch") else 0)
+    model = tmp_path / "gender.joblib"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = main([*TRAIN_FAST, "--epochs", "3", "--synthetic", "120", "-o", str(model)])
+    assert code == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"skface train: interrupted; no model written to {model}")
+    assert not list(tmp_path.iterdir())  # no model, no partial file
+    assert not [w for w in caught if "interrupted" in str(w.message)]  # said once, above
+
+
 def test_train_all_targets_on_a_label_table(tmp_path, synthetic_dir, capsys):
     from skface.datasets import load_utkface
 
