@@ -435,11 +435,10 @@ def _predict(args: argparse.Namespace) -> int:
     if args.detect or args.draw:
         targets = _plan_drawing(paths, args.draw, args.force, protect)
     model = load_model_file(args.model)
-    if targets is None:
-        _check_takes_paths(model, args.model)
     if targets is not None:
         table = _predict_faces(model, paths, args.draw, targets, args.force)
     else:
+        _check_takes_paths(model, args.model)
         pred = model.predict(paths)
         table = (pred.copy() if isinstance(pred, pd.DataFrame)
                  else pd.DataFrame({"prediction": pred}))
