@@ -130,6 +130,15 @@ def load_labels(source: str | os.PathLike) -> tuple[pd.DataFrame, list[tuple[str
         Malformed file names of a folder, with the reason (always empty for a table).
     kind : str
         ``"UTKFace file names"`` or ``"label table"``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``source`` does not exist.
+    ValueError
+        If ``source`` is an image file rather than a folder or a table, or a table
+        without a ``path`` column (the message lists its columns), or as
+        :func:`skface.datasets.load_csv` raises.
     """
     source = os.fspath(source)
     if not os.path.exists(source):
