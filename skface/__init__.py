@@ -1,23 +1,14 @@
 """skface: scikit-learn compatible age, gender and race prediction from face images.
 
 The data layer (``skface.datasets``, :class:`ImageLoader`, :class:`UTKFaceLabelDecoder`,
-:class:`AgeBinEncoder`) needs numpy, pandas, Pillow and scikit-learn; importing
-``skface`` does not import torch.
+:class:`AgeBinEncoder`) needs numpy, pandas, Pillow and scikit-learn; the estimators and
+networks need torch. Each public name is imported on first use: ``import skface``
+imports none of these libraries (so the ``skface`` command's ``--version`` and ``--help``
+answer at once), and using the data layer does not import torch.
 """
 
-from . import datasets, exceptions
-from ._age_bins import AGE_BIN_PRESETS, AgeBinEncoder
-from ._draw import annotate_image, annotate_video, draw_predictions
-from ._face_cropper import FaceCropper
-from ._image_loader import ImageLoader
-from ._imaging import CacheInfo, clear_image_cache, image_cache_info, set_image_cache_limit
-from ._label_decoder import UTKFaceLabelDecoder
-from ._labels import GENDER_NAMES, MAX_AGE, RACE_NAMES
-from ._lazy_images import LazyImages
-from ._safe_io import load_model, save_model
-from ._scoring import make_task_scorer
-
-__version__ = "0.1.0.dev0"
+from . import exceptions
+from ._version import __version__
 
 __all__ = [
     "AGE_BIN_PRESETS",
@@ -44,8 +35,31 @@ __all__ = [
     "set_image_cache_limit",
 ]
 
-# The estimators and networks need torch: they are imported on first use, so that the
-# data layer above stays importable (and fast to import) without it.
+# The data layer, imported on first use: it needs numpy, pandas and scikit-learn.
+_DATA_LAYER = {
+    "AGE_BIN_PRESETS": "._age_bins",
+    "AgeBinEncoder": "._age_bins",
+    "CacheInfo": "._imaging",
+    "FaceCropper": "._face_cropper",
+    "GENDER_NAMES": "._labels",
+    "ImageLoader": "._image_loader",
+    "LazyImages": "._lazy_images",
+    "MAX_AGE": "._labels",
+    "RACE_NAMES": "._labels",
+    "UTKFaceLabelDecoder": "._label_decoder",
+    "annotate_image": "._draw",
+    "annotate_video": "._draw",
+    "clear_image_cache": "._imaging",
+    "datasets": ".datasets",
+    "draw_predictions": "._draw",
+    "image_cache_info": "._imaging",
+    "load_model": "._safe_io",
+    "make_task_scorer": "._scoring",
+    "save_model": "._safe_io",
+    "set_image_cache_limit": "._imaging",
+}
+# The estimators and networks need torch: they too are imported on first use, so that
+# the data layer stays importable (and fast to import) without it.
 _LAZY = {
     "AcceleratedAgeBinner": "._accelerate",
     "AcceleratedAgeRegressor": "._accelerate",
@@ -63,6 +77,8 @@ _LAZY = {
     "plots": ".plots",  # matplotlib is imported by the plotting functions, not here
 }
 __all__ += sorted(_LAZY)
+_LAZY.update(_DATA_LAYER)
+_MODULES = ("datasets", "nets", "plots")
 
 
 def __getattr__(name: str):
@@ -70,7 +86,7 @@ def __getattr__(name: str):
         import importlib
 
         module = importlib.import_module(_LAZY[name], __name__)
-        value = module if name in ("nets", "plots") else getattr(module, name)
+        value = module if name in _MODULES else getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'skface' has no attribute {name!r}")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 
-from . import __version__
-from ._spreadsheet import spreadsheet_safe
+from ._utils import VIDEO_SUFFIXES
+from ._version import __version__
+from .exceptions import TrainingInterruptedWarning
 
 EXIT_OK = 0
 EXIT_BAD_FILES = 1  # only with --strict: the summary found malformed or unreadable files
@@ -17,6 +19,50 @@ EXIT_USAGE = 2  # argparse's own code for bad arguments
 EXIT_ERROR = 3  # the input could not be read at all
 EXIT_MISSING_DEPENDENCY = 4  # an optional dependency the command needs is not installed
 EXIT_SIGPIPE = 141  # the shell's code for a reader that closed the pipe
+EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
+
+# The smallest square image every network of skface.nets takes (their contract: 32 to
+# 224 px; VGG16's five 2x2 poolings need 32 px).
+MIN_IMAGE_SIZE = 32
+
+
+class _UsageError(Exception):
+    """A bad argument found after parsing (one that needs a heavy import to check)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, pointing to ``--help``."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+
+
+def _integer(low: int, high: int | None = None, *, why: str = "",
+             also: dict[int, str] | None = None):
+    """An argparse ``type=``: a whole number from ``low`` (up to ``high``), or a key of
+    ``also`` (a special value and what it means). A bad value is a one-line usage error
+    naming the option, the value and what is allowed."""
+    also = dict(also or {})
+    allowed = (f"a whole number from {low} to {high}" if high is not None
+               else f"a whole number of at least {low}")
+    allowed += f" ({why})" if why else ""
+    allowed += "".join(f", or {value} for {meaning}" for value, meaning in also.items())
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not (value in also or (
+                value >= low and (high is None or value <= high))):
+            raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected {allowed}")
+        return value
+
+    return parse
+
+
+_COUNT = _integer(1)
+_N_JOBS = _integer(1, also={-1: "every CPU"})
 
 
 def _summarize(args: argparse.Namespace) -> int:
@@ -54,14 +100,52 @@ def _load_labels(source: str | None, args) -> tuple:
 
     if source is None:
         folder = tempfile.mkdtemp(prefix="skface-synthetic-")
-        frame = make_faces(args.synthetic, size=max(args.size, 32), directory=folder,
-                           random_state=0)
+        try:
+            frame = make_faces(args.synthetic, size=args.size, directory=folder,
+                               random_state=0)
+        except BaseException:  # Ctrl-C too: the caller never sees the folder to remove
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return frame, (f"{args.synthetic} SYNTHETIC cartoon faces (skface.datasets.make_faces); "
                        "pass a folder or CSV to train on real images"), folder
     frame, malformed, kind = load_labels(source)
     for name, reason in malformed:
         print(f"skface: malformed file name {name!r} left out: {reason}", file=sys.stderr)
+    if frame.empty:
+        raise ValueError(f"{source!r} {_why_no_images(source, len(malformed))}; pass a folder "
+                         "of images named in UTKFace's scheme "
+                         "([age]_[gender]_[race]_[datetime].jpg) or a CSV label table")
     return frame, f"{source} ({kind})", None
+
+
+def _why_no_images(source: str, n_malformed: int) -> str:
+    """Why a folder or table gave no labelled image, as the rest of a sentence."""
+    if not os.path.isdir(source):
+        return "lists no images"
+    if n_malformed:
+        return (f"has no labelled images: none of its {n_malformed} file name(s) is in "
+                "UTKFace's scheme (listed above)")
+    with os.scandir(source) as entries:
+        names = [e for e in entries if not e.name.startswith(".")]
+    if not names:
+        return "is an empty folder"
+    folders = sum(e.is_dir() for e in names)
+    if folders:
+        return (f"holds no image files (its {folders} subfolder(s) are not searched: pass "
+                "the folder that holds the images)")
+    return "holds no image files"
+
+
+def _check_network(name: str | None) -> None:
+    """``--network`` names a registered network (checked before any image is read)."""
+    if name is None:
+        return
+    from .nets import list_models
+
+    names = list_models()
+    if name.lower() not in names:
+        raise _UsageError(f"argument --network: unknown network {name!r}; choose one of "
+                          f"{', '.join(names)} (skface.nets.list_models())")
 
 
 def _estimator_for(target: str, args):
@@ -102,7 +186,20 @@ def _source_protection(source: str | None) -> dict:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import shutil
+    written: list[str] = []  # the model file, once it is in place
+    try:
+        return _train_and_write(args, written)
+    except (KeyboardInterrupt, TrainingInterruptedWarning):
+        # skorch ends training at Ctrl-C and fit returns a partly trained model: the
+        # warning it comes with is an error here, so that no such model is written
+        done = (f"the model was written to {args.output}" if written
+                else f"no model written to {args.output}")
+        print(f"skface train: interrupted; {done}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
+    import warnings
 
     import joblib
     from sklearn.pipeline import make_pipeline
@@ -110,6 +207,7 @@ def _train(args: argparse.Namespace) -> int:
     from . import ImageLoader
     from ._utils import atomic_file, check_file_output, folders_of
 
+    _check_network(args.network)
     try:
         fmt = _model_format(args)
     except ValueError as exc:
@@ -146,7 +244,9 @@ def _train(args: argparse.Namespace) -> int:
         pipe = make_pipeline(loader, _estimator_for(target, args))
         print(f"skface train: {target} on {len(frame):,} images from {described}",
               file=sys.stderr)
-        pipe.fit(frame["path"], y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", TrainingInterruptedWarning)
+            pipe.fit(frame["path"], y)
         # atomic, and without --force never replacing a file that appeared meanwhile
         with atomic_file(args.output, overwrite=args.force, **protect) as partial:
             if fmt == "safetensors":
@@ -155,14 +255,13 @@ def _train(args: argparse.Namespace) -> int:
                 save_model(pipe, partial)
             else:
                 joblib.dump(pipe, partial)
+        written.append(args.output)
         print(f"skface train: model written to {args.output} ({fmt})", file=sys.stderr)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     return EXIT_OK
 
-
-_VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 
 _MODEL_HINT = ("pass a model file: a .safetensors file written by skface.save_model, or a "
                "joblib file written by `skface train` (joblib files run code when loaded: "
@@ -202,10 +301,12 @@ def load_model_file(path: str | os.PathLike):
     ------
     ModelFileError
         If ``path`` is missing, not a regular file, empty, not a model file, or a
-        joblib file holding something other than a model; the message names the file
-        and says what to pass instead. The command line exits with code 3.
+        joblib file holding something other than a fitted model; the message names the
+        file and says what to pass instead. The command line exits with code 3.
     """
     from sklearn.base import BaseEstimator
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
 
     from .exceptions import ModelFileError
 
@@ -237,7 +338,26 @@ def load_model_file(path: str | os.PathLike):
         raise ModelFileError(
             f"{path!r} holds a {type(model).__module__}.{type(model).__name__}, not a "
             f"model that predicts; {_MODEL_HINT}", path=path)
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        raise ModelFileError(
+            f"{path!r} holds a {type(model).__name__} that was never fitted; pass a "
+            "trained model, as `skface train` writes", path=path) from None
     return model
+
+
+def _check_takes_paths(model, path: str) -> None:
+    """The model predicts from image files: a Pipeline, as ``skface train`` writes."""
+    from sklearn.pipeline import Pipeline
+
+    from .exceptions import ModelFileError
+
+    if not isinstance(model, Pipeline):
+        raise ModelFileError(
+            f"{path!r} holds a {type(model).__name__}, which predicts from arrays, not "
+            "from image files; pass a Pipeline that starts from image paths, as `skface "
+            "train` writes (make_pipeline(ImageLoader(...), estimator))", path=path)
 
 
 def _plan_drawing(paths: list[str], draw: str | None, force: bool, protect: dict) -> list:
@@ -254,7 +374,7 @@ def _plan_drawing(paths: list[str], draw: str | None, force: bool, protect: dict
                     "(nothing is written next to the inputs)")
     seen: dict[str, str] = {}
     for path in paths:
-        video = path.lower().endswith(_VIDEO_SUFFIXES)
+        video = path.lower().endswith(VIDEO_SUFFIXES)
         if not draw:
             if video:
                 raise ValueError(f"{path!r} is a video: pass --draw FOLDER for the annotated "
@@ -285,7 +405,7 @@ def _predict_faces(model, paths: list[str], draw: str | None, targets: list, for
         clean_leftovers(draw)  # once, not once per file
     tables = []
     for path, target in zip(paths, targets, strict=True):
-        if path.lower().endswith(_VIDEO_SUFFIXES):
+        if path.lower().endswith(VIDEO_SUFFIXES):
             faces = annotate_video(model, path, target, overwrite=force)
         else:
             drawn, faces = annotate_image(model, path)
@@ -300,6 +420,7 @@ def _predict_faces(model, paths: list[str], draw: str | None, targets: list, for
 def _predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from ._spreadsheet import spreadsheet_safe
     from ._utils import atomic_file, check_file_output
 
     paths = list(args.paths)
@@ -317,6 +438,7 @@ def _predict(args: argparse.Namespace) -> int:
     if targets is not None:
         table = _predict_faces(model, paths, args.draw, targets, args.force)
     else:
+        _check_takes_paths(model, args.model)
         pred = model.predict(paths)
         table = (pred.copy() if isinstance(pred, pd.DataFrame)
                  else pd.DataFrame({"prediction": pred}))
@@ -344,6 +466,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     protect["inputs"].append(args.model)
     check_folder_output(args.output, overwrite=args.force, **protect)
     model = load_model_file(args.model)
+    _check_takes_paths(model, args.model)
     frame, described, _ = _load_labels(args.data, args)
     if args.limit:
         frame = frame.sample(n=min(args.limit, len(frame)), random_state=0)
@@ -387,14 +510,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="skface",
         description="Age, gender and race prediction from face images, scikit-learn style.",
         epilog=f"exit codes: {EXIT_OK} success, {EXIT_BAD_FILES} bad files found with --strict, "
                f"{EXIT_USAGE} bad arguments, an existing output without --force or an output "
                f"skface does not replace, {EXIT_ERROR} "
                f"input could not be read, {EXIT_MISSING_DEPENDENCY} an optional dependency "
-               "is missing.",
+               f"is missing, {EXIT_INTERRUPTED} interrupted (Ctrl-C).",
     )
     parser.add_argument("--version", action="version", version=f"skface {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -416,8 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not decode the images (faster; unreadable files are not found)")
     s.add_argument("--strict", action="store_true",
                    help=f"exit with code {EXIT_BAD_FILES} if any file is malformed or unreadable")
-    s.add_argument("--n-jobs", type=int, default=None, help="decoding threads (default: all CPUs)")
-    s.add_argument("--synthetic", type=int, default=500, metavar="N",
+    s.add_argument("--n-jobs", type=_N_JOBS, default=None,
+                   help="decoding threads, or -1 for every CPU (default: every CPU)")
+    s.add_argument("--synthetic", type=_COUNT, default=500, metavar="N",
                    help="number of synthetic images when no SOURCE is given (default: 500)")
     s.add_argument("-q", "--quiet", action="store_true",
                    help="no progress display (shown only on a terminal anyway)")
@@ -446,16 +570,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model file format (default: safetensors for a *.safetensors "
                         "output, joblib otherwise); safetensors files run no code when "
                         "loaded, joblib files hold any Pipeline")
-    t.add_argument("--size", type=int, default=48, help="image side in pixels (default: 48)")
-    t.add_argument("--epochs", type=int, default=None, help="maximum epochs")
+    t.add_argument("--size", type=_integer(MIN_IMAGE_SIZE,
+                                           why="the smallest side the networks take"),
+                   default=48,
+                   help=f"image side in pixels, at least {MIN_IMAGE_SIZE} (default: 48)")
+    t.add_argument("--epochs", type=_COUNT, default=None,
+                   help="maximum epochs, at least 1 (default: the estimator's)")
     t.add_argument("--network", default=None, help="network name from skface.nets.list_models()")
     t.add_argument("--stream", action="store_true",
                    help="decode images batch by batch while training instead of loading "
                         "them all first (for folders larger than memory)")
-    t.add_argument("--limit", type=int, default=None, metavar="N",
+    t.add_argument("--limit", type=_COUNT, default=None, metavar="N",
                    help="train on a random N images only")
-    t.add_argument("--random-state", type=int, default=0)
-    t.add_argument("--synthetic", type=int, default=1000, metavar="N",
+    t.add_argument("--random-state", type=_integer(0, 2**32 - 1), default=0,
+                   help="seed of the training's random numbers (default: 0)")
+    t.add_argument("--synthetic", type=_COUNT, default=1000, metavar="N",
                    help="number of synthetic images when no SOURCE is given (default: 1000)")
     t.add_argument("-q", "--quiet", action="store_true", help="no per-epoch progress")
     t.set_defaults(func=_train)
@@ -502,7 +631,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "folder holding anything else)")
     e.add_argument("--no-plots", action="store_true",
                    help="tables only (figures need matplotlib: skface[plot])")
-    e.add_argument("--limit", type=int, default=None, metavar="N",
+    e.add_argument("--limit", type=_COUNT, default=None, metavar="N",
                    help="evaluate on a random N images only")
     e.set_defaults(func=_evaluate, synthetic=0, size=0)
 
@@ -523,7 +652,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "holding anything else)")
     d.add_argument("--no-check", action="store_true",
                    help="do not decode every image (faster; unreadable files are not found)")
-    d.add_argument("--n-jobs", type=int, default=None, help="decoding threads (default: all CPUs)")
+    d.add_argument("--n-jobs", type=_N_JOBS, default=None,
+                   help="decoding threads, or -1 for every CPU (default: every CPU)")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     d.set_defaults(func=_eda)
 
@@ -541,7 +671,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("model", help=_MODEL_HELP)
     m.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: 127.0.0.1; 0.0.0.0 exposes it)")
-    m.add_argument("--port", type=int, default=None,
+    m.add_argument("--port", type=_integer(1, 65535), default=None,
                    help="port (default: Gradio's, 7860 or the next free one)")
     m.add_argument("--browser", action="store_true", help="open the page in a web browser")
     m.set_defaults(func=_demo)
@@ -557,6 +687,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.func(args)
+    except _UsageError as exc:  # a bad argument found after parsing
+        print(f"skface {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except FileExistsError as exc:  # an existing output, or one skface never writes
         print(f"skface {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -571,4 +704,4 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"skface {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED

@@ -53,7 +53,7 @@ def _output_head(est):
 
 
 def _metadata(est, task, names: list[str], loader) -> dict[str, str]:
-    from . import __version__
+    from ._version import __version__
 
     h, w, c = est.image_shape_
     classes = task.classes

@@ -295,9 +295,9 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
     summary : dict
         What ``summary.json`` holds, plus ``figures``: the PNG file names.
     """
-    from . import __version__
     from . import plots as P
     from ._summary import summarize
+    from ._version import __version__
 
     _require_matplotlib()
     protect = source_protection(source)

@@ -702,8 +702,8 @@ def save_model(model, path: str | os.PathLike) -> None:
     """
     from sklearn.pipeline import Pipeline
 
-    from . import __version__
     from ._utils import atomic_file
+    from ._version import __version__
 
     st, _ = _safetensors()
     if isinstance(model, Pipeline):

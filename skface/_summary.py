@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ._age_bins import AgeBinEncoder
+from ._utils import VIDEO_SUFFIXES
 from .datasets import check_images, load_csv, load_utkface
 from .exceptions import MalformedFileNameWarning
 
@@ -129,6 +130,15 @@ def load_labels(source: str | os.PathLike) -> tuple[pd.DataFrame, list[tuple[str
         Malformed file names of a folder, with the reason (always empty for a table).
     kind : str
         ``"UTKFace file names"`` or ``"label table"``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``source`` does not exist.
+    ValueError
+        If ``source`` is an image file rather than a folder or a table, or a table
+        without a ``path`` column (the message lists its columns), or as
+        :func:`skface.datasets.load_csv` raises.
     """
     source = os.fspath(source)
     if not os.path.exists(source):
@@ -141,7 +151,47 @@ def load_labels(source: str | os.PathLike) -> tuple[pd.DataFrame, list[tuple[str
             warnings.simplefilter("ignore", MalformedFileNameWarning)  # returned instead
             labels = load_utkface(source)
         return labels, list(labels.attrs.get("malformed", [])), "UTKFace file names"
+    if _is_image_file(source):
+        raise ValueError(
+            f"{source!r} is an image file, not a folder or a CSV label table; pass the "
+            "folder that holds the images (named in UTKFace's scheme, "
+            "[age]_[gender]_[race]_[datetime].jpg) or a CSV table listing them.")
+    _require_path_column(source)
     return load_csv(source), [], "label table"
+
+
+# the first bytes of the image and video formats one might pass by mistake
+_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"II*\x00", b"MM\x00*",
+          b"\x1aE\xdf\xa3")
+
+
+def _is_image_file(path: str) -> bool:
+    """Whether ``path`` is an image (or video) file, by its suffix or its first bytes."""
+    from ._image_files import image_extensions
+
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in image_extensions() or suffix in VIDEO_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False  # load_csv says why it cannot be read
+    return head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP") or (
+        head[4:8] == b"ftyp")
+
+
+def _require_path_column(source: str) -> None:
+    """A label table needs a ``path`` column; say which columns it has if not."""
+    try:
+        columns = [str(c) for c in pd.read_csv(source, nrows=0).columns]
+    except (ValueError, UnicodeDecodeError, OSError):
+        return  # load_csv says why the file cannot be read
+    if "path" not in columns:
+        raise ValueError(
+            f"{source}: a label table needs a 'path' column naming the image files "
+            f"(plus age, gender or race columns); its columns are {columns!r}: name the "
+            "column that holds the image paths 'path'.")
 
 
 def _not_files(folder: str) -> list[str]:

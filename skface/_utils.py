@@ -39,6 +39,7 @@ from pathlib import Path
 __all__ = [
     "MANIFEST",
     "OutputRefusedError",
+    "VIDEO_SUFFIXES",
     "atomic_file",
     "atomic_folder",
     "check_file_output",
@@ -53,6 +54,8 @@ MANIFEST = ".skface-manifest.json"
 _MANIFEST_FORMAT = "skface output folder"
 _PARTIAL_RE = re.compile(r"^\.skface-partial-(\d+)-([0-9a-f]{8})-.")
 _NAME_MAX = 255  # bytes in one file name on common file systems
+# the suffixes of video files (skface predict --detect reads them frame by frame)
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 
 
 class OutputRefusedError(FileExistsError):
@@ -421,7 +424,7 @@ def check_folder_output(path: str | os.PathLike, *, overwrite: bool = False,
 
 
 def _write_manifest(folder: Path) -> None:
-    from . import __version__
+    from ._version import __version__
 
     files = sorted(
         os.path.relpath(os.path.join(root, name), folder)

@@ -14,6 +14,7 @@ __all__ = [
     "ModelFileError",
     "NoFaceWarning",
     "SyntheticModelWarning",
+    "TrainingInterruptedWarning",
 ]
 
 
@@ -91,6 +92,17 @@ class FaceDetectionError(ValueError):
 
 class NoFaceWarning(UserWarning):
     """No face was found and the whole image (its centre square) was used instead."""
+
+
+class TrainingInterruptedWarning(UserWarning):
+    """Training was interrupted (Ctrl-C) before its last epoch.
+
+    As in skorch, ``fit`` then returns normally and the model keeps the weights it has
+    (those of the best epoch, with early stopping). A program that must not use such a
+    model can turn this warning into an error, for example
+    ``warnings.simplefilter("error", TrainingInterruptedWarning)``, as the ``skface
+    train`` command does to leave no model file behind.
+    """
 
 
 class ModelFileError(ValueError):

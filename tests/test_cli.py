@@ -48,10 +48,134 @@ def test_errors_and_usage_give_distinct_exit_codes(tmp_path, capsys):
     assert info.value.code == 2
 
 
+def _no_work(monkeypatch):
+    """Make any attempt to read labels, images or a model, or to make synthetic images,
+    fail the test: bad arguments are refused first."""
+    import skface._cli as cli
+    import skface._demo
+    import skface._reports
+    import skface._summary
+    import skface.datasets
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a bad argument should have been refused before any work")
+
+    for module, name in [(cli, "_load_labels"), (cli, "load_model_file"),
+                         (skface._summary, "summarize"), (skface._reports, "explore_data"),
+                         (skface.datasets, "make_faces"), (skface._demo, "serve")]:
+        monkeypatch.setattr(module, name, fail)
+
+
+BAD_NUMBERS = [
+    (["train", "--epochs", "0"], "a whole number of at least 1"),
+    (["train", "--epochs", "-3"], "a whole number of at least 1"),
+    (["train", "--epochs", "two"], "a whole number of at least 1"),
+    (["train", "--size", "5"], "a whole number of at least 32"),
+    (["train", "--limit", "0"], "a whole number of at least 1"),
+    (["train", "--limit", "-2"], "a whole number of at least 1"),
+    (["train", "--synthetic", "0"], "a whole number of at least 1"),
+    (["train", "--random-state", "-1"], "a whole number from 0 to 4294967295"),
+    (["evaluate", "m.joblib", "data", "--limit", "0"], "a whole number of at least 1"),
+    (["summarize", "--n-jobs", "0"], "a whole number of at least 1, or -1 for every CPU"),
+    (["summarize", "--synthetic", "-5"], "a whole number of at least 1"),
+    (["eda", "data", "--n-jobs", "0"], "a whole number of at least 1, or -1 for every CPU"),
+    (["demo", "m.joblib", "--port", "70000"], "a whole number from 1 to 65535"),
+]
+
+
+@pytest.mark.parametrize(("argv", "allowed"), BAD_NUMBERS,
+                         ids=[" ".join(argv) for argv, _ in BAD_NUMBERS])
+def test_bad_numbers_are_one_line_usage_errors_before_any_work(argv, allowed, monkeypatch,
+                                                               capsys):
+    _no_work(monkeypatch)
+    option, value = (argv[i] for i in (-2, -1))
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err  # one line, not the usage text
+    assert f"skface {argv[0]}: error: argument {option}: invalid value {value!r}" in err
+    assert f"expected {allowed}" in err and f"'skface {argv[0]} --help'" in err
+
+
+def test_an_unknown_network_is_refused_before_any_work(monkeypatch, capsys):
+    _no_work(monkeypatch)
+    assert main(["train", "--network", "nosuchnet", "--epochs", "1", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "argument --network: unknown network 'nosuchnet'" in err
+    assert "basic_cnn" in err and "skfacenet" in err
+
+
+def test_every_network_takes_the_smallest_image_size():
+    import torch
+
+    from skface import nets
+    from skface._cli import MIN_IMAGE_SIZE
+
+    side = MIN_IMAGE_SIZE
+    for name in nets.list_models():
+        net = nets.get_model(name, n_outputs=2).eval()
+        with torch.no_grad():
+            assert net(torch.zeros(1, 3, side, side)).shape == (1, 2), name
+    with pytest.raises(RuntimeError):  # and it is the smallest: VGG16's poolings need it
+        nets.get_model("vgg16", n_outputs=2).eval()(torch.zeros(1, 3, side - 1, side - 1))
+
+
+def test_minus_one_decoding_threads_means_every_cpu(capsys):
+    assert main(["summarize", "--synthetic", "20", "--n-jobs", "-1", "-q"]) == 0
+    assert "20 synthetic images" in capsys.readouterr().out
+
+
 def test_python_dash_m_runs_the_same_command():
     done = subprocess.run([sys.executable, "-m", "skface", "--version"],
                           capture_output=True, text=True, check=True)
     assert done.stdout.startswith("skface ")
+
+
+HEAVY_MODULES = ("numpy", "pandas", "sklearn", "scipy", "PIL", "torch", "skorch", "joblib")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["train", "--help"],
+                                  ["train", "--epochs", "0"]], ids=" ".join)
+def test_version_help_and_bad_arguments_import_no_heavy_library(argv):
+    # python -X importtime lists every module the command imports, on stderr
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "skface", *argv],
+                          capture_output=True, text=True, timeout=100)
+    if argv[-1] == "0":
+        assert done.returncode == 2 and "argument --epochs" in done.stderr
+    else:
+        assert done.returncode == 0
+        assert done.stdout.startswith("skface 0" if argv == ["--version"] else "usage: skface")
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0]
+                for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "skface" in imported  # the listing is read right
+    assert not imported & set(HEAVY_MODULES)
+
+
+@pytest.mark.timeout(120)
+def test_importing_the_command_line_imports_no_heavy_library():
+    code = ("import sys, skface._cli; from skface import __version__; "
+            f"print([m for m in {HEAVY_MODULES!r} if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=100)
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.timeout(120)
+def test_every_public_name_still_imports_from_skface():
+    code = ("import skface; from skface import *; "
+            "missing = [n for n in skface.__all__ if n not in globals()]; "
+            "assert not missing, missing; "
+            "from skface import ImageLoader, datasets, load_model, GenderClassifier; "
+            "print(skface.__version__)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=100)
+    assert done.returncode == 0, done.stderr
+    from skface._version import __version__
+
+    assert done.stdout.strip() == __version__
 
 
 @pytest.mark.utkface
@@ -200,6 +324,46 @@ def test_predict_never_writes_over_its_inputs(tmp_path, synthetic_dir, monkeypat
                      "--force"]) == 2
     assert main(["predict", str(model), str(image), "--draw", str(synthetic_dir)]) == 2
     assert model.read_text() == "a model" and folder_state(synthetic_dir) == before
+
+
+def _interrupt(monkeypatch, cls, method, after: int = 0):
+    """Make ``cls.method`` raise KeyboardInterrupt (what Ctrl-C raises) on its call
+    number ``after + 1``."""
+    original = getattr(cls, method)
+    calls = []
+
+    def interrupted(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) > after:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, method, interrupted)
+
+
+@pytest.mark.parametrize("where", ["training, later batch", "training, first batch",
+                                   "decoding the images"])
+def test_ctrl_c_during_train_exits_130_and_writes_no_model(tmp_path, monkeypatch, capsys,
+                                                           where):
+    import warnings
+
+    from skface import ImageLoader
+    from skface._engine._base import FaceNetBase
+
+    if where == "decoding the images":
+        _interrupt(monkeypatch, ImageLoader, "transform")
+    else:  # skorch ends training at Ctrl-C and fit returns, with a partly trained model
+        _interrupt(monkeypatch, FaceNetBase, "train_step_single",
+                   after=1 if where.endswith("later batch") else 0)
+    model = tmp_path / "gender.joblib"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = main([*TRAIN_FAST, "--epochs", "3", "--synthetic", "120", "-o", str(model)])
+    assert code == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"skface train: interrupted; no model written to {model}")
+    assert not list(tmp_path.iterdir())  # no model, no partial file
+    assert not [w for w in caught if "interrupted" in str(w.message)]  # said once, above
 
 
 def test_train_all_targets_on_a_label_table(tmp_path, synthetic_dir, capsys):
@@ -356,6 +520,102 @@ def test_evaluate_names_labels_that_are_not_the_models(tmp_path, synthetic_dir):
     joblib.dump(model, tmp_path / "m.joblib")
     with pytest.raises(ValueError, match=r"predicts gender as \['man', 'woman'\].*'female'"):
         evaluate_model(model, frame, tmp_path / "report", plots=False)
+    assert not (tmp_path / "report").exists()
+
+
+# ------------------------------------------------------------------ inputs that do not fit
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    return err
+
+
+def test_a_single_image_is_not_taken_for_a_folder_or_table(tmp_path, trained_models,
+                                                           synthetic_paths, capsys):
+    image = synthetic_paths[0]
+    disguised = tmp_path / "labels.csv"  # an image under a table's name: its bytes tell
+    disguised.write_bytes(open(image, "rb").read())
+    for source in (image, str(disguised)):
+        for argv in (["train", source, "-o", str(tmp_path / "m.joblib"), "-q"],
+                     ["evaluate", str(trained_models["gender"]), source,
+                      "-o", str(tmp_path / "report")],
+                     ["summarize", source], ["eda", source, "-o", str(tmp_path / "eda")]):
+            assert main(argv) == 3, argv
+            err = _one_error_line(capsys)
+            assert f"skface {argv[0]}: error: {source!r} is an image file, not a folder or " \
+                   "a CSV label table; pass the folder that holds the images" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.csv"]
+
+
+def test_a_table_without_a_path_column_names_the_columns_it_has(tmp_path, trained_models,
+                                                                synthetic_paths, capsys):
+    table = tmp_path / "labels.csv"
+    table.write_text("file,age\n" + "".join(f"{p},30\n" for p in synthetic_paths[:3]))
+    for argv in (["train", str(table), "-o", str(tmp_path / "m.joblib"), "-q"],
+                 ["evaluate", str(trained_models["gender"]), str(table),
+                  "-o", str(tmp_path / "report")],
+                 ["summarize", str(table)], ["eda", str(table), "-o", str(tmp_path / "eda")]):
+        assert main(argv) == 3, argv
+        err = _one_error_line(capsys)
+        assert "a label table needs a 'path' column" in err
+        assert "its columns are ['file', 'age']" in err and "path_column" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.csv"]
+
+
+def test_train_and_evaluate_on_a_folder_without_images_say_why(tmp_path, trained_models,
+                                                               synthetic_paths, capsys):
+    empty, parent, misnamed = tmp_path / "empty", tmp_path / "parent", tmp_path / "misnamed"
+    empty.mkdir()
+    (parent / "UTKFace").mkdir(parents=True)
+    misnamed.mkdir()
+    os.symlink(synthetic_paths[0], misnamed / "photo.jpg")
+    table = tmp_path / "labels.csv"
+    table.write_text("path,gender\n")
+    cases = [(empty, "is an empty folder"),
+             (parent, "holds no image files (its 1 subfolder(s) are not searched"),
+             (misnamed, "has no labelled images: none of its 1 file name(s) is in "
+                        "UTKFace's scheme"),
+             (table, "lists no images")]
+    for source, why in cases:
+        for argv in (["train", str(source), "-o", str(tmp_path / "m.joblib"), "-q"],
+                     ["evaluate", str(trained_models["gender"]), str(source),
+                      "-o", str(tmp_path / "report")]):
+            assert main(argv) == 3, argv
+            err = capsys.readouterr().err.splitlines()
+            if source == misnamed:  # the malformed name is listed first
+                assert "'photo.jpg'" in err.pop(0)
+            assert len(err) == 1, err
+            assert f"skface {argv[0]}: error: {str(source)!r} {why}" in err[0]
+            assert "pass a folder of images named in UTKFace's scheme" in err[0]
+    assert not (tmp_path / "m.joblib").exists() and not (tmp_path / "report").exists()
+
+
+def test_a_model_that_cannot_predict_from_image_files_is_one_line(tmp_path, trained_models,
+                                                                  synthetic_dir, capsys):
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from skface import GenderClassifier
+
+    files = {"lr.joblib": LogisticRegression().fit(np.eye(4), [0, 1, 0, 1]),
+             "bare.joblib": joblib.load(trained_models["gender"])[-1],
+             "unfitted.joblib": GenderClassifier()}
+    for name, model in files.items():
+        joblib.dump(model, tmp_path / name)
+    image = str(sorted(synthetic_dir.iterdir())[0])
+    for name, why in [("lr.joblib", "holds a LogisticRegression, which predicts from arrays"),
+                      ("bare.joblib", "holds a GenderClassifier, which predicts from arrays"),
+                      ("unfitted.joblib", "holds a GenderClassifier that was never fitted")]:
+        model = str(tmp_path / name)
+        for argv in (["predict", model, image],
+                     ["evaluate", model, str(synthetic_dir), "-o", str(tmp_path / "report")]):
+            assert main(argv) == 3, argv
+            err = _one_error_line(capsys)
+            assert f"skface {argv[0]}: error: {model!r} {why}" in err
+            assert "`skface train`" in err
     assert not (tmp_path / "report").exists()
 
 

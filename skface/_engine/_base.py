@@ -32,6 +32,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from .._lazy_images import LazyImages
+from ..exceptions import TrainingInterruptedWarning
 from ..nets import get_model_builder
 from ._arrays import check_images_array
 from ._batches import BatchIterator, loss_reduction, select_rows, split_weight
@@ -781,7 +782,7 @@ class FaceNetBase(NeuralNet):
             warnings.warn(
                 f"{type(self).__name__}: training interrupted after {done} epoch(s); {kept}. "
                 "The model can be used (and saved) as it is, or trained further with "
-                "partial_fit.", UserWarning, stacklevel=2)
+                "partial_fit.", TrainingInterruptedWarning, stacklevel=2)
             raise
         finally:
             self._loop_epochs_ = None
