@@ -336,14 +336,17 @@ def analyze(
         from ._imaging import format_failures
 
         if failures:
-            raise ImageLoadError(format_failures(failures, len(inputs)), failures)
+            raise ImageLoadError(format_failures(failures, len(inputs), advice=(
+                "Fix or replace these files, or leave on_error at 'row' to predict the others "
+                "and get a row with the reason for each of these.")), failures)
         if no_faces:
             raise FaceDetectionError(
                 f"No face found in {len(no_faces)} of {len(inputs)} image(s): "
                 + ", ".join(repr(n) for n, _ in no_faces[:5])
                 + (f" and {len(no_faces) - 5} more" if len(no_faces) > 5 else "")
-                + "; check that the faces are upright and frontal, or predict on the whole "
-                "images (detect=False) if they are face crops already.", no_faces)
+                + "; check that the faces are upright and frontal, predict on the whole "
+                "images (detect=False) if they are face crops already, or leave on_error at "
+                "'row' to predict the others.", no_faces)
     names = ["_order", "file", "face", "x", "y", "w", "h"]
     for _, column, _, probs in columns:
         names += [column, *probs]

@@ -244,9 +244,15 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
         pipe = make_pipeline(loader, _estimator_for(target, args))
         print(f"skface train: {target} on {len(frame):,} images from {described}",
               file=sys.stderr)
+        if not args.stream:  # decoded once here, with progress; the fit reads the cache
+            _decode_with_progress(loader, frame["path"].tolist(), "train")
         with warnings.catch_warnings():
             warnings.simplefilter("error", TrainingInterruptedWarning)
             pipe.fit(frame["path"], y)
+        pipe[-1].training_data_ = {  # said when the model predicts, if synthetic
+            "synthetic": args.source is None, "n_images": len(frame),
+            "source": described if args.source is not None else
+            f"{len(frame)} images drawn by skface.datasets.make_faces"}
         # atomic, and without --force never replacing a file that appeared meanwhile
         with atomic_file(args.output, overwrite=args.force, **protect) as partial:
             if fmt == "safetensors":
@@ -392,36 +398,66 @@ def _plan_drawing(paths: list[str], draw: str | None, force: bool, protect: dict
     return targets
 
 
-def _predict_faces(model, paths: list[str], draw: str | None, targets: list, force: bool):
-    """One row per face found in each photo (or video frame); annotated copies in ``draw``."""
-    import pandas as pd
+def _progress(command: str, what: str):
+    """``progress(done, total)`` printing a line that rewrites itself on a terminal; None
+    when stderr is not a terminal (piped logs get no carriage returns)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def progress(done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        print(f"\rskface {command}: {what} {done:,}/{total:,}", end=end, file=sys.stderr,
+              flush=True)
+
+    return progress
+
+
+def _decode_with_progress(loader, paths: list[str], command: str) -> None:
+    """Decode ``paths`` into the image cache in chunks, saying how far it got."""
+    import time
+
+    from ._imaging import image_cache_info
+
+    progress = _progress(command, "decoding images")
+    if progress is None or not loader.cache or image_cache_info().max_bytes == 0:
+        return  # no terminal to show it on, or nothing kept for the fit to reuse
+    start, chunk = time.perf_counter(), 512
+    for i in range(0, len(paths), chunk):
+        loader.transform(paths[i:i + chunk])
+        progress(min(i + chunk, len(paths)), len(paths))
+    print(f"skface {command}: decoded {len(paths):,} images in "
+          f"{time.perf_counter() - start:.0f} s", file=sys.stderr)
+
+
+def _draw_rows(table, paths: list[str], targets: list, tasks, force: bool) -> None:
+    """Write each photo with its faces' boxes and named predictions drawn on it."""
     from PIL import Image
 
-    from ._draw import annotate_image, annotate_video
-    from ._utils import atomic_file, clean_leftovers
+    from ._analyze import face_label
+    from ._draw import draw_predictions
+    from ._image_files import DecodeFailure
+    from ._imaging import read_rgb
+    from ._utils import atomic_file
 
-    if draw:
-        os.makedirs(draw, exist_ok=True)
-        clean_leftovers(draw)  # once, not once per file
-    tables = []
     for path, target in zip(paths, targets, strict=True):
-        if path.lower().endswith(VIDEO_SUFFIXES):
-            faces = annotate_video(model, path, target, overwrite=force)
-        else:
-            drawn, faces = annotate_image(model, path)
-            if target is not None:
-                with atomic_file(target, overwrite=force, clean=False) as partial:
-                    Image.fromarray(drawn).save(partial, format="PNG")
-        faces.insert(0, "path", path)
-        tables.append(faces)
-    return pd.concat(tables, ignore_index=True)
+        rows = table[(table["file"] == path) & (table["status"] == "ok")]
+        try:
+            rgb = read_rgb(path)
+        except DecodeFailure:  # its row says why; there is nothing to draw on
+            continue
+        boxes = rows[["x", "y", "w", "h"]].to_numpy(dtype="int64")
+        labels = [face_label(row, tasks) for _, row in rows.iterrows()]
+        with atomic_file(target, overwrite=force, clean=False) as partial:
+            Image.fromarray(draw_predictions(rgb, boxes, labels)).save(partial, format="PNG")
 
 
 def _predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from ._analyze import analyze, image_files, resolve_predictor
+    from ._draw import annotate_video
     from ._spreadsheet import spreadsheet_safe
-    from ._utils import atomic_file, check_file_output
+    from ._utils import atomic_file, check_file_output, clean_leftovers
 
     paths = list(args.paths)
     folder = paths[0] if len(paths) == 1 and os.path.isdir(paths[0]) else None
@@ -429,30 +465,54 @@ def _predict(args: argparse.Namespace) -> int:
     if args.output:  # before any work: never an input, nothing inside the data folder
         check_file_output(args.output, overwrite=args.force, **protect)
     if folder is not None:
-        paths = sorted(os.path.join(folder, n) for n in os.listdir(folder)
-                       if not n.startswith("."))
-    targets = None
-    if args.detect or args.draw:
-        targets = _plan_drawing(paths, args.draw, args.force, protect)
+        paths, others = image_files(folder)
+        videos = [os.path.join(folder, n) for n in others
+                  if n.lower().endswith(VIDEO_SUFFIXES)]
+        others = [n for n in others if not n.lower().endswith(VIDEO_SUFFIXES)]
+        paths = sorted(paths + videos)
+        if not paths:
+            raise ValueError(
+                f"{folder!r} holds no image file (skface reads JPEG, PNG, WebP, GIF, BMP, "
+                "TIFF and PPM files); pass a folder of photos, or the files themselves")
+        if others:
+            shown = ", ".join(repr(n) for n in others[:5])
+            more = f" and {len(others) - 5} more" if len(others) > 5 else ""
+            print(f"skface predict: {len(others)} entries of {folder!r} are not image files "
+                  f"and were not read: {shown}{more}", file=sys.stderr)
+    detect = bool(args.detect or args.draw)
+    targets = _plan_drawing(paths, args.draw, args.force, protect) if detect else None
     model = load_model_file(args.model)
-    if targets is not None:
-        table = _predict_faces(model, paths, args.draw, targets, args.force)
-    else:
-        _check_takes_paths(model, args.model)
-        pred = model.predict(paths)
-        table = (pred.copy() if isinstance(pred, pd.DataFrame)
-                 else pd.DataFrame({"prediction": pred}))
-        table.insert(0, "path", paths)
-        if hasattr(model, "predict_proba") and not isinstance(pred, pd.DataFrame):
-            proba = model.predict_proba(paths)
-            for j, label in enumerate(model.classes_):
-                table[f"p({label})"] = proba[:, j].round(4)
+    _check_takes_paths(model, args.model)
+    tasks = resolve_predictor(model)[0].task_.tasks
+    images = [p for p in paths if not p.lower().endswith(VIDEO_SUFFIXES)]
+    tables = []
+    if images:
+        table = analyze(images, model, detect=detect, codes=args.codes, on_error=args.on_error,
+                        progress=_progress("predict", "images"))
+        if args.draw:
+            os.makedirs(args.draw, exist_ok=True)
+            clean_leftovers(args.draw)  # once, not once per file
+            drawn = [(p, t) for p, t in zip(paths, targets, strict=True) if p in set(images)]
+            _draw_rows(table, [p for p, _ in drawn], [t for _, t in drawn], tasks, args.force)
+        if not detect:  # whole images: the box is the image, not worth a column
+            table = table.drop(columns=["face", "x", "y", "w", "h"])
+        tables.append(table.rename(columns={"file": "path"}))
+    for path, target in zip(paths, targets or [None] * len(paths), strict=True):
+        if path.lower().endswith(VIDEO_SUFFIXES):
+            faces = annotate_video(model, path, target, overwrite=args.force)
+            faces.insert(0, "path", path)
+            tables.append(faces)
+    table = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
     table = spreadsheet_safe(table)  # no cell a spreadsheet would run as a formula
     if args.output:
         with atomic_file(args.output, overwrite=args.force, **protect) as partial:
             table.to_csv(partial, index=False)
     else:
         print(table.to_csv(index=False), end="")
+    failed = table["status"].astype(str).str.startswith("unreadable") if "status" in table else []
+    if len(failed) and failed.any():
+        print(f"skface predict: {int(failed.sum())} of {len(images)} images could not be read "
+              "(status column); the others were predicted", file=sys.stderr)
     return EXIT_OK
 
 
@@ -608,6 +668,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--draw", metavar="FOLDER", default=None,
                    help="with detection: write a copy of each photo (PNG) or video with the "
                         "boxes and predictions drawn on it into FOLDER")
+    p.add_argument("--codes", action="store_true",
+                   help="labels as the model was trained on them (UTKFace's codes, e.g. "
+                        "gender 1) instead of their names (female)")
+    p.add_argument("--on-error", choices=("row", "fail"), default="row",
+                   help="row (default): an unreadable image or a photo without a face gets "
+                        "a row whose status says so, and the others are predicted; fail: "
+                        f"stop with exit code {EXIT_ERROR} naming them, before predicting")
     p.set_defaults(func=_predict)
 
     e = sub.add_parser(

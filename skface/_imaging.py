@@ -670,15 +670,19 @@ def run_chunked(func, items: Sequence, n_threads: int) -> list:
         return list(pool.map(func, chunks))
 
 
-def format_failures(failures: list[tuple[str, str]], n_total: int) -> str:
+_TRAINING_ADVICE = ("Fix or replace these files, or remove them from X and y together "
+                    "(skface.datasets.check_images lists every unreadable file).")
+
+
+def format_failures(failures: list[tuple[str, str]], n_total: int,
+                    advice: str = _TRAINING_ADVICE) -> str:
+    """The message of an ImageLoadError: the failing images, their reasons, ``advice``."""
     shown = failures[:10]
     lines = "\n".join(f"  {path!r}: {reason}" for path, reason in shown)
     more = f"\n  ... and {len(failures) - len(shown)} more" if len(failures) > len(shown) else ""
     return (
         f"Could not load {len(failures)} of {n_total} image(s):\n{lines}{more}\n"
-        "Fix or replace these files, or remove them from X and y together "
-        "(skface.datasets.check_images lists every unreadable file). "
-        "All failures are in the error's .failures attribute."
+        f"{advice} All failures are in the error's .failures attribute."
     )
 
 

@@ -891,10 +891,10 @@ def test_predict_table_cannot_run_formulas(formula_named_images, monkeypatch, ca
     assert main(["predict", "model.joblib", "--", *names]) == 0
     for text in (out, capsys.readouterr().out):
         rows = _csv_cells(text)
-        assert rows[0] == ["path", "prediction", "p(=m)", "p(@f)"]
+        assert rows[0] == ["path", "gender", "p(=m)", "p(@f)", "status"]
         assert [r[0] for r in rows[1:]] == [_safe_cell(n) for n in names]
         assert {r[1] for r in rows[1:]} <= {"'=m", "'@f"}
-        assert all(0.0 <= float(p) <= 1.0 for r in rows[1:] for p in r[2:])
+        assert all(0.0 <= float(p) <= 1.0 for r in rows[1:] for p in r[2:4])
 
 
 def test_report_tables_cannot_run_formulas(formula_named_images, tmp_path, monkeypatch):

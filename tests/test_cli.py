@@ -207,7 +207,8 @@ def test_train_then_predict_on_synthetic_images(tmp_path, synthetic_paths, capsy
     capsys.readouterr()
     assert main(["predict", str(model), *synthetic_paths[:3]]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].startswith("path,prediction,p(0),p(1)") and len(lines) == 4
+    assert lines[0] == "path,gender,p(male),p(female),status" and len(lines) == 4
+    assert all(line.split(",")[1] in ("male", "female") for line in lines[1:])
     out_csv = tmp_path / "pred.csv"
     assert main(["predict", str(model), str(synthetic_paths[0].rsplit("/", 1)[0]),
                  "-o", str(out_csv)]) == 0
@@ -377,7 +378,7 @@ def test_train_all_targets_on_a_label_table(tmp_path, synthetic_dir, capsys):
     capsys.readouterr()
     assert main(["predict", str(model), str(synthetic_dir)]) == 0
     header = capsys.readouterr().out.splitlines()[0]
-    assert header == "path,age,gender,race"
+    assert header.startswith("path,age,gender,p(male),p(female),race,p(White)")
 
 
 # ------------------------------------------------------------------ evaluate and eda
@@ -638,9 +639,13 @@ def test_predict_with_detection_lists_faces_and_draws_them(tmp_path, trained_mod
     assert main(["predict", str(trained_models["gender"]), str(photos), "--draw",
                  str(drawn), "-o", str(tmp_path / "faces.csv")]) == 0
     table = pd.read_csv(tmp_path / "faces.csv")
-    assert table.columns.tolist() == ["path", "x", "y", "w", "h", "label"]
-    assert len(table) == 1 and table["path"].iloc[0].endswith("one face.jpg")
-    assert abs(table["x"].iloc[0] - 90) < 15 and table["label"].iloc[0] in (0, 1)
+    assert table.columns.tolist() == ["path", "face", "x", "y", "w", "h", "gender", "p(male)",
+                                      "p(female)", "status"]
+    assert table["path"].map(lambda p: p.rsplit("/", 1)[1]).tolist() == ["none.png",
+                                                                         "one face.jpg"]
+    assert table["status"].tolist() == ["no face", "ok"]
+    found = table.iloc[1]
+    assert abs(found["x"] - 90) < 15 and found["gender"] in ("male", "female")
     assert sorted(p.name for p in drawn.iterdir()) == ["none.png", "one face.png"]
     assert not np.array_equal(np.asarray(Image.open(drawn / "one face.png")),
                               np.asarray(scene))
@@ -691,7 +696,8 @@ def test_predict_and_evaluate_take_a_safetensors_model(tmp_path, safe_model, syn
     monkeypatch.setattr(joblib, "load", refuse)
     assert main(["predict", str(path), *synthetic_paths[:5], "-o", str(tmp_path / "p.csv")]) == 0
     table = pd.read_csv(tmp_path / "p.csv")
-    assert table["prediction"].tolist() == pipe.predict(synthetic_paths[:5]).tolist()
+    names = {0: "male", 1: "female"}
+    assert table["gender"].tolist() == [names[g] for g in pipe.predict(synthetic_paths[:5])]
     assert main(["evaluate", str(path), str(synthetic_dir), "-o", str(tmp_path / "ev"),
                  "--no-plots"]) == 0
     assert "gender: accuracy" in capsys.readouterr().out
@@ -727,3 +733,77 @@ def test_the_help_says_which_model_files_run_code():
         text = " ".join(sub.format_help().split())
         assert ".safetensors" in text and "runs no code" in text and "exit code 3" in text, (
             command)
+
+
+# ------------------------------------------------------------ predict: names and statuses
+
+def test_predict_names_every_task_and_keeps_codes_on_request(trained_models, synthetic_paths,
+                                                             capsys):
+    import io
+
+    import pandas as pd
+
+    paths = synthetic_paths[:4]
+    assert main(["predict", str(trained_models["all"]), *paths]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert table.columns.tolist() == [
+        "path", "age", "gender", "p(male)", "p(female)", "race", "p(White)", "p(Black)",
+        "p(Asian)", "p(Indian)", "p(Others)", "status"]
+    assert set(table["gender"]) <= {"male", "female"}
+    assert set(table["race"]) <= {"White", "Black", "Asian", "Indian", "Others"}
+    assert (table["age"].round(1) == table["age"]).all() and (table["status"] == "ok").all()
+    assert main(["predict", str(trained_models["all"]), *paths, "--codes"]) == 0
+    codes = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert set(codes["gender"]) <= {0, 1} and "p(gender=1)" in codes.columns
+    assert main(["predict", str(trained_models["age_bins"]), *paths]) == 0
+    groups = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert groups.columns[1:3].tolist() == ["age_group", "p(0-5)"] and "age" in groups.columns
+
+
+def test_predict_gives_a_row_for_each_bad_file_and_predicts_the_others(
+        tmp_path, trained_models, synthetic_paths, capsys):
+    import io
+    import shutil
+
+    import pandas as pd
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for p in synthetic_paths[:3]:
+        shutil.copy(p, folder)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    (folder / "notes.txt").write_text("not a photo")
+    (folder / "more").mkdir()
+    assert main(["predict", str(trained_models["gender"]), str(folder)]) == 0
+    captured = capsys.readouterr()
+    table = pd.read_csv(io.StringIO(captured.out))
+    assert len(table) == 4 and table["path"].str.endswith("broken.jpg").sum() == 1
+    bad = table[table["path"].str.endswith("broken.jpg")].iloc[0]
+    assert bad["status"].startswith("unreadable: ") and pd.isna(bad["gender"])
+    assert (table[~table["path"].str.endswith("broken.jpg")]["status"] == "ok").all()
+    assert "'notes.txt'" in captured.err and "'more'" in captured.err
+    assert "1 of 4 images could not be read" in captured.err
+    assert "X and y" not in captured.err and "\x1b[" not in captured.err + captured.out
+    assert "\r" not in captured.err  # no progress line rewriting itself in a piped log
+    assert main(["predict", str(trained_models["gender"]), str(folder), "--on-error",
+                 "fail"]) == 3
+    err = capsys.readouterr().err
+    assert "broken.jpg" in err and "X and y" not in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.md").write_text("no photos")
+    assert main(["predict", str(trained_models["gender"]), str(empty)]) == 3
+    assert "holds no image file" in _one_error_line(capsys)
+
+
+def test_a_model_trained_on_synthetic_faces_says_so_when_it_predicts(trained_models,
+                                                                     synthetic_paths, capsys):
+    import joblib
+
+    from skface.exceptions import SyntheticModelWarning
+
+    model = joblib.load(trained_models["gender"])
+    assert model[-1].training_data_["synthetic"] is True
+    assert "make_faces" in model[-1].training_data_["source"]
+    with pytest.warns(SyntheticModelWarning, match="synthetic cartoon faces"):
+        main(["predict", str(trained_models["gender"]), synthetic_paths[0]])
