@@ -108,7 +108,7 @@ def _train(args: argparse.Namespace) -> int:
     from sklearn.pipeline import make_pipeline
 
     from . import ImageLoader
-    from ._utils import atomic_file, check_file_output, folders_of
+    from ._utils import atomic_file, check_file_output, folders_of, import_optional
 
     try:
         fmt = _model_format(args)
@@ -119,11 +119,7 @@ def _train(args: argparse.Namespace) -> int:
     # before any work: an existing file without --force, a folder, a link to nothing, the data
     check_file_output(args.output, overwrite=args.force, **protect)
     if fmt == "safetensors":  # what to install, before training rather than after
-        try:
-            import safetensors.torch  # noqa: F401
-        except ImportError as exc:
-            raise ImportError('--format safetensors needs the safetensors package: pip '
-                              'install "skface[safetensors]"') from exc
+        import_optional("safetensors.torch", "safetensors", "--format safetensors")
     frame, described, tmp = _load_labels(args.source, args)
     try:
         if args.source is not None and protect["inputs"]:  # a table: its images' folders
