@@ -81,6 +81,9 @@ def _print_on_main_process(*args, **kwargs):
         print(*args, **kwargs)
 
 
+_print_on_main_process.prints_to_stdout = True  # the epoch table colours for a terminal
+
+
 class _AcceleratedFace(AccelerateMixin):
     """What skface's engine needs on top of skorch's AccelerateMixin."""
 

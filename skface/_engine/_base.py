@@ -37,6 +37,7 @@ from ..nets import get_model_builder
 from ._arrays import check_images_array
 from ._batches import BatchIterator, loss_reduction, select_rows, split_weight
 from ._ema import WeightEMA
+from ._log import EpochLog
 from ._module import DEFAULT_AUGMENT, FaceModule
 from ._schedule import WarmupCosine
 from ._stopping import DeferredEarlyStopping, StopWhenAsked
@@ -329,7 +330,9 @@ class FaceNetBase(NeuralNet):
 
     @property
     def _default_callbacks(self):
-        callbacks = list(super()._default_callbacks)
+        # skorch's PrintLog colours the table even when it goes to a file or a pipe
+        callbacks = [(name, EpochLog() if name == "print_log" else cb)
+                     for name, cb in super()._default_callbacks]
         if self._valid_score_name and self._uses_validation():
             scoring = EpochScoring(self._valid_score, name=self._valid_score_name,
                                    lower_is_better=self._valid_score_name.endswith("mae"),
