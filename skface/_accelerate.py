@@ -17,6 +17,7 @@ from skorch.hf import AccelerateMixin
 
 from ._engine import FaceNetBase
 from ._estimators import AgeBinner, AgeRegressor, FaceAttributes, GenderClassifier, RaceClassifier
+from ._utils import import_optional
 
 __all__ = [
     "AcceleratedAgeBinner",
@@ -76,10 +77,11 @@ _DOC = """{base} trained through Hugging Face accelerate (skorch's ``AccelerateM
 
 
 def _print_on_main_process(*args, **kwargs):
-    from accelerate import PartialState
-
-    if PartialState().is_main_process:
+    if import_optional("accelerate", "accelerate").PartialState().is_main_process:
         print(*args, **kwargs)
+
+
+_print_on_main_process.prints_to_stdout = True  # the epoch table colours for a terminal
 
 
 class _AcceleratedFace(AccelerateMixin):
@@ -150,10 +152,9 @@ class _AcceleratedFace(AccelerateMixin):
         """One seed for every process: the same validation split and batch order."""
         if self.random_state is not None or self._world_size() == 1:
             return super()._seed()
-        from accelerate.utils import broadcast_object_list
-
+        utils = import_optional("accelerate.utils", "accelerate")
         seed = [int(np.random.default_rng().integers(0, 2**31 - 1))]
-        broadcast_object_list(seed, from_process=0)
+        utils.broadcast_object_list(seed, from_process=0)
         return seed[0]
 
     # ----------------------------------------------------------------- steps

@@ -205,7 +205,7 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
     from sklearn.pipeline import make_pipeline
 
     from . import ImageLoader
-    from ._utils import atomic_file, check_file_output, folders_of
+    from ._utils import atomic_file, check_file_output, folders_of, import_optional
 
     _check_network(args.network)
     try:
@@ -217,11 +217,7 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
     # before any work: an existing file without --force, a folder, a link to nothing, the data
     check_file_output(args.output, overwrite=args.force, **protect)
     if fmt == "safetensors":  # what to install, before training rather than after
-        try:
-            import safetensors.torch  # noqa: F401
-        except ImportError as exc:
-            raise ImportError('--format safetensors needs the safetensors package: pip '
-                              'install "skface[safetensors]"') from exc
+        import_optional("safetensors.torch", "safetensors", "--format safetensors")
     frame, described, tmp = _load_labels(args.source, args)
     try:
         if args.source is not None and protect["inputs"]:  # a table: its images' folders

@@ -11,9 +11,10 @@ import os
 import numpy as np
 import pandas as pd
 
+from ._utils import import_optional
+
 __all__ = ["build_demo"]
 
-_INSTALL_HINT = 'pip install "skface[demo]"'
 # Uploads are bounded in bytes (refused by the server before they are stored when served
 # with `serve`, and checked again before decoding) and in pixels (checked from the
 # header, before any pixel is decoded): a 4096 x 4096 photo decodes to 48 MiB of RGB.
@@ -24,14 +25,7 @@ MAX_UPLOAD_PIXELS = 4096 * 4096
 def _import_gradio():
     # no usage statistics sent to Gradio's servers (and none reachable on closed networks)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    try:
-        import gradio
-    except ImportError as exc:
-        raise ImportError(
-            "the demo needs Gradio, an optional dependency of skface; install it with "
-            f"{_INSTALL_HINT} (Gradio needs pillow < 13)."
-        ) from exc
-    return gradio
+    return import_optional("gradio", "demo", "the demo", hint="Gradio needs pillow < 13")
 
 
 def read_upload(path: str | os.PathLike, *, max_bytes: int = MAX_UPLOAD_BYTES,

@@ -21,12 +21,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._image_loader import ImageArrayOutput, check_paths
 from ._imaging import DecodeFailure, format_failures, read_rgb
 from ._safe_io import safe_class
+from ._utils import import_optional
 from .exceptions import FaceDetectionError, ImageLoadError, NoFaceWarning
 
 __all__ = ["FaceCropper", "FaceDetectionError", "NoFaceWarning"]
 
 _CASCADE = "haarcascade_frontalface_default.xml"
-_INSTALL_HINT = 'pip install "skface[detect]"'
 
 # On 400 random UTKFace crops pasted onto a plain background, the Haar box of the face
 # is as wide as the crop (median crop side / box side 0.98, quartiles 0.93-1.02) and its
@@ -43,16 +43,9 @@ _COLUMNS = ["input", "path", "face", "n_faces", "detected", "x", "y", "w", "h",
 
 
 def import_cv2():
-    """Import OpenCV, or say how to install it."""
-    try:
-        import cv2
-    except ImportError as exc:
-        raise ImportError(
-            "Face detection needs OpenCV, which is an optional dependency of skface. "
-            f"Install it with:\n    {_INSTALL_HINT}\n"
-            '(or pip install "opencv-python-headless>=4.8,<5").'
-        ) from exc
-    return cv2
+    """Import OpenCV, or say how to install it (:class:`MissingDependencyError`)."""
+    return import_optional("cv2", "detect", "face detection",
+                           hint='or pip install "opencv-python-headless>=4.8,<5"')
 
 
 @functools.lru_cache(maxsize=1)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._utils import atomic_file, check_file_output
+from ._utils import atomic_file, check_file_output, import_optional
 
 __all__ = ["export_onnx"]
 
@@ -117,8 +117,9 @@ def export_onnx(model, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET) -
         If the opset is older than 17 or the model is not fitted.
     TypeError
         If the model is not a skface estimator (it declares no ``task_``).
-    ImportError
-        If ``onnxscript`` (needed by PyTorch's exporter) is missing.
+    MissingDependencyError
+        If ``onnxscript`` (needed by PyTorch's exporter) is missing: an ``ImportError``
+        that says ``pip install "skface[onnx]"``.
     """
     from sklearn.pipeline import Pipeline
     from sklearn.utils.validation import check_is_fitted
@@ -132,12 +133,8 @@ def export_onnx(model, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET) -
         loader = model.steps[0][1] if len(model.steps) > 1 else None
     check_is_fitted(est, "n_outputs_")
     head, task = _output_head(est)  # an estimator that declares no task: before any work
-    try:
-        import onnxscript  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(
-            'export_onnx needs onnxscript (PyTorch\'s ONNX exporter uses it): pip install '
-            '"skface[onnx]"') from exc
+    import_optional("onnxscript", "onnx", "export_onnx",
+                    hint="PyTorch's ONNX exporter uses it")
     check_file_output(path, overwrite=True)  # a folder, a link to nothing: before the work
     wrapper = _Exported(est.module_, head).eval().to("cpu")
     est.module_.to("cpu")

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ._spreadsheet import spreadsheet_safe
-from ._utils import atomic_folder, check_folder_output, folders_of
+from ._utils import atomic_folder, check_folder_output, folders_of, import_optional
 
 __all__ = ["evaluate_model", "explore_data"]
 
@@ -68,13 +68,8 @@ def _save(fig, path: Path) -> str:
 
 
 def _require_matplotlib() -> None:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(
-            "the figures need matplotlib, an optional dependency: "
-            'pip install "skface[plot]" (or pass --no-plots for the tables only).'
-        ) from exc
+    import_optional("matplotlib.pyplot", "plot", "the figures",
+                    hint="or pass --no-plots for the tables only")
 
 
 # --------------------------------------------------------------------------- evaluate

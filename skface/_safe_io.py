@@ -21,13 +21,13 @@ import re
 
 import numpy as np
 
+from ._utils import import_optional
 from .exceptions import ModelFileError
 
 __all__ = ["load_model", "save_model"]
 
 FORMAT = "skface-model"
 FORMAT_VERSION = 1
-_INSTALL_HINT = 'pip install "skface[safetensors]"'
 
 # skorch's bookkeeping and the live torch objects: rebuilt by initialize(), not stored
 _RUNTIME_ATTRIBUTES = {
@@ -39,15 +39,8 @@ _NOT_PARAMS = {"_params_to_validate"}
 
 
 def _safetensors():
-    try:
-        import safetensors.torch as st
-        from safetensors import safe_open
-    except ImportError as exc:
-        raise ImportError(
-            "save_model and load_model need the safetensors package, an optional "
-            f"dependency of skface; install it with {_INSTALL_HINT}."
-        ) from exc
-    return st, safe_open
+    st = import_optional("safetensors.torch", "safetensors", "save_model and load_model")
+    return st, import_optional("safetensors", "safetensors").safe_open
 
 
 # --------------------------------------------------------------------------- the classes

@@ -1,4 +1,5 @@
-"""Small helpers every part of skface may use: writing output files and folders safely.
+"""Small helpers every part of skface may use: writing output files and folders safely,
+and importing optional dependencies (:func:`import_optional`).
 
 Every final file or folder skface writes goes through :func:`atomic_file` or
 :func:`atomic_folder`:
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import importlib
 import json
 import os
 import re
@@ -35,6 +37,9 @@ import shutil
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from types import ModuleType
+
+from .exceptions import MissingDependencyError
 
 __all__ = [
     "MANIFEST",
@@ -46,6 +51,7 @@ __all__ = [
     "check_folder_output",
     "clean_leftovers",
     "folders_of",
+    "import_optional",
     "partial_path",
 ]
 
@@ -64,6 +70,58 @@ class OutputRefusedError(FileExistsError):
     For example a folder skface did not write, an input, the current or home folder,
     an existing folder given as a file name, or a symbolic link to nothing.
     """
+
+
+# --------------------------------------------------------------------------- optional imports
+
+# how messages name an optional package, where its module name is not what one installs
+_PACKAGE_NAMES = {"cv2": "OpenCV (the cv2 module)", "gradio": "Gradio"}
+
+
+def import_optional(name: str, extra: str, purpose: str | None = None, *,
+                    hint: str | None = None) -> ModuleType:
+    """Import an optional dependency, or say which skface extra installs it.
+
+    Parameters
+    ----------
+    name : str
+        The module to import, such as ``"cv2"`` or ``"matplotlib.pyplot"``.
+    extra : str
+        The extra of skface that installs it (a key of ``[project.optional-dependencies]``
+        in ``pyproject.toml``), such as ``"detect"``.
+    purpose : str, optional
+        What needs it, to start the message with, such as ``"face detection"``.
+    hint : str, optional
+        Something else to say, added to the message in brackets after the command.
+
+    Returns
+    -------
+    module : module
+        The imported module.
+
+    Raises
+    ------
+    MissingDependencyError
+        If the module is not installed, or importing it fails (a broken or too old
+        installation); the message says ``pip install "skface[<extra>]"``, and the
+        original error is chained to it.
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        top = name.partition(".")[0]
+        label = _PACKAGE_NAMES.get(top, top)
+        missing = isinstance(exc, ModuleNotFoundError) and exc.name is not None and (
+            name == exc.name or name.startswith(exc.name + "."))
+        what = f"{purpose} needs {label}, an optional dependency of skface" if purpose \
+            else f"{label} is an optional dependency of skface"
+        state = ("that is not installed" if missing
+                 else f"that could not be imported ({exc})")
+        install = f'pip install "skface[{extra}]"'
+        tail = f" ({hint})" if hint else ""
+        raise MissingDependencyError(
+            f"{what} {state}; install it with {install}{tail}.", package=name, extra=extra
+        ) from exc
 
 
 # --------------------------------------------------------------------------- names

@@ -11,6 +11,7 @@ __all__ = [
     "LabelError",
     "MalformedFileNameError",
     "MalformedFileNameWarning",
+    "MissingDependencyError",
     "ModelFileError",
     "NoFaceWarning",
     "SyntheticModelWarning",
@@ -139,3 +140,37 @@ class ModelFileError(ValueError):
 class SyntheticModelWarning(UserWarning):
     """A model trained on synthetic cartoon faces is predicting: its answers mean nothing
     on photos of people."""
+
+
+class MissingDependencyError(ImportError):
+    """An optional dependency that a feature needs is not installed, or cannot be imported.
+
+    The message names the feature, the missing package and the ``pip`` command that
+    installs it (``pip install "skface[<extra>]"``); ``name``, as on every
+    ``ImportError``, is the module that could not be imported. The command line exits
+    with status 4 on this error.
+
+    Parameters
+    ----------
+    message : str
+        What is missing, what needs it and how to install it.
+    package : str, optional
+        The module that could not be imported, such as ``"cv2"``.
+    extra : str, optional
+        The skface extra that installs it, such as ``"detect"``.
+
+    Attributes
+    ----------
+    extra : str or None
+        The skface extra that installs it.
+    install : str or None
+        The command that installs it: ``pip install "skface[<extra>]"``.
+    """
+
+    def __init__(self, message: str, package: str | None = None, extra: str | None = None):
+        super().__init__(message, name=package)
+        self.extra = extra
+        self.install = None if extra is None else f'pip install "skface[{extra}]"'
+
+    def __reduce__(self):
+        return type(self), (str(self), self.name, self.extra)

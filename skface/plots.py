@@ -36,6 +36,7 @@ from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, mean_absolut
 from sklearn.utils import check_random_state
 
 from ._age_bins import AgeBinEncoder
+from ._utils import import_optional
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -74,15 +75,9 @@ _SCORE_KEYS = {"valid_acc": "validation accuracy", "valid_mae": "validation MAE 
 
 
 def _pyplot():
-    """matplotlib.pyplot, or an ImportError that says how to install it."""
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ImportError(
-            'skface.plots needs matplotlib to draw figures; install it with '
-            'pip install "skface[plot]" (or pip install "matplotlib>=3.7").'
-        ) from exc
-    return plt
+    """matplotlib.pyplot, or a MissingDependencyError that says how to install it."""
+    return import_optional("matplotlib.pyplot", "plot", "skface.plots",
+                           hint='or pip install "matplotlib>=3.7"')
 
 
 def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:

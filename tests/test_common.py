@@ -107,10 +107,21 @@ EXPECTED_FAILED_CHECKS: dict[tuple[str, str], str] = {
         "stores dunder parameters (module__*, optimizer__*) as attributes; skface follows "
         "skorch's subclassing rules and forwards **kwargs to it unchanged"
     ),
+    ("skorch", "check_do_not_raise_errors_in_init_or_set_params"): (
+        "skorch's set_params builds the callbacks as soon as `callbacks` or a "
+        "`callbacks__*` parameter (the Accelerated estimators' callbacks__print_log__sink) "
+        "is set, from the values of the others, so a value that fit would refuse can raise "
+        "there; set_params of any other parameter only stores it, and fit checks it"
+    ),
     ("accelerate", "check_get_params_invariance"): (
         "skorch's AccelerateMixin stores callbacks__print_log__sink='auto' (resolved to the "
         "main process's print in initialize), while get_params(deep=True) reports the "
         "PrintLog callback's own default, print; skorch's behaviour, kept as it is"
+    ),
+    ("accelerate", "check_parameters_default_constructible"): (
+        "the same: AccelerateMixin's signature declares callbacks__print_log__sink='auto' "
+        "and stores it unchanged, while get_params(deep=True), which this check reads, "
+        "reports the PrintLog callback's own default, print"
     ),
 }
 

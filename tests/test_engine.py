@@ -7,8 +7,10 @@ validation sets, incremental fits) on a tiny network and random images.
 
 from __future__ import annotations
 
+import io
 import pickle
 import re
+import sys
 import warnings
 
 import numpy as np
@@ -242,6 +244,60 @@ def test_a_users_early_stopping_does_not_warn_either(images, genders):
         net = GenderClassifier(**{**FAST, "max_epochs": 50}, early_stopping=False, lr=1e-9,
                                callbacks=[EarlyStopping(patience=1)]).fit(images, genders)
     assert len(net.history_) < 50
+
+
+# --------------------------------------------------------------------------- the epoch table
+
+
+class _Terminal(io.StringIO):
+    """Standard output that says it is a terminal."""
+
+    def isatty(self):
+        return True
+
+
+def _fit_printing(images, genders, **params):
+    GenderClassifier(**{**FAST, "max_epochs": 2, "verbose": 1, **params}).fit(images, genders)
+
+
+def test_the_epoch_table_is_plain_when_stdout_is_not_a_terminal(images, genders, capsys,
+                                                                 monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    _fit_printing(images, genders)
+    out = capsys.readouterr().out
+    assert "\x1b[" not in out
+    lines = out.splitlines()
+    assert lines[0].split() == ["epoch", "train_loss", "valid_acc", "valid_loss", "dur"]
+    rows = [line.split() for line in lines if line.strip()[:1].isdigit()]
+    assert [r[0] for r in rows] == ["1", "2"] and all(len(r) == 5 for r in rows)
+    assert all(float(v) >= 0 for r in rows for v in r)  # plain numbers
+
+
+@pytest.mark.parametrize(("params", "no_color", "coloured"), [
+    ({}, None, True),
+    ({"callbacks__print_log__color": False}, None, False),
+    ({}, "1", False),
+    ({"callbacks__print_log__sink": []}, None, False),  # a sink of one's own: plain text
+])
+def test_a_terminal_gets_the_coloured_table_unless_told_otherwise(
+        images, genders, monkeypatch, params, no_color, coloured):
+    if no_color is None:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", no_color)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    sink = params.get("callbacks__print_log__sink")
+    if sink is not None:
+        params = {**params, "callbacks__print_log__sink": sink.append}
+    _fit_printing(images, genders, **params)
+    out = terminal.getvalue() if sink is None else "\n".join(sink)
+    assert "valid_loss" in out and ("\x1b[" in out) is coloured
+
+
+def test_colour_can_be_asked_for_where_it_would_not_be(images, genders, capsys):
+    _fit_printing(images, genders, callbacks__print_log__color=True)
+    assert "\x1b[" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------- skorch
@@ -535,7 +591,7 @@ def test_a_pickled_model_names_engine_classes_by_the_package_path(images, gender
             *(type(m) for m in net.module_.modules()), *(type(cb) for _, cb in net.callbacks_)}
     engine = {cls.__name__ for cls in held if cls.__module__.startswith("skface._engine")}
     assert {"FaceModule", "SlotDropout", "GeneratorSlot", "WarmupCosine", "WeightEMA",
-            "DeferredEarlyStopping", "StopWhenAsked"} <= engine, sorted(engine)
+            "DeferredEarlyStopping", "StopWhenAsked", "EpochLog"} <= engine, sorted(engine)
     # skorch pickles the module through torch.save, whose (uncompressed) archive sits
     # in the pickle as bytes: every class reference, nested or not, is in the bytes
     data = pickle.dumps(net, protocol=protocol)

@@ -504,6 +504,141 @@ def test_set_params_and_clone_reach_the_network():
     assert twin.module__width == 16 and twin.lr == 1e-4 and clf.module__width == 8
 
 
+# ------------------------------------------------------------------------- repr
+
+
+def _network_estimators() -> list[str]:
+    """Every estimator with a network that skface exports (the Accelerated ones too)."""
+    import skface
+    from skface._engine import FaceNetBase
+
+    return sorted(n for n in skface.__all__ if isinstance(getattr(skface, n), type)
+                  and issubclass(getattr(skface, n), FaceNetBase))
+
+
+NETWORK_ESTIMATORS = _network_estimators()
+
+
+def _estimator_class(name: str) -> type:
+    import skface
+
+    return getattr(skface, name)
+
+
+def test_every_network_estimator_is_in_the_repr_tests():
+    assert len(NETWORK_ESTIMATORS) == 10 and "AcceleratedFaceAttributes" in NETWORK_ESTIMATORS
+
+
+@pytest.mark.parametrize("name", NETWORK_ESTIMATORS)
+def test_repr_shows_only_the_parameters_that_differ_from_the_defaults(name):
+    cls = _estimator_class(name)
+    assert repr(cls()) == f"{name}()"
+    assert repr(cls(lr=1e-3)) == f"{name}(lr=0.001)"
+    text = repr(cls(lr=1e-3, max_epochs=3, module__width=8, verbose=0))
+    assert text == f"{name}(lr=0.001, max_epochs=3, module__width=8, verbose=0)"
+    for leak in ("_params_to_validate", "DataLoader", "Dataset", "uninitialized", "module_="):
+        assert leak not in text
+    # eval-like: evaluating it gives an estimator with the same parameters
+    again = eval(text, {name: cls})
+    assert again.get_params(deep=False) == cls(
+        lr=1e-3, max_epochs=3, module__width=8, verbose=0).get_params(deep=False)
+
+
+@pytest.mark.parametrize("name", NETWORK_ESTIMATORS)
+def test_the_signature_gives_every_parameter_and_its_default(name):
+    import inspect
+
+    cls = _estimator_class(name)
+    params = cls().get_params(deep=False)
+    signature = inspect.signature(cls).parameters
+    named = {k: p.default for k, p in signature.items() if p.kind is p.KEYWORD_ONLY
+             or p.kind is p.POSITIONAL_OR_KEYWORD}
+    assert set(params) == set(named), set(params) ^ set(named)
+    for key, default in named.items():
+        assert params[key] is default or params[key] == default, key
+    assert "_params_to_validate" not in cls(module__width=8).get_params()
+
+
+def _fitted(name: str, synthetic_faces, registered_fast_params):
+    cls = _estimator_class(name)
+    X, y = synthetic_faces(16, size=32)
+    base = name.removeprefix("Accelerated")
+    target = {"GenderClassifier": y["gender"], "RaceClassifier": y["race"],
+              "AgeRegressor": y["age"], "AgeBinner": y["age"],
+              "FaceAttributes": y[["age", "gender", "race"]]}[base]
+    extra = {}
+    if name.startswith("Accelerated"):
+        accelerate = pytest.importorskip("accelerate")
+        extra["accelerator"] = accelerate.Accelerator(cpu=True)
+    model = cls(**registered_fast_params, lr=1e-3, batch_size=8, **extra)
+    return model.fit(X, target)
+
+
+@pytest.mark.parametrize("name", NETWORK_ESTIMATORS)
+def test_a_fitted_estimators_repr_is_its_parameters_too(name, synthetic_faces,
+                                                        registered_fast_params):
+    model = _fitted(name, synthetic_faces, registered_fast_params)
+    text = repr(model)
+    assert text.startswith(f"{name}(") and text.endswith(")")
+    assert "lr=0.001" in text and "batch_size=8" in text and "module='basic_cnn'" in text
+    for leak in ("_params_to_validate", "DataLoader", "Dataset", "initialized", "module_",
+                 "Conv2d", "(net)"):
+        assert leak not in text
+    if not name.startswith("Accelerated"):  # (the accelerator is not printed as an eval)
+        assert text == repr(clone(model))
+    # in a Pipeline, and in scikit-learn's HTML display in notebooks
+    pipe = make_pipeline(ImageLoader(size=32), model)
+    assert f"{name}(" in repr(pipe) and "_params_to_validate" not in repr(pipe)
+    for shown in (model, clone(model), pipe):
+        html = shown._repr_html_()
+        assert name in html and "_params_to_validate" not in html
+        assert set(shown._repr_mimebundle_()) >= {"text/plain", "text/html"}
+    assert "fitted" in model._repr_html_()
+
+
+def test_a_subclass_signature_and_repr_start_from_its_own_defaults():
+    import inspect
+
+    class Quick(GenderClassifier):
+        def __init__(self, module="basic_cnn", *args, max_epochs=2, **kwargs):
+            super().__init__(module, *args, max_epochs=max_epochs, **kwargs)
+
+    class Quicker(Quick):  # no __init__ of its own
+        pass
+
+    class Fixed(GenderClassifier):  # takes nothing else
+        def __init__(self, module="basic_cnn", lr=0.01):
+            super().__init__(module, lr=lr)
+
+    assert repr(Quick()) == "Quick()" and repr(Quicker()) == "Quicker()"
+    assert repr(Quick(max_epochs=36, lr=1e-3)) == "Quick(lr=0.001, max_epochs=36)"
+    assert repr(Quicker(module="skfacenet")) == "Quicker(module='skfacenet')"
+    signature = inspect.signature(Quicker)
+    assert signature.parameters["max_epochs"].default == 2
+    assert signature.parameters["lr"].default == 2e-3
+    assert str(inspect.signature(Fixed)) == "(module='basic_cnn', lr=0.01)"
+    assert Quicker(lr=0.1).get_params()["max_epochs"] == 2
+
+
+def test_a_pipeline_repr_shows_the_estimators_changed_parameters_only():
+    pipe = make_pipeline(ImageLoader(size=32), GenderClassifier(lr=1e-3, max_epochs=3))
+    assert repr(pipe) == (
+        "Pipeline(steps=[('imageloader', ImageLoader(size=32)),\n"
+        "                ('genderclassifier', GenderClassifier(lr=0.001, max_epochs=3))])")
+
+
+def test_set_params_stores_an_invalid_value_and_fit_names_it(faces, fast_params):
+    X, y, _, _ = faces
+    clf = GenderClassifier(**fast_params, early_stopping=True)
+    for bad in ({"patience": "soon"}, {"ema_decay": np.array([0.9, 0.99])},
+                {"validation_fraction": "a tenth"}):
+        clf.set_params(**bad)  # scikit-learn's rule: set_params only stores
+        assert clf.get_params()[next(iter(bad))] is next(iter(bad.values()))
+        with pytest.raises(ValueError, match=rf"'{next(iter(bad))}' parameter of GenderClassifier"):
+            clf.fit(X[:16], y["gender"][:16])
+        clf.set_params(**{k: GenderClassifier().get_params()[k] for k in bad})
+
+
 # ------------------------------------------------------------------------- errors
 
 

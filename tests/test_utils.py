@@ -1,4 +1,5 @@
-"""skface._utils: atomic output files and folders, leftovers of killed writers, refusals."""
+"""skface._utils: atomic output files and folders, leftovers of killed writers, refusals;
+optional imports."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from skface._utils import (
     check_file_output,
     check_folder_output,
     clean_leftovers,
+    import_optional,
     partial_path,
 )
+from skface.exceptions import MissingDependencyError
 
 from .conftest import REPO, folder_state
 
@@ -367,3 +370,137 @@ def test_the_current_home_and_their_parents_are_refused(tmp_path, monkeypatch):
     with pytest.raises(OutputRefusedError, match="home folder"):
         check_folder_output(home, overwrite=True)
     check_folder_output(tmp_path / "new-report")  # a new folder below the current one: fine
+
+
+# --------------------------------------------------------------------------- optional imports
+
+
+def _hide(monkeypatch, name: str) -> None:
+    """Make ``import name`` fail as when its package is not installed."""
+    for module in {name, name.partition(".")[0]}:
+        monkeypatch.setitem(sys.modules, module, None)
+
+
+def test_import_optional_returns_the_module():
+    import json as expected
+
+    assert import_optional("json", "plot") is expected
+    assert import_optional("os.path", "plot", "a purpose") is os.path
+
+
+def test_a_missing_module_names_the_extra_and_the_pip_command(monkeypatch):
+    _hide(monkeypatch, "cv2")
+    with pytest.raises(MissingDependencyError) as info:
+        import_optional("cv2", "detect", "face detection", hint="or install OpenCV yourself")
+    err = info.value
+    message = str(err)
+    assert isinstance(err, ImportError) and isinstance(err.__cause__, ImportError)
+    assert message.startswith("face detection needs OpenCV")
+    assert 'pip install "skface[detect]"' in message and "not installed" in message
+    assert "(or install OpenCV yourself)" in message
+    assert (err.name, err.extra, err.install) == ("cv2", "detect", 'pip install "skface[detect]"')
+    # it survives a trip to another process (a joblib worker) whole
+    import pickle
+
+    back = pickle.loads(pickle.dumps(err))
+    assert (type(back), str(back), back.name, back.extra) == (
+        MissingDependencyError, message, "cv2", "detect")
+
+
+def test_a_module_that_fails_to_import_is_told_apart_from_a_missing_one(tmp_path, monkeypatch):
+    broken = tmp_path / "skface_broken_optional.py"
+    broken.write_text("raise ImportError('libfoo.so: cannot open')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(MissingDependencyError,
+                       match=r"could not be imported \(libfoo\.so: cannot open\).*skface\[plot\]"):
+        import_optional("skface_broken_optional", "plot")
+
+
+def _fitted_tiny(fast_params):
+    import numpy as np
+
+    from skface import GenderClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 255, (8, 16, 16, 3), dtype=np.uint8)
+    return GenderClassifier(**fast_params, batch_size=4).fit(X, np.arange(8) % 2)
+
+
+def _surface(name: str, tmp_path, fast_params):
+    """Call the public surface ``name`` in the cheapest way that reaches its optional import."""
+    import numpy as np
+    import pandas as pd
+
+    if name == "FaceCropper":
+        from skface import FaceCropper
+
+        FaceCropper().fit(np.zeros((1, 20, 20, 3), dtype=np.uint8))
+    elif name == "save_model":
+        from skface import save_model
+
+        save_model(object(), tmp_path / "model.safetensors")
+    elif name == "load_model":
+        from skface import load_model
+
+        load_model(tmp_path / "model.safetensors")
+    elif name == "explore_data":
+        from skface._reports import explore_data
+
+        explore_data(tmp_path / "faces", tmp_path / "report")
+    elif name == "plots":
+        from skface.plots import plot_age_histogram
+
+        plot_age_histogram(pd.DataFrame({"age": [20, 30]}))
+    elif name == "export_onnx":
+        from skface import export_onnx
+
+        export_onnx(_fitted_tiny(fast_params), tmp_path / "model.onnx")
+    elif name == "demo":
+        from skface._demo import build_demo
+
+        build_demo(object())
+    elif name == "Accelerated* log":
+        from skface._accelerate import _print_on_main_process
+
+        _print_on_main_process("epoch 1")
+    else:  # pragma: no cover
+        raise AssertionError(name)
+
+
+# (surface, module it imports, extra that installs it, distribution in that extra)
+SURFACES = [
+    ("FaceCropper", "cv2", "detect", "opencv-python-headless"),
+    ("save_model", "safetensors.torch", "safetensors", "safetensors"),
+    ("load_model", "safetensors", "safetensors", "safetensors"),
+    ("explore_data", "matplotlib.pyplot", "plot", "matplotlib"),
+    ("plots", "matplotlib.pyplot", "plot", "matplotlib"),
+    ("export_onnx", "onnxscript", "onnx", "onnxscript"),
+    ("demo", "gradio", "demo", "gradio"),
+    ("Accelerated* log", "accelerate", "accelerate", "accelerate"),
+]
+
+
+@pytest.mark.parametrize(("surface", "module", "extra", "distribution"), SURFACES,
+                         ids=[s[0] for s in SURFACES])
+def test_each_surface_says_which_extra_to_install(surface, module, extra, distribution,
+                                                 tmp_path, monkeypatch, fast_params):
+    tomllib = pytest.importorskip("tomllib")
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert any(r.startswith(distribution) for r in extras[extra]), (extra, extras.get(extra))
+    _hide(monkeypatch, module)
+    with pytest.raises(MissingDependencyError, match=rf'pip install "skface\[{extra}\]"') as info:
+        _surface(surface, tmp_path, fast_params)
+    assert info.value.extra == extra
+
+
+def test_the_command_line_exits_4_naming_the_extra(tmp_path, monkeypatch, capsys):
+    from skface._cli import EXIT_MISSING_DEPENDENCY, main
+
+    _hide(monkeypatch, "safetensors.torch")
+    out = tmp_path / "model.safetensors"
+    assert main(["train", "--target", "gender", "--synthetic", "40", "--size", "32",
+                 "--epochs", "1", "-q", "-o", str(out)]) == EXIT_MISSING_DEPENDENCY == 4
+    err = capsys.readouterr().err
+    assert "--format safetensors needs safetensors" in err
+    assert 'pip install "skface[safetensors]"' in err and not out.exists()

@@ -24,6 +24,7 @@ One concern per file:
 - ``_schedule``: the warm-up and cosine learning-rate schedule;
 - ``_stopping``: early stopping that stops once every callback saw the epoch;
 - ``_ema``: the exponential moving average of the weights;
+- ``_log``: the per-epoch table, coloured only on a terminal;
 - ``_base``: :class:`FaceNetBase`, the ``NeuralNet`` subclass.
 """
 
@@ -33,6 +34,7 @@ from ._arrays import check_images_array
 from ._base import FaceNetBase
 from ._batches import BatchIterator
 from ._ema import WeightEMA
+from ._log import EpochLog
 from ._module import DEFAULT_AUGMENT, FaceModule, GeneratorSlot, SlotDropout
 from ._schedule import WarmupCosine
 from ._stopping import DeferredEarlyStopping, StopWhenAsked
@@ -51,6 +53,7 @@ _PICKLED = (
     FaceNetBase,
     BatchIterator,
     DeferredEarlyStopping,
+    EpochLog,
     GeneratorSlot,
     SlotDropout,
     StopWhenAsked,

@@ -2,13 +2,14 @@
 
 Device and precision resolution, parameter constraints, the built-in callbacks, the
 seeded validation split and random streams of each fit, sample weights, mixup and
-cutmix, and pickling.
+cutmix, pickling, and the scikit-learn style ``repr``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import math
 import threading
 import warnings
@@ -16,6 +17,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
@@ -37,6 +39,7 @@ from ..nets import get_model_builder
 from ._arrays import check_images_array
 from ._batches import BatchIterator, loss_reduction, select_rows, split_weight
 from ._ema import WeightEMA
+from ._log import EpochLog
 from ._module import DEFAULT_AUGMENT, FaceModule
 from ._schedule import WarmupCosine
 from ._stopping import DeferredEarlyStopping, StopWhenAsked
@@ -49,6 +52,64 @@ _CRITERIA = {
     "huber": nn.HuberLoss,
     "cross_entropy": nn.CrossEntropyLoss,
 }
+
+
+def _full_signature(cls: type) -> inspect.Signature:
+    """The signature of ``cls.__init__`` with every parameter it takes by name.
+
+    An estimator's ``__init__`` names its own parameters and passes the others on as
+    ``**kwargs``, down to skorch's ``NeuralNet.__init__``. scikit-learn reads the
+    defaults from the signature (``repr`` shows only the parameters that differ from
+    them, as does the HTML display in notebooks), so the signature lists them all:
+    the first ``__init__`` along the MRO that names a parameter gives its default.
+    """
+    P = inspect.Parameter
+    leading: list[inspect.Parameter] = []  # those before *args (module)
+    named: dict[str, inspect.Parameter] = {}
+    var_args = var_kwargs = None
+    open_ = True  # every __init__ so far passes its positional arguments on as *args
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if not inspect.isfunction(init) or getattr(init, "_skface_forwards", False):
+            continue
+        params = list(inspect.signature(init).parameters.values())[1:]  # less self
+        kinds = {p.kind for p in params}
+        before = [p for p in params if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)]
+        if open_ and before:
+            leading = [p.replace(annotation=P.empty) for p in before]
+        open_ = open_ and not before and P.VAR_POSITIONAL in kinds
+        taken = {p.name for p in leading}
+        for p in params:
+            if p.kind is P.VAR_POSITIONAL:
+                var_args = var_args or p
+            elif p.kind is P.VAR_KEYWORD:
+                var_kwargs = var_kwargs or p
+            elif p.name not in taken and p.name not in named:
+                named[p.name] = p.replace(kind=P.KEYWORD_ONLY, annotation=P.empty)
+        if P.VAR_KEYWORD not in kinds:  # the chain of **kwargs ends here
+            var_kwargs = None
+            break
+        if klass is NeuralNet:
+            break
+    params = [P("self", P.POSITIONAL_OR_KEYWORD), *leading,
+              *([var_args] if var_args else []), *named.values(),
+              *([var_kwargs] if var_kwargs else [])]
+    return inspect.Signature(params)
+
+
+def _give_full_signature(cls: type) -> None:
+    """Attach :func:`_full_signature` to an ``__init__`` of ``cls``'s own."""
+    if "__init__" not in cls.__dict__:  # a function of its own, not the parent's
+
+        def __init__(self, *args, **kwargs):
+            super(cls, self).__init__(*args, **kwargs)
+
+        __init__._skface_forwards = True
+        __init__.__module__ = cls.__module__
+        __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+        cls.__init__ = __init__
+    cls.__init__.__signature__ = None  # read the function's own parameters
+    cls.__init__.__signature__ = _full_signature(cls)
 
 
 def _bf16_supported_on_cpu() -> bool:
@@ -95,6 +156,20 @@ class FaceNetBase(NeuralNet):
         "ema_decay": [None, Interval(Real, 0, 1, closed="neither")],
         "warm_start": ["boolean"],
     }
+
+    # scikit-learn's repr, ``GenderClassifier(lr=0.001)``: the parameters that differ
+    # from their defaults, fitted or not (skorch's lists the module and its layers)
+    __repr__ = BaseEstimator.__repr__
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _give_full_signature(cls)
+
+    def _get_param_names(self):
+        # skorch's private bookkeeping (_params_to_validate, AccelerateMixin's
+        # _wrapped_with_accelerator) is not a parameter: get_params, clone and repr
+        # leave it out, and each new instance sets its own
+        return [k for k in super()._get_param_names() if not k.startswith("_")]
 
     def __init__(
         self,
@@ -236,6 +311,16 @@ class FaceNetBase(NeuralNet):
             self.device_ = self._resolve_device()
         return out
 
+    def _get_params_callbacks(self, deep=True):
+        # The built-in callbacks depend on parameter values (patience, ema_decay, ...).
+        # With an invalid one, get_params(deep=True), and so set_params, still answer
+        # (scikit-learn's rule: only fit checks values), without the callbacks' own
+        # parameters; fit and partial_fit say which value is wrong.
+        try:
+            return super()._get_params_callbacks(deep=deep)
+        except (TypeError, ValueError):
+            return {}
+
     def _user_lr_scheduler(self) -> bool:
         """Whether the user's callbacks include an LR scheduler (skorch's LRScheduler)."""
         for item in self.callbacks or []:
@@ -247,7 +332,9 @@ class FaceNetBase(NeuralNet):
 
     @property
     def _default_callbacks(self):
-        callbacks = list(super()._default_callbacks)
+        # skorch's PrintLog colours the table even when it goes to a file or a pipe
+        callbacks = [(name, EpochLog() if name == "print_log" else cb)
+                     for name, cb in super()._default_callbacks]
         if self._uses_validation():
             for name, task in self._valid_scores():
                 scoring = EpochScoring(functools.partial(self._valid_score, task=task),
@@ -895,3 +982,6 @@ def _warn_if_synthetic(est) -> None:
             f"({described.get('source') or 'skface.datasets.make_faces'}), not on photos of "
             "people: its predictions on real faces mean nothing. Train it on a labelled "
             "folder of face photos (skface train FOLDER).", SyntheticModelWarning, stacklevel=4)
+
+
+_give_full_signature(FaceNetBase)
