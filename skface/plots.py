@@ -1,6 +1,7 @@
 """Reports and figures: per-group metrics, learning curves, predictions and the data.
 
-:func:`group_metrics` needs only pandas and scikit-learn. Every ``plot_*`` function
+:func:`group_metrics` needs only pandas and scikit-learn (it is defined in a module
+that never imports matplotlib, and re-exported here). Every ``plot_*`` function
 needs matplotlib, an optional dependency (``pip install "skface[plot]"``); it is
 imported inside the functions, so ``import skface.plots`` does not import it. Each
 ``plot_*`` function returns the matplotlib :class:`~matplotlib.figure.Figure` it drew
@@ -32,10 +33,22 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from sklearn.exceptions import NotFittedError
-from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, mean_absolute_error
+from sklearn.metrics import ConfusionMatrixDisplay
 from sklearn.utils import check_random_state
 
-from ._age_bins import AgeBinEncoder
+from ._metrics import (
+    METRIC_LABELS,
+    MISSING,
+    OVERALL,
+    ages_of,
+    as_1d,
+    caption,
+    check_same_length,
+    group_labels,
+    group_metrics,
+    iter_groups,
+    table_metric,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -53,19 +66,6 @@ __all__ = [
     "plot_sample_grid",
 ]
 
-# task -> the metric group_metrics reports for it
-_TASK_METRICS = {
-    "age": "mae",
-    "regression": "mae",
-    "gender": "accuracy",
-    "race": "accuracy",
-    "age_group": "accuracy",
-    "classification": "accuracy",
-}
-_METRIC_LABELS = {"accuracy": "accuracy", "mae": "MAE (years)"}
-_DEFAULT_GROUP_COLUMNS = ("gender", "race", "age")
-_OVERALL = "overall"
-_MISSING = "missing"
 _NORMALIZE = (None, "true", "pred", "all")
 _SCORE_KEYS = {"valid_acc": "validation accuracy", "valid_mae": "validation MAE (years)"}
 
@@ -93,65 +93,6 @@ def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Ax
     return ax.figure, ax
 
 
-def _as_1d(values, name: str) -> np.ndarray:
-    """A 1-D numpy array of ``values``, with errors that say what to pass."""
-    if isinstance(values, pd.DataFrame):
-        if values.shape[1] != 1:
-            raise ValueError(
-                f"{name} must hold one value per image; got a DataFrame with columns "
-                f"{list(values.columns)}. Pass a single column, e.g. {name}['age']."
-            )
-        values = values.iloc[:, 0]
-    arr = values.to_numpy() if isinstance(values, (pd.Series, pd.Index)) else np.asarray(values)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(
-            f"{name} must be 1-D, one value per image; got an array of shape {arr.shape}. "
-            "Pass one label column."
-        )
-    missing = pd.isna(arr)
-    if missing.any():
-        raise ValueError(
-            f"{name} has {int(missing.sum())} missing value(s) (first at position "
-            f"{int(np.flatnonzero(missing)[0])}); drop those samples from every input first."
-        )
-    return arr
-
-
-def _check_same_length(**arrays) -> int:
-    lengths = {name: len(a) for name, a in arrays.items()}
-    if len(set(lengths.values())) > 1:
-        shown = ", ".join(f"{name} has {n}" for name, n in lengths.items())
-        raise ValueError(
-            f"inputs must have one entry per image, but {shown}; pass them for the same "
-            "images in the same order."
-        )
-    n = next(iter(lengths.values()))
-    if n == 0:
-        raise ValueError(f"{' and '.join(lengths)} are empty; pass at least one image's values.")
-    return n
-
-
-def _check_task(task: str) -> str:
-    if task not in _TASK_METRICS:
-        raise ValueError(
-            f"unknown task {task!r}; use one of {sorted(_TASK_METRICS)} ('age' or "
-            "'regression' report MAE in years, the others accuracy)."
-        )
-    return _TASK_METRICS[task]
-
-
-def _ages(values, name: str) -> np.ndarray:
-    try:
-        return np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{name} must hold ages in years (numbers) for task='age'; got values such as "
-            f"{list(np.asarray(values, dtype=object)[:3])}. Use a classification task for labels."
-        ) from None
-
-
 def _frame_column(frame, column: str, caller: str, *, prefer_names: bool = True) -> str:
     """The column of ``frame`` to use for ``column`` (``<column>_name`` when present)."""
     if not isinstance(frame, pd.DataFrame):
@@ -170,171 +111,7 @@ def _frame_column(frame, column: str, caller: str, *, prefer_names: bool = True)
     )
 
 
-def _caption(value) -> str:
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return f"{value:g}"
-    return str(value)
-
-
-def _group_labels(values: pd.Series, column: str, age_bins) -> pd.Categorical:
-    """Group of each row as a categorical in display order (ages binned into age groups)."""
-    if column == "age" and pd.api.types.is_numeric_dtype(values):
-        ages = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        known = ~np.isnan(ages)
-        if not known.any():
-            raise ValueError("the age column has no values; it cannot be split into age groups.")
-        encoder = AgeBinEncoder(age_bins).fit(ages[known])
-        codes = np.full(ages.shape, -1, dtype=np.int64)
-        codes[known] = encoder.transform(ages[known])
-        return pd.Categorical.from_codes(codes, categories=list(encoder.labels_), ordered=True)
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        cat = values.array
-        return cat.rename_categories([_caption(c) for c in cat.categories])
-    cat = pd.Categorical(values)
-    return cat.rename_categories([_caption(c) for c in cat.categories])
-
-
-def _iter_groups(labels: pd.Categorical):
-    """(name, positions) for each observed group in order, then the missing ones."""
-    codes = np.asarray(labels.codes)
-    for code, name in enumerate(labels.categories):
-        positions = np.flatnonzero(codes == code)
-        if positions.size:
-            yield str(name), positions
-    missing = np.flatnonzero(codes < 0)
-    if missing.size:
-        yield _MISSING, missing
-
-
-def _score(metric: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    if metric == "accuracy":
-        return float(accuracy_score(y_true, y_pred))
-    return float(mean_absolute_error(y_true, y_pred))
-
-
 # --------------------------------------------------------------------- group metrics
-
-
-def group_metrics(
-    y_true,
-    y_pred,
-    groups: pd.DataFrame,
-    task: str,
-    *,
-    columns: Sequence[str] | None = None,
-    age_bins="decades",
-) -> pd.DataFrame:
-    """Accuracy or mean absolute error per group, with counts and the overall figure.
-
-    A model can be good on average and poor for one gender, race or age group; this
-    table shows it. It needs no matplotlib; :func:`plot_group_metrics` draws it.
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        True labels (ages in years for ``task="age"``).
-    y_pred : array-like of shape (n_samples,)
-        Predictions for the same images, in the same order.
-    groups : DataFrame of shape (n_samples, n_columns)
-        The group of each image, row by row with ``y_true`` (its index is ignored),
-        e.g. the label frame of :func:`skface.datasets.load_utkface`. A numeric
-        ``age`` column is split into age groups with :class:`skface.AgeBinEncoder`;
-        other columns are grouped by value. A Series is taken as a one-column frame.
-    task : {"age", "gender", "race", "age_group", "regression", "classification"}
-        What was predicted: ``"age"`` and ``"regression"`` report the mean absolute
-        error (:func:`sklearn.metrics.mean_absolute_error`), the others the accuracy
-        (:func:`sklearn.metrics.accuracy_score`).
-    columns : sequence of str, optional
-        Columns of ``groups`` to split by. By default ``gender``, ``race`` and ``age``
-        (those present; ``gender_name`` and ``race_name`` are used instead of the
-        codes when present), or every column when none of these is present.
-    age_bins : str or array-like, default="decades"
-        Age groups for the ``age`` column: ``AgeBinEncoder``'s ``bins`` parameter.
-
-    Returns
-    -------
-    table : DataFrame
-        One row per group, after a first row for all images, with columns
-        ``column`` (the grouping column, ``"overall"`` for the first row), ``group``
-        (the group's name, ``"all"`` for the first row, ``"missing"`` for images
-        whose group is unknown), ``n`` (the number of images), the metric
-        (``accuracy`` or ``mae``) and ``vs_overall`` (the metric minus the overall
-        one: a negative accuracy or a positive MAE difference is a worse group).
-
-    Raises
-    ------
-    ValueError
-        If the inputs differ in length, ``task`` is unknown or a column is missing.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from skface.plots import group_metrics
-    >>> groups = pd.DataFrame({"gender": ["male", "male", "female", "female"]})
-    >>> group_metrics([0, 1, 1, 1], [0, 1, 0, 1], groups, task="gender")
-        column   group  n  accuracy  vs_overall
-    0  overall     all  4      0.75        0.00
-    1   gender  female  2      0.50       -0.25
-    2   gender    male  2      1.00        0.25
-    """
-    metric = _check_task(task)
-    yt = _as_1d(y_true, "y_true")
-    yp = _as_1d(y_pred, "y_pred")
-    if isinstance(groups, pd.Series):
-        groups = groups.to_frame()
-    if not isinstance(groups, pd.DataFrame):
-        raise ValueError(
-            f"groups must be a DataFrame with one row per image (e.g. the label frame of "
-            f"skface.datasets.load_utkface); got {type(groups).__name__}."
-        )
-    _check_same_length(y_true=yt, y_pred=yp, groups=groups)
-    if metric == "mae":
-        yt, yp = _ages(yt, "y_true"), _ages(yp, "y_pred")
-    groups = groups.reset_index(drop=True)
-
-    if columns is None:
-        chosen = [
-            f"{c}_name" if f"{c}_name" in groups.columns else c
-            for c in _DEFAULT_GROUP_COLUMNS
-            if c in groups.columns or f"{c}_name" in groups.columns
-        ]
-        columns = chosen or [c for c in groups.columns if c != "path"]
-    else:
-        columns = [columns] if isinstance(columns, str) else list(columns)
-        unknown = [c for c in columns if c not in groups.columns]
-        if unknown:
-            raise ValueError(
-                f"columns {unknown} are not in groups (its columns are "
-                f"{list(groups.columns)}); pass names of groups' columns."
-            )
-    if not columns:
-        raise ValueError("groups has no column to split by; pass at least one column.")
-
-    overall = _score(metric, yt, yp)
-    rows = [(_OVERALL, "all", len(yt), overall)]
-    for column in columns:
-        labels = _group_labels(groups[column], column, age_bins)
-        for name, positions in _iter_groups(labels):
-            rows.append((column, name, positions.size, _score(metric, yt[positions],
-                                                              yp[positions])))
-    table = pd.DataFrame(rows, columns=["column", "group", "n", metric])
-    table["vs_overall"] = table[metric] - overall
-    return table
-
-
-def _table_metric(table) -> str:
-    if not isinstance(table, pd.DataFrame):
-        raise ValueError(
-            f"table must be the DataFrame returned by group_metrics; got {type(table).__name__}."
-        )
-    metrics = [m for m in _METRIC_LABELS if m in table.columns]
-    missing = [c for c in ("column", "group", "n") if c not in table.columns]
-    if missing or len(metrics) != 1:
-        raise ValueError(
-            f"table lacks the columns {missing or ['accuracy or mae']} (it has "
-            f"{list(table.columns)}); pass the output of skface.plots.group_metrics."
-        )
-    return metrics[0]
 
 
 def plot_group_metrics(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
@@ -359,11 +136,11 @@ def plot_group_metrics(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure
     ValueError
         If ``table`` is not a :func:`group_metrics` table or has no group rows.
     """
-    metric = _table_metric(table)
-    rows = table[table["column"] != _OVERALL].reset_index(drop=True)
+    metric = table_metric(table)
+    rows = table[table["column"] != OVERALL].reset_index(drop=True)
     if rows.empty:
         raise ValueError("table has no group rows to plot; group_metrics made it from no groups.")
-    overall = table.loc[table["column"] == _OVERALL, metric]
+    overall = table.loc[table["column"] == OVERALL, metric]
     fig, ax = _new_axes(ax, (7, 0.35 * len(rows) + 1.5))
 
     grouping = list(dict.fromkeys(rows["column"]))
@@ -383,8 +160,8 @@ def plot_group_metrics(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure
         ax.legend(loc="lower right")
     upper = float(np.nanmax(rows[metric]))
     ax.set_xlim(0, (1.0 if metric == "accuracy" else upper) * 1.3 or 1.0)
-    ax.set_xlabel(_METRIC_LABELS[metric])
-    ax.set_title(f"{_METRIC_LABELS[metric].split(' ')[0]} by group")
+    ax.set_xlabel(METRIC_LABELS[metric])
+    ax.set_title(f"{METRIC_LABELS[metric].split(' ')[0]} by group")
     return fig
 
 
@@ -522,9 +299,9 @@ def plot_confusion_matrix(
     ValueError
         If the inputs differ in length or ``normalize`` is unknown.
     """
-    yt = _as_1d(y_true, "y_true")
-    yp = _as_1d(y_pred, "y_pred")
-    _check_same_length(y_true=yt, y_pred=yp)
+    yt = as_1d(y_true, "y_true")
+    yp = as_1d(y_pred, "y_pred")
+    check_same_length(y_true=yt, y_pred=yp)
     if normalize not in _NORMALIZE:
         raise ValueError(
             f"unknown normalize={normalize!r}; use 'true' (rows sum to 1), 'pred' (columns "
@@ -565,9 +342,9 @@ def plot_age_predictions(y_true, y_pred, *, age_bins="decades") -> Figure:
     ValueError
         If the inputs differ in length or are not numbers.
     """
-    yt = _ages(_as_1d(y_true, "y_true"), "y_true")
-    yp = _ages(_as_1d(y_pred, "y_pred"), "y_pred")
-    _check_same_length(y_true=yt, y_pred=yp)
+    yt = ages_of(as_1d(y_true, "y_true"), "y_true")
+    yp = ages_of(as_1d(y_pred, "y_pred"), "y_pred")
+    check_same_length(y_true=yt, y_pred=yp)
     table = group_metrics(yt, yp, pd.DataFrame({"age": yt}), "age", age_bins=age_bins)
     overall = float(table["mae"].iloc[0])
     rows = table.iloc[1:]
@@ -673,9 +450,9 @@ def plot_counts(
         If ``column`` is not in ``frame``.
     """
     name = _frame_column(frame, column, "plot_counts")
-    labels = _group_labels(frame[name], name, age_bins)
+    labels = group_labels(frame[name], name, age_bins)
     counts = pd.Series(labels).value_counts(sort=False, dropna=False)
-    names = [_MISSING if pd.isna(k) else str(k) for k in counts.index]
+    names = [MISSING if pd.isna(k) else str(k) for k in counts.index]
     values = counts.to_numpy()
     total = max(int(values.sum()), 1)
     fig, ax = _new_axes(ax, (max(4.0, 0.8 * len(names) + 2), 3.8))
@@ -722,9 +499,9 @@ def plot_age_by(
     age_column = _frame_column(frame, "age", "plot_age_by", prefer_names=False)
     name = _frame_column(frame, column, "plot_age_by")
     ages = pd.to_numeric(frame[age_column], errors="coerce").to_numpy(dtype=np.float64)
-    labels = _group_labels(frame[name], name, "decades")
+    labels = group_labels(frame[name], name, "decades")
     data, names = [], []
-    for group, positions in _iter_groups(labels):
+    for group, positions in iter_groups(labels):
         values = ages[positions]
         values = values[~np.isnan(values)]
         if values.size:
@@ -812,12 +589,12 @@ def plot_sample_grid(
         raise ValueError(f"n must be a positive number of images to show; got {n!r}.")
     if labels is not None:
         if isinstance(labels, pd.DataFrame):
-            captions = [", ".join(_caption(v) for v in row)
+            captions = [", ".join(caption(v) for v in row)
                         for row in labels.itertuples(index=False)]
         elif isinstance(labels, pd.Series):
-            captions = [_caption(v) for v in labels.to_numpy()]
+            captions = [caption(v) for v in labels.to_numpy()]
         else:
-            captions = [_caption(v) for v in labels]
+            captions = [caption(v) for v in labels]
         if len(captions) != total:
             raise ValueError(
                 f"labels has {len(captions)} entries but paths_or_images has {total}; pass "

@@ -82,6 +82,41 @@ def test_importing_skface_plots_does_not_import_matplotlib():
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.timeout(120)
+def test_the_metrics_module_works_with_matplotlib_blocked():
+    """The tables come from a module that never imports matplotlib: with it made
+    unimportable, the module imports and makes a table, and skface.plots re-exports it."""
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; sys.modules['matplotlib.pyplot'] = None\n"
+        "import pandas as pd\n"
+        "from skface import _metrics\n"
+        "import skface.plots\n"
+        "assert skface.plots.group_metrics is _metrics.group_metrics\n"
+        "t = _metrics.group_metrics([0, 1, 1], [0, 1, 0], pd.DataFrame({'g': ['a', 'a', 'b']}),"
+        " 'gender')\n"
+        "print(t['group'].tolist(), t['n'].tolist())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=100)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[0] == "['all', 'a', 'b'] [3, 2, 1]"
+
+
+def test_the_metrics_module_has_no_matplotlib_import():
+    import ast
+
+    import skface._metrics
+
+    source = open(skface._metrics.__file__, encoding="utf-8").read()
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+    assert imported and not {m for m in imported if m.split(".")[0] == "matplotlib"}
+
+
 def test_missing_matplotlib_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r'pip install "skface\[plot\]"'):
