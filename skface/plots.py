@@ -168,6 +168,20 @@ def plot_group_metrics(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure
 # --------------------------------------------------------------------- model reports
 
 
+def _final_step(estimator):
+    """The estimator a (possibly nested) Pipeline ends with; anything else as it is."""
+    from sklearn.pipeline import Pipeline
+
+    while isinstance(estimator, Pipeline):
+        if not estimator.steps or estimator[-1] in (None, "passthrough"):
+            raise ValueError(
+                "the Pipeline's last step is not an estimator (it is empty or "
+                "'passthrough'); pass a Pipeline that ends with a fitted skface estimator."
+            )
+        estimator = estimator[-1]
+    return estimator
+
+
 def _history(estimator) -> list[dict]:
     history = getattr(estimator, "history_", estimator)
     if history is None or (hasattr(estimator, "history_") and len(history) == 0):
@@ -190,9 +204,11 @@ def plot_learning_curves(estimator) -> Figure:
 
     Parameters
     ----------
-    estimator : fitted skface estimator
-        E.g. a fitted :class:`skface.GenderClassifier`; its skorch ``history_`` is
-        read (a skorch ``History`` or a list of per-epoch dicts is accepted too).
+    estimator : fitted skface estimator or Pipeline
+        E.g. a fitted :class:`skface.GenderClassifier`, or a fitted
+        :class:`~sklearn.pipeline.Pipeline` that ends with one (its last step is
+        used); its skorch ``history_`` is read (a skorch ``History`` or a list of
+        per-epoch dicts is accepted too).
 
     Returns
     -------
@@ -210,6 +226,7 @@ def plot_learning_curves(estimator) -> Figure:
     ValueError
         If ``estimator`` has no skorch history.
     """
+    estimator = _final_step(estimator)
     history = _history(estimator)
     plt = _pyplot()
 

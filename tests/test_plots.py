@@ -256,6 +256,29 @@ def test_learning_curves_of_a_classifier_show_losses_and_accuracy(gender_clf):
     assert fig.get_suptitle() == "GenderClassifier"
 
 
+def test_learning_curves_take_a_fitted_pipeline_as_its_last_step(gender_clf, tiny_module):
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    direct = plot_learning_curves(gender_clf)
+    for pipe in (make_pipeline(FunctionTransformer(), gender_clf),
+                 make_pipeline(make_pipeline(FunctionTransformer(), gender_clf))):
+        fig = plot_learning_curves(pipe)
+        assert fig.get_suptitle() == "GenderClassifier"
+        assert len(fig.axes) == len(direct.axes) == 2
+        for ax, expected in zip(fig.axes, direct.axes, strict=True):
+            assert [ln.get_label() for ln in ax.get_lines()] == [
+                ln.get_label() for ln in expected.get_lines()]
+            for line, other in zip(ax.get_lines(), expected.get_lines(), strict=True):
+                np.testing.assert_allclose(line.get_ydata(), other.get_ydata())
+    with pytest.raises(NotFittedError, match=r"GenderClassifier.*call fit"):
+        plot_learning_curves(make_pipeline(FunctionTransformer(),
+                                           GenderClassifier(module=tiny_module)))
+    with pytest.raises(ValueError, match=r"last step is not an estimator"):
+        plot_learning_curves(Pipeline([("scale", FunctionTransformer()),
+                                       ("model", "passthrough")]))
+
+
 def test_learning_curves_of_a_regressor_show_validation_mae(age_reg):
     fig = plot_learning_curves(age_reg)
     assert len(fig.axes) == 2
