@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from sklearn.exceptions import NotFittedError
-from sklearn.metrics import ConfusionMatrixDisplay
+from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import unique_labels
 
 from ._metrics import (
     METRIC_LABELS,
@@ -309,7 +310,11 @@ def plot_confusion_matrix(
     Returns
     -------
     fig : matplotlib Figure
-        Rows are true labels, columns predicted labels.
+        Rows are true labels, columns predicted labels. When normalised, each cell
+        shows its fraction and, below it in brackets, its number of images (e.g.
+        ``0.91`` over ``(1,234)``). A class with no true images (``"true"``) or never
+        predicted (``"pred"``) has no fraction: its cells are blank, marked ``-``, and
+        its name says ``(no images)`` or ``(never predicted)``.
 
     Raises
     ------
@@ -324,13 +329,48 @@ def plot_confusion_matrix(
             f"unknown normalize={normalize!r}; use 'true' (rows sum to 1), 'pred' (columns "
             "sum to 1), 'all' or None (counts)."
         )
+    if ax is None:  # room for the class names, and two lines of text per cell
+        n_classes = len(labels) if labels is not None else len(unique_labels(yt, yp))
+        side = max(4.8, 0.9 * n_classes + 2.0)
+        _, ax = _new_axes(None, (side + (1.2 if colorbar else 0.0), side))
     _pyplot()
     display = ConfusionMatrixDisplay.from_predictions(
         yt, yp, labels=labels, normalize=normalize, display_labels=display_labels, ax=ax,
-        cmap=cmap, colorbar=colorbar, values_format=".2f" if normalize else "d",
+        cmap=cmap, colorbar=colorbar, values_format=".2f" if normalize else ",d",
     )
+    # the same label order as the display's (labels, or those of y_true and y_pred sorted)
+    counts = confusion_matrix(yt, yp, labels=labels)
+    # a class with no true images (rows) or never predicted (columns) has no fraction to
+    # show: its cells are left blank and its name says so, instead of a row of 0.00
+    empty = np.zeros(counts.shape, dtype=bool)
+    if normalize == "true":
+        empty[counts.sum(axis=1) == 0, :] = True
+    elif normalize == "pred":
+        empty[:, counts.sum(axis=0) == 0] = True
+    if normalize:
+        values = display.confusion_matrix
+        for (i, j), text in np.ndenumerate(display.text_):
+            if empty[i, j]:
+                text.set_text("-")
+                text.set_color("0.4")
+            else:
+                text.set_text(f"{values[i, j]:.2f}\n({counts[i, j]:,})")
+        if empty.any():
+            display.im_.set_data(np.ma.masked_array(values, mask=empty))
+            if normalize == "true":
+                names = [t.get_text() for t in display.ax_.get_yticklabels()]
+                display.ax_.set_yticks(
+                    range(len(names)), [f"{name}\n(no images)" if empty[i, 0] else name
+                                        for i, name in enumerate(names)])
+            else:
+                names = [t.get_text() for t in display.ax_.get_xticklabels()]
+                display.ax_.set_xticks(
+                    range(len(names)), [f"{name}\n(never predicted)" if empty[0, j] else name
+                                        for j, name in enumerate(names)])
     title = "confusion matrix" + {None: " (counts)", "true": " (rows sum to 1)",
                                   "pred": " (columns sum to 1)", "all": " (fractions)"}[normalize]
+    if normalize:
+        title += "\nimages in brackets"
     display.ax_.set_title(title)
     return display.figure_
 

@@ -312,6 +312,34 @@ def test_confusion_matrix_normalised_by_true_label():
     assert len(fig.axes) == 2  # the matrix and its colour bar
 
 
+def test_confusion_matrix_cells_show_counts_beside_fractions():
+    ax = plot_confusion_matrix(Y_TRUE, Y_PRED).axes[0]
+    # row-major: true 0 -> 2 and 2 of 4; true 1 -> 1 and 3 of 4
+    assert [t.get_text() for t in ax.texts] == [
+        "0.50\n(2)", "0.50\n(2)", "0.25\n(1)", "0.75\n(3)"]
+    big = [1] * 1234 + [0] * 100  # 1,234 right of 1,334
+    ax = plot_confusion_matrix(big, [1] * len(big), normalize="all", colorbar=False).axes[0]
+    assert [t.get_text() for t in ax.texts] == [
+        "0.00\n(0)", "0.07\n(100)", "0.00\n(0)", "0.93\n(1,234)"]
+
+
+def test_confusion_matrix_marks_a_class_without_images_instead_of_zeros():
+    # class 2 is predicted once but has no true image: its row has no fractions
+    y_true, y_pred = [0, 0, 1, 1], [0, 2, 1, 1]
+    ax = plot_confusion_matrix(y_true, y_pred, labels=[0, 1, 2]).axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert texts[:6] == ["0.50\n(1)", "0.00\n(0)", "0.50\n(1)",
+                         "0.00\n(0)", "1.00\n(2)", "0.00\n(0)"]
+    assert texts[6:] == ["-", "-", "-"] and not any("0.00" in t for t in texts[6:])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0", "1", "2\n(no images)"]
+    assert ax.images[0].get_array().mask[2].all()  # drawn blank, not as a colour of 0
+    assert not ax.images[0].get_array().mask[:2].any()
+
+    ax = plot_confusion_matrix(y_pred, y_true, labels=[0, 1, 2], normalize="pred").axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()][2] == "2\n(never predicted)"
+    assert [t.get_text() for t in ax.texts][2::3] == ["-", "-", "-"]
+
+
 def test_confusion_matrix_counts_in_given_axes_and_label_order():
     _, ax = plt.subplots()
     fig = plot_confusion_matrix(["b", "a", "a", "c"], ["b", "a", "c", "c"], labels=["c", "b", "a"],
