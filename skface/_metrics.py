@@ -8,10 +8,13 @@ installed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.metrics import accuracy_score, mean_absolute_error
 
 from ._age_bins import AgeBinEncoder
@@ -31,6 +34,10 @@ METRIC_LABELS = {"accuracy": "accuracy", "mae": "MAE (years)"}
 _DEFAULT_GROUP_COLUMNS = ("gender", "race", "age")
 OVERALL = "overall"
 MISSING = "missing"
+SMALL_GROUP_SIZE = 30
+"""Groups of fewer images are flagged as small: their figure is uncertain."""
+CONFIDENCE = 0.95
+"""Level of the confidence intervals of the group tables."""
 
 
 def as_1d(values, name: str) -> np.ndarray:
@@ -134,6 +141,43 @@ def _score(metric: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(mean_absolute_error(y_true, y_pred))
 
 
+def wilson_interval(n_correct: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``n_correct / n`` (NaNs when ``n`` is 0).
+
+    Unlike the normal approximation it stays inside [0, 1] and is not of zero width
+    when every image (or none) is right, which matters for small groups.
+    """
+    if n == 0:
+        return math.nan, math.nan
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    p = n_correct / n
+    denominator = 1 + z**2 / n
+    centre = (p + z**2 / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def mean_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Student's t interval of the mean of ``values`` (NaNs with fewer than two values).
+
+    Used for the mean absolute error, whose lower end is clipped at 0.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = values.size
+    if n < 2:
+        return math.nan, math.nan
+    mean = float(values.mean())
+    t = float(stats.t.ppf(0.5 + confidence / 2, n - 1))
+    half = t * float(values.std(ddof=1)) / math.sqrt(n)
+    return max(0.0, mean - half), mean + half
+
+
+def _interval(metric: str, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
+    if metric == "accuracy":
+        return wilson_interval(int(np.sum(y_true == y_pred)), len(y_true))
+    return mean_interval(np.abs(y_true - y_pred))
+
+
 # --------------------------------------------------------------------- group metrics
 
 
@@ -145,6 +189,7 @@ def group_metrics(
     *,
     columns: Sequence[str] | None = None,
     age_bins="decades",
+    small_group_size: int = SMALL_GROUP_SIZE,
 ) -> pd.DataFrame:
     """Accuracy or mean absolute error per group, with counts and the overall figure.
 
@@ -173,6 +218,10 @@ def group_metrics(
         codes when present), or every column when none of these is present.
     age_bins : str or array-like, default="decades"
         Age groups for the ``age`` column: ``AgeBinEncoder``'s ``bins`` parameter.
+    small_group_size : int, default=30
+        Groups of fewer images are flagged in the ``small`` column (and hatched by
+        :func:`skface.plots.plot_group_metrics`): their figure is uncertain, see the
+        width of their confidence interval.
 
     Returns
     -------
@@ -180,27 +229,38 @@ def group_metrics(
         One row per group, after a first row for all images, with columns
         ``column`` (the grouping column, ``"overall"`` for the first row), ``group``
         (the group's name, ``"all"`` for the first row, ``"missing"`` for images
-        whose group is unknown), ``n`` (the number of images), the metric
-        (``accuracy`` or ``mae``) and ``vs_overall`` (the metric minus the overall
-        one: a negative accuracy or a positive MAE difference is a worse group).
+        whose group is unknown), ``n`` (the number of images, at least 1: groups
+        without images have no row), the metric (``accuracy`` or ``mae``),
+        ``ci_low`` and ``ci_high`` (its 95% confidence interval: the Wilson score
+        interval for an accuracy, Student's t interval of the mean absolute error,
+        clipped at 0, for an MAE, NaN for a group of one image), ``vs_overall`` (the
+        metric minus the overall one: a negative accuracy or a positive MAE
+        difference is a worse group) and ``small`` (True when ``n`` is below
+        ``small_group_size``).
 
     Raises
     ------
     ValueError
-        If the inputs differ in length, ``task`` is unknown or a column is missing.
+        If the inputs differ in length, ``task`` is unknown, a column is missing or
+        ``small_group_size`` is not a positive integer.
 
     Examples
     --------
     >>> import pandas as pd
     >>> from skface.plots import group_metrics
     >>> groups = pd.DataFrame({"gender": ["male", "male", "female", "female"]})
-    >>> group_metrics([0, 1, 1, 1], [0, 1, 0, 1], groups, task="gender")
-        column   group  n  accuracy  vs_overall
-    0  overall     all  4      0.75        0.00
-    1   gender  female  2      0.50       -0.25
-    2   gender    male  2      1.00        0.25
+    >>> group_metrics([0, 1, 1, 1], [0, 1, 0, 1], groups, task="gender").round(2)
+        column   group  n  accuracy  ci_low  ci_high  vs_overall  small
+    0  overall     all  4      0.75    0.30     0.95        0.00   True
+    1   gender  female  2      0.50    0.09     0.91       -0.25   True
+    2   gender    male  2      1.00    0.34     1.00        0.25   True
     """
     metric = _check_task(task)
+    if (isinstance(small_group_size, (bool, np.bool_)) or not isinstance(small_group_size, Integral)
+            or small_group_size < 1):
+        raise ValueError(
+            f"small_group_size must be a positive number of images; got {small_group_size!r}."
+        )
     yt = as_1d(y_true, "y_true")
     yp = as_1d(y_pred, "y_pred")
     if isinstance(groups, pd.Series):
@@ -234,14 +294,17 @@ def group_metrics(
         raise ValueError("groups has no column to split by; pass at least one column.")
 
     overall = _score(metric, yt, yp)
-    rows = [(OVERALL, "all", len(yt), overall)]
+    rows = [(OVERALL, "all", len(yt), overall, *_interval(metric, yt, yp))]
     for column in columns:
         labels = group_labels(groups[column], column, age_bins)
-        for name, positions in iter_groups(labels):
-            rows.append((column, name, positions.size, _score(metric, yt[positions],
-                                                              yp[positions])))
-    table = pd.DataFrame(rows, columns=["column", "group", "n", metric])
+        for name, positions in iter_groups(labels):  # groups with images only
+            true, pred = yt[positions], yp[positions]
+            rows.append((column, name, positions.size, _score(metric, true, pred),
+                         *_interval(metric, true, pred)))
+    table = pd.DataFrame(rows, columns=["column", "group", "n", metric, "ci_low", "ci_high"])
     table["vs_overall"] = table[metric] - overall
+    table["small"] = table["n"] < small_group_size
+    table.attrs["small_group_size"] = int(small_group_size)
     return table
 
 

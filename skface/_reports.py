@@ -27,9 +27,6 @@ from ._utils import atomic_folder, check_folder_output, folders_of
 
 __all__ = ["evaluate_model", "explore_data"]
 
-_MIN_GROUP = 30  # images a group needs before it is named as the worst one
-
-
 # --------------------------------------------------------------------------- output folder
 
 
@@ -196,7 +193,7 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
                         display_labels=declared_task.names),
                         tmp / f"confusion_matrix_{task}.png"))
             # the worst group among those large enough for the difference to mean something
-            worst = gm[(gm["column"] != "overall") & (gm["n"] >= _MIN_GROUP)]
+            worst = gm[(gm["column"] != "overall") & ~gm["small"]]
             worst = worst.sort_values("vs_overall", ascending=(metric == "accuracy")).head(1)
             results[task] = {
                 "metric": metric,

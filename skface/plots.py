@@ -38,9 +38,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import unique_labels
 
 from ._metrics import (
+    CONFIDENCE,
     METRIC_LABELS,
     MISSING,
     OVERALL,
+    SMALL_GROUP_SIZE,
     ages_of,
     as_1d,
     caption,
@@ -69,6 +71,7 @@ __all__ = [
 
 _NORMALIZE = (None, "true", "pred", "all")
 _SCORE_KEYS = {"valid_acc": "validation accuracy", "valid_mae": "validation MAE (years)"}
+_SMALL_HATCH = "///"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -115,6 +118,65 @@ def _frame_column(frame, column: str, caller: str, *, prefer_names: bool = True)
 # --------------------------------------------------------------------- group metrics
 
 
+def _small_flags(rows: pd.DataFrame, threshold: int) -> np.ndarray:
+    if "small" in rows.columns:
+        return rows["small"].to_numpy(dtype=bool)
+    return rows["n"].to_numpy() < threshold
+
+
+def _group_bars(ax: Axes, rows: pd.DataFrame, metric: str, *, threshold: int,
+                horizontal: bool, colors=None, labels=None) -> list:
+    """One bar per row of a group table: small groups hatched, the 95% confidence
+    interval (when the table has one) as a whisker, ``labels`` written past its end.
+    Returns the legend handles of what was drawn (the interval, the hatching)."""
+    positions = np.arange(len(rows))
+    values = rows[metric].to_numpy(dtype=np.float64)
+    small = _small_flags(rows, threshold)
+    bars = (ax.barh if horizontal else ax.bar)(positions, values, color=colors)
+    for bar, flag in zip(bars, small, strict=True):
+        if flag:
+            bar.set_hatch(_SMALL_HATCH)
+            bar.set_edgecolor("white")
+    ends = values.copy()
+    handles = []
+    if {"ci_low", "ci_high"} <= set(rows.columns):
+        low = rows["ci_low"].to_numpy(dtype=np.float64)
+        high = rows["ci_high"].to_numpy(dtype=np.float64)
+        known = ~(np.isnan(low) | np.isnan(high))
+        if known.any():
+            err = np.maximum(np.vstack([values - low, high - values])[:, known], 0.0)
+            xy = (values[known], positions[known]) if horizontal else (positions[known],
+                                                                       values[known])
+            handles.append(ax.errorbar(
+                *xy, **{"xerr" if horizontal else "yerr": err}, fmt="none", ecolor="k",
+                elinewidth=1, capsize=0, label=f"{CONFIDENCE:.0%} confidence interval"))
+            ends[known] = np.fmax(values[known], high[known])
+    if small.any():
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(facecolor="0.6", edgecolor="white", hatch=_SMALL_HATCH,
+                             label=f"small group (fewer than {threshold} images)"))
+    for position, end, label in zip(positions, ends, labels or [], strict=False):
+        if horizontal:
+            ax.text(end, position, f" {label}", va="center", ha="left", fontsize=8)
+        else:
+            ax.text(position, end, label, va="bottom", ha="center", fontsize=8)
+    return handles
+
+
+def _left_out(rows: pd.DataFrame) -> tuple[pd.DataFrame, list]:
+    """Rows with images, and a legend entry naming the groups without (never 0 bars)."""
+    empty = rows["n"].to_numpy() == 0
+    if not empty.any():
+        return rows, []
+    from matplotlib.lines import Line2D
+
+    names = ", ".join(f"{c}: {g}" for c, g in zip(rows["column"][empty], rows["group"][empty],
+                                                  strict=True))
+    return (rows[~empty].reset_index(drop=True),
+            [Line2D([], [], linestyle="none", label=f"no images, not drawn: {names}")])
+
+
 def plot_group_metrics(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
     """Bar chart of :func:`group_metrics`' table, with the overall figure as a line.
 
@@ -129,37 +191,49 @@ def plot_group_metrics(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure
     -------
     fig : matplotlib Figure
         One horizontal bar per group (coloured by grouping column, labelled
-        ``"column: group"`` and annotated with the value and count) and a dashed
-        vertical line at the overall value.
+        ``"column: group"`` and annotated with the value and count), its 95%
+        confidence interval as a whisker (from the table's ``ci_low`` and
+        ``ci_high``) and a dashed vertical line at the overall value. Small groups
+        (the table's ``small`` column; fewer than 30 images when it has none) are
+        hatched, and the legend says so. A row without images (``n`` of 0) has no
+        bar: the legend names it instead.
 
     Raises
     ------
     ValueError
-        If ``table`` is not a :func:`group_metrics` table or has no group rows.
+        If ``table`` is not a :func:`group_metrics` table or has no group rows
+        with images.
     """
     metric = table_metric(table)
+    threshold = int(table.attrs.get("small_group_size", SMALL_GROUP_SIZE))
     rows = table[table["column"] != OVERALL].reset_index(drop=True)
     if rows.empty:
         raise ValueError("table has no group rows to plot; group_metrics made it from no groups.")
+    rows, notes = _left_out(rows)
+    if rows.empty:
+        raise ValueError("table has no group with images to plot; every group has n=0.")
     overall = table.loc[table["column"] == OVERALL, metric]
-    fig, ax = _new_axes(ax, (7, 0.35 * len(rows) + 1.5))
+    fig, ax = _new_axes(ax, (10, 0.35 * len(rows) + 1.5))
 
     grouping = list(dict.fromkeys(rows["column"]))
     colors = [f"C{grouping.index(c) % 10}" for c in rows["column"]]
+    fmt = "{:.3f}" if metric == "accuracy" else "{:.2f}"
+    handles = _group_bars(
+        ax, rows, metric, threshold=threshold, horizontal=True, colors=colors,
+        labels=[f"{fmt.format(v)} (n={n:,})" for v, n in zip(rows[metric], rows["n"],
+                                                              strict=True)])
     positions = np.arange(len(rows))
-    bars = ax.barh(positions, rows[metric], color=colors)
     ax.set_yticks(positions, [f"{c}: {g}" for c, g in zip(rows["column"], rows["group"],
                                                           strict=True)])
     ax.invert_yaxis()
-    fmt = "{:.3f}" if metric == "accuracy" else "{:.2f}"
-    ax.bar_label(bars, [f" {fmt.format(v)} (n={n})" for v, n in zip(rows[metric], rows["n"],
-                                                                   strict=True)], fontsize=8)
     if len(overall):
         value = float(overall.iloc[0])
-        ax.axvline(value, color="k", linestyle="--", linewidth=1,
-                   label=f"overall {fmt.format(value)}")
-        ax.legend(loc="lower right")
-    upper = float(np.nanmax(rows[metric]))
+        handles.insert(0, ax.axvline(value, color="k", linestyle="--", linewidth=1,
+                                     label=f"overall {fmt.format(value)}"))
+    if handles or notes:
+        ax.legend(handles=handles + notes, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  fontsize=8)
+    upper = float(np.nanmax(np.fmax(rows[metric], rows.get("ci_high", rows[metric]))))
     ax.set_xlim(0, (1.0 if metric == "accuracy" else upper) * 1.3 or 1.0)
     ax.set_xlabel(METRIC_LABELS[metric])
     ax.set_title(f"{METRIC_LABELS[metric].split(' ')[0]} by group")
@@ -391,8 +465,9 @@ def plot_age_predictions(y_true, y_pred, *, age_bins="decades") -> Figure:
     -------
     fig : matplotlib Figure
         Two axes: a scatter of predicted against true age with the identity line
-        (a perfect prediction), and a bar per true age group with its MAE and count,
-        the overall MAE as a dashed line.
+        (a perfect prediction), and a bar per true age group with images, with its
+        MAE, count and 95% confidence interval (see :func:`group_metrics`), groups
+        of fewer than 30 images hatched, the overall MAE as a dashed line.
 
     Raises
     ------
@@ -407,7 +482,7 @@ def plot_age_predictions(y_true, y_pred, *, age_bins="decades") -> Figure:
     rows = table.iloc[1:]
 
     plt = _pyplot()
-    fig, (scatter_ax, bar_ax) = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
+    fig, (scatter_ax, bar_ax) = plt.subplots(1, 2, figsize=(13, 4.6), layout="constrained")
     scatter_ax.scatter(yt, yp, s=10, alpha=min(1.0, max(0.15, 200 / len(yt))),
                        edgecolors="none", label="images")
     top = float(max(yt.max(), yp.max(), 1.0)) * 1.05
@@ -422,15 +497,16 @@ def plot_age_predictions(y_true, y_pred, *, age_bins="decades") -> Figure:
     scatter_ax.legend(loc="upper left")
 
     positions = np.arange(len(rows))
-    bars = bar_ax.bar(positions, rows["mae"])
-    bar_ax.bar_label(bars, [f"n={n}" for n in rows["n"]], fontsize=8)
-    bar_ax.axhline(overall, color="k", linestyle="--", linewidth=1,
-                   label=f"overall {overall:.2f}")
+    handles = _group_bars(bar_ax, rows, "mae", threshold=SMALL_GROUP_SIZE, horizontal=False,
+                          colors="C0", labels=[f"n={n:,}" for n in rows["n"]])
+    handles.insert(0, bar_ax.axhline(overall, color="k", linestyle="--", linewidth=1,
+                                     label=f"overall {overall:.2f}"))
     bar_ax.set_xticks(positions, list(rows["group"]), rotation=45, ha="right")
     bar_ax.set_xlabel("true age group")
     bar_ax.set_ylabel("MAE (years)")
     bar_ax.set_title("MAE by age group")
-    bar_ax.legend()
+    bar_ax.margins(y=0.12)
+    bar_ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     return fig
 
 

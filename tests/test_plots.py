@@ -132,7 +132,8 @@ def test_missing_matplotlib_says_how_to_install_it(monkeypatch):
 
 def test_group_metrics_accuracy_matches_a_hand_computed_case():
     table = group_metrics(Y_TRUE, Y_PRED, GROUPS, task="gender")
-    assert list(table.columns) == ["column", "group", "n", "accuracy", "vs_overall"]
+    assert list(table.columns) == ["column", "group", "n", "accuracy", "ci_low", "ci_high",
+                                   "vs_overall", "small"]
     # overall first; plain strings sorted; a categorical in its category order, empty
     # categories (Indian, Others) left out
     assert list(zip(table["column"], table["group"], table["n"], strict=True)) == [
@@ -153,7 +154,8 @@ def test_group_metrics_mae_by_age_group_with_a_missing_group():
         "gender": pd.array([0, 1, pd.NA, 0, 1, 1], dtype="Int8"),
     })
     table = group_metrics(np.array(y_true), pd.Series(y_pred), groups, task="age")
-    assert list(table.columns) == ["column", "group", "n", "mae", "vs_overall"]
+    assert list(table.columns) == ["column", "group", "n", "mae", "ci_low", "ci_high",
+                                   "vs_overall", "small"]
     by_age = table[table["column"] == "age"]
     assert by_age["group"].tolist() == ["0-9", "10-19", "20-29", "90+"]
     assert by_age["n"].tolist() == [2, 1, 2, 1]
@@ -167,6 +169,40 @@ def test_group_metrics_mae_by_age_group_with_a_missing_group():
                          age_bins="life_stages")
     assert life["group"].tolist()[1:] == ["child (0-12)", "teen (13-19)",
                                           "young adult (20-39)", "senior (65+)"]
+
+
+def test_group_metrics_confidence_intervals_for_a_known_case():
+    from scipy.stats import binomtest
+
+    table = group_metrics(Y_TRUE, Y_PRED, GROUPS, task="gender")
+    female = table[table["group"] == "female"].iloc[0]  # 3 right of 5
+    # Wilson score interval, z = 1.96: (0.6 + z²/10 -+ z sqrt(0.048 + z²/100)) / (1 + z²/5)
+    assert (female["ci_low"], female["ci_high"]) == pytest.approx((0.2307, 0.8824), abs=1e-4)
+    for _, row in table.iterrows():
+        right = round(row["accuracy"] * row["n"])
+        expected = binomtest(right, row["n"]).proportion_ci(method="wilson")
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+            (expected.low, expected.high))
+        assert row["ci_low"] <= row["accuracy"] <= row["ci_high"]
+
+    y_true = [5, 8, 15, 23, 27, 95]
+    y_pred = [7, 8, 10, 20, 30, 80]  # errors 2, 0 | 5 | 3, 3 | 15
+    by_age = group_metrics(y_true, y_pred, pd.DataFrame({"age": y_true}), task="age").iloc[1:]
+    # 0-9: mean 1, sd sqrt(2), t(0.975, 1) = 12.706: 1 -+ 12.706, clipped at 0
+    np.testing.assert_allclose(by_age["ci_low"], [0, np.nan, 3, np.nan])
+    np.testing.assert_allclose(by_age["ci_high"], [1 + 12.7062, np.nan, 3, np.nan], atol=1e-4)
+
+
+def test_group_metrics_flag_small_groups():
+    table = group_metrics(Y_TRUE, Y_PRED, GROUPS, task="gender")
+    assert table["small"].all()  # fewer than 30 images each
+    table = group_metrics(Y_TRUE, Y_PRED, GROUPS, task="gender", small_group_size=3)
+    assert dict(zip(table["group"], table["small"], strict=True)) == {
+        "all": False, "female": False, "male": False, "White": False, "Black": True,
+        "Asian": False}
+    for bad in (0, 2.5, True, "30"):
+        with pytest.raises(ValueError, match=r"small_group_size must be a positive number"):
+            group_metrics(Y_TRUE, Y_PRED, GROUPS, task="gender", small_group_size=bad)
 
 
 def test_group_metrics_defaults_to_the_named_label_columns(faces, gender_clf):
@@ -226,6 +262,55 @@ def test_plot_group_metrics_draws_a_bar_per_group_and_the_overall_line():
 
     _, other = plt.subplots()
     assert plot_group_metrics(table, ax=other) is other.figure
+
+
+def _legend_texts(ax) -> list[str]:
+    legend = ax.get_legend()
+    return [t.get_text() for t in legend.get_texts()] if legend else []
+
+
+def test_plot_group_metrics_hatches_small_groups_and_draws_their_intervals():
+    table = group_metrics(Y_TRUE, Y_PRED, GROUPS, task="race", small_group_size=3)
+    ax = plot_group_metrics(table).axes[0]
+    hatched = [bool(bar.get_hatch()) for bar in ax.patches]
+    assert hatched == [False, False, False, True, False]  # race: Black, 2 images
+    legend = _legend_texts(ax)
+    assert "small group (fewer than 3 images)" in legend
+    assert "95% confidence interval" in legend
+    (whiskers,) = [c for c in ax.collections if c.get_segments()]
+    ends = np.array([[seg[0][0], seg[1][0]] for seg in whiskers.get_segments()])
+    np.testing.assert_allclose(ends, table[["ci_low", "ci_high"]].iloc[1:].to_numpy())
+
+    ax = plot_group_metrics(group_metrics(Y_TRUE, Y_PRED, GROUPS, task="race",
+                                          small_group_size=1)).axes[0]
+    assert not any(bar.get_hatch() for bar in ax.patches)
+    assert not any(t.startswith("small group") for t in _legend_texts(ax))
+
+
+def test_plot_group_metrics_leaves_out_groups_without_images():
+    table = group_metrics(Y_TRUE, Y_PRED, GROUPS, task="race")
+    empty = pd.DataFrame([{"column": "race", "group": "Indian", "n": 0, "accuracy": np.nan,
+                           "ci_low": np.nan, "ci_high": np.nan, "vs_overall": np.nan,
+                           "small": True}])
+    ax = plot_group_metrics(pd.concat([table, empty], ignore_index=True)).axes[0]
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert "race: Indian" not in ticks and len(ticks) == len(ax.patches) == 5
+    assert "no images, not drawn: race: Indian" in _legend_texts(ax)
+    assert not any("nan" in t.get_text() or "n=0" in t.get_text() for t in ax.texts)
+    with pytest.raises(ValueError, match=r"no group with images"):
+        plot_group_metrics(pd.concat([table.iloc[:1], empty], ignore_index=True))
+
+
+def test_age_predictions_hatch_small_age_groups():
+    y_true = np.r_[np.full(40, 25), np.full(3, 65)]
+    y_pred = y_true + np.r_[np.tile([1, -2], 20), [4, 6, 5]]
+    bar_ax = plot_age_predictions(y_true, y_pred).axes[1]
+    assert [bool(bar.get_hatch()) for bar in bar_ax.patches] == [False, True]
+    assert "small group (fewer than 30 images)" in _legend_texts(bar_ax)
+    table = group_metrics(y_true, y_pred, pd.DataFrame({"age": y_true}), "age")
+    (whiskers,) = [c for c in bar_ax.collections if c.get_segments()]
+    ends = np.array([[seg[0][1], seg[1][1]] for seg in whiskers.get_segments()])
+    np.testing.assert_allclose(ends, table[["ci_low", "ci_high"]].iloc[1:].to_numpy())
 
 
 def test_plot_group_metrics_rejects_other_tables():
