@@ -178,6 +178,27 @@ def _interval(metric: str, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[floa
     return mean_interval(np.abs(y_true - y_pred))
 
 
+def age_summary(ages) -> dict[str, float]:
+    """Mean, median, minimum and maximum of the known ages (missing ones left out).
+
+    The one computation behind every figure and report that states them, so that a
+    page and its figures cannot disagree. NaNs when no age is known.
+    """
+    values = pd.to_numeric(pd.Series(ages), errors="coerce").dropna().to_numpy(dtype=np.float64)
+    if values.size == 0:
+        return {"n": 0, "mean": math.nan, "median": math.nan, "min": math.nan,
+                "max": math.nan}
+    return {"n": int(values.size), "mean": float(values.mean()),
+            "median": float(np.median(values)), "min": float(values.min()),
+            "max": float(values.max())}
+
+
+def format_age(value: float) -> str:
+    """An age in years as figures and reports write it: at most one decimal, none for a
+    whole number (``33.5``, ``34``)."""
+    return f"{round(float(value), 1):g}"
+
+
 # --------------------------------------------------------------------- group metrics
 
 

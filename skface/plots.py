@@ -43,10 +43,12 @@ from ._metrics import (
     MISSING,
     OVERALL,
     SMALL_GROUP_SIZE,
+    age_summary,
     ages_of,
     as_1d,
     caption,
     check_same_length,
+    format_age,
     group_labels,
     group_metrics,
     iter_groups,
@@ -158,9 +160,9 @@ def _group_bars(ax: Axes, rows: pd.DataFrame, metric: str, *, threshold: int,
                              label=f"small group (fewer than {threshold} images)"))
     for position, end, label in zip(positions, ends, labels or [], strict=False):
         if horizontal:
-            ax.text(end, position, f" {label}", va="center", ha="left", fontsize=8)
+            ax.text(end, position, f" {label}", va="center", ha="left", fontsize="small")
         else:
-            ax.text(position, end, label, va="bottom", ha="center", fontsize=8)
+            ax.text(position, end, label, va="bottom", ha="center", fontsize="small")
     return handles
 
 
@@ -232,7 +234,7 @@ def plot_group_metrics(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure
                                      label=f"overall {fmt.format(value)}"))
     if handles or notes:
         ax.legend(handles=handles + notes, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                  fontsize=8)
+                  fontsize="small")
     upper = float(np.nanmax(np.fmax(rows[metric], rows.get("ci_high", rows[metric]))))
     ax.set_xlim(0, (1.0 if metric == "accuracy" else upper) * 1.3 or 1.0)
     ax.set_xlabel(METRIC_LABELS[metric])
@@ -506,7 +508,7 @@ def plot_age_predictions(y_true, y_pred, *, age_bins="decades") -> Figure:
     bar_ax.set_ylabel("MAE (years)")
     bar_ax.set_title("MAE by age group")
     bar_ax.margins(y=0.12)
-    bar_ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    bar_ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     return fig
 
 
@@ -544,10 +546,12 @@ def plot_age_histogram(frame: pd.DataFrame, *, bins=None, ax: Axes | None = None
         bins = np.arange(0, math.floor(ages.max()) + 2)
     fig, ax = _new_axes(ax, (7, 3.8))
     ax.hist(ages, bins=bins, color="C0")
-    median = float(np.median(ages))
-    ax.axvline(median, color="k", linestyle="--", linewidth=1, label=f"median {median:g}")
+    median = age_summary(ages)["median"]
+    ax.axvline(median, color="k", linestyle="--", linewidth=1,
+               label=f"median {format_age(median)}")
     ax.set_xlabel("age (years)")
     ax.set_ylabel("images")
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_title(f"age distribution (n={ages.size})")
     ax.legend()
     return fig
@@ -591,7 +595,7 @@ def plot_counts(
     fig, ax = _new_axes(ax, (max(4.0, 0.8 * len(names) + 2), 3.8))
     positions = np.arange(len(names))
     bars = ax.bar(positions, values, color=[f"C{i % 10}" for i in range(len(names))])
-    ax.bar_label(bars, [f"{v} ({100 * v / total:.0f}%)" for v in values], fontsize=8)
+    ax.bar_label(bars, [f"{v} ({100 * v / total:.0f}%)" for v in values], fontsize="small")
     ax.set_xticks(positions, names, rotation=30 if len(names) > 5 else 0)
     ax.set_xlabel(column)
     ax.set_ylabel("images")
@@ -669,6 +673,7 @@ def plot_sample_grid(
     ncols: int | None = None,
     size: int = 96,
     random_state=None,
+    figsize: tuple[float, float] | None = None,
 ) -> Figure:
     """A grid of images with their labels as captions.
 
@@ -686,12 +691,15 @@ def plot_sample_grid(
     n : int, default=16
         Number of images shown (all when there are fewer).
     ncols : int, optional
-        Columns of the grid; by default about the square root of the number shown.
+        Columns of the grid; by default about the square root of the number shown
+        (with ``figsize``, as many as make the cells about as wide as they are high).
     size : int, default=96
         Side in pixels of images decoded from paths.
     random_state : int, RandomState instance or None, default=None
         None shows the first ``n`` images; otherwise ``n`` drawn at random (without
         replacement) with this seed.
+    figsize : (float, float), optional
+        Size of the figure in inches; by default 1.7 by 1.9 inches per cell.
 
     Returns
     -------
@@ -751,9 +759,14 @@ def plot_sample_grid(
         images = images[..., 0]
 
     plt = _pyplot()
-    ncols = ncols or math.ceil(math.sqrt(k))
-    nrows = math.ceil(k / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.7 * ncols, 1.9 * nrows), squeeze=False,
+    if figsize is None:
+        ncols = ncols or math.ceil(math.sqrt(k))
+        nrows = math.ceil(k / ncols)
+        figsize = (1.7 * ncols, 1.9 * nrows)
+    else:  # cells of about 1.7 by 1.9 in the figure's shape
+        ncols = ncols or min(k, math.ceil(math.sqrt(k * figsize[0] / figsize[1] * 1.9 / 1.7)))
+        nrows = math.ceil(k / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False,
                              layout="constrained")
     for cell, ax in enumerate(axes.ravel()):
         ax.set_axis_off()
@@ -765,5 +778,5 @@ def plot_sample_grid(
         else:
             ax.imshow(image)
         if labels is not None:
-            ax.set_title(captions[chosen[cell]], fontsize=8)
+            ax.set_title(captions[chosen[cell]], fontsize="small")
     return fig
