@@ -115,6 +115,12 @@ def _true_labels(frame: pd.DataFrame, task) -> np.ndarray:
     return task.true_labels(frame[task.label].to_numpy())
 
 
+def _interval(row: pd.Series) -> list[float] | None:
+    """A group table row's confidence interval for JSON (None where it has none)."""
+    low, high = float(row["ci_low"]), float(row["ci_high"])
+    return None if np.isnan(low) or np.isnan(high) else [low, high]
+
+
 def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
                    force: bool = False, model_name: str = "model", source: str = "") -> dict:
     """Evaluate a fitted Pipeline on a label frame and write a report folder.
@@ -142,7 +148,10 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
     Returns
     -------
     metrics : dict
-        What ``metrics.json`` holds: per task the metric, its value and the files.
+        What ``metrics.json`` holds: per task the metric, its value and 95%
+        confidence interval (``ci_95``, None for a single image), the number of
+        images, the worst group of at least 30 images, the number of smaller groups
+        (``small_groups``, flagged in the group table) and the files.
     """
     from . import plots as P
 
@@ -198,10 +207,13 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
             results[task] = {
                 "metric": metric,
                 "value": float(gm[metric].iloc[0]),
+                "ci_95": _interval(gm.iloc[0]),
                 "n": int(gm["n"].iloc[0]),
                 "worst_group": None if worst.empty else {
                     "column": str(worst["column"].iloc[0]), "group": str(worst["group"].iloc[0]),
-                    "n": int(worst["n"].iloc[0]), metric: float(worst[metric].iloc[0])},
+                    "n": int(worst["n"].iloc[0]), metric: float(worst[metric].iloc[0]),
+                    "ci_95": _interval(worst.iloc[0])},
+                "small_groups": int(gm["small"].iloc[1:].sum()),
                 "files": files,
             }
         if plots and len(getattr(est, "history_", [])):

@@ -122,3 +122,57 @@ def test_a_smaller_sample_grid_is_ordered_by_age_too(tmp_path, synthetic_dir, mo
     assert len(ages) == 7 and ages == sorted(ages)
     with pytest.raises(ValueError, match=r"n_samples must be a positive number"):
         explore_data(synthetic_dir, tmp_path / "other", n_samples=0)
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+@pytest.fixture(scope="module")
+def gender_pipeline(synthetic_dir, fast_params):
+    from sklearn.pipeline import make_pipeline
+
+    from skface import GenderClassifier, ImageLoader
+    from skface.datasets import load_utkface
+
+    frame = load_utkface(synthetic_dir)
+    model = make_pipeline(ImageLoader(size=32), GenderClassifier(**fast_params))
+    return model.fit(frame["path"].tolist(), frame["gender"].to_numpy()), frame
+
+
+def test_evaluate_reports_intervals_small_groups_and_no_empty_group(gender_pipeline, tmp_path,
+                                                                    monkeypatch):
+    import json
+
+    import pandas as pd
+
+    model, frame = gender_pipeline
+    men = frame[frame["gender"] == 0].reset_index(drop=True)  # no woman: an empty class
+    figures = {}
+    original = skface._reports._save
+
+    def keep(fig, path):
+        figures[path.name] = fig
+        return original(fig, path)
+
+    monkeypatch.setattr(skface._reports, "_save", keep)
+    out = tmp_path / "report"
+    skface._reports.evaluate_model(model, men, out)
+    table = pd.read_csv(out / "group_metrics_gender.csv")
+    assert {"ci_low", "ci_high", "small"} <= set(table.columns)
+    assert (table["n"] > 0).all() and "female" not in set(table["group"])
+    assert table["small"].iloc[1:].all()  # fewer than 30 images in every group
+    report = json.loads((out / "metrics.json").read_text())["tasks"]["gender"]
+    low, high = report["ci_95"]
+    assert low <= report["value"] <= high
+    assert report["worst_group"] is None and report["small_groups"] == len(table) - 1
+
+    # the confusion matrix: counts beside fractions, the class without images marked
+    ax = figures["confusion_matrix_gender.png"].axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["male", "female\n(no images)"]
+    texts = [t.get_text() for t in ax.texts]
+    right = int((model.predict(men["path"].tolist()) == 0).sum())
+    assert texts[0] == f"{right / len(men):.2f}\n({right})" and texts[2:] == ["-", "-"]
+    # the group bars: no bar for the empty group, small ones hatched
+    bars = figures["group_metrics_gender.png"].axes[0]
+    assert not any("female" in t.get_text() for t in bars.get_yticklabels())
+    assert all(bar.get_hatch() for bar in bars.patches)
