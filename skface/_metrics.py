@@ -11,11 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from numbers import Integral
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from sklearn.metrics import accuracy_score, mean_absolute_error
 
 from ._age_bins import AgeBinEncoder
 
@@ -136,6 +135,9 @@ def iter_groups(labels: pd.Categorical):
 
 
 def _score(metric: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    # imported here: the label summaries that use this module need no scikit-learn metrics
+    from sklearn.metrics import accuracy_score, mean_absolute_error
+
     if metric == "accuracy":
         return float(accuracy_score(y_true, y_pred))
     return float(mean_absolute_error(y_true, y_pred))
@@ -149,7 +151,7 @@ def wilson_interval(n_correct: int, n: int, confidence: float = CONFIDENCE) -> t
     """
     if n == 0:
         return math.nan, math.nan
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
     p = n_correct / n
     denominator = 1 + z**2 / n
     centre = (p + z**2 / (2 * n)) / denominator
@@ -166,6 +168,8 @@ def mean_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[f
     n = values.size
     if n < 2:
         return math.nan, math.nan
+    from scipy import stats  # imported here: slow to import, and only tables need it
+
     mean = float(values.mean())
     t = float(stats.t.ppf(0.5 + confidence / 2, n - 1))
     half = t * float(values.std(ddof=1)) / math.sqrt(n)
