@@ -52,7 +52,9 @@ print(pred.head())
 # %%
 # Per-group figures
 # -----------------
-# One row per group, the overall figure first; ``vs_overall`` is the gap to it.
+# One row per group, the overall figure first; ``vs_overall`` is the gap to it,
+# ``ci_low`` and ``ci_high`` its 95% confidence interval, and ``small`` flags groups of
+# fewer than 30 images, whose gap may be chance.
 groups = faces.iloc[test].reset_index(drop=True)
 gender_table = group_metrics(groups["gender"], pred["gender"], groups, task="gender")
 print(gender_table.round(3).to_string(index=False))

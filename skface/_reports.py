@@ -27,9 +27,6 @@ from ._utils import atomic_folder, check_folder_output, folders_of, import_optio
 
 __all__ = ["evaluate_model", "explore_data"]
 
-_MIN_GROUP = 30  # images a group needs before it is named as the worst one
-
-
 # --------------------------------------------------------------------------- output folder
 
 
@@ -113,6 +110,12 @@ def _true_labels(frame: pd.DataFrame, task) -> np.ndarray:
     return task.true_labels(frame[task.label].to_numpy())
 
 
+def _interval(row: pd.Series) -> list[float] | None:
+    """A group table row's confidence interval for JSON (None where it has none)."""
+    low, high = float(row["ci_low"]), float(row["ci_high"])
+    return None if np.isnan(low) or np.isnan(high) else [low, high]
+
+
 def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
                    force: bool = False, model_name: str = "model", source: str = "") -> dict:
     """Evaluate a fitted Pipeline on a label frame and write a report folder.
@@ -140,7 +143,10 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
     Returns
     -------
     metrics : dict
-        What ``metrics.json`` holds: per task the metric, its value and the files.
+        What ``metrics.json`` holds: per task the metric, its value and 95%
+        confidence interval (``ci_95``, None for a single image), the number of
+        images, the worst group of at least 30 images, the number of smaller groups
+        (``small_groups``, flagged in the group table) and the files.
     """
     from . import plots as P
 
@@ -191,15 +197,18 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
                         display_labels=declared_task.names),
                         tmp / f"confusion_matrix_{task}.png"))
             # the worst group among those large enough for the difference to mean something
-            worst = gm[(gm["column"] != "overall") & (gm["n"] >= _MIN_GROUP)]
+            worst = gm[(gm["column"] != "overall") & ~gm["small"]]
             worst = worst.sort_values("vs_overall", ascending=(metric == "accuracy")).head(1)
             results[task] = {
                 "metric": metric,
                 "value": float(gm[metric].iloc[0]),
+                "ci_95": _interval(gm.iloc[0]),
                 "n": int(gm["n"].iloc[0]),
                 "worst_group": None if worst.empty else {
                     "column": str(worst["column"].iloc[0]), "group": str(worst["group"].iloc[0]),
-                    "n": int(worst["n"].iloc[0]), metric: float(worst[metric].iloc[0])},
+                    "n": int(worst["n"].iloc[0]), metric: float(worst[metric].iloc[0]),
+                    "ci_95": _interval(worst.iloc[0])},
+                "small_groups": int(gm["small"].iloc[1:].sum()),
                 "files": files,
             }
         if plots and len(getattr(est, "history_", [])):
@@ -222,6 +231,20 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
 
 
 # --------------------------------------------------------------------------- eda
+
+
+# every figure of a data report: one size, one font (DejaVu Sans ships with matplotlib)
+_EDA_FIGSIZE = (9.0, 5.5)
+_EDA_STYLE = {
+    "font.family": "DejaVu Sans",
+    "font.size": 10.0,
+    "axes.titlesize": "large",
+    "axes.labelsize": "medium",
+    "xtick.labelsize": "medium",
+    "ytick.labelsize": "medium",
+    "legend.fontsize": "medium",
+    "figure.titlesize": "large",
+}
 
 
 _HTML = """<!DOCTYPE html>
@@ -267,11 +290,13 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
     source : path-like
         A folder of images named in UTKFace's scheme, or a CSV label table.
     out_dir : path-like
-        Folder to write: ``summary.json``, PNG figures (age histogram, gender and race
-        counts, age by gender and by race, a sample grid) and ``index.html``, which
-        embeds them, so the page can be mailed or opened anywhere.
+        Folder to write: ``summary.json``, PNG figures of one size and font (age
+        histogram, gender and race counts, age by gender and by race, a sample grid)
+        and ``index.html``, which embeds them, so the page can be mailed or opened
+        anywhere.
     check : bool, default=True
-        Decode every image to list the unreadable ones (left out of the sample grid).
+        Decode every image to list the unreadable ones. They are left out of the
+        figures and of the page's ages and counts, which say so.
     force : bool, default=False
         Replace an existing ``out_dir`` that skface wrote (its manifest lists every
         file in it). A folder skface did not write, ``source``, its folder and the
@@ -281,60 +306,104 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
     progress : bool, default=False
         Show the check's progress on standard error.
     n_samples : int, default=25
-        Images in the sample grid (drawn with a fixed seed).
+        Images in the sample grid (drawn with a fixed seed, shown youngest first).
     kind : str, optional
         How to describe the source on the page.
 
     Returns
     -------
     summary : dict
-        What ``summary.json`` holds, plus ``figures``: the PNG file names.
+        What ``summary.json`` holds: what :func:`skface._summary.summarize` reports
+        about every file, plus ``described`` (the number of labelled images the
+        figures and the page describe, how many unreadable ones were left out, and
+        their label distributions) and ``figures`` (the PNG file names).
+
+    Raises
+    ------
+    ValueError
+        If ``n_samples`` is not a positive integer or no labelled image can be read.
     """
     from . import plots as P
-    from ._summary import summarize
+    from ._metrics import format_age
+    from ._summary import label_distributions, summarize
     from ._version import __version__
 
+    if (isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, (int, np.integer))
+            or n_samples < 1):
+        raise ValueError(f"n_samples must be a positive number of images; got {n_samples!r}.")
     _require_matplotlib()
     protect = source_protection(source)
     check_folder_output(out_dir, overwrite=force, **protect)  # before decoding anything
     summary = summarize(source, check=check, n_jobs=n_jobs, progress=progress, kind=kind)
     frame = summary.labels
     bad = {p for p, _ in summary.unreadable}
-    readable = frame[~frame["path"].isin(bad)].reset_index(drop=True)
-    if readable.empty:
+    # what the figures and the page describe: the labelled images that can be read (all
+    # labelled images when they were not checked), counted and summarised once
+    shown = frame[~frame["path"].isin(bad)].reset_index(drop=True)
+    if shown.empty:
         raise ValueError(f"{os.fspath(source)!r} has no readable, labelled image to look at.")
+    n_left_out = len(frame) - len(shown)
+    dist = label_distributions(shown)
+    sample = shown.sample(n=n_samples, random_state=0) if n_samples < len(shown) else shown
+    if "age" in sample:  # youngest first
+        sample = sample.sort_values(["age", "path"], kind="stable", na_position="last")
 
     def fill(tmp: Path) -> dict:
+        import matplotlib.pyplot as plt
+
         figures: list[tuple[str, str]] = []
 
         def add(name: str, title: str, draw):
-            figures.append((_save(draw(), tmp / name), title))
+            with plt.rc_context(_EDA_STYLE):  # one size and one font for every figure
+                figures.append((_save(draw(), tmp / name), title))
 
-        if "age" in frame:
-            add("age_histogram.png", "Age", lambda: P.plot_age_histogram(frame))
+        def on_axes(plot, *args):
+            def draw():
+                fig, ax = plt.subplots(figsize=_EDA_FIGSIZE, layout="constrained")
+                plot(*args, ax=ax)
+                return fig
+            return draw
+
+        def grid():
+            captions = [c for c in ("age", "gender_name", "race_name") if c in sample]
+            fig = P.plot_sample_grid(sample["path"].tolist(),
+                                     labels=sample[captions] if captions else None,
+                                     n=len(sample), figsize=_EDA_FIGSIZE)
+            order = ", youngest first" if "age" in sample else ""
+            fig.suptitle(f"{len(sample)} of {len(shown):,} images{order}")
+            return fig
+
+        if "age" in shown:
+            add("age_histogram.png", "Age", on_axes(P.plot_age_histogram, shown))
         for column in ("gender", "race"):
-            if column in frame:
+            if column in shown:
                 add(f"{column}_counts.png", f"Images per {column}",
-                    lambda c=column: P.plot_counts(frame, c))
-                if "age" in frame:
+                    on_axes(P.plot_counts, shown, column))
+                if "age" in shown:
                     add(f"age_by_{column}.png", f"Age by {column}",
-                        lambda c=column: P.plot_age_by(frame, c))
-        captions = [c for c in ("age", "gender_name", "race_name") if c in readable]
-        add("sample_grid.png", "Sample images", lambda: P.plot_sample_grid(
-            readable["path"].tolist(), labels=readable[captions] if captions else None,
-            n=n_samples, random_state=0))
+                        on_axes(P.plot_age_by, shown, column))
+        add("sample_grid.png", "Sample images" + (", youngest first" if "age" in sample
+                                                  else ""), grid)
         data = summary.as_dict()
+        data["described"] = {"images": len(shown), "unreadable_left_out": n_left_out,
+                             "checked": summary.checked, "labels": dist}
         data["figures"] = [name for name, _ in figures]
         (tmp / "summary.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
-        rows = [("files", data["files"]), ("labelled images", data["labelled"]),
+        if summary.checked:
+            described = ("labelled images that can be read",
+                         f"{len(shown):,} (of {len(frame):,} labelled; {n_left_out:,} "
+                         "unreadable left out)" if n_left_out else f"{len(shown):,}")
+        else:
+            described = ("labelled images (not checked for readability)", f"{len(shown):,}")
+        rows = [("files", f"{data['files']:,}"),
                 ("malformed file names", len(summary.malformed)),
                 ("unreadable images", len(summary.unreadable) if summary.checked
-                 else "not checked")]
-        dist = data["labels"]
+                 else "not checked"),
+                described]
         if "age" in dist:
             a = dist["age"]
-            rows.append(("age", f"mean {a['mean']:.1f}, median {a['median']:.0f}, "
-                                f"{a['min']:.0f} to {a['max']:.0f}"))
+            rows.append(("age", f"mean {a['mean']:.1f}, median {format_age(a['median'])}, "
+                                f"{format_age(a['min'])} to {format_age(a['max'])}"))
         for column in ("gender", "race"):
             if column in dist:
                 rows.append((column, ", ".join(f"{k} {v:,}" for k, v in dist[column].items())))
@@ -343,6 +412,13 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
                 f"{k}: {v:,}" for k, v in list(data["image_kinds"].items())[:5])))
         counts = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
                          for k, v in rows)
+        scope = (f"Ages, counts and figures describe the {len(shown):,} labelled images that "
+                 "can be read" + (f"; {n_left_out:,} unreadable "
+                                  f"{'one is' if n_left_out == 1 else 'ones are'} left out."
+                                  if n_left_out else ".")
+                 if summary.checked else
+                 f"Ages, counts and figures describe all {len(shown):,} labelled images; "
+                 "they were not checked for readability.")
         embedded = "".join(
             f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,'
             f'{base64.b64encode((tmp / name).read_bytes()).decode()}">'
@@ -351,7 +427,7 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
         page = _HTML.format(
             title=html.escape(f"Data summary of {Path(summary.source).name}"),
             kind=html.escape(summary.kind), source=html.escape(summary.source),
-            counts=f"<table>{counts}</table>", figures=embedded,
+            counts=f"<table>{counts}</table><p>{html.escape(scope)}</p>", figures=embedded,
             n_malformed=len(summary.malformed),
             malformed=_html_list(summary.malformed, "None."),
             n_unreadable=len(summary.unreadable) if summary.checked else "not checked",

@@ -11,10 +11,10 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from ._age_bins import AgeBinEncoder
+from ._metrics import age_summary, format_age
 from ._utils import VIDEO_SUFFIXES
 from .datasets import check_images, load_csv, load_utkface
 from .exceptions import MalformedFileNameWarning
@@ -42,23 +42,8 @@ class FolderSummary:
         return len(self.labels) + len(self.malformed) + len(self.not_files)
 
     def distributions(self) -> dict:
-        out: dict = {}
-        labels = self.labels
-        if "age" in labels and labels["age"].notna().any():
-            ages = labels["age"].dropna().to_numpy()
-            enc = AgeBinEncoder("decades").fit(ages)
-            out["age"] = {
-                "mean": float(ages.mean()),
-                "median": float(np.median(ages)),
-                "min": float(ages.min()),
-                "max": float(ages.max()),
-                "by_decade": dict(zip(enc.labels_, enc.counts_.tolist(), strict=True)),
-            }
-        for col in ("gender_name", "race_name"):
-            if col in labels:
-                counts = labels[col].value_counts(sort=False, dropna=False)
-                out[col.removesuffix("_name")] = {str(k): int(v) for k, v in counts.items()}
-        return out
+        """:func:`label_distributions` of every labelled image."""
+        return label_distributions(self.labels)
 
     def as_dict(self) -> dict:
         return {
@@ -95,8 +80,8 @@ class FolderSummary:
         dist = self.distributions()
         if "age" in dist:
             a = dist["age"]
-            lines += ["", f"age (years): mean {a['mean']:.1f}, median {a['median']:g}, "
-                      f"min {a['min']:g}, max {a['max']:g}"]
+            lines += ["", f"age (years): mean {a['mean']:.1f}, median {format_age(a['median'])}, "
+                      f"min {format_age(a['min'])}, max {format_age(a['max'])}"]
             lines += _bars(a["by_decade"], n)
         for key in ("gender", "race"):
             if key in dist:
@@ -108,6 +93,35 @@ class FolderSummary:
             lines += ["", "unreadable images:"]
             lines += [f"  {f!r}: {r}" for f, r in self.unreadable]
         return "\n".join(lines)
+
+
+def label_distributions(labels: pd.DataFrame) -> dict:
+    """Age statistics and counts per decade, gender and race of a label frame.
+
+    Returns
+    -------
+    distributions : dict
+        ``"age"`` (when the frame has ages): the mean, median, minimum and maximum
+        (computed by ``age_summary``, as the figures' are) and ``by_decade`` counts;
+        ``"gender"`` and ``"race"`` (when the frame has their names): images per name.
+    """
+    out: dict = {}
+    if "age" in labels and labels["age"].notna().any():
+        ages = labels["age"].dropna().to_numpy()
+        enc = AgeBinEncoder("decades").fit(ages)
+        stats = age_summary(ages)
+        out["age"] = {
+            "mean": stats["mean"],
+            "median": stats["median"],
+            "min": stats["min"],
+            "max": stats["max"],
+            "by_decade": dict(zip(enc.labels_, enc.counts_.tolist(), strict=True)),
+        }
+    for col in ("gender_name", "race_name"):
+        if col in labels:
+            counts = labels[col].value_counts(sort=False, dropna=False)
+            out[col.removesuffix("_name")] = {str(k): int(v) for k, v in counts.items()}
+    return out
 
 
 def _bars(counts: dict, total: int, width: int = 30) -> list[str]:

@@ -1,6 +1,7 @@
 """Reports and figures: per-group metrics, learning curves, predictions and the data.
 
-:func:`group_metrics` needs only pandas and scikit-learn. Every ``plot_*`` function
+:func:`group_metrics` needs only pandas and scikit-learn (it is defined in a module
+that never imports matplotlib, and re-exported here). Every ``plot_*`` function
 needs matplotlib, an optional dependency (``pip install "skface[plot]"``); it is
 imported inside the functions, so ``import skface.plots`` does not import it. Each
 ``plot_*`` function returns the matplotlib :class:`~matplotlib.figure.Figure` it drew
@@ -32,10 +33,27 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from sklearn.exceptions import NotFittedError
-from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, mean_absolute_error
+from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import unique_labels
 
-from ._age_bins import AgeBinEncoder
+from ._metrics import (
+    CONFIDENCE,
+    METRIC_LABELS,
+    MISSING,
+    OVERALL,
+    SMALL_GROUP_SIZE,
+    age_summary,
+    ages_of,
+    as_1d,
+    caption,
+    check_same_length,
+    format_age,
+    group_labels,
+    group_metrics,
+    iter_groups,
+    table_metric,
+)
 from ._utils import import_optional
 
 if TYPE_CHECKING:
@@ -54,21 +72,9 @@ __all__ = [
     "plot_sample_grid",
 ]
 
-# task -> the metric group_metrics reports for it
-_TASK_METRICS = {
-    "age": "mae",
-    "regression": "mae",
-    "gender": "accuracy",
-    "race": "accuracy",
-    "age_group": "accuracy",
-    "classification": "accuracy",
-}
-_METRIC_LABELS = {"accuracy": "accuracy", "mae": "MAE (years)"}
-_DEFAULT_GROUP_COLUMNS = ("gender", "race", "age")
-_OVERALL = "overall"
-_MISSING = "missing"
 _NORMALIZE = (None, "true", "pred", "all")
 _SCORE_KEYS = {"valid_acc": "validation accuracy", "valid_mae": "validation MAE (years)"}
+_SMALL_HATCH = "///"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -86,65 +92,6 @@ def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Ax
         return fig, ax
     _pyplot()
     return ax.figure, ax
-
-
-def _as_1d(values, name: str) -> np.ndarray:
-    """A 1-D numpy array of ``values``, with errors that say what to pass."""
-    if isinstance(values, pd.DataFrame):
-        if values.shape[1] != 1:
-            raise ValueError(
-                f"{name} must hold one value per image; got a DataFrame with columns "
-                f"{list(values.columns)}. Pass a single column, e.g. {name}['age']."
-            )
-        values = values.iloc[:, 0]
-    arr = values.to_numpy() if isinstance(values, (pd.Series, pd.Index)) else np.asarray(values)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(
-            f"{name} must be 1-D, one value per image; got an array of shape {arr.shape}. "
-            "Pass one label column."
-        )
-    missing = pd.isna(arr)
-    if missing.any():
-        raise ValueError(
-            f"{name} has {int(missing.sum())} missing value(s) (first at position "
-            f"{int(np.flatnonzero(missing)[0])}); drop those samples from every input first."
-        )
-    return arr
-
-
-def _check_same_length(**arrays) -> int:
-    lengths = {name: len(a) for name, a in arrays.items()}
-    if len(set(lengths.values())) > 1:
-        shown = ", ".join(f"{name} has {n}" for name, n in lengths.items())
-        raise ValueError(
-            f"inputs must have one entry per image, but {shown}; pass them for the same "
-            "images in the same order."
-        )
-    n = next(iter(lengths.values()))
-    if n == 0:
-        raise ValueError(f"{' and '.join(lengths)} are empty; pass at least one image's values.")
-    return n
-
-
-def _check_task(task: str) -> str:
-    if task not in _TASK_METRICS:
-        raise ValueError(
-            f"unknown task {task!r}; use one of {sorted(_TASK_METRICS)} ('age' or "
-            "'regression' report MAE in years, the others accuracy)."
-        )
-    return _TASK_METRICS[task]
-
-
-def _ages(values, name: str) -> np.ndarray:
-    try:
-        return np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{name} must hold ages in years (numbers) for task='age'; got values such as "
-            f"{list(np.asarray(values, dtype=object)[:3])}. Use a classification task for labels."
-        ) from None
 
 
 def _frame_column(frame, column: str, caller: str, *, prefer_names: bool = True) -> str:
@@ -165,171 +112,66 @@ def _frame_column(frame, column: str, caller: str, *, prefer_names: bool = True)
     )
 
 
-def _caption(value) -> str:
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return f"{value:g}"
-    return str(value)
-
-
-def _group_labels(values: pd.Series, column: str, age_bins) -> pd.Categorical:
-    """Group of each row as a categorical in display order (ages binned into age groups)."""
-    if column == "age" and pd.api.types.is_numeric_dtype(values):
-        ages = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        known = ~np.isnan(ages)
-        if not known.any():
-            raise ValueError("the age column has no values; it cannot be split into age groups.")
-        encoder = AgeBinEncoder(age_bins).fit(ages[known])
-        codes = np.full(ages.shape, -1, dtype=np.int64)
-        codes[known] = encoder.transform(ages[known])
-        return pd.Categorical.from_codes(codes, categories=list(encoder.labels_), ordered=True)
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        cat = values.array
-        return cat.rename_categories([_caption(c) for c in cat.categories])
-    cat = pd.Categorical(values)
-    return cat.rename_categories([_caption(c) for c in cat.categories])
-
-
-def _iter_groups(labels: pd.Categorical):
-    """(name, positions) for each observed group in order, then the missing ones."""
-    codes = np.asarray(labels.codes)
-    for code, name in enumerate(labels.categories):
-        positions = np.flatnonzero(codes == code)
-        if positions.size:
-            yield str(name), positions
-    missing = np.flatnonzero(codes < 0)
-    if missing.size:
-        yield _MISSING, missing
-
-
-def _score(metric: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    if metric == "accuracy":
-        return float(accuracy_score(y_true, y_pred))
-    return float(mean_absolute_error(y_true, y_pred))
-
-
 # --------------------------------------------------------------------- group metrics
 
 
-def group_metrics(
-    y_true,
-    y_pred,
-    groups: pd.DataFrame,
-    task: str,
-    *,
-    columns: Sequence[str] | None = None,
-    age_bins="decades",
-) -> pd.DataFrame:
-    """Accuracy or mean absolute error per group, with counts and the overall figure.
-
-    A model can be good on average and poor for one gender, race or age group; this
-    table shows it. It needs no matplotlib; :func:`plot_group_metrics` draws it.
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        True labels (ages in years for ``task="age"``).
-    y_pred : array-like of shape (n_samples,)
-        Predictions for the same images, in the same order.
-    groups : DataFrame of shape (n_samples, n_columns)
-        The group of each image, row by row with ``y_true`` (its index is ignored),
-        e.g. the label frame of :func:`skface.datasets.load_utkface`. A numeric
-        ``age`` column is split into age groups with :class:`skface.AgeBinEncoder`;
-        other columns are grouped by value. A Series is taken as a one-column frame.
-    task : {"age", "gender", "race", "age_group", "regression", "classification"}
-        What was predicted: ``"age"`` and ``"regression"`` report the mean absolute
-        error (:func:`sklearn.metrics.mean_absolute_error`), the others the accuracy
-        (:func:`sklearn.metrics.accuracy_score`).
-    columns : sequence of str, optional
-        Columns of ``groups`` to split by. By default ``gender``, ``race`` and ``age``
-        (those present; ``gender_name`` and ``race_name`` are used instead of the
-        codes when present), or every column when none of these is present.
-    age_bins : str or array-like, default="decades"
-        Age groups for the ``age`` column: ``AgeBinEncoder``'s ``bins`` parameter.
-
-    Returns
-    -------
-    table : DataFrame
-        One row per group, after a first row for all images, with columns
-        ``column`` (the grouping column, ``"overall"`` for the first row), ``group``
-        (the group's name, ``"all"`` for the first row, ``"missing"`` for images
-        whose group is unknown), ``n`` (the number of images), the metric
-        (``accuracy`` or ``mae``) and ``vs_overall`` (the metric minus the overall
-        one: a negative accuracy or a positive MAE difference is a worse group).
-
-    Raises
-    ------
-    ValueError
-        If the inputs differ in length, ``task`` is unknown or a column is missing.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from skface.plots import group_metrics
-    >>> groups = pd.DataFrame({"gender": ["male", "male", "female", "female"]})
-    >>> group_metrics([0, 1, 1, 1], [0, 1, 0, 1], groups, task="gender")
-        column   group  n  accuracy  vs_overall
-    0  overall     all  4      0.75        0.00
-    1   gender  female  2      0.50       -0.25
-    2   gender    male  2      1.00        0.25
-    """
-    metric = _check_task(task)
-    yt = _as_1d(y_true, "y_true")
-    yp = _as_1d(y_pred, "y_pred")
-    if isinstance(groups, pd.Series):
-        groups = groups.to_frame()
-    if not isinstance(groups, pd.DataFrame):
-        raise ValueError(
-            f"groups must be a DataFrame with one row per image (e.g. the label frame of "
-            f"skface.datasets.load_utkface); got {type(groups).__name__}."
-        )
-    _check_same_length(y_true=yt, y_pred=yp, groups=groups)
-    if metric == "mae":
-        yt, yp = _ages(yt, "y_true"), _ages(yp, "y_pred")
-    groups = groups.reset_index(drop=True)
-
-    if columns is None:
-        chosen = [
-            f"{c}_name" if f"{c}_name" in groups.columns else c
-            for c in _DEFAULT_GROUP_COLUMNS
-            if c in groups.columns or f"{c}_name" in groups.columns
-        ]
-        columns = chosen or [c for c in groups.columns if c != "path"]
-    else:
-        columns = [columns] if isinstance(columns, str) else list(columns)
-        unknown = [c for c in columns if c not in groups.columns]
-        if unknown:
-            raise ValueError(
-                f"columns {unknown} are not in groups (its columns are "
-                f"{list(groups.columns)}); pass names of groups' columns."
-            )
-    if not columns:
-        raise ValueError("groups has no column to split by; pass at least one column.")
-
-    overall = _score(metric, yt, yp)
-    rows = [(_OVERALL, "all", len(yt), overall)]
-    for column in columns:
-        labels = _group_labels(groups[column], column, age_bins)
-        for name, positions in _iter_groups(labels):
-            rows.append((column, name, positions.size, _score(metric, yt[positions],
-                                                              yp[positions])))
-    table = pd.DataFrame(rows, columns=["column", "group", "n", metric])
-    table["vs_overall"] = table[metric] - overall
-    return table
+def _small_flags(rows: pd.DataFrame, threshold: int) -> np.ndarray:
+    if "small" in rows.columns:
+        return rows["small"].to_numpy(dtype=bool)
+    return rows["n"].to_numpy() < threshold
 
 
-def _table_metric(table) -> str:
-    if not isinstance(table, pd.DataFrame):
-        raise ValueError(
-            f"table must be the DataFrame returned by group_metrics; got {type(table).__name__}."
-        )
-    metrics = [m for m in _METRIC_LABELS if m in table.columns]
-    missing = [c for c in ("column", "group", "n") if c not in table.columns]
-    if missing or len(metrics) != 1:
-        raise ValueError(
-            f"table lacks the columns {missing or ['accuracy or mae']} (it has "
-            f"{list(table.columns)}); pass the output of skface.plots.group_metrics."
-        )
-    return metrics[0]
+def _group_bars(ax: Axes, rows: pd.DataFrame, metric: str, *, threshold: int,
+                horizontal: bool, colors=None, labels=None) -> list:
+    """One bar per row of a group table: small groups hatched, the 95% confidence
+    interval (when the table has one) as a whisker, ``labels`` written past its end.
+    Returns the legend handles of what was drawn (the interval, the hatching)."""
+    positions = np.arange(len(rows))
+    values = rows[metric].to_numpy(dtype=np.float64)
+    small = _small_flags(rows, threshold)
+    bars = (ax.barh if horizontal else ax.bar)(positions, values, color=colors)
+    for bar, flag in zip(bars, small, strict=True):
+        if flag:
+            bar.set_hatch(_SMALL_HATCH)
+            bar.set_edgecolor("white")
+    ends = values.copy()
+    handles = []
+    if {"ci_low", "ci_high"} <= set(rows.columns):
+        low = rows["ci_low"].to_numpy(dtype=np.float64)
+        high = rows["ci_high"].to_numpy(dtype=np.float64)
+        known = ~(np.isnan(low) | np.isnan(high))
+        if known.any():
+            err = np.maximum(np.vstack([values - low, high - values])[:, known], 0.0)
+            xy = (values[known], positions[known]) if horizontal else (positions[known],
+                                                                       values[known])
+            handles.append(ax.errorbar(
+                *xy, **{"xerr" if horizontal else "yerr": err}, fmt="none", ecolor="k",
+                elinewidth=1, capsize=0, label=f"{CONFIDENCE:.0%} confidence interval"))
+            ends[known] = np.fmax(values[known], high[known])
+    if small.any():
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(facecolor="0.6", edgecolor="white", hatch=_SMALL_HATCH,
+                             label=f"small group (fewer than {threshold} images)"))
+    for position, end, label in zip(positions, ends, labels or [], strict=False):
+        if horizontal:
+            ax.text(end, position, f" {label}", va="center", ha="left", fontsize="small")
+        else:
+            ax.text(position, end, label, va="bottom", ha="center", fontsize="small")
+    return handles
+
+
+def _left_out(rows: pd.DataFrame) -> tuple[pd.DataFrame, list]:
+    """Rows with images, and a legend entry naming the groups without (never 0 bars)."""
+    empty = rows["n"].to_numpy() == 0
+    if not empty.any():
+        return rows, []
+    from matplotlib.lines import Line2D
+
+    names = ", ".join(f"{c}: {g}" for c, g in zip(rows["column"][empty], rows["group"][empty],
+                                                  strict=True))
+    return (rows[~empty].reset_index(drop=True),
+            [Line2D([], [], linestyle="none", label=f"no images, not drawn: {names}")])
 
 
 def plot_group_metrics(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
@@ -346,44 +188,70 @@ def plot_group_metrics(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure
     -------
     fig : matplotlib Figure
         One horizontal bar per group (coloured by grouping column, labelled
-        ``"column: group"`` and annotated with the value and count) and a dashed
-        vertical line at the overall value.
+        ``"column: group"`` and annotated with the value and count), its 95%
+        confidence interval as a whisker (from the table's ``ci_low`` and
+        ``ci_high``) and a dashed vertical line at the overall value. Small groups
+        (the table's ``small`` column; fewer than 30 images when it has none) are
+        hatched, and the legend says so. A row without images (``n`` of 0) has no
+        bar: the legend names it instead.
 
     Raises
     ------
     ValueError
-        If ``table`` is not a :func:`group_metrics` table or has no group rows.
+        If ``table`` is not a :func:`group_metrics` table or has no group rows
+        with images.
     """
-    metric = _table_metric(table)
-    rows = table[table["column"] != _OVERALL].reset_index(drop=True)
+    metric = table_metric(table)
+    threshold = int(table.attrs.get("small_group_size", SMALL_GROUP_SIZE))
+    rows = table[table["column"] != OVERALL].reset_index(drop=True)
     if rows.empty:
         raise ValueError("table has no group rows to plot; group_metrics made it from no groups.")
-    overall = table.loc[table["column"] == _OVERALL, metric]
-    fig, ax = _new_axes(ax, (7, 0.35 * len(rows) + 1.5))
+    rows, notes = _left_out(rows)
+    if rows.empty:
+        raise ValueError("table has no group with images to plot; every group has n=0.")
+    overall = table.loc[table["column"] == OVERALL, metric]
+    fig, ax = _new_axes(ax, (10, 0.35 * len(rows) + 1.5))
 
     grouping = list(dict.fromkeys(rows["column"]))
     colors = [f"C{grouping.index(c) % 10}" for c in rows["column"]]
+    fmt = "{:.3f}" if metric == "accuracy" else "{:.2f}"
+    handles = _group_bars(
+        ax, rows, metric, threshold=threshold, horizontal=True, colors=colors,
+        labels=[f"{fmt.format(v)} (n={n:,})" for v, n in zip(rows[metric], rows["n"],
+                                                              strict=True)])
     positions = np.arange(len(rows))
-    bars = ax.barh(positions, rows[metric], color=colors)
     ax.set_yticks(positions, [f"{c}: {g}" for c, g in zip(rows["column"], rows["group"],
                                                           strict=True)])
     ax.invert_yaxis()
-    fmt = "{:.3f}" if metric == "accuracy" else "{:.2f}"
-    ax.bar_label(bars, [f" {fmt.format(v)} (n={n})" for v, n in zip(rows[metric], rows["n"],
-                                                                   strict=True)], fontsize=8)
     if len(overall):
         value = float(overall.iloc[0])
-        ax.axvline(value, color="k", linestyle="--", linewidth=1,
-                   label=f"overall {fmt.format(value)}")
-        ax.legend(loc="lower right")
-    upper = float(np.nanmax(rows[metric]))
+        handles.insert(0, ax.axvline(value, color="k", linestyle="--", linewidth=1,
+                                     label=f"overall {fmt.format(value)}"))
+    if handles or notes:
+        ax.legend(handles=handles + notes, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  fontsize="small")
+    upper = float(np.nanmax(np.fmax(rows[metric], rows.get("ci_high", rows[metric]))))
     ax.set_xlim(0, (1.0 if metric == "accuracy" else upper) * 1.3 or 1.0)
-    ax.set_xlabel(_METRIC_LABELS[metric])
-    ax.set_title(f"{_METRIC_LABELS[metric].split(' ')[0]} by group")
+    ax.set_xlabel(METRIC_LABELS[metric])
+    ax.set_title(f"{METRIC_LABELS[metric].split(' ')[0]} by group")
     return fig
 
 
 # --------------------------------------------------------------------- model reports
+
+
+def _final_step(estimator):
+    """The estimator a (possibly nested) Pipeline ends with; anything else as it is."""
+    from sklearn.pipeline import Pipeline
+
+    while isinstance(estimator, Pipeline):
+        if not estimator.steps or estimator[-1] in (None, "passthrough"):
+            raise ValueError(
+                "the Pipeline's last step is not an estimator (it is empty or "
+                "'passthrough'); pass a Pipeline that ends with a fitted skface estimator."
+            )
+        estimator = estimator[-1]
+    return estimator
 
 
 def _history(estimator) -> list[dict]:
@@ -408,9 +276,11 @@ def plot_learning_curves(estimator) -> Figure:
 
     Parameters
     ----------
-    estimator : fitted skface estimator
-        E.g. a fitted :class:`skface.GenderClassifier`; its skorch ``history_`` is
-        read (a skorch ``History`` or a list of per-epoch dicts is accepted too).
+    estimator : fitted skface estimator or Pipeline
+        E.g. a fitted :class:`skface.GenderClassifier`, or a fitted
+        :class:`~sklearn.pipeline.Pipeline` that ends with one (its last step is
+        used); its skorch ``history_`` is read (a skorch ``History`` or a list of
+        per-epoch dicts is accepted too).
 
     Returns
     -------
@@ -428,6 +298,7 @@ def plot_learning_curves(estimator) -> Figure:
     ValueError
         If ``estimator`` has no skorch history.
     """
+    estimator = _final_step(estimator)
     history = _history(estimator)
     plt = _pyplot()
 
@@ -510,28 +381,67 @@ def plot_confusion_matrix(
     Returns
     -------
     fig : matplotlib Figure
-        Rows are true labels, columns predicted labels.
+        Rows are true labels, columns predicted labels. When normalised, each cell
+        shows its fraction and, below it in brackets, its number of images (e.g.
+        ``0.91`` over ``(1,234)``). A class with no true images (``"true"``) or never
+        predicted (``"pred"``) has no fraction: its cells are blank, marked ``-``, and
+        its name says ``(no images)`` or ``(never predicted)``.
 
     Raises
     ------
     ValueError
         If the inputs differ in length or ``normalize`` is unknown.
     """
-    yt = _as_1d(y_true, "y_true")
-    yp = _as_1d(y_pred, "y_pred")
-    _check_same_length(y_true=yt, y_pred=yp)
+    yt = as_1d(y_true, "y_true")
+    yp = as_1d(y_pred, "y_pred")
+    check_same_length(y_true=yt, y_pred=yp)
     if normalize not in _NORMALIZE:
         raise ValueError(
             f"unknown normalize={normalize!r}; use 'true' (rows sum to 1), 'pred' (columns "
             "sum to 1), 'all' or None (counts)."
         )
+    if ax is None:  # room for the class names, and two lines of text per cell
+        n_classes = len(labels) if labels is not None else len(unique_labels(yt, yp))
+        side = max(4.8, 0.9 * n_classes + 2.0)
+        _, ax = _new_axes(None, (side + (1.2 if colorbar else 0.0), side))
     _pyplot()
     display = ConfusionMatrixDisplay.from_predictions(
         yt, yp, labels=labels, normalize=normalize, display_labels=display_labels, ax=ax,
-        cmap=cmap, colorbar=colorbar, values_format=".2f" if normalize else "d",
+        cmap=cmap, colorbar=colorbar, values_format=".2f" if normalize else ",d",
     )
+    # the same label order as the display's (labels, or those of y_true and y_pred sorted)
+    counts = confusion_matrix(yt, yp, labels=labels)
+    # a class with no true images (rows) or never predicted (columns) has no fraction to
+    # show: its cells are left blank and its name says so, instead of a row of 0.00
+    empty = np.zeros(counts.shape, dtype=bool)
+    if normalize == "true":
+        empty[counts.sum(axis=1) == 0, :] = True
+    elif normalize == "pred":
+        empty[:, counts.sum(axis=0) == 0] = True
+    if normalize:
+        values = display.confusion_matrix
+        for (i, j), text in np.ndenumerate(display.text_):
+            if empty[i, j]:
+                text.set_text("-")
+                text.set_color("0.4")
+            else:
+                text.set_text(f"{values[i, j]:.2f}\n({counts[i, j]:,})")
+        if empty.any():
+            display.im_.set_data(np.ma.masked_array(values, mask=empty))
+            if normalize == "true":
+                names = [t.get_text() for t in display.ax_.get_yticklabels()]
+                display.ax_.set_yticks(
+                    range(len(names)), [f"{name}\n(no images)" if empty[i, 0] else name
+                                        for i, name in enumerate(names)])
+            else:
+                names = [t.get_text() for t in display.ax_.get_xticklabels()]
+                display.ax_.set_xticks(
+                    range(len(names)), [f"{name}\n(never predicted)" if empty[0, j] else name
+                                        for j, name in enumerate(names)])
     title = "confusion matrix" + {None: " (counts)", "true": " (rows sum to 1)",
                                   "pred": " (columns sum to 1)", "all": " (fractions)"}[normalize]
+    if normalize:
+        title += "\nimages in brackets"
     display.ax_.set_title(title)
     return display.figure_
 
@@ -552,23 +462,24 @@ def plot_age_predictions(y_true, y_pred, *, age_bins="decades") -> Figure:
     -------
     fig : matplotlib Figure
         Two axes: a scatter of predicted against true age with the identity line
-        (a perfect prediction), and a bar per true age group with its MAE and count,
-        the overall MAE as a dashed line.
+        (a perfect prediction), and a bar per true age group with images, with its
+        MAE, count and 95% confidence interval (see :func:`group_metrics`), groups
+        of fewer than 30 images hatched, the overall MAE as a dashed line.
 
     Raises
     ------
     ValueError
         If the inputs differ in length or are not numbers.
     """
-    yt = _ages(_as_1d(y_true, "y_true"), "y_true")
-    yp = _ages(_as_1d(y_pred, "y_pred"), "y_pred")
-    _check_same_length(y_true=yt, y_pred=yp)
+    yt = ages_of(as_1d(y_true, "y_true"), "y_true")
+    yp = ages_of(as_1d(y_pred, "y_pred"), "y_pred")
+    check_same_length(y_true=yt, y_pred=yp)
     table = group_metrics(yt, yp, pd.DataFrame({"age": yt}), "age", age_bins=age_bins)
     overall = float(table["mae"].iloc[0])
     rows = table.iloc[1:]
 
     plt = _pyplot()
-    fig, (scatter_ax, bar_ax) = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
+    fig, (scatter_ax, bar_ax) = plt.subplots(1, 2, figsize=(13, 4.6), layout="constrained")
     scatter_ax.scatter(yt, yp, s=10, alpha=min(1.0, max(0.15, 200 / len(yt))),
                        edgecolors="none", label="images")
     top = float(max(yt.max(), yp.max(), 1.0)) * 1.05
@@ -583,15 +494,16 @@ def plot_age_predictions(y_true, y_pred, *, age_bins="decades") -> Figure:
     scatter_ax.legend(loc="upper left")
 
     positions = np.arange(len(rows))
-    bars = bar_ax.bar(positions, rows["mae"])
-    bar_ax.bar_label(bars, [f"n={n}" for n in rows["n"]], fontsize=8)
-    bar_ax.axhline(overall, color="k", linestyle="--", linewidth=1,
-                   label=f"overall {overall:.2f}")
+    handles = _group_bars(bar_ax, rows, "mae", threshold=SMALL_GROUP_SIZE, horizontal=False,
+                          colors="C0", labels=[f"n={n:,}" for n in rows["n"]])
+    handles.insert(0, bar_ax.axhline(overall, color="k", linestyle="--", linewidth=1,
+                                     label=f"overall {overall:.2f}"))
     bar_ax.set_xticks(positions, list(rows["group"]), rotation=45, ha="right")
     bar_ax.set_xlabel("true age group")
     bar_ax.set_ylabel("MAE (years)")
     bar_ax.set_title("MAE by age group")
-    bar_ax.legend()
+    bar_ax.margins(y=0.12)
+    bar_ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     return fig
 
 
@@ -629,10 +541,12 @@ def plot_age_histogram(frame: pd.DataFrame, *, bins=None, ax: Axes | None = None
         bins = np.arange(0, math.floor(ages.max()) + 2)
     fig, ax = _new_axes(ax, (7, 3.8))
     ax.hist(ages, bins=bins, color="C0")
-    median = float(np.median(ages))
-    ax.axvline(median, color="k", linestyle="--", linewidth=1, label=f"median {median:g}")
+    median = age_summary(ages)["median"]
+    ax.axvline(median, color="k", linestyle="--", linewidth=1,
+               label=f"median {format_age(median)}")
     ax.set_xlabel("age (years)")
     ax.set_ylabel("images")
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_title(f"age distribution (n={ages.size})")
     ax.legend()
     return fig
@@ -668,15 +582,15 @@ def plot_counts(
         If ``column`` is not in ``frame``.
     """
     name = _frame_column(frame, column, "plot_counts")
-    labels = _group_labels(frame[name], name, age_bins)
+    labels = group_labels(frame[name], name, age_bins)
     counts = pd.Series(labels).value_counts(sort=False, dropna=False)
-    names = [_MISSING if pd.isna(k) else str(k) for k in counts.index]
+    names = [MISSING if pd.isna(k) else str(k) for k in counts.index]
     values = counts.to_numpy()
     total = max(int(values.sum()), 1)
     fig, ax = _new_axes(ax, (max(4.0, 0.8 * len(names) + 2), 3.8))
     positions = np.arange(len(names))
     bars = ax.bar(positions, values, color=[f"C{i % 10}" for i in range(len(names))])
-    ax.bar_label(bars, [f"{v} ({100 * v / total:.0f}%)" for v in values], fontsize=8)
+    ax.bar_label(bars, [f"{v} ({100 * v / total:.0f}%)" for v in values], fontsize="small")
     ax.set_xticks(positions, names, rotation=30 if len(names) > 5 else 0)
     ax.set_xlabel(column)
     ax.set_ylabel("images")
@@ -717,9 +631,9 @@ def plot_age_by(
     age_column = _frame_column(frame, "age", "plot_age_by", prefer_names=False)
     name = _frame_column(frame, column, "plot_age_by")
     ages = pd.to_numeric(frame[age_column], errors="coerce").to_numpy(dtype=np.float64)
-    labels = _group_labels(frame[name], name, "decades")
+    labels = group_labels(frame[name], name, "decades")
     data, names = [], []
-    for group, positions in _iter_groups(labels):
+    for group, positions in iter_groups(labels):
         values = ages[positions]
         values = values[~np.isnan(values)]
         if values.size:
@@ -754,6 +668,7 @@ def plot_sample_grid(
     ncols: int | None = None,
     size: int = 96,
     random_state=None,
+    figsize: tuple[float, float] | None = None,
 ) -> Figure:
     """A grid of images with their labels as captions.
 
@@ -771,12 +686,15 @@ def plot_sample_grid(
     n : int, default=16
         Number of images shown (all when there are fewer).
     ncols : int, optional
-        Columns of the grid; by default about the square root of the number shown.
+        Columns of the grid; by default about the square root of the number shown
+        (with ``figsize``, as many as make the cells about as wide as they are high).
     size : int, default=96
         Side in pixels of images decoded from paths.
     random_state : int, RandomState instance or None, default=None
         None shows the first ``n`` images; otherwise ``n`` drawn at random (without
         replacement) with this seed.
+    figsize : (float, float), optional
+        Size of the figure in inches; by default 1.7 by 1.9 inches per cell.
 
     Returns
     -------
@@ -807,12 +725,12 @@ def plot_sample_grid(
         raise ValueError(f"n must be a positive number of images to show; got {n!r}.")
     if labels is not None:
         if isinstance(labels, pd.DataFrame):
-            captions = [", ".join(_caption(v) for v in row)
+            captions = [", ".join(caption(v) for v in row)
                         for row in labels.itertuples(index=False)]
         elif isinstance(labels, pd.Series):
-            captions = [_caption(v) for v in labels.to_numpy()]
+            captions = [caption(v) for v in labels.to_numpy()]
         else:
-            captions = [_caption(v) for v in labels]
+            captions = [caption(v) for v in labels]
         if len(captions) != total:
             raise ValueError(
                 f"labels has {len(captions)} entries but paths_or_images has {total}; pass "
@@ -836,9 +754,14 @@ def plot_sample_grid(
         images = images[..., 0]
 
     plt = _pyplot()
-    ncols = ncols or math.ceil(math.sqrt(k))
-    nrows = math.ceil(k / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.7 * ncols, 1.9 * nrows), squeeze=False,
+    if figsize is None:
+        ncols = ncols or math.ceil(math.sqrt(k))
+        nrows = math.ceil(k / ncols)
+        figsize = (1.7 * ncols, 1.9 * nrows)
+    else:  # cells of about 1.7 by 1.9 in the figure's shape
+        ncols = ncols or min(k, math.ceil(math.sqrt(k * figsize[0] / figsize[1] * 1.9 / 1.7)))
+        nrows = math.ceil(k / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False,
                              layout="constrained")
     for cell, ax in enumerate(axes.ravel()):
         ax.set_axis_off()
@@ -850,5 +773,5 @@ def plot_sample_grid(
         else:
             ax.imshow(image)
         if labels is not None:
-            ax.set_title(captions[chosen[cell]], fontsize=8)
+            ax.set_title(captions[chosen[cell]], fontsize="small")
     return fig

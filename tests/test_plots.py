@@ -82,6 +82,41 @@ def test_importing_skface_plots_does_not_import_matplotlib():
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.timeout(120)
+def test_the_metrics_module_works_with_matplotlib_blocked():
+    """The tables come from a module that never imports matplotlib: with it made
+    unimportable, the module imports and makes a table, and skface.plots re-exports it."""
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; sys.modules['matplotlib.pyplot'] = None\n"
+        "import pandas as pd\n"
+        "from skface import _metrics\n"
+        "import skface.plots\n"
+        "assert skface.plots.group_metrics is _metrics.group_metrics\n"
+        "t = _metrics.group_metrics([0, 1, 1], [0, 1, 0], pd.DataFrame({'g': ['a', 'a', 'b']}),"
+        " 'gender')\n"
+        "print(t['group'].tolist(), t['n'].tolist())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=100)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[0] == "['all', 'a', 'b'] [3, 2, 1]"
+
+
+def test_the_metrics_module_has_no_matplotlib_import():
+    import ast
+
+    import skface._metrics
+
+    source = open(skface._metrics.__file__, encoding="utf-8").read()
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+    assert imported and not {m for m in imported if m.split(".")[0] == "matplotlib"}
+
+
 def test_missing_matplotlib_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r'pip install "skface\[plot\]"'):
@@ -97,7 +132,8 @@ def test_missing_matplotlib_says_how_to_install_it(monkeypatch):
 
 def test_group_metrics_accuracy_matches_a_hand_computed_case():
     table = group_metrics(Y_TRUE, Y_PRED, GROUPS, task="gender")
-    assert list(table.columns) == ["column", "group", "n", "accuracy", "vs_overall"]
+    assert list(table.columns) == ["column", "group", "n", "accuracy", "ci_low", "ci_high",
+                                   "vs_overall", "small"]
     # overall first; plain strings sorted; a categorical in its category order, empty
     # categories (Indian, Others) left out
     assert list(zip(table["column"], table["group"], table["n"], strict=True)) == [
@@ -118,7 +154,8 @@ def test_group_metrics_mae_by_age_group_with_a_missing_group():
         "gender": pd.array([0, 1, pd.NA, 0, 1, 1], dtype="Int8"),
     })
     table = group_metrics(np.array(y_true), pd.Series(y_pred), groups, task="age")
-    assert list(table.columns) == ["column", "group", "n", "mae", "vs_overall"]
+    assert list(table.columns) == ["column", "group", "n", "mae", "ci_low", "ci_high",
+                                   "vs_overall", "small"]
     by_age = table[table["column"] == "age"]
     assert by_age["group"].tolist() == ["0-9", "10-19", "20-29", "90+"]
     assert by_age["n"].tolist() == [2, 1, 2, 1]
@@ -132,6 +169,40 @@ def test_group_metrics_mae_by_age_group_with_a_missing_group():
                          age_bins="life_stages")
     assert life["group"].tolist()[1:] == ["child (0-12)", "teen (13-19)",
                                           "young adult (20-39)", "senior (65+)"]
+
+
+def test_group_metrics_confidence_intervals_for_a_known_case():
+    from scipy.stats import binomtest
+
+    table = group_metrics(Y_TRUE, Y_PRED, GROUPS, task="gender")
+    female = table[table["group"] == "female"].iloc[0]  # 3 right of 5
+    # Wilson score interval, z = 1.96: (0.6 + z²/10 -+ z sqrt(0.048 + z²/100)) / (1 + z²/5)
+    assert (female["ci_low"], female["ci_high"]) == pytest.approx((0.2307, 0.8824), abs=1e-4)
+    for _, row in table.iterrows():
+        right = round(row["accuracy"] * row["n"])
+        expected = binomtest(right, row["n"]).proportion_ci(method="wilson")
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+            (expected.low, expected.high))
+        assert row["ci_low"] <= row["accuracy"] <= row["ci_high"]
+
+    y_true = [5, 8, 15, 23, 27, 95]
+    y_pred = [7, 8, 10, 20, 30, 80]  # errors 2, 0 | 5 | 3, 3 | 15
+    by_age = group_metrics(y_true, y_pred, pd.DataFrame({"age": y_true}), task="age").iloc[1:]
+    # 0-9: mean 1, sd sqrt(2), t(0.975, 1) = 12.706: 1 -+ 12.706, clipped at 0
+    np.testing.assert_allclose(by_age["ci_low"], [0, np.nan, 3, np.nan])
+    np.testing.assert_allclose(by_age["ci_high"], [1 + 12.7062, np.nan, 3, np.nan], atol=1e-4)
+
+
+def test_group_metrics_flag_small_groups():
+    table = group_metrics(Y_TRUE, Y_PRED, GROUPS, task="gender")
+    assert table["small"].all()  # fewer than 30 images each
+    table = group_metrics(Y_TRUE, Y_PRED, GROUPS, task="gender", small_group_size=3)
+    assert dict(zip(table["group"], table["small"], strict=True)) == {
+        "all": False, "female": False, "male": False, "White": False, "Black": True,
+        "Asian": False}
+    for bad in (0, 2.5, True, "30"):
+        with pytest.raises(ValueError, match=r"small_group_size must be a positive number"):
+            group_metrics(Y_TRUE, Y_PRED, GROUPS, task="gender", small_group_size=bad)
 
 
 def test_group_metrics_defaults_to_the_named_label_columns(faces, gender_clf):
@@ -193,6 +264,55 @@ def test_plot_group_metrics_draws_a_bar_per_group_and_the_overall_line():
     assert plot_group_metrics(table, ax=other) is other.figure
 
 
+def _legend_texts(ax) -> list[str]:
+    legend = ax.get_legend()
+    return [t.get_text() for t in legend.get_texts()] if legend else []
+
+
+def test_plot_group_metrics_hatches_small_groups_and_draws_their_intervals():
+    table = group_metrics(Y_TRUE, Y_PRED, GROUPS, task="race", small_group_size=3)
+    ax = plot_group_metrics(table).axes[0]
+    hatched = [bool(bar.get_hatch()) for bar in ax.patches]
+    assert hatched == [False, False, False, True, False]  # race: Black, 2 images
+    legend = _legend_texts(ax)
+    assert "small group (fewer than 3 images)" in legend
+    assert "95% confidence interval" in legend
+    (whiskers,) = [c for c in ax.collections if c.get_segments()]
+    ends = np.array([[seg[0][0], seg[1][0]] for seg in whiskers.get_segments()])
+    np.testing.assert_allclose(ends, table[["ci_low", "ci_high"]].iloc[1:].to_numpy())
+
+    ax = plot_group_metrics(group_metrics(Y_TRUE, Y_PRED, GROUPS, task="race",
+                                          small_group_size=1)).axes[0]
+    assert not any(bar.get_hatch() for bar in ax.patches)
+    assert not any(t.startswith("small group") for t in _legend_texts(ax))
+
+
+def test_plot_group_metrics_leaves_out_groups_without_images():
+    table = group_metrics(Y_TRUE, Y_PRED, GROUPS, task="race")
+    empty = pd.DataFrame([{"column": "race", "group": "Indian", "n": 0, "accuracy": np.nan,
+                           "ci_low": np.nan, "ci_high": np.nan, "vs_overall": np.nan,
+                           "small": True}])
+    ax = plot_group_metrics(pd.concat([table, empty], ignore_index=True)).axes[0]
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert "race: Indian" not in ticks and len(ticks) == len(ax.patches) == 5
+    assert "no images, not drawn: race: Indian" in _legend_texts(ax)
+    assert not any("nan" in t.get_text() or "n=0" in t.get_text() for t in ax.texts)
+    with pytest.raises(ValueError, match=r"no group with images"):
+        plot_group_metrics(pd.concat([table.iloc[:1], empty], ignore_index=True))
+
+
+def test_age_predictions_hatch_small_age_groups():
+    y_true = np.r_[np.full(40, 25), np.full(3, 65)]
+    y_pred = y_true + np.r_[np.tile([1, -2], 20), [4, 6, 5]]
+    bar_ax = plot_age_predictions(y_true, y_pred).axes[1]
+    assert [bool(bar.get_hatch()) for bar in bar_ax.patches] == [False, True]
+    assert "small group (fewer than 30 images)" in _legend_texts(bar_ax)
+    table = group_metrics(y_true, y_pred, pd.DataFrame({"age": y_true}), "age")
+    (whiskers,) = [c for c in bar_ax.collections if c.get_segments()]
+    ends = np.array([[seg[0][1], seg[1][1]] for seg in whiskers.get_segments()])
+    np.testing.assert_allclose(ends, table[["ci_low", "ci_high"]].iloc[1:].to_numpy())
+
+
 def test_plot_group_metrics_rejects_other_tables():
     with pytest.raises(ValueError, match=r"output of skface.plots.group_metrics"):
         plot_group_metrics(pd.DataFrame({"group": ["a"], "score": [1.0]}))
@@ -219,6 +339,29 @@ def test_learning_curves_of_a_classifier_show_losses_and_accuracy(gender_clf):
     score = next(ln for ln in score_ax.get_lines() if ln.get_label() == "validation accuracy")
     np.testing.assert_allclose(score.get_ydata(), history[:, "valid_acc"])
     assert fig.get_suptitle() == "GenderClassifier"
+
+
+def test_learning_curves_take_a_fitted_pipeline_as_its_last_step(gender_clf, tiny_module):
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    direct = plot_learning_curves(gender_clf)
+    for pipe in (make_pipeline(FunctionTransformer(), gender_clf),
+                 make_pipeline(make_pipeline(FunctionTransformer(), gender_clf))):
+        fig = plot_learning_curves(pipe)
+        assert fig.get_suptitle() == "GenderClassifier"
+        assert len(fig.axes) == len(direct.axes) == 2
+        for ax, expected in zip(fig.axes, direct.axes, strict=True):
+            assert [ln.get_label() for ln in ax.get_lines()] == [
+                ln.get_label() for ln in expected.get_lines()]
+            for line, other in zip(ax.get_lines(), expected.get_lines(), strict=True):
+                np.testing.assert_allclose(line.get_ydata(), other.get_ydata())
+    with pytest.raises(NotFittedError, match=r"GenderClassifier.*call fit"):
+        plot_learning_curves(make_pipeline(FunctionTransformer(),
+                                           GenderClassifier(module=tiny_module)))
+    with pytest.raises(ValueError, match=r"last step is not an estimator"):
+        plot_learning_curves(Pipeline([("scale", FunctionTransformer()),
+                                       ("model", "passthrough")]))
 
 
 def test_learning_curves_of_a_regressor_show_validation_mae(age_reg):
@@ -252,6 +395,34 @@ def test_confusion_matrix_normalised_by_true_label():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["male", "female"]
     assert ax.get_ylabel() == "True label" and ax.get_xlabel() == "Predicted label"
     assert len(fig.axes) == 2  # the matrix and its colour bar
+
+
+def test_confusion_matrix_cells_show_counts_beside_fractions():
+    ax = plot_confusion_matrix(Y_TRUE, Y_PRED).axes[0]
+    # row-major: true 0 -> 2 and 2 of 4; true 1 -> 1 and 3 of 4
+    assert [t.get_text() for t in ax.texts] == [
+        "0.50\n(2)", "0.50\n(2)", "0.25\n(1)", "0.75\n(3)"]
+    big = [1] * 1234 + [0] * 100  # 1,234 right of 1,334
+    ax = plot_confusion_matrix(big, [1] * len(big), normalize="all", colorbar=False).axes[0]
+    assert [t.get_text() for t in ax.texts] == [
+        "0.00\n(0)", "0.07\n(100)", "0.00\n(0)", "0.93\n(1,234)"]
+
+
+def test_confusion_matrix_marks_a_class_without_images_instead_of_zeros():
+    # class 2 is predicted once but has no true image: its row has no fractions
+    y_true, y_pred = [0, 0, 1, 1], [0, 2, 1, 1]
+    ax = plot_confusion_matrix(y_true, y_pred, labels=[0, 1, 2]).axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert texts[:6] == ["0.50\n(1)", "0.00\n(0)", "0.50\n(1)",
+                         "0.00\n(0)", "1.00\n(2)", "0.00\n(0)"]
+    assert texts[6:] == ["-", "-", "-"] and not any("0.00" in t for t in texts[6:])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0", "1", "2\n(no images)"]
+    assert ax.images[0].get_array().mask[2].all()  # drawn blank, not as a colour of 0
+    assert not ax.images[0].get_array().mask[:2].any()
+
+    ax = plot_confusion_matrix(y_pred, y_true, labels=[0, 1, 2], normalize="pred").axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()][2] == "2\n(never predicted)"
+    assert [t.get_text() for t in ax.texts][2::3] == ["-", "-", "-"]
 
 
 def test_confusion_matrix_counts_in_given_axes_and_label_order():

@@ -1,0 +1,178 @@
+"""Report folders of ``skface eda``: the page and its figures describe the same images,
+with the same numbers, in one size and font."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+
+import numpy as np
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+
+import skface._reports  # noqa: E402
+from skface._reports import explore_data  # noqa: E402
+
+READABLE_AGES = (9, 20, 33, 34, 50, 61)  # median 33.5; by file name 9 sorts last
+UNREADABLE = "90_0_0_20170116174525125.jpg.chip.jpg"  # with it, the median would be 34
+
+
+@pytest.fixture(scope="module")
+def eda(tmp_path_factory, synthetic_dir):
+    """One `explore_data` run on six readable images and one unreadable, keeping what each
+    figure showed (its name, and the figure) as it was saved."""
+    data = tmp_path_factory.mktemp("eda_data")
+    image = sorted(synthetic_dir.iterdir())[0]
+    for i, age in enumerate(READABLE_AGES):
+        shutil.copy(image, data / f"{age}_{i % 2}_{i % 4}_2017011617452{i}125.jpg.chip.jpg")
+    (data / UNREADABLE).write_text("not a jpeg")
+    out = tmp_path_factory.mktemp("eda_out") / "report"
+    saved = {}
+    original = skface._reports._save
+
+    def keep(fig, path):
+        saved[path.name] = fig
+        return original(fig, path)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(skface._reports, "_save", keep)
+        summary = explore_data(data, out)
+    return {"summary": summary, "out": out, "figures": saved,
+            "page": (out / "index.html").read_text(encoding="utf-8")}
+
+
+def _png_size(path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", header[16:24])
+
+
+def test_page_and_figures_state_the_same_median_of_the_readable_images(eda):
+    median = float(np.median(READABLE_AGES))  # 33.5: the unreadable image is left out
+    (page_median,) = re.findall(r"median ([0-9.]+)", eda["page"])
+    ax = eda["figures"]["age_histogram.png"].axes[0]
+    (line,) = ax.get_lines()
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert float(page_median) == line.get_xdata()[0] == median
+    assert legend == [f"median {page_median}"] == ["median 33.5"]
+    assert eda["summary"]["described"]["labels"]["age"]["median"] == median
+
+
+def test_page_counts_exclude_unreadable_files_and_say_so(eda):
+    page, n = eda["page"], len(READABLE_AGES)
+    assert ("<tr><th>labelled images that can be read</th>"
+            f"<td>{n} (of {n + 1} labelled; 1 unreadable left out)</td></tr>") in page
+    assert f"describe the {n} labelled images that can be read" in page
+    assert "<th>labelled images</th>" not in page  # no count that includes the bad file
+    described = eda["summary"]["described"]
+    assert described["images"] == n and described["unreadable_left_out"] == 1
+    assert eda["summary"]["labelled"] == n + 1  # what summarize reports is unchanged
+    # the figures count the same images as the page
+    hist = eda["figures"]["age_histogram.png"].axes[0]
+    assert hist.get_title() == f"age distribution (n={n})"
+    assert sum(p.get_height() for p in hist.patches) == n
+    gender = eda["figures"]["gender_counts.png"].axes[0]
+    heights = [int(p.get_height()) for p in gender.patches]
+    names = [t.get_text() for t in gender.get_xticklabels()]
+    shown = ", ".join(f"{name} {h}" for name, h in zip(names, heights, strict=True))
+    assert f"<tr><th>gender</th><td>{shown}</td></tr>" in page and sum(heights) == n
+
+
+def test_every_eda_figure_has_one_size_and_one_font(eda):
+    names = eda["summary"]["figures"]
+    assert len(names) == 6 and set(names) == set(eda["figures"])
+    assert len({_png_size(eda["out"] / name) for name in names}) == 1
+    sizes = {tuple(fig.get_size_inches()) for fig in eda["figures"].values()}
+    assert len(sizes) == 1
+    families, titles = set(), set()
+    for name, fig in eda["figures"].items():
+        texts = fig.findobj(matplotlib.text.Text)
+        families |= {tuple(t.get_fontfamily()) for t in texts if t.get_text()}
+        if name == "sample_grid.png":  # captions under its images, a title over them all
+            (heading,) = [t for t in fig.texts if t.get_text() == fig.get_suptitle()]
+        else:
+            heading = fig.axes[0].title
+        titles.add(heading.get_fontsize())
+    assert len(families) == 1 and len(titles) == 1
+
+
+def test_sample_grid_is_ordered_by_age(eda):
+    fig = eda["figures"]["sample_grid.png"]
+    captions = [ax.get_title() for ax in fig.axes if ax.images]
+    ages = [float(c.split(",")[0]) for c in captions]
+    assert ages == sorted(READABLE_AGES)  # every readable image, youngest first
+    assert "youngest first" in fig.get_suptitle()
+
+
+def test_a_smaller_sample_grid_is_ordered_by_age_too(tmp_path, synthetic_dir, monkeypatch):
+    grids = []
+    original = skface._reports._save
+
+    def keep(fig, path):
+        if path.name == "sample_grid.png":
+            grids.append([float(ax.get_title().split(",")[0]) for ax in fig.axes if ax.images])
+        return original(fig, path)
+
+    monkeypatch.setattr(skface._reports, "_save", keep)
+    explore_data(synthetic_dir, tmp_path / "report", check=False, n_samples=7)
+    (ages,) = grids
+    assert len(ages) == 7 and ages == sorted(ages)
+    with pytest.raises(ValueError, match=r"n_samples must be a positive number"):
+        explore_data(synthetic_dir, tmp_path / "other", n_samples=0)
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+@pytest.fixture(scope="module")
+def gender_pipeline(synthetic_dir, fast_params):
+    from sklearn.pipeline import make_pipeline
+
+    from skface import GenderClassifier, ImageLoader
+    from skface.datasets import load_utkface
+
+    frame = load_utkface(synthetic_dir)
+    model = make_pipeline(ImageLoader(size=32), GenderClassifier(**fast_params))
+    return model.fit(frame["path"].tolist(), frame["gender"].to_numpy()), frame
+
+
+def test_evaluate_reports_intervals_small_groups_and_no_empty_group(gender_pipeline, tmp_path,
+                                                                    monkeypatch):
+    import json
+
+    import pandas as pd
+
+    model, frame = gender_pipeline
+    men = frame[frame["gender"] == 0].reset_index(drop=True)  # no woman: an empty class
+    figures = {}
+    original = skface._reports._save
+
+    def keep(fig, path):
+        figures[path.name] = fig
+        return original(fig, path)
+
+    monkeypatch.setattr(skface._reports, "_save", keep)
+    out = tmp_path / "report"
+    skface._reports.evaluate_model(model, men, out)
+    table = pd.read_csv(out / "group_metrics_gender.csv")
+    assert {"ci_low", "ci_high", "small"} <= set(table.columns)
+    assert (table["n"] > 0).all() and "female" not in set(table["group"])
+    assert table["small"].iloc[1:].all()  # fewer than 30 images in every group
+    report = json.loads((out / "metrics.json").read_text())["tasks"]["gender"]
+    low, high = report["ci_95"]
+    assert low <= report["value"] <= high
+    assert report["worst_group"] is None and report["small_groups"] == len(table) - 1
+
+    # the confusion matrix: counts beside fractions, the class without images marked
+    ax = figures["confusion_matrix_gender.png"].axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["male", "female\n(no images)"]
+    texts = [t.get_text() for t in ax.texts]
+    right = int((model.predict(men["path"].tolist()) == 0).sum())
+    assert texts[0] == f"{right / len(men):.2f}\n({right})" and texts[2:] == ["-", "-"]
+    # the group bars: no bar for the empty group, small ones hatched
+    bars = figures["group_metrics_gender.png"].axes[0]
+    assert not any("female" in t.get_text() for t in bars.get_yticklabels())
+    assert all(bar.get_hatch() for bar in bars.patches)
