@@ -4,10 +4,11 @@ A tour of the data layer
 
 From a folder of face images to pixel arrays and labels, ready for an estimator.
 
-The example reads the real UTKFace folder when it finds one (``$SKFACE_UTKFACE_DIR``
-or ``../shared/datasets/UTKFace`` beside the checkout) and otherwise makes
-**synthetic** cartoon faces, so it runs anywhere. ``SKFACE_EXAMPLE_N`` limits how
-many images are used (CI sets it to keep the run short).
+Run it as ``python data_layer_tour.py path/to/UTKFace``, or with the environment
+variable ``SKFACE_UTKFACE_DIR`` naming the folder. Without either it writes
+**synthetic** cartoon faces into a temporary folder (removed at the end) and says so, so
+it runs anywhere. ``SKFACE_EXAMPLE_N`` limits how many images are used (all of the
+folder, or 500 synthetic ones, by default).
 """
 
 # %%
@@ -16,21 +17,28 @@ many images are used (CI sets it to keep the run short).
 # ``load_utkface`` reads labels from file names only; it opens no image. The real
 # dataset has five malformed names: they are left out with a warning naming each.
 import os
+import sys
 import tempfile
 import time
 import warnings
-from pathlib import Path
+
+import matplotlib.pyplot as plt
 
 from skface import AgeBinEncoder, ImageLoader, UTKFaceLabelDecoder, image_cache_info
 from skface.datasets import check_images, load_utkface, make_faces
+from skface.plots import plot_sample_grid
 
-folder = Path(os.environ.get("SKFACE_UTKFACE_DIR",
-                             Path(__file__).resolve().parents[2] / "shared/datasets/UTKFace"))
 n = int(os.environ.get("SKFACE_EXAMPLE_N", "0")) or None
-if not folder.is_dir():
-    folder = Path(tempfile.mkdtemp(prefix="skface-example-"))
+folder = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SKFACE_UTKFACE_DIR")
+if folder and not os.path.isdir(folder):
+    sys.exit(f"No UTKFace folder at {folder!r}: pass the folder of UTKFace images as "
+             "the first argument or set SKFACE_UTKFACE_DIR to it.")
+workdir = tempfile.TemporaryDirectory(prefix="skface-tour-")
+if not folder:
+    folder = workdir.name
     make_faces(n or 500, directory=folder, random_state=0)
-    print(f"UTKFace not found: using synthetic faces in {folder}")
+    print("No UTKFace folder given (first argument or SKFACE_UTKFACE_DIR): using "
+          f"SYNTHETIC faces written to {folder}")
 
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
@@ -58,6 +66,8 @@ t2 = time.perf_counter()
 print(f"{X.shape} {X.dtype}: first call {len(X) / (t1 - t0):,.0f} images/s, "
       f"second call {len(X) / (t2 - t1):,.0f} images/s from the cache")
 print(image_cache_info())
+plot_sample_grid(X, faces[["age", "gender_name", "race_name"]], n=12, random_state=0)
+plt.show()
 
 # %%
 # Labels from the same paths, and age groups
@@ -67,3 +77,5 @@ for bins in ("decades", "life_stages", "balanced"):
     enc = AgeBinEncoder(bins, n_bins=6).fit(y["age"])
     groups = zip(enc.labels_, enc.counts_, strict=True)
     print(f"{bins:>12}: " + ", ".join(f"{label} ({count})" for label, count in groups))
+
+workdir.cleanup()  # the synthetic images, if any

@@ -8,22 +8,20 @@ overall figure hides groups the model serves worse: :func:`skface.plots.group_me
 breaks accuracy and MAE down by gender, race and age group, next to the overall
 figure, and the ``plot_*`` functions draw them.
 
-Real UTKFace images when found (``$SKFACE_UTKFACE_DIR`` or
-``../shared/datasets/UTKFace``), synthetic faces otherwise; ``SKFACE_EXAMPLE_N`` sets the
-number of images.
+Run it as ``python multi_task_and_group_metrics.py path/to/UTKFace``, or with the
+environment variable ``SKFACE_UTKFACE_DIR`` naming the folder. Without either it uses
+**synthetic** faces and says so. ``SKFACE_EXAMPLE_N`` sets the number of images (4,000
+by default, 20 epochs; with a few hundred the figures are noise).
 """
 
 # %%
 # Data and a multi-task fit
 # -------------------------
 import os
+import sys
 import warnings
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # write PNG files; drop this line in a notebook
-
+import matplotlib.pyplot as plt
 from sklearn.model_selection import train_test_split
 
 from skface import FaceAttributes, ImageLoader
@@ -31,14 +29,20 @@ from skface.datasets import load_utkface, make_faces
 from skface.plots import group_metrics, plot_group_metrics, plot_learning_curves
 
 n = int(os.environ.get("SKFACE_EXAMPLE_N", "4000"))
-utkface = Path(os.environ.get("SKFACE_UTKFACE_DIR", Path(__file__).resolve().parents[2]
-                              / "shared" / "datasets" / "UTKFace"))
-if utkface.is_dir():
+utkface = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SKFACE_UTKFACE_DIR")
+if utkface and not os.path.isdir(utkface):
+    sys.exit(f"No UTKFace folder at {utkface!r}: pass the folder of UTKFace images as "
+             "the first argument or set SKFACE_UTKFACE_DIR to it.")
+if utkface:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the five malformed real file names are left out
-        faces = load_utkface(utkface).sample(n=n, random_state=0).reset_index(drop=True)
+        warnings.simplefilter("ignore")  # malformed names are listed in attrs instead
+        faces = load_utkface(utkface)
+    faces = faces.sample(n=min(n, len(faces)), random_state=0).reset_index(drop=True)
     X = ImageLoader(size=48).transform(faces["path"])
+    print(f"{len(faces)} real UTKFace images from {utkface}")
 else:
+    print("No UTKFace folder given (first argument or SKFACE_UTKFACE_DIR): using "
+          f"{n} SYNTHETIC faces")
     X, faces = make_faces(n, size=48, random_state=0)
 train, test = train_test_split(faces.index.to_numpy(), test_size=0.25, random_state=0)
 labels = faces[["age", "gender", "race"]].astype({"age": float, "gender": int, "race": int})
@@ -64,6 +68,7 @@ print(age_table.round(2).to_string(index=False))
 # %%
 # Figures
 # -------
-plot_group_metrics(age_table).savefig("age_mae_by_group.png")
-plot_learning_curves(model).savefig("learning_curves.png")
-print("wrote age_mae_by_group.png and learning_curves.png")
+# Age MAE per group, then the training history of the three tasks.
+plot_group_metrics(age_table)
+plot_learning_curves(model)
+plt.show()

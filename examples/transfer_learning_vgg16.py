@@ -14,15 +14,18 @@ To get real ImageNet weights, on a machine with torchvision::
     torch.save(torchvision.models.vgg16(weights="IMAGENET1K_V1").state_dict(), "vgg16.pth")
 
 This example has no network, so it saves the freshly initialised weights of a VGG16 as
-a stand-in file: the mechanism is the same, the accuracy is not. Real UTKFace images are
-used when found (``$SKFACE_UTKFACE_DIR`` or ``../shared/datasets/UTKFace``), synthetic
-faces otherwise; ``SKFACE_EXAMPLE_N`` sets the number of images.
+a stand-in file (in a temporary folder, removed at the end): the mechanism is the same,
+the accuracy is not. Run it as ``python transfer_learning_vgg16.py path/to/UTKFace``,
+or with the environment variable ``SKFACE_UTKFACE_DIR`` naming the folder. Without
+either it uses **synthetic** faces and says so. ``SKFACE_EXAMPLE_N`` sets the number of
+images (2,000 by default).
 """
 
 # %%
 # A state dict file in torchvision's format
 # -----------------------------------------
 import os
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -34,7 +37,14 @@ from skface import GenderClassifier, ImageLoader
 from skface.datasets import load_utkface, make_faces
 from skface.nets import get_model
 
-weights = Path(tempfile.mkdtemp(prefix="skface-vgg-")) / "vgg16-stand-in.pth"
+n = int(os.environ.get("SKFACE_EXAMPLE_N", "2000"))
+utkface = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SKFACE_UTKFACE_DIR")
+if utkface and not os.path.isdir(utkface):
+    sys.exit(f"No UTKFace folder at {utkface!r}: pass the folder of UTKFace images as "
+             "the first argument or set SKFACE_UTKFACE_DIR to it.")
+
+workdir = tempfile.TemporaryDirectory(prefix="skface-vgg-")
+weights = Path(workdir.name) / "vgg16-stand-in.pth"
 stand_in = get_model("vgg16", n_outputs=1000)  # torchvision's key names and shapes
 torch.save({k: v for k, v in stand_in.state_dict().items() if k.startswith("features.")},
            weights)
@@ -43,15 +53,16 @@ print(f"{weights.name}: {weights.stat().st_size / 2**20:.0f} MiB of convolution 
 # %%
 # Data
 # ----
-n = int(os.environ.get("SKFACE_EXAMPLE_N", "2000"))
-utkface = Path(os.environ.get("SKFACE_UTKFACE_DIR", Path(__file__).resolve().parents[2]
-                              / "shared" / "datasets" / "UTKFace"))
-if utkface.is_dir():
+if utkface:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the five malformed real file names are left out
-        faces = load_utkface(utkface).sample(n=n, random_state=0)
+        warnings.simplefilter("ignore")  # malformed names are listed in attrs instead
+        faces = load_utkface(utkface)
+    faces = faces.sample(n=min(n, len(faces)), random_state=0)
     X = ImageLoader(size=48).transform(faces["path"])
+    print(f"{len(faces)} real UTKFace images from {utkface}")
 else:
+    print("No UTKFace folder given (first argument or SKFACE_UTKFACE_DIR): using "
+          f"{n} SYNTHETIC faces")
     X, faces = make_faces(n, size=48, random_state=0)
 X_train, X_test, y_train, y_test = train_test_split(X, faces["gender_name"].to_numpy(),
                                                     test_size=0.25, random_state=0)
@@ -74,3 +85,5 @@ net = clf.module_.net
 frozen = sum(p.numel() for p in net.parameters() if not p.requires_grad)
 print(f"parameters: {sum(p.numel() for p in net.parameters()):,}, frozen: {frozen:,}")
 print("held-out accuracy:", round(clf.score(X_test, y_test), 3))
+
+workdir.cleanup()  # the stand-in weights file

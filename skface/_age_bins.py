@@ -35,11 +35,10 @@ AGE_BIN_PRESETS: dict[str, dict] = {
 }
 """Named bin edges. ``"balanced"`` is learned from data and so is not listed here.
 
-- ``"decades"``: 0-9, 10-19, ..., 80-89, 90+ (the seed notebooks' "Bin10").
+- ``"decades"``: 0-9, 10-19, ..., 80-89, 90+.
 - ``"life_stages"``: child (0-12), teen (13-19), young adult (20-39), adult (40-64),
-  senior (65+) (the seeds' "Intuition" bins; the edges are skface's choice, following
-  common usage: 13 as the start of the teens, 20 as adulthood, 40 as midlife, 65 as
-  retirement age).
+  senior (65+) (the edges are skface's choice, following common usage: 13 as the start
+  of the teens, 20 as adulthood, 40 as midlife, 65 as retirement age).
 - ``"fairface"``: FairFace's nine groups 0-2, 3-9, 10-19, ..., 60-69, 70+.
 """
 

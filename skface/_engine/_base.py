@@ -561,7 +561,7 @@ class FaceNetBase(NeuralNet):
         if dtype is None or (not training and kind == "cpu" and self.precision == "auto"):
             # On CPU, oneDNN's bfloat16 kernels pay off for training batches but are
             # far slower than float32 for small inference batches (one image: about
-            # 20x on the AVX512-BF16 EPYC this was measured on), so "auto" evaluates
+            # 20x slower on a CPU with AVX512-BF16), so "auto" evaluates
             # and predicts in float32 there, which also keeps a prediction independent
             # of the batch it is computed in.
             return contextlib.nullcontext()

@@ -1,4 +1,4 @@
-"""BasicCNN: the plain conv-ReLU-max-pool network of skface's seed notebooks."""
+"""BasicCNN: a plain conv-ReLU-max-pool network, the usual first CNN for faces."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class BasicCNN(nn.Module):
     Each block is a 3x3 convolution (padding 1), ReLU and a 2x2 max-pool. The feature
     map is then average-pooled adaptively to a ``grid`` x ``grid`` map, so any input
     size works, flattened, and passed through a dense layer with ReLU, dropout and the
-    output layer. No batch normalisation: the baseline the seed notebooks started from.
+    output layer. No batch normalisation: a baseline to compare other networks with.
 
     Parameters
     ----------
