@@ -714,14 +714,16 @@ def test_demo_serves_a_safetensors_model(safe_model, monkeypatch):
         def launch(self, **kwargs):
             served["launch"] = kwargs
 
-    def build(model, *, title):
-        served["model"] = model
+    def build(model, *, title, cropper=None):
+        served["model"], served["cropper"] = model, cropper
         return FakeApp()
 
     monkeypatch.setattr(_demo, "build_demo", build)
     assert main(["demo", str(safe_model[2]), "--port", "7999"]) == 0
     assert isinstance(served["model"], Pipeline) and served["launch"]["server_port"] == 7999
-    assert served["launch"]["server_name"] == "127.0.0.1"
+    assert served["launch"]["server_name"] == "127.0.0.1" and served["cropper"] is None
+    assert main(["demo", str(safe_model[2]), "--detector", "yunet"]) == 0
+    assert served["cropper"].detector == "yunet" and served["cropper"].multiple == "all"
 
 
 def test_the_help_says_which_model_files_run_code():
