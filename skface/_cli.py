@@ -542,6 +542,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         frame = frame.sample(n=min(args.limit, len(frame)), random_state=0)
     print(f"skface evaluate: {args.model} on {len(frame):,} images from {described}",
           file=sys.stderr)
+    from ._image_loader import ImageLoader
+
+    if isinstance(model[0], ImageLoader) and not model[0].lazy:  # decoded with progress
+        _decode_with_progress(model[0], frame["path"].tolist(), "evaluate")
     report = evaluate_model(model, frame, args.output, plots=not args.no_plots,
                             force=args.force, model_name=args.model, source=described)
     for task, r in report["tasks"].items():

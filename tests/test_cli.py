@@ -836,3 +836,14 @@ def test_predict_detects_with_the_detector_it_is_given(detector, tmp_path, train
     with pytest.raises(SystemExit) as info:
         main(["predict", str(trained_models["all"]), scene_path, "--detector", "dlib"])
     assert info.value.code == 2 and "haar" in capsys.readouterr().err
+
+
+def test_long_steps_show_progress_on_a_terminal_only(trained_models, synthetic_dir, tmp_path,
+                                                     monkeypatch, capsys):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert main(["evaluate", str(trained_models["gender"]), str(synthetic_dir), "-o",
+                 str(tmp_path / "ev"), "--no-plots"]) == 0
+    err = capsys.readouterr().err
+    assert "\rskface evaluate: decoding images" in err and "decoded" in err
+    assert main(["predict", str(trained_models["gender"]), str(synthetic_dir)]) == 0
+    assert "\rskface predict: images" in capsys.readouterr().err
