@@ -199,7 +199,7 @@ def main(argv=None) -> int:
                 "Accuracy on UTKFace (benchmarks/bench_accuracy.py)",
                 "Fixed seeded 80/20 split of the 18,976 well-named images of "
                 "../shared/datasets/UTKFace (15,180 train / 3,796 test); each estimator "
-                "trained on the train part (its early-stopping split taken from it) and "
+                "trained on the train part (its validation split taken from it) and "
                 "scored once on the test part. Training time is wall-clock on the machine "
                 "named, which may have been shared. Targets: age MAE <= 4.8, gender >= "
                 "94.5%, race >= 88%, 8-bin age >= 66%.",
