@@ -77,7 +77,10 @@ def _inputs(images) -> list[tuple[str, Any]]:
     for i, item in enumerate(images):
         if isinstance(item, (str, os.PathLike)):
             path = os.fspath(item)
-            out.append((path, path))
+            if os.path.isdir(path):  # a folder among the inputs: its image files
+                out.extend((p, p) for p in image_files(path)[0])
+            else:
+                out.append((path, path))
         elif isinstance(item, bytes):
             path = os.fsdecode(item)
             out.append((path, path))
@@ -211,7 +214,7 @@ def analyze(
     ----------
     images : str, path-like, list, ndarray or PIL image
         A folder (its image files, sorted; other files are not read), an image
-        file, a list of files and in-memory images, a PIL image, one
+        file, a list of files, folders and in-memory images, a PIL image, one
         ``(height, width[, channels])`` pixel array, or a batch of them as one
         ``(n, height, width[, channels])`` array.
     model : fitted skface estimator or Pipeline

@@ -103,6 +103,8 @@ def test_a_folder_gives_its_image_files_only(synthetic, models, tmp_path):
     (tmp_path / ".hidden.jpg").write_bytes(b"")
     table = analyze_fn(str(tmp_path), models["gender"], detect=False)
     assert len(table) == 2 and (table["status"] == "ok").all()
+    listed = analyze_fn([frame["path"][3], tmp_path], models["gender"], detect=False)
+    assert listed["file"].tolist() == [frame["path"][3], *table["file"]]
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ValueError, match="no image file"):
