@@ -70,6 +70,30 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
+_MIN_FONT = 8  # pixels: the smallest label text drawn
+
+
+def _fit_label(draw, text: str, width: int, font_size: int | None):
+    """``(text, font)`` that fit a box ``width`` pixels wide: the font shrinks (down to
+    8 px) and, if the text is still too wide, it breaks at its separators (" · ", ", ")."""
+    size = font_size or max(_MIN_FONT, round(width / 8))
+
+    def too_wide(t: str, f) -> bool:
+        left, _, right, bottom = draw.multiline_textbbox((0, 0), t, font=f)
+        return right - left + 2 * max(1, bottom // 5) > width
+
+    font = _font(size)
+    while too_wide(text, font) and size > _MIN_FONT and font_size is None:
+        size = max(_MIN_FONT, int(size * 0.9))
+        font = _font(size)
+    if too_wide(text, font):
+        for sep in (" · ", ", ", " "):
+            if sep in text:
+                text = text.replace(sep, "\n")
+                break
+    return text, font
+
+
 def draw_predictions(
     image,
     boxes,
@@ -145,13 +169,13 @@ def draw_predictions(
         draw.rectangle((bx, by, bx + w - 1, by + h - 1), outline=tuple(color),
                        width=int(thickness))
         if labels is not None and str(labels[k]):
-            text = str(labels[k])
-            font = _font(font_size or max(8, round(w / 8)))
-            left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-            pad = max(1, (bottom - top) // 5)
+            text, font = _fit_label(draw, str(labels[k]), w, font_size)
+            left, top, right, bottom = draw.multiline_textbbox((0, 0), text, font=font)
+            pad = max(1, (bottom - top) // 5 if "\n" not in text else 2)
             draw.rectangle((bx, by, bx + right - left + 2 * pad, by + bottom - top + 2 * pad),
                            fill=tuple(color))
-            draw.text((bx + pad - left, by + pad - top), text, fill=tuple(text_color), font=font)
+            draw.multiline_text((bx + pad - left, by + pad - top), text, fill=tuple(text_color),
+                                font=font)
         canvas.paste(region, (x0, y0))
     return np.asarray(canvas).copy()
 

@@ -502,3 +502,20 @@ def test_annotate_video_writes_a_new_file_with_every_frame(scene_path, tmp_path)
     found = annotate_video(model, src, dst, overwrite=True,
                            cropper=FaceCropper(size=24, multiple="largest"))
     assert found["frame"].tolist() == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("width", [48, 64, 140, 300])
+def test_drawn_labels_fit_their_box(width):
+    from PIL import ImageDraw
+
+    from skface._draw import _fit_label
+
+    draw = ImageDraw.Draw(Image.new("RGB", (width, width)))
+    for age in (5, 32, 100):
+        for gender in ("male", "female"):
+            for race in ("White", "Black", "Asian", "Indian", "Others"):
+                label = f"{age} · {gender} · {race}"
+                text, font = _fit_label(draw, label, width, None)
+                left, _, right, _ = draw.multiline_textbbox((0, 0), text, font=font)
+                assert right - left <= width, (label, width)
+                assert text.replace("\n", " · ") == label  # nothing dropped, only broken
