@@ -99,7 +99,9 @@ def build_demo(model, *, title: str = "skface", cropper=None):
     from ._image_files import image_extensions
     from .exceptions import ImageLoadError
 
-    resolve_model(model, cropper)  # fail now, not at the first upload, on a model it cannot use
+    # fail now, not at the first upload, on a model it cannot use
+    detector = resolve_model(model, cropper)[1].detector
+    found_with = {"yunet": "YuNet"}.get(detector, "OpenCV's Haar cascade")
 
     def predict(upload: str | None) -> tuple[np.ndarray | None, pd.DataFrame]:
         if upload is None:
@@ -117,7 +119,7 @@ def build_demo(model, *, title: str = "skface", cropper=None):
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         gr.Markdown(
             f"# {title}\n"
-            f"Faces are found with OpenCV's Haar cascade and passed to a fitted "
+            f"Faces are found with {found_with} and passed to a fitted "
             f"`{type(final).__name__}`. Predictions are statistical guesses from a model "
             "trained on UTKFace's coarse, dataset-given labels (binary gender, five race "
             "groups); they can be wrong, and worse for some groups than others.")
