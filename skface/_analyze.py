@@ -122,6 +122,10 @@ def resolve_predictor(model) -> tuple[Any, ImageLoader, list, FaceCropper | None
     shape = getattr(final, "image_shape_", None)
     if middle and isinstance(middle[0], ImageLoader):
         loader, middle = middle[0], middle[1:]
+        if loader.lazy:  # analyze hands it images in memory, which need no streaming
+            from sklearn.base import clone
+
+            loader = clone(loader).set_params(lazy=False)
     else:
         if middle and isinstance(middle[0], FaceCropper):
             cropper, middle = middle[0], middle[1:]

@@ -208,3 +208,14 @@ def _safe_round_trip(model, tmp_path):
 
     save_model(model, tmp_path / "m.safetensors")
     return load_model(tmp_path / "m.safetensors")
+
+
+def test_a_streaming_pipeline_analyzes_images_in_memory(synthetic):
+    _, frame = synthetic
+    params = {"module": TinyNet, "max_epochs": 1, "verbose": 0, "random_state": 0}
+    pipe = make_pipeline(ImageLoader(size=32, lazy=True), GenderClassifier(**params)).fit(
+        frame["path"], frame["gender"])
+    table = analyze_fn([frame["path"][0], np.zeros((40, 40, 3), np.uint8)], pipe,
+                       detect=False)
+    assert (table["status"] == "ok").all()
+    assert pipe[0].lazy  # the model itself is not changed
