@@ -12,7 +12,7 @@ import pandas as pd
 from ._face_cropper import FaceCropper
 from ._image_files import DecodeFailure, image_extensions
 from ._image_loader import ImageLoader
-from ._imaging import is_image_object, object_to_rgb, read_rgb
+from ._imaging import image_size, is_image_object, object_to_rgb, read_rgb
 from .exceptions import FaceDetectionError, ImageLoadError
 
 __all__ = ["analyze", "crop_labeller", "face_label", "image_files", "resolve_predictor"]
@@ -307,15 +307,18 @@ def analyze(
         pending: list[tuple[dict, np.ndarray]] = []
         for position, (name, source) in enumerate(chunk, start):
             try:
+                if not detect:  # the whole image, converted as the model's own loader does
+                    w, h = _size(source, max_pixels)
+                    pending.append(({"_order": position, "file": name, "face": 0,
+                                     "x": 0, "y": 0, "w": w, "h": h},
+                                    _load_one(loader, source, max_pixels)))
+                    continue
                 rgb = _read(source, max_pixels)
-            except DecodeFailure as exc:
-                failures.append((name, str(exc)))
-                rows.append({"_order": position, "file": name, "status": f"unreadable: {exc}"})
-                continue
-            if not detect:
-                h, w = rgb.shape[:2]
-                pending.append(({"_order": position, "file": name, "face": 0,
-                                 "x": 0, "y": 0, "w": w, "h": h}, rgb))
+            except (DecodeFailure, ImageLoadError) as exc:
+                reason = exc.failures[0][1] if isinstance(exc, ImageLoadError) else str(exc)
+                failures.append((name, reason))
+                rows.append({"_order": position, "file": name,
+                             "status": f"unreadable: {reason}"})
                 continue
             boxes = cropper.find_faces(rgb)
             if cropper.multiple == "largest":
@@ -332,7 +335,9 @@ def analyze(
         if on_error == "fail" and (failures or no_faces):
             continue  # an error follows: only look for the other faulty inputs
         if pending:
-            outputs = _predict(final, loader, middle, [im for _, im in pending])
+            # whole images are the loader's output already; face crops go through it
+            outputs = _predict(final, loader if detect else None, middle,
+                               [im for _, im in pending])
             for j, (row, _) in enumerate(pending):
                 row.update(_values(columns, outputs, j, codes))
                 row["status"] = "ok"
@@ -366,8 +371,31 @@ def analyze(
     return table
 
 
-def _predict(final, loader: ImageLoader, middle: list, images: list[np.ndarray]) -> dict:
-    X = loader.transform(images)
+def _size(source, max_pixels: int | None) -> tuple[int, int]:
+    """``(width, height)`` of a path's image (from its header) or of an image in memory."""
+    from PIL import Image
+
+    if isinstance(source, str):
+        if os.path.isdir(source):
+            raise DecodeFailure("a folder, not an image file")
+        return image_size(source, max_pixels=max_pixels)
+    if isinstance(source, Image.Image):
+        return source.size
+    return int(source.shape[1]), int(source.shape[0])
+
+
+def _load_one(loader: ImageLoader, source, max_pixels: int | None) -> np.ndarray:
+    """One image as the model's loader gives it (a path is decoded as in the Pipeline)."""
+    if max_pixels is not None and (loader.max_pixels is None or loader.max_pixels > max_pixels):
+        from sklearn.base import clone
+
+        loader = clone(loader).set_params(max_pixels=max_pixels)
+    return loader.transform([source])[0]
+
+
+def _predict(final, loader: ImageLoader | None, middle: list, images: list[np.ndarray]
+             ) -> dict:
+    X = np.stack(images) if loader is None else loader.transform(images)
     for step in middle:
         X = step.transform(X)
     return final.predict_outputs(X)

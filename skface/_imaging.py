@@ -289,6 +289,18 @@ def _full_rgb(im: Image.Image, int_max: int = 65535) -> np.ndarray:
     return np.asarray(out if out.mode == "RGB" else out.convert("RGB"))
 
 
+def image_size(path: str, *, max_pixels: int | None = None) -> tuple[int, int]:
+    """``(width, height)`` of the raster image at ``path`` (with EXIF orientation),
+    from its header: nothing is decoded. Raises DecodeFailure as :func:`read_rgb`."""
+
+    def body(im: Image.Image) -> tuple[int, int]:
+        w, h = im.size
+        turned = im.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8)
+        return (h, w) if turned else (w, h)
+
+    return _with_image(path, max_pixels, body)
+
+
 def probe_image(path: str) -> tuple[str | None, str, int, int]:
     """Decode ``path`` fully at a small size; its ``(format, mode, width, height)``.
 

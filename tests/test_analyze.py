@@ -219,3 +219,13 @@ def test_a_streaming_pipeline_analyzes_images_in_memory(synthetic):
                        detect=False)
     assert (table["status"] == "ok").all()
     assert pipe[0].lazy  # the model itself is not changed
+
+
+def test_whole_photos_are_decoded_as_the_pipeline_decodes_them(utkface_subset, models):
+    # JPEGs are decoded at reduced scale when the model's size is small (draft mode):
+    # analyze without detection gives exactly the Pipeline's own predictions
+    paths = [str(p) for p in utkface_subset[:6]]
+    table = analyze_fn(paths, models["multi"], detect=False)
+    proba = models["multi"].predict_proba(paths)
+    np.testing.assert_allclose(table[["p(male)", "p(female)"]], proba["gender"], atol=6e-5)
+    assert table[["w", "h"]].drop_duplicates().values.tolist() == [[200, 200]]
