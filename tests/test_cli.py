@@ -163,15 +163,17 @@ def test_importing_the_command_line_imports_no_heavy_library():
     assert done.stdout.strip() == "[]"
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(360)
 def test_every_public_name_still_imports_from_skface():
     code = ("import skface; from skface import *; "
             "missing = [n for n in skface.__all__ if n not in globals()]; "
             "assert not missing, missing; "
             "from skface import ImageLoader, datasets, load_model, GenderClassifier; "
             "print(skface.__version__)")
+    # importing every public name imports torch, scikit-learn and matplotlib: generous
+    # time for a cold, busy machine
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=100)
+                          timeout=300)
     assert done.returncode == 0, done.stderr
     from skface._version import __version__
 
