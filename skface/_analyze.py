@@ -15,7 +15,8 @@ from ._image_loader import ImageLoader
 from ._imaging import image_size, is_image_object, object_to_rgb, read_rgb
 from .exceptions import FaceDetectionError, ImageLoadError
 
-__all__ = ["analyze", "crop_labeller", "face_label", "image_files", "resolve_predictor"]
+__all__ = ["analyze", "crop_labeller", "default_cropper", "face_label", "image_files",
+           "resolve_predictor"]
 
 _ON_ERROR = ("row", "fail")
 _CHUNK = 64  # inputs read, detected and predicted together: memory stays bounded
@@ -136,6 +137,17 @@ def resolve_predictor(model) -> tuple[Any, ImageLoader, list, FaceCropper | None
         loader = ImageLoader(size=int(shape[0]),
                              color="grayscale" if int(shape[2]) == 1 else "rgb")
     return final, loader, middle, cropper
+
+
+def default_cropper(model, detector: str = "haar") -> FaceCropper:
+    """The FaceCropper that finds every face for ``model``: its Pipeline's own
+    FaceCropper, else one at the model's size, with ``multiple="all"`` and ``detector``."""
+    from sklearn.base import clone
+
+    _, loader, _, own = resolve_predictor(model)
+    if own is not None:
+        return clone(own).set_params(multiple="all", detector=detector)
+    return FaceCropper(size=int(loader.size), multiple="all", detector=detector)
 
 
 def _columns(tasks, codes: bool) -> list[tuple]:
@@ -285,14 +297,10 @@ def analyze(
     """
     if on_error not in _ON_ERROR:
         raise ValueError(f"on_error must be one of {list(_ON_ERROR)}, got {on_error!r}.")
-    final, loader, middle, own_cropper = resolve_predictor(model)
+    final, loader, middle, _ = resolve_predictor(model)
     if detect:
-        if cropper is None and own_cropper is not None:
-            from sklearn.base import clone
-
-            cropper = clone(own_cropper).set_params(multiple="all")
         if cropper is None:
-            cropper = FaceCropper(size=int(loader.size), multiple="all")
+            cropper = default_cropper(model)
         if not isinstance(cropper, FaceCropper):
             raise TypeError(f"cropper must be a FaceCropper, got {type(cropper).__name__}.")
     tasks = final.task_.tasks

@@ -447,23 +447,10 @@ def _draw_rows(table, paths: list[str], targets: list, tasks, force: bool) -> No
             Image.fromarray(draw_predictions(rgb, boxes, labels)).save(partial, format="PNG")
 
 
-def _cropper_for(model, detector: str):
-    """The FaceCropper that finds every face for ``model`` with ``detector``."""
-    from sklearn.base import clone
-
-    from ._analyze import resolve_predictor
-    from ._face_cropper import FaceCropper
-
-    _, loader, _, own = resolve_predictor(model)
-    if own is not None:
-        return clone(own).set_params(multiple="all", detector=detector)
-    return FaceCropper(size=int(loader.size), multiple="all", detector=detector)
-
-
 def _predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from ._analyze import analyze, image_files, resolve_predictor
+    from ._analyze import analyze, default_cropper, image_files, resolve_predictor
     from ._draw import annotate_video
     from ._spreadsheet import spreadsheet_safe
     from ._utils import atomic_file, check_file_output, clean_leftovers
@@ -497,7 +484,7 @@ def _predict(args: argparse.Namespace) -> int:
     tables = []
     if images:
         table = analyze(images, model, detect=detect, codes=args.codes, on_error=args.on_error,
-                        cropper=_cropper_for(model, args.detector) if detect else None,
+                        cropper=default_cropper(model, args.detector) if detect else None,
                         progress=_progress("predict", "images"))
         if args.draw:
             os.makedirs(args.draw, exist_ok=True)
