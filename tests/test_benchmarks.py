@@ -83,6 +83,70 @@ def test_accuracy_benchmark_runs_a_distilled_lever_on_synthetic_files(synthetic_
     assert refused.returncode == 2 and "gender and race only" in refused.stderr
 
 
+def _accuracy_rows(synthetic_dir, *args) -> list[str]:
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_accuracy.py"), "--data", str(synthetic_dir),
+         "--limit", "24", "--quiet", "--size", "32", "--set", "validation_fraction=0.0",
+         *args], capture_output=True, text=True, check=True, timeout=600).stdout
+    return [line for line in out.splitlines() if line.startswith(("gender", "race", "age"))]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("lever", "expect"), [
+    ("progressive:16:0.5", "progressive resizing: 16 px for the first 50%"),
+    ("snapshot:2", "2-snapshot ensemble"),
+    ("oof:2", "out-of-fold distillation from 2 FaceAttributes"),
+    ("children:3", "faces under 15 weighted 3x"),
+    ("multicrop", "5-crop averaging"),
+])
+def test_accuracy_benchmark_runs_each_lever(synthetic_dir, lever, expect):
+    rows = _accuracy_rows(synthetic_dir, "--max-epochs", "2", "--estimators", "gender",
+                          "--lever", lever)
+    assert len(rows) == 1
+    assert expect in rows[0]
+    assert "under 15:" in rows[0]  # gender accuracy by age group beside the overall figure
+
+
+def test_progressive_resizing_trains_early_epochs_small_and_predicts_full_size():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import _levers
+    finally:
+        sys.path.remove(str(BENCH))
+    import numpy as np
+
+    from skface import GenderClassifier
+
+    seen: list[tuple[bool, int]] = []
+
+    class Spy(_levers.ProgressiveResize):
+        def on_train_begin(self, net, **kwargs):
+            super().on_train_begin(net, **kwargs)
+            net.module_.net.register_forward_pre_hook(
+                lambda m, args: seen.append((m.training, args[0].shape[-1])))
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)
+    y = np.arange(32) % 2
+    model = GenderClassifier(max_epochs=4, batch_size=16, verbose=0, random_state=0,
+                             validation_fraction=0.25,
+                             callbacks=[("progressive", Spy(16, 0.5))]).fit(X, y)
+    train_sizes = [size for training, size in seen if training]
+    eval_sizes = {size for training, size in seen if not training}
+    assert train_sizes[:4] == [16] * 4 and train_sizes[4:] == [32] * 4  # 2 batches/epoch
+    assert eval_sizes == {32}
+    seen.clear()
+    model.predict(X)
+    assert {size for _, size in seen} == {32}
+
+
+@pytest.mark.slow
+def test_accuracy_benchmark_gpu_recipe_runs_at_a_tiny_size_on_cpu(synthetic_dir):
+    rows = _accuracy_rows(synthetic_dir, "--recipe", "gpu", "--max-epochs", "1",
+                          "--estimators", "age", "--set", "device='cpu'")
+    assert len(rows) == 1 and "1 epochs" in rows[0] and "at 32 px" in rows[0]
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_detection_benchmark_scores_each_detector_on_the_same_scenes():

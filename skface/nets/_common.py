@@ -146,3 +146,47 @@ def load_weights(
             + "; keys ".join(problems)
         )
     module.load_state_dict(state, strict=False)
+
+
+class FreezableBlocks(nn.Module):
+    """Base of networks whose ``trainable_blocks`` freezes their first blocks.
+
+    A subclass defines ``blocks()`` (its blocks, first first) and calls
+    :meth:`freeze_blocks` at the end of ``__init__``. Frozen parameters get
+    ``requires_grad=False`` and frozen batch norms stay in eval mode, so their running
+    statistics are kept.
+    """
+
+    def freeze_blocks(self, trainable_blocks: int | None) -> None:
+        """Freeze every block but the last ``trainable_blocks`` (None: freeze nothing)."""
+        self._frozen: list[nn.Module] = []
+        if trainable_blocks is None:
+            return
+        blocks = self.blocks()
+        self._frozen = blocks[: len(blocks) - trainable_blocks]
+        for block in self._frozen:
+            block.requires_grad_(False)
+        self.train(self.training)
+
+    def blocks(self) -> list[nn.Module]:  # pragma: no cover - subclasses define it
+        raise NotImplementedError
+
+    def train(self, mode: bool = True):
+        """Set training mode, keeping the batch norms of frozen blocks in eval mode.
+
+        Parameters
+        ----------
+        mode : bool, default=True
+            Training (True) or evaluation (False) mode.
+
+        Returns
+        -------
+        nn.Module
+            The network itself.
+        """
+        super().train(mode)
+        for block in getattr(self, "_frozen", ()):
+            for m in block.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.train(False)
+        return self

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._api import register_model
-from ._common import load_weights, read_weights
+from ._common import FreezableBlocks, load_weights, read_weights
 
 __all__ = ["EfficientNetLite0", "pretrained_weights_path"]
 
@@ -150,7 +150,7 @@ class MBConv(nn.Module):
 
 
 @register_model("efficientnet_lite0")
-class EfficientNetLite0(nn.Module):
+class EfficientNetLite0(FreezableBlocks):
     """EfficientNet-Lite0, ImageNet-pretrained by default (4.0 M parameters without the head).
 
     A 3x3 stride-2 stem of 32 channels, sixteen inverted-residual (MBConv) blocks in
@@ -253,12 +253,7 @@ class EfficientNetLite0(nn.Module):
             path, state = read_weights(weights)
             load_weights(self, path, state, skip=("_fc.",), first_conv="_conv_stem.weight")
             self.input_mean, self.input_std = LITE_MEAN, LITE_STD
-        self._frozen: list[nn.Module] = []
-        if trainable_blocks is not None:
-            self._frozen = self.blocks()[: _N_BLOCKS - trainable_blocks]
-            for block in self._frozen:
-                block.requires_grad_(False)
-            self.train(self.training)
+        self.freeze_blocks(trainable_blocks)
 
     def _init_weights(self) -> None:
         # the original's: fan-out normal convolutions, uniform linear layer
@@ -289,25 +284,6 @@ class EfficientNetLite0(nn.Module):
         head = nn.ModuleList([self._conv_head, self._bn1])
         return [stem, *stages, head]
 
-    def train(self, mode: bool = True) -> EfficientNetLite0:
-        """Set training mode, keeping the batch norms of frozen blocks in eval mode.
-
-        Parameters
-        ----------
-        mode : bool, default=True
-            Training (True) or evaluation (False) mode.
-
-        Returns
-        -------
-        EfficientNetLite0
-            The network itself.
-        """
-        super().train(mode)
-        for block in getattr(self, "_frozen", ()):
-            for m in block.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    m.train(False)
-        return self
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The 1280-channel feature map before pooling.

@@ -8,7 +8,14 @@ import torch
 from torch import nn
 
 from ._api import register_model
-from ._common import IMAGENET_MEAN, IMAGENET_STD, init_weights, load_weights, read_weights
+from ._common import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    FreezableBlocks,
+    init_weights,
+    load_weights,
+    read_weights,
+)
 
 __all__ = ["ResNet", "ResNet18", "ResNet34"]
 
@@ -39,7 +46,7 @@ class BasicBlock(nn.Module):
         return self.relu(out + identity)
 
 
-class ResNet(nn.Module):
+class ResNet(FreezableBlocks):
     """Residual network of basic blocks with torchvision's parameter names.
 
     The stem (``conv1``, ``bn1``), four stages ``layer1`` ... ``layer4`` of 64, 128, 256
@@ -132,12 +139,7 @@ class ResNet(nn.Module):
             )
             # the pretrained filters expect inputs normalised as in ImageNet training
             self.input_mean, self.input_std = IMAGENET_MEAN, IMAGENET_STD
-        self._frozen: list[nn.Module] = []
-        if trainable_blocks is not None:
-            self._frozen = self.blocks()[: 5 - trainable_blocks]
-            for block in self._frozen:
-                block.requires_grad_(False)
-            self.train(self.training)
+        self.freeze_blocks(trainable_blocks)
 
     def _init_weights(self) -> None:
         # torchvision's initialisation
@@ -154,25 +156,6 @@ class ResNet(nn.Module):
         stem = nn.ModuleList([self.conv1, self.bn1])
         return [stem, self.layer1, self.layer2, self.layer3, self.layer4]
 
-    def train(self, mode: bool = True) -> ResNet:
-        """Set training mode, keeping the batch norms of frozen blocks in eval mode.
-
-        Parameters
-        ----------
-        mode : bool, default=True
-            Training (True) or evaluation (False) mode.
-
-        Returns
-        -------
-        ResNet
-            The network itself.
-        """
-        super().train(mode)
-        for block in getattr(self, "_frozen", ()):
-            for m in block.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    m.train(False)
-        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
