@@ -284,7 +284,6 @@ class EfficientNetLite0(FreezableBlocks):
         head = nn.ModuleList([self._conv_head, self._bn1])
         return [stem, *stages, head]
 
-
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The 1280-channel feature map before pooling.
 
