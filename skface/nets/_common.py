@@ -158,7 +158,16 @@ class FreezableBlocks(nn.Module):
     """
 
     def freeze_blocks(self, trainable_blocks: int | None) -> None:
-        """Freeze every block but the last ``trainable_blocks`` (None: freeze nothing)."""
+        """Freeze every block but the last ``trainable_blocks``.
+
+        Frozen blocks stop receiving gradients and keep their batch norms in
+        evaluation mode while the network trains.
+
+        Parameters
+        ----------
+        trainable_blocks : int or None
+            How many of the last blocks keep training; ``None`` freezes nothing.
+        """
         self._frozen: list[nn.Module] = []
         if trainable_blocks is None:
             return
