@@ -68,9 +68,12 @@ def make_loader(size: int | None) -> ImageLoader:
     return ImageLoader() if size is None else ImageLoader(size=size)
 
 
-def fit_timed(model, train, y_train, size: int | None, sample_weight=None):
-    """Fit ``make_pipeline(ImageLoader(), model)`` from paths, decode included; seconds."""
-    pipe = make_pipeline(make_loader(size), model)
+def fit_timed(model, train, y_train, size: int | None, sample_weight=None, loader=None):
+    """Fit ``make_pipeline(ImageLoader(), model)`` from paths, decode included; seconds.
+
+    ``loader``: the steps before the model, if not the one ``ImageLoader``.
+    """
+    pipe = make_pipeline(*(loader or [make_loader(size)]), model)
     skface.clear_image_cache()
     fit_params = {} if sample_weight is None else {
         f"{pipe.steps[-1][0]}__sample_weight": sample_weight}
@@ -133,6 +136,14 @@ def run_one(name: str, train, test, size: int | None, params: dict, distill: boo
                  f"{float(lever_args[1]):.0%} of the epochs")
     elif lever == "children":
         extra = f"faces under {_levers.CHILD_AGE} weighted {lever_args[0]}x in the loss"
+    loader = None
+    if lever == "crop":
+        if name not in ("gender", "race"):
+            raise SystemExit("--lever crop applies to gender and race")
+        side = make_loader(size).size
+        loader = _levers.crop_steps(side, float(lever_args[0]))
+        extra = (f"face crop: the central {float(lever_args[0]):.0%} of the side "
+                 f"(decoded at {loader[0].size} px, {side} px kept)")
     weight = (_levers.child_weights(train["age"].to_numpy(), float(lever_args[0]))
               if lever == "children" else None)
     model = cls(random_state=0, **params)
@@ -144,7 +155,7 @@ def run_one(name: str, train, test, size: int | None, params: dict, distill: boo
                                                   int(lever_args[0]), weight)
         model = pipe[-1]
     else:
-        pipe, seconds = fit_timed(model, train, y_train, size, weight)
+        pipe, seconds = fit_timed(model, train, y_train, size, weight, loader)
     seconds += teacher_seconds
     if snapshots is not None:
         if name not in ("gender", "race"):
@@ -189,7 +200,7 @@ def run_one(name: str, train, test, size: int | None, params: dict, distill: boo
         model.set_params(tta=True)
         extra = "; ".join(filter(None, [extra, f"without flip averaging {shown}"]))
     epochs = len(model.history_)
-    return score, seconds, epochs, extra, pipe[0].size
+    return score, seconds, epochs, extra, (loader[-1].size if loader else pipe[0].size)
 
 
 def main(argv=None) -> int:
@@ -211,7 +222,7 @@ def main(argv=None) -> int:
                         "with the same settings (its time counts)")
     parser.add_argument("--lever", default=None, metavar="NAME[:ARGS]",
                         help="a lever of benchmarks/_levers.py: progressive:PX:FRACTION, "
-                        "snapshot:K, oof:K, children:W, multicrop")
+                        "snapshot:K, oof:K, children:W, multicrop, crop:F")
     parser.add_argument("--recipe", choices=sorted(RECIPES), default=None,
                         help="preset settings; 'gpu': 112 px, module__width=64, 80 epochs")
     parser.add_argument("--quiet", action="store_true")
