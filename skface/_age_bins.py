@@ -65,7 +65,7 @@ def _balanced_edges(ages: np.ndarray, n_bins: int) -> np.ndarray:
     return np.asarray([0.0, *inner, _INF])
 
 
-@safe_class("step")
+@safe_class("step", params=("bins", "n_bins"))
 class AgeBinEncoder(TransformerMixin, BaseEstimator):
     """Encode ages in years as ordered age groups, and decode groups to ages.
 

@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._age_bins import AgeBinEncoder
-from ._engine import FaceNetBase
+from ._engine import MODEL_PARAMS, FaceNetBase
 from ._labels import MAX_AGE, check_ages, class_names
 from ._safe_io import safe_class
 from .exceptions import LabelError
@@ -458,7 +458,7 @@ class _FaceClassifier(ClassifierMixin, _FaceEstimator):
         return float(accuracy_score(labels, self.predict(X), sample_weight=sample_weight))
 
 
-@safe_class("step")
+@safe_class("step", params=MODEL_PARAMS)
 class GenderClassifier(_FaceClassifier):
     """Predict gender from face images: a CNN classifier in scikit-learn's shape.
 
@@ -620,7 +620,7 @@ class GenderClassifier(_FaceClassifier):
     _task = "gender"
 
 
-@safe_class("step")
+@safe_class("step", params=MODEL_PARAMS)
 class RaceClassifier(_FaceClassifier):
     """Predict race group from face images: a CNN classifier in scikit-learn's shape.
 
@@ -786,7 +786,7 @@ class RaceClassifier(_FaceClassifier):
 # --------------------------------------------------------------------------- age
 
 
-@safe_class("step")
+@safe_class("step", params=MODEL_PARAMS)
 class AgeRegressor(RegressorMixin, _FaceEstimator):
     """Predict age in years from face images: a CNN regressor in scikit-learn's shape.
 
@@ -1046,7 +1046,7 @@ class _OrdinalLoss(nn.Module):
 _BINNER_HEADS = ("softmax", "ordinal", "years")
 
 
-@safe_class("step")
+@safe_class("step", params=(*MODEL_PARAMS, "head", "bins", "n_bins"))
 class AgeBinner(_FaceEstimator):
     """Predict age groups from face images, with an expected age.
 
@@ -1472,7 +1472,7 @@ class UncertaintyWeightedLoss(nn.Module):
         return (weights * losses + self.log_vars).sum()
 
 
-@safe_class("step")
+@safe_class("step", params=MODEL_PARAMS)
 class FaceAttributes(_FaceEstimator):
     """Predict age, gender and race at once with one shared network.
 

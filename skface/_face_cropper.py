@@ -285,7 +285,8 @@ def crop_square(box: tuple[int, int, int, int], margin: float,
     return round(cx - side / 2), round(cy - side / 2), max(1, round(side))
 
 
-@safe_class("step")
+@safe_class("step", params=("size", "margin", "multiple", "no_face", "scale_factor",
+                                  "min_neighbors", "min_size", "detector", "min_confidence"))
 class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
     """Find faces in photos and crop them as UTKFace does, ready for skface's estimators.
 

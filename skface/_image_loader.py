@@ -177,7 +177,7 @@ class ImageArrayOutput:
         return self
 
 
-@safe_class("step")
+@safe_class("step", params=("size", "color", "fit_mode", "resample", "fill"))
 class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
     """Load image files into a uint8 array, ready for skface's estimators.
 

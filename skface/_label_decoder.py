@@ -18,7 +18,7 @@ __all__ = ["UTKFaceLabelDecoder"]
 _ALL = ("age", "gender", "race")
 
 
-@safe_class("step")
+@safe_class("step", params=("columns", "labels"))
 class UTKFaceLabelDecoder(TransformerMixin, BaseEstimator):
     """Decode age, gender and race from UTKFace file names.
 

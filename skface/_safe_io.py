@@ -3,11 +3,13 @@
 joblib (pickle) files can run any code when loaded. :func:`save_model` writes a fitted
 skface estimator or Pipeline as one `safetensors <https://huggingface.co/docs/safetensors>`_
 file: the network weights as tensors, and in the file's metadata a JSON description of
-every step (class names, parameters, fitted attributes).
-:func:`load_model` rebuilds the model from that description alone. A file names classes
-only by names in a fixed registry (:func:`safe_class`): nothing it names is imported,
-what it asks for is bounded before anything is allocated, and every way it can be wrong
-raises :class:`~skface.exceptions.ModelFileError` naming the file and the field.
+every step (class names, the parameters that define the model, fitted attributes).
+:func:`load_model` rebuilds the model from that description alone; runtime settings
+(devices, workers, compilation, precision, callbacks, training options) are never the
+file's: they take their defaults, or what the caller of :func:`load_model` gives. A
+file names classes only by names in a fixed registry (:func:`safe_class`): nothing it
+names is imported, what it asks for is bounded before anything is allocated, and every
+way it can be wrong raises :class:`~skface.exceptions.ModelFileError` naming the file and the field.
 
 Needs the optional ``safetensors`` package: ``pip install "skface[safetensors]"``.
 """
@@ -47,16 +49,17 @@ def _safetensors():
 
 # A model file names classes only by the names in this registry, never by an import
 # path: loading looks a name up here, and nothing outside the registry can be created.
-# skface's classes register themselves with @safe_class where they are defined; the
-# torch optimisers and losses, skorch's Dataset and torch's DataLoader (skorch's default
-# parameter values) are added by _registry().
-_ROLES = ("step", "criterion", "optimizer", "iterator", "dataset")
-# the only parameters that may hold a class, and the role of the class each may hold
-_PARAM_ROLES = {"criterion": "criterion", "optimizer": "optimizer",
-                "iterator_train": "iterator", "iterator_valid": "iterator",
-                "dataset": "dataset"}
+# skface's classes register themselves with @safe_class where they are defined, steps
+# with the parameters that define their model; torch's loss classes (the values the
+# criterion parameter may take) are added by _registry().
+_ROLES = ("step", "criterion")
+# the only parameter that may hold a class, and the role of the class it may hold
+_PARAM_ROLES = {"criterion": "criterion"}
 _CLASSES: dict[str, tuple[str, type]] = {}  # name written in files -> (role, class)
 _NAMES: dict[type, str] = {}  # class -> the name written for it
+# step class -> the parameters that define its model: the only ones a file stores and
+# restores; a name ending in "__" stands for every parameter with that prefix
+_MODEL_PARAMS: dict[type, tuple[str, ...]] = {}
 _populated = False
 
 
@@ -68,31 +71,57 @@ def _add(name: str, role: str, cls: type) -> None:
     _NAMES.setdefault(cls, name)
 
 
-def safe_class(role: str, name: str | None = None):
+def safe_class(role: str, name: str | None = None, *, params=None):
     """Class decorator: let model files written by :func:`save_model` name this class.
 
     Parameters
     ----------
-    role : {"step", "criterion", "optimizer", "iterator", "dataset"}
+    role : {"step", "criterion"}
         Where a file may name it: as a Pipeline step (or a fitted sub-estimator), or
-        as the value of the parameter of that name.
+        as the value of the ``criterion`` parameter.
     name : str, optional
         The name written in files; never changes once files carry it. Defaults to the
         class name for steps and ``"skface:ClassName"`` otherwise.
+    params : sequence of str
+        Steps only, and required for them: the parameters that define the model (its
+        network and the network's arguments, image size and mode, classes, target
+        encoding, output head, inference options). A file stores these and no others;
+        every other parameter (devices, threads and workers, compilation, precision,
+        callbacks, data-loading options, training settings, verbosity) takes its
+        default on loading, or what the caller of :func:`load_model` gives. A name
+        ending in ``"__"`` (``"module__"``) stands for every parameter with that
+        prefix.
     """
+    if (role == "step") != (params is not None):
+        raise ValueError("safe_class: params= names the model-defining parameters of a "
+                         "step, and of steps only")
+    allowed = tuple(params) if params is not None else ()
 
     def wrapper(cls: type) -> type:
         _add(name or (cls.__name__ if role == "step" else f"skface:{cls.__name__}"), role, cls)
+        if role == "step":
+            _MODEL_PARAMS[cls] = allowed
         return cls
 
     return wrapper
+
+
+def model_params(cls: type) -> tuple[str, ...]:
+    """The parameters of a step class that a model file stores (see :func:`safe_class`)."""
+    _registry()
+    return _MODEL_PARAMS[cls]
+
+
+def _defines_model(cls: type, key: str) -> bool:
+    """Whether parameter ``key`` of step class ``cls`` is one a model file carries."""
+    return any(key == p or (p.endswith("__") and key.startswith(p) and len(key) > len(p))
+               for p in _MODEL_PARAMS.get(cls, ()))
 
 
 def _registry() -> dict[str, tuple[str, type]]:
     """Every class a model file may name, by the name written in it."""
     global _populated
     if not _populated:
-        import skorch.dataset
         import torch
         from torch.nn.modules.loss import _Loss
 
@@ -105,17 +134,10 @@ def _registry() -> dict[str, tuple[str, type]]:
             _label_decoder,
         )
 
-        for name in torch.optim.__all__:
-            obj = getattr(torch.optim, name, None)
-            if (isinstance(obj, type) and issubclass(obj, torch.optim.Optimizer)
-                    and obj is not torch.optim.Optimizer):
-                _add(f"torch.optim:{name}", "optimizer", obj)
         for name in dir(torch.nn):
             obj = getattr(torch.nn, name)
             if not name.startswith("_") and isinstance(obj, type) and issubclass(obj, _Loss):
                 _add(f"torch.nn:{name}", "criterion", obj)
-        _add("torch.utils.data:DataLoader", "iterator", torch.utils.data.DataLoader)
-        _add("skorch.dataset:Dataset", "dataset", skorch.dataset.Dataset)
         _populated = True
     return _CLASSES
 
@@ -177,6 +199,11 @@ _MAX_PIXELS = 2 * 89_478_485  # max_pixels: Pillow's own decompression-bomb erro
 _MAX_BATCH = 65_536  # batch_size
 _MAX_ARCH_INT = 8_192  # any integer in a network's architecture parameters (module__*)
 _MAX_DEPTH = 32  # nesting of the JSON description
+# The description is a few KB (parameters, fitted attributes, one row per epoch), the
+# safetensors header it sits in a little more (one entry per tensor). Both are bounded
+# before they are parsed, so a padded file is refused before it costs memory.
+MAX_DESCRIPTION_BYTES = 1 << 20
+MAX_HEADER_BYTES = 8 << 20
 
 
 def _int_in(value, low: int, high: int) -> bool:
@@ -288,18 +315,14 @@ def _describe(est, where: str) -> tuple[dict, dict]:
         raise ValueError(
             f"save_model: {where} is a {type(est).__module__}.{type(est).__qualname__}; the "
             f"safe format stores skface's own classes only ({_listed('step')}).")
-    params = {k: v for k, v in est.get_params(deep=False).items() if k not in _NOT_PARAMS}
-    if params.get("teacher") is not None:  # served fit only; its weights are not needed
-        params["teacher"] = None
+    # only what defines the model: runtime and training settings are the loader's
+    params = {k: v for k, v in est.get_params(deep=False).items()
+              if k not in _NOT_PARAMS and _defines_model(type(est), k)}
     if "module" in params and not isinstance(params["module"], str):
         raise ValueError(
             f"save_model: {where} uses the network class {params['module']!r}; the safe "
             "format stores networks by registered name. Register it with "
             "skface.nets.register_model and pass its name as module=.")
-    for key in ("callbacks", "train_split"):
-        if params.get(key) is not None:
-            raise ValueError(f"save_model: {where} has {key}={params[key]!r}; the safe format "
-                             f"stores models with {key}=None only. Use joblib for this one.")
     try:  # what load_model would refuse is not written
         _check_limits(params, where)
     except _Invalid as exc:
@@ -317,7 +340,11 @@ def _describe(est, where: str) -> tuple[dict, dict]:
             desc["fitted"][key] = _encode(value, f"{where} attribute {key}")
     if getattr(est, "initialized_", False):
         desc["fitted"]["device_"] = str(est.device_)
-        desc["history"] = _encode(est.history_.to_list(), f"{where} history_")
+        # one row per epoch; the per-batch rows would make the description grow with
+        # the training set, and say nothing about the model
+        epochs = [{k: v for k, v in row.items() if k != "batches"}
+                  for row in est.history_.to_list()]
+        desc["history"] = _encode(epochs, f"{where} history_")
         for prefix, part in (("module", est.module_), ("criterion", est.criterion_)):
             for key, t in part.state_dict().items():
                 tensors[f"{prefix}.{key}"] = t.detach().to("cpu").contiguous()
@@ -422,7 +449,8 @@ def _decode(value, where: str, depth: int = 0):
 
 
 _STEP_KEYS = {"class", "params", "fitted", "history", "name"}
-_PREFIXES = ("module", "criterion", "optimizer", "iterator_train", "iterator_valid", "dataset")
+_PREFIXES = ("module", "criterion", "optimizer", "iterator_train", "iterator_valid", "dataset",
+             "callbacks", "compile")
 _DEVICE = re.compile(r"(cpu|mps|cuda)(:[0-9]{1,3})?")
 _ATTRIBUTE = re.compile(r"[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*_")
 _PARAMETER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -443,14 +471,16 @@ def _decode_params(cls: type, desc: dict, where: str, depth: int) -> dict:
         if not _PARAMETER.fullmatch(key) or (
                 key not in known if not dunder else not (is_net and prefix in _PREFIXES)):
             raise _Invalid(field, f"not a parameter of {cls.__name__}")
+        if not _defines_model(cls, key):
+            raise _Invalid(field, f"not a parameter a model file may set: a {cls.__name__} "
+                                  f"file sets only {_allowed(cls)}; settings such as "
+                                  "devices, workers, precision or training options are "
+                                  "given when loading, never by the file")
         role = None if dunder else _PARAM_ROLES.get(key)
         if role is not None and isinstance(value, dict) and set(value) == {"__class__"}:
             params[key] = _lookup(value["__class__"], role, field)
         else:
             params[key] = _decode(value, field, depth + 1)
-    for key in ("callbacks", "train_split", "teacher"):
-        if params.get(key) is not None:
-            raise _Invalid(f"{where} parameter {key}", "must be null in a model file")
     if is_net and "module" in params:
         from .nets import list_models
 
@@ -462,6 +492,11 @@ def _decode_params(cls: type, desc: dict, where: str, depth: int) -> dict:
                            "skface.nets.register_model before loading")
     _check_limits(params, where)
     return params
+
+
+def _allowed(cls: type) -> str:
+    names = [p + "*" if p.endswith("__") else p for p in _MODEL_PARAMS.get(cls, ())]
+    return ", ".join(names) if names else "no parameters"
 
 
 def _decode_fitted(cls: type, desc: dict, where: str, depth: int) -> dict:
@@ -575,6 +610,8 @@ def _check_tensors(expected: dict, tensors: dict, where: str) -> None:
     missing = sorted(k for k in set(expected) - set(tensors) if expected[k] != _OPTIONAL)
     extra = sorted(set(tensors) - set(expected))
     wrong = sorted(k for k in set(expected) & set(tensors) if not _fits(tensors[k], expected[k]))
+    non_finite = sorted(k for k in tensors if tensors[k].is_floating_point()
+                        and not bool(tensors[k].isfinite().all()))
     problems = []
     if missing:
         problems.append(f"{len(missing)} missing ({', '.join(missing[:3])}...)")
@@ -587,12 +624,15 @@ def _check_tensors(expected: dict, tensors: dict, where: str) -> None:
         problems.append(f"{len(wrong)} of the wrong shape or dtype ({k}: "
                         f"{tuple(tensors[k].shape)} {tensors[k].dtype}, the network needs "
                         f"{needs})")
+    if non_finite:
+        problems.append(f"{len(non_finite)} holding values that are not finite, nan or inf "
+                        f"({', '.join(non_finite[:3])}...)")
     if problems:
         raise _Invalid(f"{where} weights", "the tensors do not fit the network its "
                                            f"description builds: {'; '.join(problems)}")
 
 
-def _rebuild(desc, tensors: dict, where: str, depth: int = 0):
+def _rebuild(desc, tensors: dict, where: str, depth: int = 0, settings: dict | None = None):
     import torch
 
     if depth > _MAX_DEPTH:
@@ -606,7 +646,8 @@ def _rebuild(desc, tensors: dict, where: str, depth: int = 0):
     cls = _lookup(desc["class"], "step", f"{where} class")
     params = _decode_params(cls, desc, where, depth)
     fitted = _decode_fitted(cls, desc, where, depth)
-    device = fitted.pop("device_", None)
+    # the file says whether the network was fitted; where it runs is the caller's choice
+    fitted_network = fitted.pop("device_", None) is not None
     try:
         est = cls(**{k: v for k, v in params.items() if "__" not in k})
         est.set_params(**{k: v for k, v in params.items() if "__" in k})
@@ -614,17 +655,19 @@ def _rebuild(desc, tensors: dict, where: str, depth: int = 0):
             est._validate_params()  # scikit-learn's own checks of the parameters
     except Exception as exc:  # any refusal by the class is the file's fault
         raise _Invalid(f"{where} params", f"{cls.__name__} refuses them: {exc}") from None
+    if settings:  # the caller's runtime settings: their errors are the caller's
+        est.set_params(**settings)
+        if hasattr(est, "_parameter_constraints"):
+            est._validate_params()
     for key, value in fitted.items():
         setattr(est, key, value)
-    if device is None:
+    if not fitted_network:
         if tensors:
             raise _Invalid(f"{where} weights", f"{len(tensors)} tensors for an unfitted step")
         return est
     history = _decode(desc.get("history", []), f"{where} history", depth + 1)
     if not (isinstance(history, list) and all(isinstance(h, dict) for h in history)):
         raise _Invalid(f"{where} history", "must be a list of epochs")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        device = "cpu"  # a model fitted on a GPU predicts on a CPU-only machine
     # the network's weights come from the file: read no pretrained-weights file, neither
     # one the parameters name nor one the network loads by default (its "imagenet")
     had_weights = "module__weights" in vars(est)
@@ -632,8 +675,6 @@ def _rebuild(desc, tensors: dict, where: str, depth: int = 0):
     blank_weights = had_weights or _takes_weights(est.module)
     if blank_weights:
         est.module__weights = None
-    user_device = est.device
-    est.device = device
     try:
         try:
             expected = _expected_tensors(est)
@@ -655,7 +696,6 @@ def _rebuild(desc, tensors: dict, where: str, depth: int = 0):
         except Exception as exc:  # any failure here is the file's
             raise _Invalid(f"{where} weights", f"the network cannot be set up: {exc}") from None
     finally:
-        est.device = user_device
         if had_weights:
             est.module__weights = weights
         elif blank_weights:
@@ -668,13 +708,34 @@ def _rebuild(desc, tensors: dict, where: str, depth: int = 0):
     h, w, c = est.image_shape_
     blank = np.zeros((1, h, w, c), dtype=np.uint8)
     try:
-        est.predict(blank)
+        outputs = [est.predict(blank)]
         if hasattr(est, "predict_proba"):
-            est.predict_proba(blank)
+            outputs.append(est.predict_proba(blank))
     except Exception as exc:  # any failure here is the file's
         raise _Invalid(f"{where} fitted", f"the model does not predict on a blank {h}x{w} "
                                           f"image: {type(exc).__name__}: {exc}") from None
+    if not all(_all_finite(out) for out in outputs):
+        raise _Invalid(f"{where} weights", f"the model predicts values that are not finite "
+                                           f"(nan or inf) on a blank {h}x{w} image")
     return est
+
+
+def _all_finite(value) -> bool:
+    """Whether every float in a prediction (array, DataFrame, dict or list) is finite."""
+    import pandas as pd
+
+    if isinstance(value, pd.DataFrame):
+        return all(_all_finite(value[c].to_numpy()) for c in value.columns)
+    if isinstance(value, dict):
+        return all(_all_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_all_finite(v) for v in value)
+    arr = np.asarray(value)
+    if arr.dtype.kind in "fc":
+        return bool(np.isfinite(arr).all())
+    if arr.dtype.kind == "O":
+        return all(not isinstance(v, float) or math.isfinite(v) for v in arr.ravel())
+    return True
 
 
 # --------------------------------------------------------------------------- public
@@ -684,19 +745,25 @@ def save_model(model, path: str | os.PathLike) -> None:
     """Save a fitted skface model in a format that runs no code when loaded.
 
     The file is a safetensors file: the network weights as tensors and, in its
-    metadata, a JSON description of the model (class names, parameters, fitted
-    attributes such as ``classes_``, the training history). It is written atomically
-    (a temporary file beside ``path``, renamed when complete).
+    metadata, a JSON description of the model (class names, the parameters that
+    define the model, fitted attributes such as ``classes_``, the training history
+    with one row per epoch). It is written atomically (a temporary file beside
+    ``path``, renamed when complete).
+
+    Only the parameters that define the model are stored: the network and its
+    arguments (``module``, ``module__*``), the loss (``criterion``, ``criterion__*``),
+    image size and mode, age bins and output head, test-time flipping. Runtime and
+    training settings (device, workers, compilation, precision, callbacks, optimiser,
+    learning rate, epochs, batch size, augmentation, verbosity) are not: the loaded
+    model has their defaults, or what the caller gives :func:`load_model`.
 
     Parameters
     ----------
     model : Pipeline or estimator
         A skface estimator (fitted or not), or a Pipeline of skface steps such as
         ``make_pipeline(ImageLoader(size=48), GenderClassifier())``. Networks must be
-        given by registered name (``module="skfacenet"``), without custom callbacks
-        or ``train_split``; anything the format cannot name raises a ``ValueError``
-        that says so (use joblib for such models). A distillation ``teacher`` is
-        not saved: it served ``fit`` only, and the loaded model has ``teacher=None``.
+        given by registered name (``module="skfacenet"``); anything the format cannot
+        name raises a ``ValueError`` that says so (use joblib for such models).
     path : str or path-like
         File to write, conventionally ending in ``.safetensors``.
 
@@ -737,22 +804,32 @@ def save_model(model, path: str | os.PathLike) -> None:
         st.save_file(tensors, tmp, metadata=metadata)
 
 
-def load_model(path: str | os.PathLike):
+def load_model(path: str | os.PathLike, **params):
     """Load a model written by :func:`save_model`, running no code from the file.
 
     Nothing the file names is imported: every class comes from a fixed registry of
-    skface's own classes (its estimators and transformers, their losses) and the torch
-    optimisers and losses, looked up by the name written in the file; networks come
-    from :mod:`skface.nets`' registry by name. What the file asks for is bounded
-    before anything is allocated (image sides up to 1024 px, decoding threads, the
-    decompression-bomb limit, batch and network sizes), and the weights must be exactly
-    the tensors, shapes and dtypes of the network the description builds. A model
-    fitted on a GPU loads on a CPU-only machine.
+    skface's own classes (its estimators and transformers, their losses) and torch's
+    loss classes, looked up by the name written in the file; networks come from
+    :mod:`skface.nets`' registry by name. A file sets only the parameters that define
+    the model (see :func:`save_model`); a file naming any other parameter is refused.
+    Every runtime setting (device, threads and workers, compilation, precision,
+    callbacks, data-loading options, training settings, verbosity) takes its default,
+    or the value given here. What the file asks for is bounded before anything is
+    allocated (the description's size, image sides up to 1024 px, network sizes), and
+    the weights must be exactly the tensors, shapes and dtypes of the network the
+    description builds, with finite values. A model fitted on a GPU loads on a
+    CPU-only machine.
 
     Parameters
     ----------
     path : str or path-like
         A file written by :func:`save_model`.
+    **params
+        Runtime settings for the loaded model, as ``set_params`` takes them
+        (``device="cpu"``, ``batch_size=64``; for a Pipeline,
+        ``genderclassifier__device="cpu"``), applied before the network is set up.
+        Parameters that define the model come from the file and cannot be given here;
+        change them after loading with ``set_params`` if you mean to.
 
     Returns
     -------
@@ -767,10 +844,13 @@ def load_model(path: str | os.PathLike):
         If the file is not a safetensors file written by :func:`save_model` (a joblib
         file, say), or anything in it is inconsistent or out of bounds; the message and
         the error's ``path`` and ``field`` say where.
+    ValueError
+        If ``params`` names a parameter the model does not have, or one that defines
+        the model.
     """
     path = os.fspath(path)
     try:
-        return _load(path)
+        return _load(path, params)
     except _Invalid as exc:
         raise ModelFileError(f"{path!r}: {exc.field}: {exc.reason}. It was not written by "
                              "skface.save_model, or was changed since; get the model file "
@@ -778,12 +858,61 @@ def load_model(path: str | os.PathLike):
                              path=path, field=exc.field) from None
 
 
-def _load(path: str):
+def _header_size(path: str) -> int | None:
+    """The length of a safetensors file's JSON header (its first 8 bytes), or None.
+
+    Only a regular file is opened (without blocking): a folder, a named pipe or a
+    device is a ModelFileError.
+    """
+    from ._image_files import DecodeFailure, open_regular
+
+    try:
+        with open_regular(path) as f:
+            head = f.read(8)
+    except DecodeFailure as exc:
+        raise ModelFileError(f"{path!r} cannot be read as a model file: {exc}", path=path,
+                             field="file") from None
+    return int.from_bytes(head, "little") if len(head) == 8 else None
+
+
+def _split_settings(settings: dict, names: list | None, steps: list) -> list[dict]:
+    """The caller's runtime settings, per step; a model-defining one is refused."""
+    per_step: list[dict] = [{} for _ in steps]
+    for key, value in settings.items():
+        if names is None:
+            index, param = 0, key
+        else:
+            name, dunder, param = key.partition("__")
+            if not dunder or name not in names:
+                raise ValueError(f"load_model: {key!r} names no step of the saved Pipeline; "
+                                 f"give settings as <step>__<parameter>, steps: {names}")
+            index = names.index(name)
+        cls = _lookup(steps[index].get("class"), "step", f"step {index} class")
+        if _defines_model(cls, param):
+            raise ValueError(f"load_model: {key!r} defines the saved model, so it comes "
+                             "from the file; change it after loading with set_params if "
+                             "you mean to")
+        known = set(cls().get_params(deep=False))
+        if param.partition("__")[0] not in known and not (
+                "__" in param and param.partition("__")[0] in _PREFIXES):
+            raise ValueError(f"load_model: {key!r} is not a parameter of {cls.__name__}")
+        per_step[index][param] = value
+    return per_step
+
+
+def _load(path: str, settings: dict):
     from sklearn.pipeline import Pipeline
 
     _, safe_open = _safetensors()
     if not os.path.exists(path):
         raise FileNotFoundError(f"model file {path!r} does not exist")
+    header = _header_size(path)
+    if header is None or header > MAX_HEADER_BYTES:  # bounded before it is parsed
+        raise ModelFileError(
+            f"{path!r} is not a model file written by skface.save_model (its first bytes "
+            f"declare a header of {header or 0:,} bytes; a model file's header is at most "
+            f"{MAX_HEADER_BYTES:,}). joblib files load with joblib.load, which runs code: "
+            "load those only if you trust them.", path=path, field="file")
     try:
         with safe_open(path, framework="pt", device="cpu") as f:
             metadata = f.metadata() or {}
@@ -799,9 +928,14 @@ def _load(path: str):
             "(no skface description in its metadata).", path=path, field="metadata")
     if "description" not in metadata:
         raise _Invalid("metadata", "no description of the model")
+    text = metadata["description"]
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_DESCRIPTION_BYTES:
+        raise _Invalid("description", f"{size:,} bytes; a model's description is at most "
+                                      f"{MAX_DESCRIPTION_BYTES:,}")
     try:
-        description = json.loads(metadata["description"])
-    except (ValueError, RecursionError) as exc:
+        description = json.loads(text)
+    except (ValueError, RecursionError, MemoryError) as exc:
         raise _Invalid("description", f"not valid JSON ({type(exc).__name__})") from None
     if not _json_depth_ok(description, 4 * _MAX_DEPTH):
         raise _Invalid("description", f"nested more than {4 * _MAX_DEPTH} levels deep")
@@ -838,12 +972,13 @@ def _load(path: str):
     if stray:
         raise _Invalid("tensors", f"{len(stray)} tensors belong to no step "
                                   f"({', '.join(map(repr, stray[:3]))})")
+    per_step = _split_settings(settings, names if pipeline else None, steps)
     built = []
     for i, desc in enumerate(steps):
         prefix = f"{i}."
         step_tensors = {k[len(prefix):]: t for k, t in tensors.items() if k.startswith(prefix)}
         where = f"step {names[i]!r}" if names[i] is not None else f"step {i}"
-        built.append((names[i], _rebuild(desc, step_tensors, where)))
+        built.append((names[i], _rebuild(desc, step_tensors, where, settings=per_step[i])))
     if pipeline:
         return Pipeline(built)
     return built[0][1]

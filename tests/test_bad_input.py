@@ -1142,3 +1142,208 @@ def test_a_crafted_safe_model_file_is_refused_by_the_command_line(tmp_path, file
     err = capsys.readouterr().err
     assert "parameter criterion" in err and "unknown criterion class" in err
     assert not {m for m in set(sys.modules) - before if "model_dump" in m}
+
+
+# A safe model file sets only what defines the model: the network and its arguments,
+# image size and mode, classes, target encoding, head, test-time flipping. Runtime
+# settings (devices, workers, compilation, precision, callbacks, data-loading options,
+# training settings, verbosity) are never the file's: they take their defaults on
+# loading, or what the caller gives.
+
+
+@pytest.fixture(scope="module")
+def safe_pipeline(tmp_path_factory):
+    """A saved ImageLoader + GenderClassifier: its path, description and tensors."""
+    pytest.importorskip("safetensors")
+    from safetensors import safe_open
+    from sklearn.pipeline import make_pipeline
+
+    from skface import save_model
+
+    X, y = make_faces(40, size=16, random_state=3)
+    pipe = make_pipeline(ImageLoader(size=16), GenderClassifier(
+        module="basic_cnn", module__widths=(4, 8), module__hidden=8, max_epochs=1,
+        verbose=0, random_state=0))
+    pipe[-1].fit(X, y["gender"])
+    path = tmp_path_factory.mktemp("safe") / "m.safetensors"
+    save_model(pipe, path)
+    with safe_open(str(path), framework="pt") as f:
+        return path, json.loads(f.metadata()["description"]), {
+            k: f.get_tensor(k) for k in f.keys()}
+
+
+def _write_model(path: Path, description, tensors, **metadata) -> Path:
+    import safetensors.torch
+
+    text = description if isinstance(description, str) else json.dumps(description)
+    safetensors.torch.save_file(tensors, str(path), metadata={
+        "format": "skface-model", "description": text, **metadata})
+    return path
+
+
+RUNTIME_SETTINGS = {  # (step, parameter, JSON value)
+    "DataLoader workers": (1, "iterator_valid__num_workers", 40),
+    "training workers": (1, "iterator_train__num_workers", 3),
+    "worker start method": (1, "iterator_valid__multiprocessing_context", "fork"),
+    "prefetching": (1, "iterator_valid__prefetch_factor", 64),
+    "pinned memory": (1, "iterator_valid__pin_memory", True),
+    "compilation": (1, "compile", True),
+    "compiler options": (1, "compile__mode", "max-autotune"),
+    "torch.load options": (1, "torch_load_kwargs", {"__dict__": {"weights_only": False}}),
+    "device": (1, "device", "cuda:7"),
+    "precision": (1, "precision", "float16"),
+    "memory layout": (1, "channels_last", False),
+    "callbacks": (1, "callbacks", "disable"),
+    "callback options": (1, "callbacks__print_log__sink", "print"),
+    "verbosity": (1, "verbose", 5),
+    "batch size": (1, "batch_size", 65_536),
+    "caching": (1, "use_caching", False),
+    "optimizer": (1, "optimizer", {"__class__": "torch.optim:SGD"}),
+    "optimizer options": (1, "optimizer__weight_decay", 0.5),
+    "learning rate": (1, "lr", 0.5),
+    "epochs": (1, "max_epochs", 10**6),
+    "warm start": (1, "warm_start", True),
+    "dataset options": (1, "dataset__length", 3),
+    "prediction nonlinearity": (1, "predict_nonlinearity", None),
+    "loader threads": (0, "n_jobs", 256),
+    "loader cache": (0, "cache", False),
+    "lazy loading": (0, "lazy", True),
+    "decoding limit": (0, "max_pixels", 178_956_970),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RUNTIME_SETTINGS))
+def test_a_model_file_cannot_set_runtime_settings(safe_pipeline, tmp_path, case):
+    import copy
+    import multiprocessing
+
+    from skface import load_model
+    from skface.exceptions import ModelFileError
+
+    _, description, tensors = safe_pipeline
+    step, key, value = RUNTIME_SETTINGS[case]
+    changed = copy.deepcopy(description)
+    changed["steps"][step]["params"][key] = value
+    path = _write_model(tmp_path / "m.safetensors", changed, tensors)
+    with pytest.raises(ModelFileError) as info:
+        load_model(path)
+    assert key in str(info.value) and key in info.value.field
+    assert "may set" in str(info.value)
+    assert not multiprocessing.active_children()
+
+
+def test_a_loaded_model_has_safe_runtime_defaults_and_the_callers_settings(safe_pipeline):
+    from skface import load_model
+
+    path, _, _ = safe_pipeline
+    model = load_model(path)
+    est, default = model[-1], GenderClassifier()
+    for key in ("compile", "torch_load_kwargs", "precision", "callbacks", "batch_size",
+                "verbose", "device"):
+        assert est.get_params()[key] == default.get_params()[key], key
+    assert not any(k.startswith(("iterator_train__", "iterator_valid__", "compile__"))
+                   for k in est.get_params())
+    assert model[0].n_jobs == ImageLoader().n_jobs
+    chosen = load_model(path, genderclassifier__batch_size=4, genderclassifier__device="cpu",
+                        imageloader__n_jobs=1)
+    assert chosen[-1].batch_size == 4 and chosen[-1].device_ == "cpu"
+    assert chosen[0].n_jobs == 1
+    X = make_faces(3, size=16, random_state=0)[0]
+    np.testing.assert_array_equal(chosen.predict_proba(X), model.predict_proba(X))
+    with pytest.raises(ValueError, match="defines the saved model"):
+        load_model(path, genderclassifier__module__hidden=16)
+    with pytest.raises(ValueError, match="names no step"):
+        load_model(path, batch_size=4)
+
+
+def test_save_model_writes_only_what_defines_the_model(safe_pipeline):
+    _, description, _ = safe_pipeline
+    assert set(description["steps"][0]["params"]) <= {"size", "color", "fit_mode", "resample",
+                                                       "fill"}
+    assert set(description["steps"][1]["params"]) <= {
+        "module", "module__widths", "module__hidden", "criterion", "tta"}
+    # one row per epoch, not one per batch
+    assert all("batches" not in row["__dict__"] for row in description["steps"][1]["history"])
+
+
+@pytest.mark.parametrize("padding", ["list in the description", "string in the description",
+                                     "objects in the description", "another metadata entry"])
+def test_a_padded_model_file_is_refused_before_it_is_parsed(safe_pipeline, tmp_path, padding):
+    """Descriptions are a few KB: one of many MB is refused without parsing it."""
+    import tracemalloc
+
+    from skface import load_model
+    from skface.exceptions import ModelFileError
+
+    _, description, tensors = safe_pipeline
+    n = 6_000_000
+    text = json.dumps(description)
+    extra = {}
+    if padding == "list in the description":
+        text = text[:-1] + ', "padding": [' + "0," * n + "0]}"
+    elif padding == "string in the description":
+        text = text[:-1] + ', "padding": "' + "x" * (2 * n) + '"}'
+    elif padding == "objects in the description":
+        text = text[:-1] + ', "padding": [' + "{}," * n + "{}]}"
+    else:
+        extra = {"padding": "x" * (2 * n)}
+    path = _write_model(tmp_path / "m.safetensors", text, tensors, **extra)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError) as info:
+            load_model(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(path) in str(info.value)
+    assert peak < 8 * 2**20, f"{peak / 2**20:.0f} MiB used to refuse a padded file"
+
+
+def test_a_description_over_its_bound_is_refused_by_size(safe_pipeline, tmp_path):
+    from skface import load_model
+    from skface.exceptions import ModelFileError
+
+    _, description, tensors = safe_pipeline
+    text = json.dumps(description)[:-1] + ', "padding": "' + "x" * (2 * 2**20) + '"}'
+    with pytest.raises(ModelFileError, match="description") as info:
+        load_model(_write_model(tmp_path / "m.safetensors", text, tensors))
+    assert info.value.field == "description"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("where", ["all", "one weight", "one statistic"])
+def test_non_finite_weights_are_refused_at_load(safe_pipeline, tmp_path, value, where):
+    import torch
+
+    from skface import load_model
+    from skface.exceptions import ModelFileError
+
+    _, description, tensors = safe_pipeline
+    changed = {k: t.clone() for k, t in tensors.items()}
+    floats = sorted(k for k, t in changed.items() if t.is_floating_point())
+    if where == "all":
+        for k in floats:
+            changed[k].fill_(value)
+    elif where == "one weight":
+        k = next(k for k in floats if k.endswith("weight"))
+        changed[k].view(-1)[0] = value
+    else:
+        k = next(k for k in floats if "running_var" in k or "input_" in k)
+        changed[k].view(-1)[-1] = value
+    assert any(not torch.isfinite(t).all() for t in changed.values())
+    with pytest.raises(ModelFileError, match="not finite") as info:
+        load_model(_write_model(tmp_path / "m.safetensors", description, changed))
+    assert "weights" in info.value.field
+
+
+def test_weights_that_predict_non_finite_values_are_refused_at_load(safe_pipeline, tmp_path):
+    from skface import load_model
+    from skface.exceptions import ModelFileError
+
+    _, description, tensors = safe_pipeline
+    changed = {k: t.clone() for k, t in tensors.items()}
+    for k, t in changed.items():  # finite, but large enough to overflow float32
+        if t.is_floating_point() and k.endswith("weight"):
+            t.fill_(3e38)
+    with pytest.raises(ModelFileError, match="not finite"):
+        load_model(_write_model(tmp_path / "m.safetensors", description, changed))

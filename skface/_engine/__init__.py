@@ -31,7 +31,7 @@ One concern per file:
 from __future__ import annotations
 
 from ._arrays import check_images_array
-from ._base import FaceNetBase
+from ._base import MODEL_PARAMS, FaceNetBase
 from ._batches import BatchIterator
 from ._ema import WeightEMA
 from ._log import EpochLog
@@ -39,7 +39,7 @@ from ._module import DEFAULT_AUGMENT, FaceModule, GeneratorSlot, SlotDropout
 from ._schedule import WarmupCosine
 from ._stopping import DeferredEarlyStopping, StopWhenAsked
 
-__all__ = ["DEFAULT_AUGMENT", "FaceModule", "FaceNetBase", "check_images_array"]
+__all__ = ["DEFAULT_AUGMENT", "MODEL_PARAMS", "FaceModule", "FaceNetBase", "check_images_array"]
 
 # A pickled model names each class by its module and name. Models pickled before the
 # engine was a package name these classes ``skface._engine.<name>`` (they load, as this

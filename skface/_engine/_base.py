@@ -119,6 +119,13 @@ def _bf16_supported_on_cpu() -> bool:
         return False
 
 
+# The engine's parameters that define a fitted model, the only ones a safe model file
+# stores: the network and its arguments, the loss (a fitted model carries its state) and
+# test-time flipping. Every other parameter is a runtime or training setting (device,
+# precision, workers, callbacks, optimiser, schedule, augmentation, verbosity).
+MODEL_PARAMS = ("module", "module__", "criterion", "criterion__", "tta")
+
+
 class FaceNetBase(NeuralNet):
     """Shared skorch engine of skface's estimators (not used directly).
 
