@@ -206,6 +206,62 @@ def test_partial_fit_within_a_plan_continues_its_cosine(images, genders):
     assert np.all(np.diff(lrs) <= 1e-12)  # decaying from the start, never warming up
 
 
+def _lrs_of_the_next_call(net, train) -> np.ndarray:
+    """Learning rates of every optimiser step that ``train()`` takes, per group."""
+    seen = []
+    step = net.optimizer_.step
+
+    def recording(*args, **kwargs):
+        seen.append([g["lr"] for g in net.optimizer_.param_groups])
+        return step(*args, **kwargs)
+
+    net.optimizer_.step = recording
+    try:
+        train()
+    finally:
+        if net.optimizer_.step is recording:
+            del net.optimizer_.step
+    return np.array(seen)
+
+
+@pytest.mark.parametrize("how", ["partial_fit", "warm_start", "partial_fit mid-plan"])
+@pytest.mark.parametrize("param", ["lr", "optimizer__lr"])
+@pytest.mark.parametrize("new_lr", [1e-5, 5e-2])
+def test_the_next_training_call_plans_from_the_learning_rate_set_now(images, genders, how,
+                                                                     param, new_lr):
+    net = GenderClassifier(**{**FAST, "max_epochs": 2}, validation_fraction=0.0)
+    if how == "partial_fit mid-plan":
+        net.set_params(max_epochs=4)
+    net.fit(images, genders, epochs=1 if how.endswith("mid-plan") else None)
+    net.set_params(**{param: new_lr})
+    if how == "warm_start":
+        net.set_params(warm_start=True)
+        lrs = _lrs_of_the_next_call(net, lambda: net.fit(images, genders))
+    else:
+        lrs = _lrs_of_the_next_call(net, lambda: net.partial_fit(images, genders, epochs=1))
+    assert len(lrs) and lrs.max() <= new_lr * (1 + 1e-9), (lrs.max(), new_lr)
+    assert lrs.max() >= 0.1 * new_lr  # the new rate, not zero
+
+
+def test_a_learning_rate_set_between_calls_keeps_each_groups_ratio(images, genders):
+    net = GenderClassifier(**FAST, lr=1e-2, validation_fraction=0.0,
+                           optimizer__param_groups=[("net.features.*", {"lr": 1e-5})])
+    net.fit(images, genders)
+    net.set_params(optimizer__param_groups=[("net.features.*", {"lr": 1e-6})], lr=1e-3)
+    lrs = _lrs_of_the_next_call(net, lambda: net.partial_fit(images, genders, epochs=1))
+    features = {id(p) for p in net.module_.net.features.parameters()}
+    own = [all(id(p) in features for p in g["params"]) for g in net.optimizer_.param_groups]
+    np.testing.assert_allclose(lrs.max(axis=0), np.where(own, 1e-6, 1e-3), rtol=1e-6)
+
+
+def test_one_groups_rate_set_between_calls_is_the_one_it_trains_at(images, genders):
+    net = GenderClassifier(**FAST, validation_fraction=0.0).fit(images, genders)
+    net.set_params(optimizer__param_groups__0__lr=1e-6)
+    lrs = _lrs_of_the_next_call(net, lambda: net.partial_fit(images, genders, epochs=1))
+    assert lrs[:, 0].max() <= 1e-6 * (1 + 1e-9)
+    np.testing.assert_allclose(lrs[:, 1:].max(axis=0), net.lr)
+
+
 def test_partial_fit_classes(images):
     y = np.arange(64) % 2  # only two of three races in the first chunk
     net = RaceClassifier(**FAST).partial_fit(images, y, classes=[0, 1, 2])
@@ -494,6 +550,26 @@ def test_weight_decay_spares_biases_norms_thresholds_and_task_weights(images):
     assert id(binner.module_.ordinal_bias) in {
         id(p) for g in binner.optimizer_.param_groups if g["weight_decay"] == 0
         for p in g["params"]}
+
+
+@pytest.mark.parametrize("how", ["set_params after fit", "set_params then partial_fit",
+                                 "set_params on a warm start"])
+@pytest.mark.parametrize("Estimator", [GenderClassifier, FaceAttributes])
+def test_weight_decay_set_after_fit_still_spares_the_vectors(images, how, Estimator):
+    import pandas as pd
+
+    y = (np.arange(64) % 2 if Estimator is GenderClassifier else pd.DataFrame(
+        {"age": np.linspace(1, 80, 64), "gender": np.arange(64) % 2,
+         "race": np.arange(64) % 3}))
+    net = Estimator(**{**FAST, "max_epochs": 1}).fit(images, y)
+    net.set_params(optimizer__weight_decay=0.05)
+    if how == "set_params then partial_fit":
+        net.partial_fit(images, y, epochs=1)
+    elif how == "set_params on a warm start":
+        net.set_params(warm_start=True).fit(images, y)
+    for group in net.optimizer_.param_groups:
+        dims = {p.dim() for p in group["params"]}
+        assert group["weight_decay"] == (0.0 if dims == {1} else 0.05), (how, dims)
 
 
 def test_a_perfect_age_distribution_costs_nothing():

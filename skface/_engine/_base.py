@@ -11,6 +11,7 @@ import contextlib
 import functools
 import inspect
 import math
+import re
 import threading
 import warnings
 from numbers import Integral, Real
@@ -316,7 +317,52 @@ class FaceNetBase(NeuralNet):
             out = super().set_params(**kwargs)
         if "device" in kwargs:
             self.device_ = self._resolve_device()
+        optimizer_keys = [k for k in kwargs if k == "lr" or k.startswith("optimizer__")]
+        for key in optimizer_keys:
+            name = key[len("optimizer__"):]
+            group = re.fullmatch(r"param_groups__([0-9]+)__(.+)", name)
+            if group:  # one live group's setting, until the optimiser is built again
+                self._group_settings_[(int(group[1]), group[2])] = kwargs[key]
+            elif key != "lr":
+                # skorch's setter writes the optimiser's groups only: keep it a
+                # parameter, so that get_params and the next optimiser say it too
+                vars(self)[key] = kwargs[key]
+        if "optimizer__param_groups" in kwargs:
+            self.initialize_optimizer()  # other groups: the optimiser is built anew
+        elif optimizer_keys:
+            self._apply_optimizer_params()
         return out
+
+    def initialize_optimizer(self, *args, **kwargs):
+        self._group_settings_ = {}
+        return super().initialize_optimizer(*args, **kwargs)
+
+    def _apply_optimizer_params(self) -> None:
+        """Write the optimiser settings the parameters give now into its groups.
+
+        skorch's setter writes ``lr`` and ``optimizer__<name>`` into every parameter
+        group, and the built-in schedule leaves the last epoch's rate in them: each
+        group gets back what :meth:`get_params_for_optimizer` plans for it (weight decay
+        stays off the one-dimensional parameters, groups keep their own rates). With
+        the user's own LR scheduler, the rates are left to it.
+        """
+        optimizer = getattr(self, "optimizer_", None)
+        if optimizer is None:
+            return
+        args, kwargs = self.get_params_for_optimizer(
+            "optimizer", self.get_all_learnable_params())
+        planned = list(args[0]) if args else []
+        if len(planned) != len(optimizer.param_groups):
+            return  # the network changed shape: initialize_optimizer plans afresh
+        keep_lr = self._user_lr_scheduler()
+        overrides = getattr(self, "_group_settings_", {})
+        for i, (group, plan) in enumerate(zip(optimizer.param_groups, planned, strict=True)):
+            settings = {**kwargs, **({k: v for k, v in plan.items() if k != "params"}
+                                     if isinstance(plan, dict) else {})}
+            settings.update({name: v for (j, name), v in overrides.items() if j == i})
+            for key, value in settings.items():
+                if key in group and not (keep_lr and key == "lr"):
+                    group[key] = value
 
     def _get_params_callbacks(self, deep=True):
         # The built-in callbacks depend on parameter values (patience, ema_decay, ...).
@@ -862,6 +908,7 @@ class FaceNetBase(NeuralNet):
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         self._loop_epochs_ = self.max_epochs if epochs is None else epochs
         self._refresh_module_settings()
+        self._apply_optimizer_params()  # the schedule plans from the rates as set now
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt:

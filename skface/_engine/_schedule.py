@@ -13,7 +13,9 @@ class WarmupCosine(Callback):
     The schedule is planned when training starts, from the batches the training
     iterator really yields per epoch and the epochs this call really runs (``fit``'s
     ``epochs=`` or ``max_epochs``). Each parameter group's own initial learning rate is
-    scaled, so groups set with ``optimizer__param_groups`` keep their ratios.
+    scaled, so groups set with ``optimizer__param_groups`` keep their ratios; each
+    training call takes the rates as the parameters give them then (a learning rate
+    set with ``set_params`` between calls is the one the next call scales).
     ``partial_fit`` and warm-start fits continue the plan where it stopped; once it
     has ended, the next call starts a new cosine cycle over its own epochs, from the
     initial rates and without warm-up.
@@ -40,9 +42,10 @@ class WarmupCosine(Callback):
         self.plan_pending_ = False
         steps = max(1, net._train_batches_per_epoch(dataset_train))
         epochs = net._planned_epochs()
-        groups = net.optimizer_.param_groups
-        if self.base_lrs_ is None or len(self.base_lrs_) != len(groups):
-            self.base_lrs_ = [float(g.get("initial_lr", g["lr"])) for g in groups]
+        # each training call starts from the rates the parameters give now (the
+        # engine writes them into the groups before training), so that a learning
+        # rate set between calls is the one this call scales
+        self.base_lrs_ = [float(g["lr"]) for g in net.optimizer_.param_groups]
         if self.step_ < self.total_:
             return  # continue the plan that is under way
         first = self.total_ == 0
