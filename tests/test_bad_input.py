@@ -430,6 +430,163 @@ def test_a_report_next_to_the_label_table_is_fine(project, monkeypatch):
     assert source_protection("labels.csv")["data_dirs"] == [str(project["faces"])]
 
 
+# ------------------------------------------- leftovers of killed writers
+# A write removes the temporary names (`.skface-partial-<pid>-<hex>-<name>`) that killed
+# skface processes left beside its output. Whoever can create entries there can plant
+# such a name: removal never follows a symbolic link in any part of a name, never leaves
+# the leftover folder, and a name with a pid no process can have is not skface's.
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait(timeout=60)
+    return done.pid
+
+
+def _manifest(folder: Path, files: list[str]) -> None:
+    (folder / ".skface-manifest.json").write_text(
+        json.dumps({"format": "skface output folder", "files": files}))
+
+
+def _plant(out: Path, elsewhere: Path, layout: str) -> Path:
+    """A leftover of a dead process in ``out`` whose removal could reach ``elsewhere``."""
+    left = out / f".skface-partial-{_dead_pid()}-0123abcd-report"
+    if layout == "leftover is a link":
+        os.symlink(elsewhere, left)
+        return left
+    left.mkdir()
+    (left / "a.csv").write_text("skface's")
+    if layout == "link to a folder":
+        os.symlink(elsewhere, left / "sub")
+        _manifest(left, ["a.csv", "sub/thesis.txt", "sub/deeper/draft.txt"])
+    elif layout == "link in the middle":
+        (left / "a").mkdir()
+        os.symlink(elsewhere, left / "a" / "sub")
+        _manifest(left, ["a.csv", "a/sub/thesis.txt", "a/sub/deeper/draft.txt"])
+    elif layout == "link to a folder above":
+        os.symlink(elsewhere.parent, left / "up")
+        _manifest(left, [f"up/{elsewhere.name}/thesis.txt", "up/out/notes.txt"])
+    elif layout == "relative link to ..":
+        os.symlink("..", left / "up")
+        _manifest(left, ["up/notes.txt", "a.csv"])
+    elif layout == "chain of links":
+        os.symlink(elsewhere, out / "hop")
+        os.symlink(out / "hop", left / "sub")
+        _manifest(left, ["sub/thesis.txt"])
+    elif layout == "link to a file":
+        os.symlink(elsewhere / "thesis.txt", left / "thesis.txt")
+        _manifest(left, ["a.csv", "thesis.txt"])
+    elif layout == "dot-dot entries":
+        _manifest(left, ["a.csv", f"../../{elsewhere.name}/thesis.txt", "../notes.txt",
+                         "x/../../notes.txt"])
+    elif layout == "absolute entries":
+        _manifest(left, ["a.csv", str(elsewhere / "thesis.txt"), str(out / "notes.txt")])
+    elif layout == "link as the manifest":
+        _manifest(elsewhere, [str(elsewhere / "thesis.txt")])
+        os.symlink(elsewhere / ".skface-manifest.json", left / ".skface-manifest.json")
+    elif layout == "no manifest, links inside":
+        (left / "a").mkdir()
+        os.symlink(elsewhere, left / "a" / "sub")
+        os.symlink(elsewhere / "thesis.txt", left / "thesis.txt")
+    else:
+        raise AssertionError(layout)
+    return left
+
+
+def _outside(root: Path) -> dict[str, tuple]:
+    """Every entry under ``root`` but the output folder itself and the leftover."""
+    return {k: v for k, v in _tree(root).items()
+            if k != "out" and not k.startswith("out/.skface-")}
+
+
+_LAYOUTS = ["link to a folder", "link in the middle", "link to a folder above",
+            "relative link to ..", "chain of links", "link to a file", "dot-dot entries",
+            "absolute entries", "link as the manifest", "no manifest, links inside",
+            "leftover is a link"]
+
+
+@pytest.fixture
+def planted(tmp_path):
+    """An output folder with a file of the user's and a folder of theirs beside it."""
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's")
+    (elsewhere / "deeper").mkdir(parents=True)
+    (elsewhere / "thesis.txt").write_text("years of work")
+    (elsewhere / "deeper" / "draft.txt").write_text("more work")
+    return tmp_path, out, elsewhere
+
+
+def _write(out: Path, writer: str) -> None:
+    from skface._utils import atomic_file, atomic_folder
+
+    if writer == "file":
+        with atomic_file(out / "predictions.csv") as tmp:
+            tmp.write_text("path,gender\n")
+    else:
+        with atomic_folder(out / "report") as tmp:
+            (tmp / "metrics.json").write_text("{}")
+
+
+@pytest.mark.parametrize("writer", ["file", "folder"])
+@pytest.mark.parametrize("layout", _LAYOUTS)
+def test_removing_a_planted_leftover_never_follows_a_link(planted, layout, writer):
+    root, out, elsewhere = planted
+    _plant(out, elsewhere, layout)
+    outside = _outside(root)
+    _write(out, writer)
+    after = _tree(root)
+    assert {k: v for k, v in after.items() if k in outside} == outside  # nothing outside
+    assert (out / ("predictions.csv" if writer == "file" else "report")).exists()
+
+
+@pytest.mark.parametrize("layout", ["link to a folder", "link in the middle",
+                                    "relative link to .."])
+def test_predict_beside_a_planted_leftover_deletes_nothing_else(
+        planted, formula_named_images, monkeypatch, layout):
+    root, out, elsewhere = planted
+    folder, names, _, _ = formula_named_images
+    left = _plant(out, elsewhere, layout)
+    outside = _outside(root)
+    monkeypatch.chdir(folder)
+    assert main(["predict", "model.joblib", "-o", str(out / "p.csv"), "--", names[0]]) == 0
+    assert {k: v for k, v in _tree(root).items() if k in outside} == outside
+    assert (out / "p.csv").is_file()
+    assert not (left / "a.csv").exists()  # what skface wrote there did go
+
+
+def _odd_pids() -> list[str]:
+    try:
+        pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+    except OSError:
+        pid_max = 2**22
+    return ["99999999999999999999999", str(2**63), str(2**63 - 1), str(2**32 + 1),
+            str(2**31), str(pid_max), str(pid_max + 1000), "0", "00", "0" + str(_dead_pid()),
+            "\u0661\u0662\u0663", "\uff11\uff12\uff13", "1_000", "-5"]
+
+
+@pytest.mark.parametrize("writer", ["file", "folder"])
+def test_a_leftover_name_with_a_pid_no_process_can_have_is_left_alone(tmp_path, writer):
+    odd = [f".skface-partial-{pid}-0123abcd-{kind}" for pid in _odd_pids()
+           for kind in ("x.csv", "report")]
+    for name in odd:
+        if name.endswith("report"):
+            (tmp_path / name).mkdir()
+            (tmp_path / name / "kept.txt").write_text("not skface's")
+        else:
+            (tmp_path / name).write_text("not skface's")
+    dead = tmp_path / f".skface-partial-{_dead_pid()}-0123abcd-y.csv"
+    dead.write_text("skface's")
+    _write(tmp_path, writer)  # no OverflowError, nothing of the above removed
+    assert all((tmp_path / name).exists() for name in odd)
+    assert all((tmp_path / name / "kept.txt").exists() for name in odd
+               if name.endswith("report"))
+    assert not dead.exists()  # a real leftover still goes
+
+
 # ------------------------------------------- non-raster formats and special files
 # Every reader of image files decodes only regular files in the allowed raster formats:
 # no other Pillow plugin runs (the EPS one runs Ghostscript), a named pipe or a device is
