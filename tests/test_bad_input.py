@@ -1141,7 +1141,8 @@ def test_imdb_wiki_reads_a_compressed_metadata_file(tmp_path):
 # --------------------------------------------------------------------------- decode cache
 
 _BAD_CACHE_SIZES = ["inf", "1e400", "nan", "-1", "-1e9", "abc", "1e30", "1.5", "2**30",
-                    "12MB", "\u0663", "9223372036854775808"]
+                    "12MB", "\u0663", "9223372036854775808", "0e-99999999999999999999",
+                    "1e99999999999999999999"]
 
 _CACHE_SIZE_SCRIPT = """
 import json, os, sys
@@ -1183,9 +1184,32 @@ def test_bad_cache_size_variable_is_named_at_first_use_not_at_import(files):
             assert "whole number of bytes" in message and "unset it" in message
 
 
+# exponents no size needs, special numbers, signs and other digits: the same error
+_ODD_CACHE_SIZES = ["0e-99999999999999999999", "1e-99999999999999999999",
+                    "0e99999999999999999999", "1e99999999999999999999", "0.0e-1000",
+                    "5e-999999999", "1e-999999999999999999", "0e" + "9" * 5000,
+                    "1" + "0" * 5000, "Infinity", "-Infinity", "NaN", "sNaN", "-0", "+5",
+                    "-0e-99999999999999999999", "1e-1", "0x10", "1_000", "1e", "e5", ".",
+                    "\u0661\u0660", "\uff11\uff10", "1\u0660", "\u00b9", "9.3e18",
+                    "92233720368547758080e-1"]
+
+
+@pytest.mark.parametrize("value", _ODD_CACHE_SIZES)
+def test_odd_cache_size_variable_gives_the_same_clear_error(monkeypatch, value):
+    from skface._imaging import _default_cache_bytes
+
+    monkeypatch.setenv("SKFACE_IMAGE_CACHE_BYTES", value)
+    with pytest.raises(ValueError, match="whole number of bytes") as err:
+        _default_cache_bytes()
+    assert "SKFACE_IMAGE_CACHE_BYTES=" in str(err.value) and len(str(err.value)) < 500
+
+
 @pytest.mark.parametrize(("value", "expected"), [
     ("1000000", 1_000_000), (" 2e6 ", 2_000_000), ("0", 0), ("", 2 * 1024**3),
-    ("1.5e3", 1500), ("9223372036854775807", 2**63 - 1),
+    ("1.5e3", 1500), ("9223372036854775807", 2**63 - 1), ("0e5", 0), ("1.", 1),
+    ("000123.4500e2", 12345), ("12345678901234567890e-1", 1234567890123456789),
+    ("0.00000000000000000001e20", 1), ("9.223372036854775807e18", 2**63 - 1),
+    ("1E+2", 100), ("2e-0", 2),
 ])
 def test_valid_cache_size_variable_is_read(monkeypatch, value, expected):
     from skface._imaging import _default_cache_bytes
