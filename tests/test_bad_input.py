@@ -587,6 +587,45 @@ def test_a_leftover_name_with_a_pid_no_process_can_have_is_left_alone(tmp_path, 
     assert not dead.exists()  # a real leftover still goes
 
 
+# ------------------------------------------- where outputs go and when writing them fails
+# Every output is made the same way whatever the input: `--draw NEWDIR` is created (with
+# its parents) for videos as for images, and a write that fails (a full disk, a file size
+# limit, a read-only place) names the output it was writing.
+
+
+def _video(path: Path, n_frames: int = 3) -> str:
+    import cv2
+
+    face = make_faces(1, size=64, random_state=0)[0][0]
+    frame = np.full((120, 160, 3), 120, np.uint8)
+    frame[20:84, 40:104] = face
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 5.0, (160, 120))
+    assert writer.isOpened()
+    for _ in range(n_frames):
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return str(path)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("inputs", ["video", "video and image", "image"])
+@pytest.mark.parametrize("draw", ["new", "new/deeper/still", "existing/new"])
+def test_predict_draw_creates_a_new_folder_for_videos_as_for_images(
+        tmp_path, formula_named_images, monkeypatch, inputs, draw):
+    pytest.importorskip("cv2")
+    folder, names, _, _ = formula_named_images
+    monkeypatch.chdir(folder)
+    (tmp_path / "existing").mkdir()
+    argv = {"video": [_video(tmp_path / "clip.mp4")], "image": [names[0]],
+            "video and image": [_video(tmp_path / "clip.mp4"), names[0]]}[inputs]
+    out = tmp_path / draw
+    assert main(["predict", "model.joblib", "--draw", str(out), "-o", str(tmp_path / "p.csv"),
+                 "--", *argv]) == 0
+    expected = {"video": ["clip.mp4"], "image": [Path(names[0]).stem + ".png"],
+                "video and image": ["clip.mp4", Path(names[0]).stem + ".png"]}[inputs]
+    assert sorted(p.name for p in out.iterdir()) == sorted(expected)
+
+
 # ------------------------------------------- non-raster formats and special files
 # Every reader of image files decodes only regular files in the allowed raster formats:
 # no other Pillow plugin runs (the EPS one runs Ghostscript), a named pipe or a device is
