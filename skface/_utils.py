@@ -547,6 +547,77 @@ def check_file_output(path: str | os.PathLike, *, overwrite: bool = False,
     return final
 
 
+# --------------------------------------------------------------------------- failed writes
+
+# what to do when writing fails, by errno
+_WRITE_HINTS = {
+    errno.ENOSPC: "the disk is full: free some space or choose another place",
+    errno.EFBIG: "the file is larger than the file system or the file size limit allows: "
+                 "choose another place",
+    errno.EROFS: "the file system is read-only: choose another place",
+    errno.EACCES: "no permission: choose another place",
+    errno.EPERM: "no permission: choose another place",
+    errno.EIO: "the disk reported an input/output error: check it or choose another place",
+}
+if hasattr(errno, "EDQUOT"):
+    _WRITE_HINTS[errno.EDQUOT] = ("the disk quota is used up: free some space or choose "
+                                  "another place")
+# how writers built on Rust's standard library (safetensors) report a system error
+_RUST_OS_ERROR = re.compile(r"\(os error ([0-9]{1,5})\)")
+
+
+def _where_in_output(filename, final: Path, tmp: Path) -> str | None:
+    """How ``filename`` of a failed write relates to the output ``final`` being written as
+    ``tmp``: ``""`` for the output itself (or no file named), a note for a file in it or a
+    folder made for it, None for another file (an input, say)."""
+    if filename is None:
+        return ""
+    try:
+        name = os.path.abspath(os.fsdecode(filename))
+    except (TypeError, ValueError):
+        return None
+    if name in (str(tmp), str(final)):
+        return ""
+    for base in (str(tmp), str(final)):
+        if name.startswith(base + os.sep):
+            return f" (its file {os.path.relpath(name, base)!r})"
+    if str(final).startswith(name.rstrip(os.sep) + os.sep):
+        return f" (making the folder {name!r})"
+    return None
+
+
+def _output_error(exc: BaseException, shown: str, final: Path, tmp: Path) -> OSError | None:
+    """``exc``, a failure of the system to write the output ``shown``, as an OSError that
+    names that output and says what to do; None for any other error."""
+    if isinstance(exc, OSError):
+        if isinstance(exc, FileExistsError) or not exc.errno:
+            return None  # skface's own refusals name the output already
+        where = _where_in_output(exc.filename, final, tmp)
+        if where is None:
+            return None
+        code, reason = exc.errno, exc.strerror or os.strerror(exc.errno)
+    else:
+        match = _RUST_OS_ERROR.search(str(exc))
+        if match is None or int(match.group(1)) not in errno.errorcode:
+            return None
+        code, where = int(match.group(1)), ""
+        reason = os.strerror(code)
+    hint = _WRITE_HINTS.get(code, "choose another place")
+    return OSError(code, f"cannot write {shown!r}{where}: {reason}; {hint}")
+
+
+@contextlib.contextmanager
+def _naming_output(shown: str, final: Path, tmp: Path) -> Iterator[None]:
+    """A system error writing ``tmp`` (a full disk...) is raised naming the output."""
+    try:
+        yield
+    except Exception as exc:
+        named = _output_error(exc, shown, final, tmp)
+        if named is None:
+            raise
+        raise named from exc
+
+
 # --------------------------------------------------------------------------- files
 
 
@@ -585,27 +656,30 @@ def atomic_file(path: str | os.PathLike, *, overwrite: bool = False, clean: bool
     """
     final = check_file_output(path, overwrite=overwrite, inputs=inputs, data_dirs=data_dirs,
                               hint=hint)
-    if make_parents:
-        final.parent.mkdir(parents=True, exist_ok=True)
-    if clean:
-        clean_leftovers(final.parent)
+    shown = os.fspath(path)
     tmp = partial_path(final)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
-                 0o666)  # the usual mode: 0o666 less the umask
+    with _naming_output(shown, final, tmp):
+        if make_parents:
+            final.parent.mkdir(parents=True, exist_ok=True)
+        if clean:
+            clean_leftovers(final.parent)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                     0o666)  # the usual mode: 0o666 less the umask
     try:
         mode = os.fstat(fd).st_mode & 0o777
     finally:
         os.close(fd)
     try:
-        yield tmp
-        if tmp.is_symlink() or not tmp.is_file():
-            raise OSError(f"the temporary file {str(tmp)!r} for {str(final)!r} disappeared "
-                          "while it was written.")
-        if tmp.stat().st_mode & 0o777 != mode:  # a writer that made its own private file
-            os.chmod(tmp, mode)
-        _fsync_path(tmp)
-        _publish_file(tmp, final, overwrite=overwrite, hint=hint)
-        _fsync_path(final.parent, directory=True)
+        with _naming_output(shown, final, tmp):
+            yield tmp
+            if tmp.is_symlink() or not tmp.is_file():
+                raise OSError(f"the temporary file {str(tmp)!r} for {str(final)!r} "
+                              "disappeared while it was written.")
+            if tmp.stat().st_mode & 0o777 != mode:  # a writer that made its own private file
+                os.chmod(tmp, mode)
+            _fsync_path(tmp)
+            _publish_file(tmp, final, overwrite=overwrite, hint=hint)
+            _fsync_path(final.parent, directory=True)
     finally:
         if os.path.lexists(tmp):
             _remove_quietly(tmp)
@@ -789,38 +863,40 @@ def atomic_folder(path: str | os.PathLike, *, overwrite: bool = False,
     """
     shown = os.fspath(path)
     final = check_folder_output(path, overwrite=overwrite, inputs=inputs, data_dirs=data_dirs)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    clean_leftovers(final.parent)
     tmp = partial_path(final)
-    os.mkdir(tmp, 0o777)  # the usual mode: 0o777 less the umask
+    with _naming_output(shown, final, tmp):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        clean_leftovers(final.parent)
+        os.mkdir(tmp, 0o777)  # the usual mode: 0o777 less the umask
     try:
-        yield tmp
-        _write_manifest(tmp)
-        _fsync_tree(tmp)
-        state = _folder_state(final, shown, overwrite=overwrite)  # again: it may have changed
-        if state == "report":
-            aside = partial_path(final)
-            os.rename(final, aside)
-            try:
-                os.rename(tmp, final)
-            except BaseException:
-                os.rename(aside, final)
-                raise
+        with _naming_output(shown, final, tmp):
+            yield tmp
+            _write_manifest(tmp)
+            _fsync_tree(tmp)
+            state = _folder_state(final, shown, overwrite=overwrite)  # again: it may have changed
+            if state == "report":
+                aside = partial_path(final)
+                os.rename(final, aside)
+                try:
+                    os.rename(tmp, final)
+                except BaseException:
+                    os.rename(aside, final)
+                    raise
+                _fsync_path(final.parent, directory=True)
+                if not _remove_report(aside):
+                    print(f"skface: files that skface did not write appeared in {shown!r} while "
+                          f"it was replaced; they were kept in {str(aside)!r}.", file=sys.stderr)
+            else:
+                try:
+                    os.rename(tmp, final)  # replaces an empty folder only, never a full one
+                except OSError as exc:
+                    if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                        raise FileExistsError(
+                            f"{shown!r} was created by another program while skface was "
+                            "writing it; it was left as it is: choose another output folder.",
+                        ) from None
+                    raise
             _fsync_path(final.parent, directory=True)
-            if not _remove_report(aside):
-                print(f"skface: files that skface did not write appeared in {shown!r} while "
-                      f"it was replaced; they were kept in {str(aside)!r}.", file=sys.stderr)
-        else:
-            try:
-                os.rename(tmp, final)  # replaces an empty folder only, never a full one
-            except OSError as exc:
-                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
-                    raise FileExistsError(
-                        f"{shown!r} was created by another program while skface was "
-                        "writing it; it was left as it is: choose another output folder.",
-                    ) from None
-                raise
-        _fsync_path(final.parent, directory=True)
     finally:
         if os.path.lexists(tmp):
             _remove_quietly(tmp)

@@ -626,6 +626,93 @@ def test_predict_draw_creates_a_new_folder_for_videos_as_for_images(
     assert sorted(p.name for p in out.iterdir()) == sorted(expected)
 
 
+_WRITE_ERRORS = ["ENOSPC", "EDQUOT", "EFBIG", "EIO", "EROFS"]
+
+
+def _failing(code: str, filename):
+    import errno
+
+    number = getattr(errno, code)
+    return OSError(number, os.strerror(number), *([] if filename is None else [filename]))
+
+
+@pytest.mark.parametrize("named", ["nothing", "the temporary name", "a file in it"])
+@pytest.mark.parametrize("code", _WRITE_ERRORS)
+@pytest.mark.parametrize("writer", ["file", "folder"])
+def test_a_failed_write_names_the_output(tmp_path, monkeypatch, writer, code, named):
+    import errno
+
+    from skface._utils import atomic_file, atomic_folder
+
+    if not hasattr(errno, code):
+        pytest.skip(f"no {code} here")
+    monkeypatch.chdir(tmp_path)
+    shown = "out.csv" if writer == "file" else "report"
+    with pytest.raises(OSError) as info:
+        with (atomic_file if writer == "file" else atomic_folder)(shown) as tmp:
+            where = {"nothing": None, "the temporary name": str(tmp),
+                     "a file in it": str(tmp / "fig.png")}[named]
+            if writer == "file" and named == "a file in it":
+                where = str(tmp)
+            raise _failing(code, where)
+    message = str(info.value)
+    assert repr(shown) in message and ".skface-partial" not in message, message
+    assert info.value.errno == getattr(errno, code)
+    assert os.strerror(getattr(errno, code)) in message
+    assert sorted(os.listdir(tmp_path)) == []  # nothing left behind
+
+
+def test_a_failed_write_of_another_file_keeps_its_own_name(tmp_path):
+    from skface._utils import atomic_file
+
+    with pytest.raises(FileNotFoundError) as info:
+        with atomic_file(tmp_path / "out.csv"):
+            open(tmp_path / "missing-input.csv")  # an input, not the output
+    assert info.value.filename == str(tmp_path / "missing-input.csv")
+
+
+_FSIZE_LIMITED = """
+import os, resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.RLIM_INFINITY))
+sys.argv = sys.argv[1:]
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("what", ["predict -o", "save_model"])
+def test_a_write_past_the_file_size_limit_names_the_output(
+        tmp_path, formula_named_images, what):
+    """A real failed write (the file size limit gives EFBIG, as a full disk gives ENOSPC)."""
+    import subprocess
+    import sys
+
+    folder, names, _, _ = formula_named_images
+    out = tmp_path / ("predictions.csv" if what == "predict -o" else "model.safetensors")
+    if what == "predict -o":
+        code = _FSIZE_LIMITED + (
+            "from skface._cli import main\n"
+            "sys.exit(main(['predict', 'model.joblib', '-o', sys.argv[1], '--', "
+            "*sys.argv[2:]]))\n")
+        argv = ["200", str(out), *names]
+    else:
+        pytest.importorskip("safetensors")
+        code = _FSIZE_LIMITED + (
+            "from sklearn.pipeline import make_pipeline\n"
+            "from skface import GenderClassifier, ImageLoader, save_model\n"
+            "model = make_pipeline(ImageLoader(size=16), GenderClassifier())\n"
+            "try:\n    save_model(model, sys.argv[1])\n"
+            "except OSError as err:\n    print(err, file=sys.stderr)\n    sys.exit(3)\n")
+        argv = ["64", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", code, *argv], cwd=folder, env=env,
+                          capture_output=True, text=True, timeout=100)
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr and repr(str(out)) in done.stderr, done.stderr
+    assert "File too large" in done.stderr and ".skface-partial" not in done.stderr
+    assert os.listdir(tmp_path) == []
+
+
 # ------------------------------------------- non-raster formats and special files
 # Every reader of image files decodes only regular files in the allowed raster formats:
 # no other Pillow plugin runs (the EPS one runs Ghostscript), a named pipe or a device is
