@@ -393,6 +393,8 @@ def _remove_folder_at(parent_fd: int, name: str) -> bool:
     fd = _open_folder_at(parent_fd, name)
     try:
         dev = os.fstat(fd).st_dev
+        if dev != os.fstat(parent_fd).st_dev:
+            return False  # another file system mounted there: not a folder skface made
         listed = _manifest_at(fd)
         if listed is True:
             return False
