@@ -447,13 +447,22 @@ def _draw_rows(table, paths: list[str], targets: list, tasks, force: bool) -> No
             Image.fromarray(draw_predictions(rgb, boxes, labels)).save(partial, format="PNG")
 
 
+def _make_draw_folder(draw: str) -> None:
+    """Create the ``--draw`` folder and its parents, and clear leftovers of killed runs
+    there: once, before any input (image or video) is drawn into it."""
+    from ._utils import clean_leftovers
+
+    os.makedirs(draw, exist_ok=True)
+    clean_leftovers(draw)  # once, not once per file
+
+
 def _predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from ._analyze import analyze, default_cropper, image_files, resolve_predictor
     from ._draw import annotate_video
     from ._spreadsheet import spreadsheet_safe
-    from ._utils import atomic_file, check_file_output, clean_leftovers
+    from ._utils import atomic_file, check_file_output
 
     paths = list(args.paths)
     folder = paths[0] if len(paths) == 1 and os.path.isdir(paths[0]) else None
@@ -482,13 +491,13 @@ def _predict(args: argparse.Namespace) -> int:
     tasks = resolve_predictor(model)[0].task_.tasks
     images = [p for p in paths if not p.lower().endswith(VIDEO_SUFFIXES)]
     tables = []
+    if args.draw:  # made (with its parents) for images and videos alike, once
+        _make_draw_folder(args.draw)
     if images:
         table = analyze(images, model, detect=detect, codes=args.codes, on_error=args.on_error,
                         cropper=default_cropper(model, args.detector) if detect else None,
                         progress=_progress("predict", "images"))
         if args.draw:
-            os.makedirs(args.draw, exist_ok=True)
-            clean_leftovers(args.draw)  # once, not once per file
             drawn = [(p, t) for p, t in zip(paths, targets, strict=True) if p in set(images)]
             _draw_rows(table, [p for p, _ in drawn], [t for _, t in drawn], tasks, args.force)
         if not detect:  # whole images: the box is the image, not worth a column

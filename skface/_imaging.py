@@ -22,7 +22,6 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import NamedTuple
 
 import numpy as np
@@ -411,7 +410,8 @@ _ENTRY_OVERHEAD = 256  # bytes for the key, the ndarray header and the dict slot
 _ENV = "SKFACE_IMAGE_CACHE_BYTES"
 _DEFAULT_BYTES = 2 * 1024**3
 _MAX_LIMIT = 2**63 - 1  # numpy's int64, far beyond any machine's memory
-_LIMIT_SYNTAX = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_MAX_EXPONENT = 100  # in 1e9 notation: no size needs more, and 1e-99999999 is no size
+_LIMIT_SYNTAX = re.compile(r"([0-9]+)(?:\.([0-9]*))?(?:[eE]([+-]?)([0-9]+))?", re.ASCII)
 
 
 def _owner(arr: np.ndarray) -> np.ndarray:
@@ -530,6 +530,31 @@ class _ImageCache:
             self._evict()
 
 
+def _whole_bytes(text: str) -> int | None:
+    """``text`` as a whole number from 0 to ``_MAX_LIMIT``, or None.
+
+    Digits 0-9 with an optional fraction and exponent (``1e9``, ``1.5e3``; an exponent
+    from -100 to 100), worked out on the digits themselves: no value costs more than
+    its length, and none raises anything.
+    """
+    match = _LIMIT_SYNTAX.fullmatch(text)
+    if match is None:
+        return None
+    whole, fraction, sign, exponent = match.groups(default="")
+    exponent = exponent.lstrip("0") or "0"
+    if len(exponent) > len(str(_MAX_EXPONENT)) or int(exponent) > _MAX_EXPONENT:
+        return None  # no size is written so, not even 0e-99999
+    digits = (whole + fraction).lstrip("0")
+    if not digits:
+        return 0
+    significant = digits.rstrip("0")
+    shift = len(digits) - len(significant) - len(fraction) + int(sign + exponent)
+    if shift < 0 or len(significant) + shift > len(str(_MAX_LIMIT)):
+        return None  # not whole, or more digits than the largest bound has
+    value = int(significant) * 10**shift
+    return value if value <= _MAX_LIMIT else None
+
+
 def _default_cache_bytes() -> int:
     """The bound given by ``SKFACE_IMAGE_CACHE_BYTES``, or 2 GiB when it is unset or empty.
 
@@ -537,20 +562,17 @@ def _default_cache_bytes() -> int:
     ------
     ValueError
         Naming the variable and its value, when it is not a whole number of bytes from 0
-        to 2**63 - 1 (written with the digits 0-9, optionally in exponent notation).
+        to 2**63 - 1 (written with the digits 0-9, optionally in exponent notation with
+        an exponent from -100 to 100).
     """
     env = os.environ.get(_ENV)
     if env is None or not env.strip():
         return _DEFAULT_BYTES
-    text = env.strip()
-    value = None
-    if _LIMIT_SYNTAX.fullmatch(text):
-        number = Decimal(text)
-        if number <= _MAX_LIMIT and number == number.to_integral_value():
-            value = int(number)
+    value = _whole_bytes(env.strip())
     if value is None:
+        shown = repr(env) if len(env) <= 80 else f"{env[:40]!r}... ({len(env):,} characters)"
         raise ValueError(
-            f"the environment variable {_ENV}={env!r} is not a valid size for skface's "
+            f"the environment variable {_ENV}={shown} is not a valid size for skface's "
             f"decoded-image cache: give a whole number of bytes from 0 to {_MAX_LIMIT}, "
             "such as 1000000000 or 1e9 (0 turns the cache off), or unset it for the "
             "default of 2 GiB."

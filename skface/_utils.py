@@ -10,7 +10,10 @@ Every final file or folder skface writes goes through :func:`atomic_file` or
   the temporary file or folder is removed on every error path (Ctrl-C included);
 - a temporary name left by a process that was killed (``kill -9``, a power cut) is
   recognised by its prefix and removed on the next write into that folder, once the
-  process named in it is no longer running; nothing else is ever removed;
+  process named in it is no longer running; nothing else is ever removed: removal goes
+  through open folders (``dir_fd``, ``O_NOFOLLOW``), so it never follows a symbolic link
+  and never leaves the leftover folder, and a name whose pid no process can have is
+  left alone;
 - without ``overwrite`` an existing final name is never replaced, even by a writer that
   finishes first while this one is writing (a hard link, which fails if the name
   exists, publishes the file);
@@ -34,6 +37,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -58,7 +62,12 @@ __all__ = [
 PARTIAL_PREFIX = ".skface-partial-"
 MANIFEST = ".skface-manifest.json"
 _MANIFEST_FORMAT = "skface output folder"
-_PARTIAL_RE = re.compile(r"^\.skface-partial-(\d+)-([0-9a-f]{8})-.")
+# what partial_path writes: the writer's pid in ASCII digits, no leading zero
+_PARTIAL_RE = re.compile(r"\.skface-partial-([1-9][0-9]{0,9})-([0-9a-f]{8})-.",
+                         re.ASCII | re.DOTALL)
+_MANIFEST_MAX_BYTES = 64 * 1024**2  # a manifest lists file names: far more than any report's
+_LEFTOVER_DEPTH = 32  # folders in a leftover; skface's reports nest one or two
+_PID_T_MAX = 2**31 - 1  # pid_t is 32 bits wide on the systems skface runs on
 _NAME_MAX = 255  # bytes in one file name on common file systems
 # the suffixes of video files (skface predict --detect reads them frame by frame)
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
@@ -138,6 +147,29 @@ def partial_path(final: str | os.PathLike) -> Path:
     return final.with_name(head + name)
 
 
+def _pid_max() -> int:
+    """One more than the largest pid this system gives a process."""
+    try:
+        with open("/proc/sys/kernel/pid_max", "rb") as f:
+            value = int(f.read(32).strip())
+    except (OSError, ValueError):
+        return _PID_T_MAX
+    return min(value, _PID_T_MAX) if value > 1 else _PID_T_MAX
+
+
+def _leftover_pid(name: str, pid_max: int) -> int | None:
+    """The pid in ``name`` if skface could have written it as a temporary name, else None.
+
+    A name with a pid no process can have (past the system's largest pid, or written
+    with other digits or a leading zero) is not skface's: it is never removed.
+    """
+    match = _PARTIAL_RE.match(name)
+    if match is None:
+        return None
+    pid = int(match.group(1))
+    return pid if pid < pid_max else None
+
+
 def _pid_alive(pid: int) -> bool:
     if pid <= 0:
         return True  # not a pid skface writes: never treated as dead
@@ -147,7 +179,7 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:  # PermissionError: it runs, as another user
+    except (OSError, OverflowError, ValueError):  # PermissionError: it runs, as another user
         return True
     return True
 
@@ -157,30 +189,228 @@ def clean_leftovers(folder: str | os.PathLike) -> list[str]:
 
     Only names of the form ``.skface-partial-<pid>-<random>-<name>`` whose process
     ``<pid>`` no longer runs are removed. A leftover folder that holds a manifest loses
-    only the files the manifest lists (and the manifest, and then the folder if it is
-    empty). Returns the names removed. Does nothing where processes cannot be checked.
+    only the regular files the manifest lists (and the manifest, and then the folder if
+    it is empty); one without a manifest (killed while it was filled) is removed whole.
+    Removal never follows a symbolic link, never leaves the leftover folder and never
+    crosses into another file system. Returns the names removed. Does nothing where
+    processes or folders cannot be checked this way.
     """
-    if os.name != "posix":
+    if not _FD_WALK:
+        return []
+    try:
+        dir_fd = os.open(folder, _O_FOLDER)
+    except OSError:
         return []
     removed = []
     try:
-        entries = list(os.scandir(folder))
+        try:
+            names = os.listdir(dir_fd)
+        except OSError:
+            return []
+        pid_max = _pid_max()
+        for name in names:
+            pid = _leftover_pid(name, pid_max)
+            if pid is None or _pid_alive(pid):
+                continue
+            try:
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    if not _remove_folder_at(dir_fd, name):
+                        continue
+                else:  # a file, or a link: the link itself goes, never what it names
+                    os.unlink(name, dir_fd=dir_fd)
+            except OSError:
+                continue
+            removed.append(name)
+    finally:
+        os.close(dir_fd)
+    return removed
+
+
+# --------------------------------------------------------------------------- removing folders
+# Leftover folders and replaced reports are removed through open folders (``dir_fd``):
+# every folder is opened with O_NOFOLLOW relative to the one above it, so no symbolic
+# link, in any part of a name, leads the removal out of the folder it started in.
+
+_O_FOLDER = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_FD_WALK = (os.name == "posix" and bool(_O_NOFOLLOW) and hasattr(os, "O_DIRECTORY")
+            and {os.open, os.stat, os.unlink, os.rmdir} <= os.supports_dir_fd
+            and os.listdir in os.supports_fd)
+
+
+def _plain_name(part: str) -> bool:
+    """A name of an entry directly inside a folder: no separator, not ``.`` or ``..``."""
+    return part not in ("", ".", "..") and "/" not in part and "\0" not in part \
+        and (os.altsep is None or os.altsep not in part) and os.sep not in part
+
+
+def _open_folder_at(dir_fd: int, name: str, dev: int | None = None) -> int:
+    """Open the folder ``name`` inside the open folder ``dir_fd``, never through a link.
+
+    Raises OSError when it is a link, not a folder, or (given ``dev``) on another file
+    system than ``dev``.
+    """
+    fd = os.open(name, _O_FOLDER | _O_NOFOLLOW, dir_fd=dir_fd)
+    if dev is not None and os.fstat(fd).st_dev != dev:
+        os.close(fd)
+        raise OSError(errno.EXDEV, "another file system", name)
+    return fd
+
+
+def _walk_to(dir_fd: int, parts: list[str], dev: int) -> int | None:
+    """The open folder ``parts`` names inside ``dir_fd``; None if a part is no real folder."""
+    fd = dir_fd
+    try:
+        for part in parts:
+            inner = _open_folder_at(fd, part, dev)
+            if fd != dir_fd:
+                os.close(fd)
+            fd = inner
     except OSError:
-        return []
-    for entry in entries:
-        match = _PARTIAL_RE.match(entry.name)
-        if not match or _pid_alive(int(match.group(1))):
+        if fd != dir_fd:
+            os.close(fd)
+        return None
+    return fd
+
+
+def _manifest_at(dir_fd: int) -> list[str] | bool:
+    """What the manifest in the open folder ``dir_fd`` lists.
+
+    Returns the listed names (each a path of plain names, ``/``-separated), False when
+    there is no manifest, True when there is one that skface did not write (a link, not
+    a regular file, too large, not skface's format, or naming anything but files inside
+    the folder).
+    """
+    try:
+        fd = os.open(MANIFEST, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _O_NOFOLLOW
+                     | getattr(os, "O_CLOEXEC", 0), dir_fd=dir_fd)
+    except FileNotFoundError:
+        return False
+    except OSError:  # a link (ELOOP), or unreadable
+        return True
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > _MANIFEST_MAX_BYTES:
+            return True
+        with os.fdopen(os.dup(fd), "rb") as f:
+            raw = f.read(_MANIFEST_MAX_BYTES + 1)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return _parse_manifest(raw)
+
+
+def _parse_manifest(raw: bytes) -> list[str] | bool:
+    if len(raw) > _MANIFEST_MAX_BYTES:
+        return True
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return True
+    if not isinstance(data, dict) or data.get("format") != _MANIFEST_FORMAT:
+        return True
+    files = data.get("files")
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        return True
+    for name in files:  # _write_manifest writes paths of plain names joined by "/"
+        if not all(_plain_name(part) for part in name.split("/")):
+            return True  # a manifest naming anything outside its folder is not skface's
+    return files
+
+
+def _empty_folder_at(dir_fd: int, dev: int, depth: int = 0) -> bool:
+    """Remove everything inside the open folder ``dir_fd``; True if it is empty now.
+
+    Links are removed, never followed; folders on another file system or deeper than
+    any skface writes are left (and the folders above them).
+    """
+    empty = True
+    for name in os.listdir(dir_fd):
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if not stat.S_ISDIR(st.st_mode):
+                os.unlink(name, dir_fd=dir_fd)
+                continue
+            if depth >= _LEFTOVER_DEPTH or st.st_dev != dev:
+                empty = False
+                continue
+            inner = _open_folder_at(dir_fd, name, dev)
+            try:
+                done = _empty_folder_at(inner, dev, depth + 1)
+            finally:
+                os.close(inner)
+            if done:
+                os.rmdir(name, dir_fd=dir_fd)
+            else:
+                empty = False
+        except FileNotFoundError:
+            continue
+        except OSError:
+            empty = False
+    return empty
+
+
+def _remove_listed_at(dir_fd: int, listed: list[str], dev: int) -> None:
+    """Remove the regular files ``listed`` (and then their emptied folders) in ``dir_fd``."""
+    for name in listed:
+        *parents, last = name.split("/")
+        fd = _walk_to(dir_fd, parents, dev)
+        if fd is None:
             continue
         try:
-            if entry.is_dir(follow_symlinks=False):
-                if not _remove_report(Path(entry.path)):
-                    continue
-            else:
-                os.unlink(entry.path)
+            if stat.S_ISREG(os.stat(last, dir_fd=fd, follow_symlinks=False).st_mode):
+                os.unlink(last, dir_fd=fd)  # never follows: a link put there now goes itself
         except OSError:
+            pass
+        finally:
+            if fd != dir_fd:
+                os.close(fd)
+    folders = {tuple(name.split("/")[:i]) for name in listed
+               for i in range(1, name.count("/") + 1)}
+    for parts in sorted(folders, key=len, reverse=True):
+        fd = _walk_to(dir_fd, list(parts[:-1]), dev)
+        if fd is None:
             continue
-        removed.append(entry.name)
-    return removed
+        try:
+            os.rmdir(parts[-1], dir_fd=fd)  # only if empty; a link is not a folder
+        except OSError:
+            pass
+        finally:
+            if fd != dir_fd:
+                os.close(fd)
+
+
+def _remove_folder_at(parent_fd: int, name: str) -> bool:
+    """Remove the folder ``name`` in the open folder ``parent_fd`` as skface wrote it.
+
+    With a manifest, only the regular files it lists go (then their folders, the
+    manifest and the folder if nothing else is left); without one (a folder still being
+    filled when its process died) everything in it goes. A manifest skface did not
+    write leaves the folder as it is. Returns True if the folder is gone.
+    """
+    fd = _open_folder_at(parent_fd, name)
+    try:
+        dev = os.fstat(fd).st_dev
+        if dev != os.fstat(parent_fd).st_dev:
+            return False  # another file system mounted there: not a folder skface made
+        listed = _manifest_at(fd)
+        if listed is True:
+            return False
+        if listed is False:
+            if not _empty_folder_at(fd, dev):
+                return False
+        else:
+            _remove_listed_at(fd, listed, dev)
+            if any(n != MANIFEST for n in os.listdir(fd)):
+                return False
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(MANIFEST, dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=parent_fd)
+    return True
 
 
 # --------------------------------------------------------------------------- durability
@@ -319,6 +549,77 @@ def check_file_output(path: str | os.PathLike, *, overwrite: bool = False,
     return final
 
 
+# --------------------------------------------------------------------------- failed writes
+
+# what to do when writing fails, by errno
+_WRITE_HINTS = {
+    errno.ENOSPC: "the disk is full: free some space or choose another place",
+    errno.EFBIG: "the file is larger than the file system or the file size limit allows: "
+                 "choose another place",
+    errno.EROFS: "the file system is read-only: choose another place",
+    errno.EACCES: "no permission: choose another place",
+    errno.EPERM: "no permission: choose another place",
+    errno.EIO: "the disk reported an input/output error: check it or choose another place",
+}
+if hasattr(errno, "EDQUOT"):
+    _WRITE_HINTS[errno.EDQUOT] = ("the disk quota is used up: free some space or choose "
+                                  "another place")
+# how writers built on Rust's standard library (safetensors) report a system error
+_RUST_OS_ERROR = re.compile(r"\(os error ([0-9]{1,5})\)")
+
+
+def _where_in_output(filename, final: Path, tmp: Path) -> str | None:
+    """How ``filename`` of a failed write relates to the output ``final`` being written as
+    ``tmp``: ``""`` for the output itself (or no file named), a note for a file in it or a
+    folder made for it, None for another file (an input, say)."""
+    if filename is None:
+        return ""
+    try:
+        name = os.path.abspath(os.fsdecode(filename))
+    except (TypeError, ValueError):
+        return None
+    if name in (str(tmp), str(final)):
+        return ""
+    for base in (str(tmp), str(final)):
+        if name.startswith(base + os.sep):
+            return f" (its file {os.path.relpath(name, base)!r})"
+    if str(final).startswith(name.rstrip(os.sep) + os.sep):
+        return f" (making the folder {name!r})"
+    return None
+
+
+def _output_error(exc: BaseException, shown: str, final: Path, tmp: Path) -> OSError | None:
+    """``exc``, a failure of the system to write the output ``shown``, as an OSError that
+    names that output and says what to do; None for any other error."""
+    if isinstance(exc, OSError):
+        if isinstance(exc, FileExistsError) or not exc.errno:
+            return None  # skface's own refusals name the output already
+        where = _where_in_output(exc.filename, final, tmp)
+        if where is None:
+            return None
+        code, reason = exc.errno, exc.strerror or os.strerror(exc.errno)
+    else:
+        match = _RUST_OS_ERROR.search(str(exc))
+        if match is None or int(match.group(1)) not in errno.errorcode:
+            return None
+        code, where = int(match.group(1)), ""
+        reason = os.strerror(code)
+    hint = _WRITE_HINTS.get(code, "choose another place")
+    return OSError(code, f"cannot write {shown!r}{where}: {reason}; {hint}")
+
+
+@contextlib.contextmanager
+def _naming_output(shown: str, final: Path, tmp: Path) -> Iterator[None]:
+    """A system error writing ``tmp`` (a full disk...) is raised naming the output."""
+    try:
+        yield
+    except Exception as exc:
+        named = _output_error(exc, shown, final, tmp)
+        if named is None:
+            raise
+        raise named from exc
+
+
 # --------------------------------------------------------------------------- files
 
 
@@ -357,27 +658,30 @@ def atomic_file(path: str | os.PathLike, *, overwrite: bool = False, clean: bool
     """
     final = check_file_output(path, overwrite=overwrite, inputs=inputs, data_dirs=data_dirs,
                               hint=hint)
-    if make_parents:
-        final.parent.mkdir(parents=True, exist_ok=True)
-    if clean:
-        clean_leftovers(final.parent)
+    shown = os.fspath(path)
     tmp = partial_path(final)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
-                 0o666)  # the usual mode: 0o666 less the umask
+    with _naming_output(shown, final, tmp):
+        if make_parents:
+            final.parent.mkdir(parents=True, exist_ok=True)
+        if clean:
+            clean_leftovers(final.parent)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                     0o666)  # the usual mode: 0o666 less the umask
     try:
         mode = os.fstat(fd).st_mode & 0o777
     finally:
         os.close(fd)
     try:
-        yield tmp
-        if tmp.is_symlink() or not tmp.is_file():
-            raise OSError(f"the temporary file {str(tmp)!r} for {str(final)!r} disappeared "
-                          "while it was written.")
-        if tmp.stat().st_mode & 0o777 != mode:  # a writer that made its own private file
-            os.chmod(tmp, mode)
-        _fsync_path(tmp)
-        _publish_file(tmp, final, overwrite=overwrite, hint=hint)
-        _fsync_path(final.parent, directory=True)
+        with _naming_output(shown, final, tmp):
+            yield tmp
+            if tmp.is_symlink() or not tmp.is_file():
+                raise OSError(f"the temporary file {str(tmp)!r} for {str(final)!r} "
+                              "disappeared while it was written.")
+            if tmp.stat().st_mode & 0o777 != mode:  # a writer that made its own private file
+                os.chmod(tmp, mode)
+            _fsync_path(tmp)
+            _publish_file(tmp, final, overwrite=overwrite, hint=hint)
+            _fsync_path(final.parent, directory=True)
     finally:
         if os.path.lexists(tmp):
             _remove_quietly(tmp)
@@ -387,26 +691,26 @@ def atomic_file(path: str | os.PathLike, *, overwrite: bool = False, clean: bool
 
 
 def _read_manifest(folder: Path) -> list[str] | None:
-    """The files a folder's manifest lists, or None if it has no valid manifest."""
-    path = folder / MANIFEST
-    if path.is_symlink() or not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("format") != _MANIFEST_FORMAT:
-        return None
-    files = data.get("files")
-    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
-        return None
-    safe = []
-    for name in files:
-        parts = Path(name).parts
-        if not parts or Path(name).is_absolute() or ".." in parts:
-            return None  # a manifest naming files outside its folder is not skface's
-        safe.append(name)
-    return safe
+    """The files a folder's manifest lists, or None if it has no manifest skface wrote."""
+    if _FD_WALK:
+        try:
+            fd = os.open(folder, _O_FOLDER)
+        except OSError:
+            return None
+        try:
+            listed = _manifest_at(fd)
+        finally:
+            os.close(fd)
+    else:
+        path = folder / MANIFEST
+        if path.is_symlink() or not path.is_file():
+            return None
+        try:
+            with open(path, "rb") as f:
+                listed = _parse_manifest(f.read(_MANIFEST_MAX_BYTES + 1))
+        except OSError:
+            return None
+    return listed if isinstance(listed, list) else None
 
 
 def _foreign_entries(folder: Path, listed: list[str]) -> list[str]:
@@ -485,41 +789,56 @@ def _write_manifest(folder: Path) -> None:
     from ._version import __version__
 
     files = sorted(
-        os.path.relpath(os.path.join(root, name), folder)
+        Path(os.path.relpath(os.path.join(root, name), folder)).as_posix()
         for root, _, names in os.walk(folder) for name in names)
     files = [f for f in files if f != MANIFEST]
     data = {"format": _MANIFEST_FORMAT, "skface": __version__,
             "note": "skface wrote this folder; `--force` replaces it only while it holds "
                     "nothing but these files.",
             "files": files}
-    (folder / MANIFEST).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    # whole or absent: a folder whose writer died before its manifest is removed whole
+    part = folder / f"{PARTIAL_PREFIX}{MANIFEST}"
+    part.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    os.replace(part, folder / MANIFEST)
 
 
 def _remove_report(folder: Path) -> bool:
-    """Remove a folder skface wrote: only the files its manifest lists.
+    """Remove a folder skface wrote: only the regular files its manifest lists.
 
     A folder without a manifest (one still being filled when its process died) is
-    removed whole. Returns True if the folder is gone, False if entries skface did
-    not write were left (and the folder with them).
+    removed whole. Symbolic links are never followed. Returns True if the folder is
+    gone, False if entries skface did not write were left (and the folder with them).
     """
-    listed = _read_manifest(folder)
-    if listed is None:
-        shutil.rmtree(folder)
-        return True
-    for name in listed:
-        target = folder / name
-        if os.path.islink(target) or not os.path.isfile(target):
-            continue
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(target)
-    for name in sorted({str(Path(n).parent) for n in listed if Path(n).parent != Path(".")},
-                       key=len, reverse=True):
-        with contextlib.suppress(OSError):
-            os.rmdir(folder / name)
-    if any(e.name != MANIFEST for e in os.scandir(folder)):
+    if not _FD_WALK:
+        return _remove_flat_report(folder)
+    try:
+        parent = os.open(folder.parent, _O_FOLDER)
+    except OSError:
         return False
-    os.unlink(folder / MANIFEST)
-    os.rmdir(folder)
+    try:
+        return _remove_folder_at(parent, folder.name)
+    except OSError:
+        return False
+    finally:
+        os.close(parent)
+
+
+def _remove_flat_report(folder: Path) -> bool:
+    """:func:`_remove_report` where folders cannot be opened: plain files directly inside."""
+    listed = _read_manifest(folder)
+    if listed is None or any("/" in name for name in listed):
+        return False
+    for name in listed:
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(os.lstat(folder / name).st_mode):
+                os.unlink(folder / name)
+    try:
+        if any(e.name != MANIFEST for e in os.scandir(folder)):
+            return False
+        os.unlink(folder / MANIFEST)
+        os.rmdir(folder)
+    except OSError:
+        return False
     return True
 
 
@@ -546,38 +865,40 @@ def atomic_folder(path: str | os.PathLike, *, overwrite: bool = False,
     """
     shown = os.fspath(path)
     final = check_folder_output(path, overwrite=overwrite, inputs=inputs, data_dirs=data_dirs)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    clean_leftovers(final.parent)
     tmp = partial_path(final)
-    os.mkdir(tmp, 0o777)  # the usual mode: 0o777 less the umask
+    with _naming_output(shown, final, tmp):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        clean_leftovers(final.parent)
+        os.mkdir(tmp, 0o777)  # the usual mode: 0o777 less the umask
     try:
-        yield tmp
-        _write_manifest(tmp)
-        _fsync_tree(tmp)
-        state = _folder_state(final, shown, overwrite=overwrite)  # again: it may have changed
-        if state == "report":
-            aside = partial_path(final)
-            os.rename(final, aside)
-            try:
-                os.rename(tmp, final)
-            except BaseException:
-                os.rename(aside, final)
-                raise
+        with _naming_output(shown, final, tmp):
+            yield tmp
+            _write_manifest(tmp)
+            _fsync_tree(tmp)
+            state = _folder_state(final, shown, overwrite=overwrite)  # again: it may have changed
+            if state == "report":
+                aside = partial_path(final)
+                os.rename(final, aside)
+                try:
+                    os.rename(tmp, final)
+                except BaseException:
+                    os.rename(aside, final)
+                    raise
+                _fsync_path(final.parent, directory=True)
+                if not _remove_report(aside):
+                    print(f"skface: files that skface did not write appeared in {shown!r} while "
+                          f"it was replaced; they were kept in {str(aside)!r}.", file=sys.stderr)
+            else:
+                try:
+                    os.rename(tmp, final)  # replaces an empty folder only, never a full one
+                except OSError as exc:
+                    if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                        raise FileExistsError(
+                            f"{shown!r} was created by another program while skface was "
+                            "writing it; it was left as it is: choose another output folder.",
+                        ) from None
+                    raise
             _fsync_path(final.parent, directory=True)
-            if not _remove_report(aside):
-                print(f"skface: files that skface did not write appeared in {shown!r} while "
-                      f"it was replaced; they were kept in {str(aside)!r}.", file=sys.stderr)
-        else:
-            try:
-                os.rename(tmp, final)  # replaces an empty folder only, never a full one
-            except OSError as exc:
-                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
-                    raise FileExistsError(
-                        f"{shown!r} was created by another program while skface was "
-                        "writing it; it was left as it is: choose another output folder.",
-                    ) from None
-                raise
-        _fsync_path(final.parent, directory=True)
     finally:
         if os.path.lexists(tmp):
             _remove_quietly(tmp)

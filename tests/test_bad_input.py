@@ -430,6 +430,289 @@ def test_a_report_next_to_the_label_table_is_fine(project, monkeypatch):
     assert source_protection("labels.csv")["data_dirs"] == [str(project["faces"])]
 
 
+# ------------------------------------------- leftovers of killed writers
+# A write removes the temporary names (`.skface-partial-<pid>-<hex>-<name>`) that killed
+# skface processes left beside its output. Whoever can create entries there can plant
+# such a name: removal never follows a symbolic link in any part of a name, never leaves
+# the leftover folder, and a name with a pid no process can have is not skface's.
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait(timeout=60)
+    return done.pid
+
+
+def _manifest(folder: Path, files: list[str]) -> None:
+    (folder / ".skface-manifest.json").write_text(
+        json.dumps({"format": "skface output folder", "files": files}))
+
+
+def _plant(out: Path, elsewhere: Path, layout: str) -> Path:
+    """A leftover of a dead process in ``out`` whose removal could reach ``elsewhere``."""
+    left = out / f".skface-partial-{_dead_pid()}-0123abcd-report"
+    if layout == "leftover is a link":
+        os.symlink(elsewhere, left)
+        return left
+    left.mkdir()
+    (left / "a.csv").write_text("skface's")
+    if layout == "link to a folder":
+        os.symlink(elsewhere, left / "sub")
+        _manifest(left, ["a.csv", "sub/thesis.txt", "sub/deeper/draft.txt"])
+    elif layout == "link in the middle":
+        (left / "a").mkdir()
+        os.symlink(elsewhere, left / "a" / "sub")
+        _manifest(left, ["a.csv", "a/sub/thesis.txt", "a/sub/deeper/draft.txt"])
+    elif layout == "link to a folder above":
+        os.symlink(elsewhere.parent, left / "up")
+        _manifest(left, [f"up/{elsewhere.name}/thesis.txt", "up/out/notes.txt"])
+    elif layout == "relative link to ..":
+        os.symlink("..", left / "up")
+        _manifest(left, ["up/notes.txt", "a.csv"])
+    elif layout == "chain of links":
+        os.symlink(elsewhere, out / "hop")
+        os.symlink(out / "hop", left / "sub")
+        _manifest(left, ["sub/thesis.txt"])
+    elif layout == "link to a file":
+        os.symlink(elsewhere / "thesis.txt", left / "thesis.txt")
+        _manifest(left, ["a.csv", "thesis.txt"])
+    elif layout == "dot-dot entries":
+        _manifest(left, ["a.csv", f"../../{elsewhere.name}/thesis.txt", "../notes.txt",
+                         "x/../../notes.txt"])
+    elif layout == "absolute entries":
+        _manifest(left, ["a.csv", str(elsewhere / "thesis.txt"), str(out / "notes.txt")])
+    elif layout == "link as the manifest":
+        _manifest(elsewhere, [str(elsewhere / "thesis.txt")])
+        os.symlink(elsewhere / ".skface-manifest.json", left / ".skface-manifest.json")
+    elif layout == "no manifest, links inside":
+        (left / "a").mkdir()
+        os.symlink(elsewhere, left / "a" / "sub")
+        os.symlink(elsewhere / "thesis.txt", left / "thesis.txt")
+    else:
+        raise AssertionError(layout)
+    return left
+
+
+def _outside(root: Path) -> dict[str, tuple]:
+    """Every entry under ``root`` but the output folder itself and the leftover."""
+    return {k: v for k, v in _tree(root).items()
+            if k != "out" and not k.startswith("out/.skface-")}
+
+
+_LAYOUTS = ["link to a folder", "link in the middle", "link to a folder above",
+            "relative link to ..", "chain of links", "link to a file", "dot-dot entries",
+            "absolute entries", "link as the manifest", "no manifest, links inside",
+            "leftover is a link"]
+
+
+@pytest.fixture
+def planted(tmp_path):
+    """An output folder with a file of the user's and a folder of theirs beside it."""
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's")
+    (elsewhere / "deeper").mkdir(parents=True)
+    (elsewhere / "thesis.txt").write_text("years of work")
+    (elsewhere / "deeper" / "draft.txt").write_text("more work")
+    return tmp_path, out, elsewhere
+
+
+def _write(out: Path, writer: str) -> None:
+    from skface._utils import atomic_file, atomic_folder
+
+    if writer == "file":
+        with atomic_file(out / "predictions.csv") as tmp:
+            tmp.write_text("path,gender\n")
+    else:
+        with atomic_folder(out / "report") as tmp:
+            (tmp / "metrics.json").write_text("{}")
+
+
+@pytest.mark.parametrize("writer", ["file", "folder"])
+@pytest.mark.parametrize("layout", _LAYOUTS)
+def test_removing_a_planted_leftover_never_follows_a_link(planted, layout, writer):
+    root, out, elsewhere = planted
+    _plant(out, elsewhere, layout)
+    outside = _outside(root)
+    _write(out, writer)
+    after = _tree(root)
+    assert {k: v for k, v in after.items() if k in outside} == outside  # nothing outside
+    assert (out / ("predictions.csv" if writer == "file" else "report")).exists()
+
+
+@pytest.mark.parametrize("layout", ["link to a folder", "link in the middle",
+                                    "relative link to .."])
+def test_predict_beside_a_planted_leftover_deletes_nothing_else(
+        planted, formula_named_images, monkeypatch, layout):
+    root, out, elsewhere = planted
+    folder, names, _, _ = formula_named_images
+    left = _plant(out, elsewhere, layout)
+    outside = _outside(root)
+    monkeypatch.chdir(folder)
+    assert main(["predict", "model.joblib", "-o", str(out / "p.csv"), "--", names[0]]) == 0
+    assert {k: v for k, v in _tree(root).items() if k in outside} == outside
+    assert (out / "p.csv").is_file()
+    assert not (left / "a.csv").exists()  # what skface wrote there did go
+
+
+def _odd_pids() -> list[str]:
+    try:
+        pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+    except OSError:
+        pid_max = 2**22
+    return ["99999999999999999999999", str(2**63), str(2**63 - 1), str(2**32 + 1),
+            str(2**31), str(pid_max), str(pid_max + 1000), "0", "00", "0" + str(_dead_pid()),
+            "\u0661\u0662\u0663", "\uff11\uff12\uff13", "1_000", "-5"]
+
+
+@pytest.mark.parametrize("writer", ["file", "folder"])
+def test_a_leftover_name_with_a_pid_no_process_can_have_is_left_alone(tmp_path, writer):
+    odd = [f".skface-partial-{pid}-0123abcd-{kind}" for pid in _odd_pids()
+           for kind in ("x.csv", "report")]
+    for name in odd:
+        if name.endswith("report"):
+            (tmp_path / name).mkdir()
+            (tmp_path / name / "kept.txt").write_text("not skface's")
+        else:
+            (tmp_path / name).write_text("not skface's")
+    dead = tmp_path / f".skface-partial-{_dead_pid()}-0123abcd-y.csv"
+    dead.write_text("skface's")
+    _write(tmp_path, writer)  # no OverflowError, nothing of the above removed
+    assert all((tmp_path / name).exists() for name in odd)
+    assert all((tmp_path / name / "kept.txt").exists() for name in odd
+               if name.endswith("report"))
+    assert not dead.exists()  # a real leftover still goes
+
+
+# ------------------------------------------- where outputs go and when writing them fails
+# Every output is made the same way whatever the input: `--draw NEWDIR` is created (with
+# its parents) for videos as for images, and a write that fails (a full disk, a file size
+# limit, a read-only place) names the output it was writing.
+
+
+def _video(path: Path, n_frames: int = 3) -> str:
+    import cv2
+
+    face = make_faces(1, size=64, random_state=0)[0][0]
+    frame = np.full((120, 160, 3), 120, np.uint8)
+    frame[20:84, 40:104] = face
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 5.0, (160, 120))
+    assert writer.isOpened()
+    for _ in range(n_frames):
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return str(path)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("inputs", ["video", "video and image", "image"])
+@pytest.mark.parametrize("draw", ["new", "new/deeper/still", "existing/new"])
+def test_predict_draw_creates_a_new_folder_for_videos_as_for_images(
+        tmp_path, formula_named_images, monkeypatch, inputs, draw):
+    pytest.importorskip("cv2")
+    folder, names, _, _ = formula_named_images
+    monkeypatch.chdir(folder)
+    (tmp_path / "existing").mkdir()
+    argv = {"video": [_video(tmp_path / "clip.mp4")], "image": [names[0]],
+            "video and image": [_video(tmp_path / "clip.mp4"), names[0]]}[inputs]
+    out = tmp_path / draw
+    assert main(["predict", "model.joblib", "--draw", str(out), "-o", str(tmp_path / "p.csv"),
+                 "--", *argv]) == 0
+    expected = {"video": ["clip.mp4"], "image": [Path(names[0]).stem + ".png"],
+                "video and image": ["clip.mp4", Path(names[0]).stem + ".png"]}[inputs]
+    assert sorted(p.name for p in out.iterdir()) == sorted(expected)
+
+
+_WRITE_ERRORS = ["ENOSPC", "EDQUOT", "EFBIG", "EIO", "EROFS"]
+
+
+def _failing(code: str, filename):
+    import errno
+
+    number = getattr(errno, code)
+    return OSError(number, os.strerror(number), *([] if filename is None else [filename]))
+
+
+@pytest.mark.parametrize("named", ["nothing", "the temporary name", "a file in it"])
+@pytest.mark.parametrize("code", _WRITE_ERRORS)
+@pytest.mark.parametrize("writer", ["file", "folder"])
+def test_a_failed_write_names_the_output(tmp_path, monkeypatch, writer, code, named):
+    import errno
+
+    from skface._utils import atomic_file, atomic_folder
+
+    if not hasattr(errno, code):
+        pytest.skip(f"no {code} here")
+    monkeypatch.chdir(tmp_path)
+    shown = "out.csv" if writer == "file" else "report"
+    with pytest.raises(OSError) as info:
+        with (atomic_file if writer == "file" else atomic_folder)(shown) as tmp:
+            where = {"nothing": None, "the temporary name": str(tmp),
+                     "a file in it": str(tmp / "fig.png")}[named]
+            if writer == "file" and named == "a file in it":
+                where = str(tmp)
+            raise _failing(code, where)
+    message = str(info.value)
+    assert repr(shown) in message and ".skface-partial" not in message, message
+    assert info.value.errno == getattr(errno, code)
+    assert os.strerror(getattr(errno, code)) in message
+    assert sorted(os.listdir(tmp_path)) == []  # nothing left behind
+
+
+def test_a_failed_write_of_another_file_keeps_its_own_name(tmp_path):
+    from skface._utils import atomic_file
+
+    with pytest.raises(FileNotFoundError) as info:
+        with atomic_file(tmp_path / "out.csv"):
+            open(tmp_path / "missing-input.csv")  # an input, not the output
+    assert info.value.filename == str(tmp_path / "missing-input.csv")
+
+
+_FSIZE_LIMITED = """
+import os, resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.RLIM_INFINITY))
+sys.argv = sys.argv[1:]
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("what", ["predict -o", "save_model"])
+def test_a_write_past_the_file_size_limit_names_the_output(
+        tmp_path, formula_named_images, what):
+    """A real failed write (the file size limit gives EFBIG, as a full disk gives ENOSPC)."""
+    import subprocess
+    import sys
+
+    folder, names, _, _ = formula_named_images
+    out = tmp_path / ("predictions.csv" if what == "predict -o" else "model.safetensors")
+    if what == "predict -o":
+        code = _FSIZE_LIMITED + (
+            "from skface._cli import main\n"
+            "sys.exit(main(['predict', 'model.joblib', '-o', sys.argv[1], '--', "
+            "*sys.argv[2:]]))\n")
+        argv = ["200", str(out), *names]
+    else:
+        pytest.importorskip("safetensors")
+        code = _FSIZE_LIMITED + (
+            "from sklearn.pipeline import make_pipeline\n"
+            "from skface import GenderClassifier, ImageLoader, save_model\n"
+            "model = make_pipeline(ImageLoader(size=16), GenderClassifier())\n"
+            "try:\n    save_model(model, sys.argv[1])\n"
+            "except OSError as err:\n    print(err, file=sys.stderr)\n    sys.exit(3)\n")
+        argv = ["64", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", code, *argv], cwd=folder, env=env,
+                          capture_output=True, text=True, timeout=100)
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr and repr(str(out)) in done.stderr, done.stderr
+    assert "File too large" in done.stderr and ".skface-partial" not in done.stderr
+    assert os.listdir(tmp_path) == []
+
+
 # ------------------------------------------- non-raster formats and special files
 # Every reader of image files decodes only regular files in the allowed raster formats:
 # no other Pillow plugin runs (the EPS one runs Ghostscript), a named pipe or a device is
@@ -984,7 +1267,8 @@ def test_imdb_wiki_reads_a_compressed_metadata_file(tmp_path):
 # --------------------------------------------------------------------------- decode cache
 
 _BAD_CACHE_SIZES = ["inf", "1e400", "nan", "-1", "-1e9", "abc", "1e30", "1.5", "2**30",
-                    "12MB", "\u0663", "9223372036854775808"]
+                    "12MB", "\u0663", "9223372036854775808", "0e-99999999999999999999",
+                    "1e99999999999999999999"]
 
 _CACHE_SIZE_SCRIPT = """
 import json, os, sys
@@ -1026,9 +1310,32 @@ def test_bad_cache_size_variable_is_named_at_first_use_not_at_import(files):
             assert "whole number of bytes" in message and "unset it" in message
 
 
+# exponents no size needs, special numbers, signs and other digits: the same error
+_ODD_CACHE_SIZES = ["0e-99999999999999999999", "1e-99999999999999999999",
+                    "0e99999999999999999999", "1e99999999999999999999", "0.0e-1000",
+                    "5e-999999999", "1e-999999999999999999", "0e" + "9" * 5000,
+                    "1" + "0" * 5000, "Infinity", "-Infinity", "NaN", "sNaN", "-0", "+5",
+                    "-0e-99999999999999999999", "1e-1", "0x10", "1_000", "1e", "e5", ".",
+                    "\u0661\u0660", "\uff11\uff10", "1\u0660", "\u00b9", "9.3e18",
+                    "92233720368547758080e-1"]
+
+
+@pytest.mark.parametrize("value", _ODD_CACHE_SIZES)
+def test_odd_cache_size_variable_gives_the_same_clear_error(monkeypatch, value):
+    from skface._imaging import _default_cache_bytes
+
+    monkeypatch.setenv("SKFACE_IMAGE_CACHE_BYTES", value)
+    with pytest.raises(ValueError, match="whole number of bytes") as err:
+        _default_cache_bytes()
+    assert "SKFACE_IMAGE_CACHE_BYTES=" in str(err.value) and len(str(err.value)) < 500
+
+
 @pytest.mark.parametrize(("value", "expected"), [
     ("1000000", 1_000_000), (" 2e6 ", 2_000_000), ("0", 0), ("", 2 * 1024**3),
-    ("1.5e3", 1500), ("9223372036854775807", 2**63 - 1),
+    ("1.5e3", 1500), ("9223372036854775807", 2**63 - 1), ("0e5", 0), ("1.", 1),
+    ("000123.4500e2", 12345), ("12345678901234567890e-1", 1234567890123456789),
+    ("0.00000000000000000001e20", 1), ("9.223372036854775807e18", 2**63 - 1),
+    ("1E+2", 100), ("2e-0", 2),
 ])
 def test_valid_cache_size_variable_is_read(monkeypatch, value, expected):
     from skface._imaging import _default_cache_bytes

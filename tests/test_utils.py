@@ -504,3 +504,24 @@ def test_the_command_line_exits_4_naming_the_extra(tmp_path, monkeypatch, capsys
     err = capsys.readouterr().err
     assert "--format safetensors needs safetensors" in err
     assert 'pip install "skface[safetensors]"' in err and not out.exists()
+
+
+def test_leftover_folders_with_subfolders_go_whole_and_deep_ones_stay(tmp_path):
+    pid = _dead_pid()
+    nested = tmp_path / f".skface-partial-{pid}-0123abcd-report"  # a report with subfolders
+    (nested / "sub" / "deeper").mkdir(parents=True)
+    for name in ("a.csv", "sub/b.csv", "sub/deeper/c.csv"):
+        (nested / name).write_text(name)
+    (nested / MANIFEST).write_text(json.dumps(
+        {"format": "skface output folder", "files": ["a.csv", "sub/b.csv", "sub/deeper/c.csv"]}))
+    deep = tmp_path / f".skface-partial-{pid}-4567abcd-deep"  # deeper than skface writes
+    inner = deep.joinpath(*["d"] * 40)
+    inner.mkdir(parents=True)
+    (inner / "x").write_text("x")
+    odd = tmp_path / f".skface-partial-{pid}-89abcdef-odd"  # a manifest skface never writes
+    odd.mkdir()
+    (odd / "a.csv").write_text("a")
+    (odd / MANIFEST).write_text(json.dumps(
+        {"format": "skface output folder", "files": ["a.csv", "./a.csv"]}))
+    assert clean_leftovers(tmp_path) == [nested.name]
+    assert (inner / "x").exists() and (odd / "a.csv").exists()
