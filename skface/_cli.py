@@ -9,7 +9,7 @@ import shutil
 import sys
 import tempfile
 
-from ._utils import VIDEO_SUFFIXES
+from ._utils import MAX_IMAGE_SIDE, MIN_IMAGE_SIZE, VIDEO_SUFFIXES, printable
 from ._version import __version__
 from .exceptions import TrainingInterruptedWarning
 
@@ -21,9 +21,13 @@ EXIT_MISSING_DEPENDENCY = 4  # an optional dependency the command needs is not i
 EXIT_SIGPIPE = 141  # the shell's code for a reader that closed the pipe
 EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
 
-# The smallest square image every network of skface.nets takes (their contract: 32 to
-# 224 px; VGG16's five 2x2 poolings need 32 px).
-MIN_IMAGE_SIZE = 32
+
+
+def _say(message: str, *, file=None) -> None:
+    """Print a message (to standard error unless ``file``): the names in it come from
+    the user or the file system, so control characters and bytes that are not UTF-8 are
+    escaped (see :func:`skface._utils.printable`); tabs and line breaks are kept."""
+    print(printable(message, keep="\t\n"), file=sys.stderr if file is None else file)
 
 
 class _UsageError(Exception):
@@ -34,6 +38,7 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line, pointing to ``--help``."""
 
     def error(self, message: str):
+        message = printable(message, keep="\t\n")  # it may quote an argument
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
 
 
@@ -110,7 +115,7 @@ def _load_labels(source: str | None, args) -> tuple:
                        "pass a folder or CSV to train on real images"), folder
     frame, malformed, kind = load_labels(source)
     for name, reason in malformed:
-        print(f"skface: malformed file name {name!r} left out: {reason}", file=sys.stderr)
+        _say(f"skface: malformed file name '{name}' left out: {reason}")
     if frame.empty:
         raise ValueError(f"{source!r} {_why_no_images(source, len(malformed))}; pass a folder "
                          "of images named in UTKFace's scheme "
@@ -194,7 +199,7 @@ def _train(args: argparse.Namespace) -> int:
         # warning it comes with is an error here, so that no such model is written
         done = (f"the model was written to {args.output}" if written
                 else f"no model written to {args.output}")
-        print(f"skface train: interrupted; {done}", file=sys.stderr)
+        _say(f"skface train: interrupted; {done}")
         return EXIT_INTERRUPTED
 
 
@@ -211,7 +216,7 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
     try:
         fmt = _model_format(args)
     except ValueError as exc:
-        print(f"skface train: {exc}", file=sys.stderr)
+        _say(f"skface train: {exc}")
         return EXIT_USAGE
     protect = _source_protection(args.source)
     # before any work: an existing file without --force, a folder, a link to nothing, the data
@@ -238,8 +243,7 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
             y = y.astype("int64")
         loader = ImageLoader(size=args.size, lazy=args.stream)
         pipe = make_pipeline(loader, _estimator_for(target, args))
-        print(f"skface train: {target} on {len(frame):,} images from {described}",
-              file=sys.stderr)
+        _say(f"skface train: {target} on {len(frame):,} images from {described}")
         if not args.stream:  # decoded once here, with progress; the fit reads the cache
             _decode_with_progress(loader, frame["path"].tolist(), "train")
         with warnings.catch_warnings():
@@ -258,7 +262,7 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
             else:
                 joblib.dump(pipe, partial)
         written.append(args.output)
-        print(f"skface train: model written to {args.output} ({fmt})", file=sys.stderr)
+        _say(f"skface train: model written to {args.output} ({fmt})")
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -421,8 +425,8 @@ def _decode_with_progress(loader, paths: list[str], command: str) -> None:
     for i in range(0, len(paths), chunk):
         loader.transform(paths[i:i + chunk])
         progress(min(i + chunk, len(paths)), len(paths))
-    print(f"skface {command}: decoded {len(paths):,} images in "
-          f"{time.perf_counter() - start:.0f} s", file=sys.stderr)
+    _say(f"skface {command}: decoded {len(paths):,} images in "
+         f"{time.perf_counter() - start:.0f} s")
 
 
 def _draw_rows(table, paths: list[str], targets: list, tasks, force: bool) -> None:
@@ -482,8 +486,8 @@ def _predict(args: argparse.Namespace) -> int:
         if others:
             shown = ", ".join(repr(n) for n in others[:5])
             more = f" and {len(others) - 5} more" if len(others) > 5 else ""
-            print(f"skface predict: {len(others)} entries of {folder!r} are not image files "
-                  f"and were not read: {shown}{more}", file=sys.stderr)
+            _say(f"skface predict: {len(others)} entries of {folder!r} are not image files "
+                 f"and were not read: {shown}{more}")
     detect = bool(args.detect or args.draw)
     targets = _plan_drawing(paths, args.draw, args.force, protect) if detect else None
     model = load_model_file(args.model)
@@ -517,8 +521,8 @@ def _predict(args: argparse.Namespace) -> int:
         print(table.to_csv(index=False), end="")
     failed = table["status"].astype(str).str.startswith("unreadable") if "status" in table else []
     if len(failed) and failed.any():
-        print(f"skface predict: {int(failed.sum())} of {len(images)} images could not be read "
-              "(status column); the others were predicted", file=sys.stderr)
+        _say(f"skface predict: {int(failed.sum())} of {len(images)} images could not be read "
+             "(status column); the others were predicted")
     return EXIT_OK
 
 
@@ -536,8 +540,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     frame, described, _ = _load_labels(args.data, args)
     if args.limit:
         frame = frame.sample(n=min(args.limit, len(frame)), random_state=0)
-    print(f"skface evaluate: {args.model} on {len(frame):,} images from {described}",
-          file=sys.stderr)
+    _say(f"skface evaluate: {args.model} on {len(frame):,} images from {described}")
     from ._image_loader import ImageLoader
 
     if isinstance(model[0], ImageLoader) and not model[0].lazy:  # decoded with progress
@@ -553,8 +556,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             shown = f"{w:.2f}" if r["metric"] == "mae" else f"{w:.2%}"
             line += (f"; worst group {worst['column']}={worst['group']} "
                      f"({worst['n']:,} images): {shown}")
-        print(line)
-    print(f"skface evaluate: report written to {args.output}", file=sys.stderr)
+        _say(line, file=sys.stdout)
+    _say(f"skface evaluate: report written to {args.output}")
     return EXIT_OK
 
 
@@ -564,11 +567,12 @@ def _eda(args: argparse.Namespace) -> int:
     summary = explore_data(args.source, args.output, check=not args.no_check,
                            force=args.force, n_jobs=args.n_jobs,
                            progress=not args.quiet and sys.stderr.isatty())
-    print(f"{summary['labelled']:,} labelled images, {len(summary['malformed'])} malformed "
+    _say(f"{summary['labelled']:,} labelled images, {len(summary['malformed'])} malformed "
           f"file names, " + ("unreadable images not checked" if summary["unreadable"] is None
-                             else f"{len(summary['unreadable'])} unreadable images"))
-    print(f"skface eda: {len(summary['figures'])} figures and index.html written to "
-          f"{args.output}", file=sys.stderr)
+                             else f"{len(summary['unreadable'])} unreadable images"),
+         file=sys.stdout)
+    _say(f"skface eda: {len(summary['figures'])} figures and index.html written to "
+         f"{args.output}")
     return EXIT_OK
 
 
@@ -646,10 +650,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model file format (default: safetensors for a *.safetensors "
                         "output, joblib otherwise); safetensors files run no code when "
                         "loaded, joblib files hold any Pipeline")
-    t.add_argument("--size", type=_integer(MIN_IMAGE_SIZE,
-                                           why="the smallest side the networks take"),
+    t.add_argument("--size", type=_integer(MIN_IMAGE_SIZE, MAX_IMAGE_SIDE,
+                                           why="the sides the networks take"),
                    default=48,
-                   help=f"image side in pixels, at least {MIN_IMAGE_SIZE} (default: 48)")
+                   help=f"image side in pixels, from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIDE} "
+                        "(default: 48)")
     t.add_argument("--epochs", type=_COUNT, default=None,
                    help="maximum epochs, at least 1 (default: the estimator's)")
     t.add_argument("--network", default=None, help="network name from skface.nets.list_models()")
@@ -774,20 +779,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except _UsageError as exc:  # a bad argument found after parsing
-        print(f"skface {args.command}: error: {exc}", file=sys.stderr)
+        _say(f"skface {args.command}: error: {exc}")
         return EXIT_USAGE
     except FileExistsError as exc:  # an existing output, or one skface never writes
-        print(f"skface {args.command}: {exc}", file=sys.stderr)
+        _say(f"skface {args.command}: {exc}")
         return EXIT_USAGE
     except ImportError as exc:  # an optional dependency (matplotlib, OpenCV) is missing
-        print(f"skface {args.command}: error: {exc}", file=sys.stderr)
+        _say(f"skface {args.command}: error: {exc}")
         return EXIT_MISSING_DEPENDENCY
     except BrokenPipeError:  # the reader went away (`skface summarize | head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_SIGPIPE
     except (OSError, ValueError) as exc:
-        print(f"skface {args.command}: error: {exc}", file=sys.stderr)
+        _say(f"skface {args.command}: error: {exc}")
+        return EXIT_ERROR
+    except MemoryError as exc:  # numpy says how much it could not allocate
+        hint = " (--limit, a smaller --size, or --stream)" if args.command == "train" else ""
+        _say(f"skface {args.command}: error: out of memory ({exc or 'MemoryError'}); "
+             f"use fewer or smaller images{hint}")
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print(f"skface {args.command}: interrupted", file=sys.stderr)
+        _say(f"skface {args.command}: interrupted")
         return EXIT_INTERRUPTED

@@ -30,7 +30,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._image_loader import ImageArrayOutput, check_paths
 from ._imaging import DecodeFailure, format_failures, read_rgb
 from ._safe_io import safe_class
-from ._utils import import_optional
+from ._utils import MAX_IMAGE_SIDE, import_optional
 from .exceptions import FaceDetectionError, ImageLoadError, NoFaceWarning
 
 __all__ = ["FaceCropper", "FaceDetectionError", "NoFaceWarning"]
@@ -307,8 +307,9 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
     Parameters
     ----------
     size : int, default=48
-        Side of the square output crops, in pixels. Use the size the downstream
-        estimator was trained on.
+        Side of the square output crops, in pixels, from 1 to 1024
+        (``skface._utils.MAX_IMAGE_SIDE``). Use the size the downstream estimator
+        was trained on.
     margin : float, default=0.0
         Fraction of the UTKFace-framed square's side added on every side of it: the
         crop's side is ``(1 + 2 * margin)`` times that square's (for ``"haar"``, the
@@ -414,7 +415,7 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "size": [Interval(Integral, 1, None, closed="left")],
+        "size": [Interval(Integral, 1, MAX_IMAGE_SIDE, closed="both")],
         "margin": [Interval(Real, 0, None, closed="left")],
         "multiple": [StrOptions({"largest", "all", "error"})],
         "no_face": [StrOptions({"error", "full"})],

@@ -24,6 +24,7 @@ from ._imaging import (
 )
 from ._lazy_images import LazyImages
 from ._safe_io import safe_class
+from ._utils import MAX_IMAGE_SIDE
 from .exceptions import ImageLoadError
 
 __all__ = ["ImageLoader", "check_paths"]
@@ -203,9 +204,10 @@ class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
     Parameters
     ----------
     size : int, default=48
-        Side of the square output image, in pixels. 48 is the default because, for
-        the same CPU time, more epochs at 48 px beat fewer at 64 px on UTKFace
-        (see docs/benchmarks.md).
+        Side of the square output image, in pixels, from 1 to 1024
+        (``skface._utils.MAX_IMAGE_SIDE``; the networks of :mod:`skface.nets` take 32
+        px and up). 48 is the default because, for the same CPU time, more epochs at
+        48 px beat fewer at 64 px on UTKFace (see docs/benchmarks.md).
     color : {"rgb", "grayscale"}, default="rgb"
         Three colour channels, or a single luminance channel (the output then
         has shape ``(n, size, size, 1)``).
@@ -269,7 +271,7 @@ class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "size": [Interval(Integral, 1, None, closed="left")],
+        "size": [Interval(Integral, 1, MAX_IMAGE_SIDE, closed="both")],
         "color": [StrOptions({"rgb", "grayscale"})],
         "fit_mode": [StrOptions({"crop", "pad", "stretch"})],
         "resample": [StrOptions(set(RESAMPLE_FILTERS))],

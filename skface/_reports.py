@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ._spreadsheet import spreadsheet_safe
-from ._utils import atomic_folder, check_folder_output, folders_of, import_optional
+from ._utils import atomic_folder, check_folder_output, folders_of, import_optional, printable
 
 __all__ = ["evaluate_model", "explore_data"]
 
@@ -272,11 +272,16 @@ categories; see skface's documentation on responsible use.</small></p>
 """
 
 
+def _text(value) -> str:
+    """``value`` as HTML text: control characters and bytes that are not UTF-8 escaped."""
+    return html.escape(printable(value))
+
+
 def _html_list(items: list[tuple[str, str]], empty: str) -> str:
     if not items:
         return f"<p>{html.escape(empty)}</p>"
-    rows = "".join(f"<tr><td><code>{html.escape(str(name))}</code></td>"
-                   f"<td>{html.escape(str(why))}</td></tr>" for name, why in items)
+    rows = "".join(f"<tr><td><code>{_text(name)}</code></td>"
+                   f"<td>{_text(why)}</td></tr>" for name, why in items)
     return f"<table><tr><th>file</th><th>reason</th></tr>{rows}</table>"
 
 
@@ -410,7 +415,7 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
         if data["image_kinds"]:
             rows.append(("image kinds", ", ".join(
                 f"{k}: {v:,}" for k, v in list(data["image_kinds"].items())[:5])))
-        counts = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        counts = "".join(f"<tr><th>{_text(k)}</th><td>{_text(v)}</td></tr>"
                          for k, v in rows)
         scope = (f"Ages, counts and figures describe the {len(shown):,} labelled images that "
                  "can be read" + (f"; {n_left_out:,} unreadable "
@@ -425,8 +430,8 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
             f"<figcaption>{html.escape(title)}</figcaption></figure>"
             for name, title in figures)
         page = _HTML.format(
-            title=html.escape(f"Data summary of {Path(summary.source).name}"),
-            kind=html.escape(summary.kind), source=html.escape(summary.source),
+            title=_text(f"Data summary of {Path(summary.source).name}"),
+            kind=_text(summary.kind), source=_text(summary.source),
             counts=f"<table>{counts}</table><p>{html.escape(scope)}</p>", figures=embedded,
             n_malformed=len(summary.malformed),
             malformed=_html_list(summary.malformed, "None."),

@@ -10,11 +10,19 @@ A carriage return inside a text cell is written as a line feed:
 :meth:`pandas.DataFrame.to_csv` quotes a cell holding a line feed, but not one holding only
 a carriage return, which a spreadsheet then reads as the end of the row, so the rest of
 the cell would start a new row, and could start with a formula.
+
+Every other control character, and each byte of a file name that is not valid UTF-8,
+becomes a backslash escape (:func:`skface._utils.printable`), so that a table can be
+written as UTF-8 and printed on a terminal whatever the names in it hold: such a file
+name is written as, say, ``photo\\xff.jpg``, and the rows of the other files are
+written as usual.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from ._utils import printable
 
 __all__ = ["spreadsheet_safe"]
 
@@ -22,13 +30,21 @@ FORMULA_STARTS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet read a cell as a formula."""
 
 
+# kept by printable: a CSV writer quotes a cell holding them, and carriage returns
+# become line feeds below
+_TABLE_WHITESPACE = "\t\n\r"
+
+
 def _unsafe(value) -> bool:
-    return isinstance(value, str) and (value.startswith(FORMULA_STARTS) or "\r" in value)
+    # a carriage return or another control character is not printable
+    return isinstance(value, str) and (value.startswith(FORMULA_STARTS)
+                                       or not value.isprintable())
 
 
 def _safe(value):
     if not _unsafe(value):
         return value
+    value = printable(value, keep=_TABLE_WHITESPACE)
     if value.startswith(FORMULA_STARTS):
         value = "'" + value
     return value.replace("\r\n", "\n").replace("\r", "\n")
@@ -39,8 +55,10 @@ def spreadsheet_safe(frame):
 
     Every text cell (and column name) that starts with one of :data:`FORMULA_STARTS`
     gets a leading ``'``, and its carriage returns become line feeds (so that the cell
-    is quoted in the CSV and stays one cell). Numeric, boolean and date columns, and
-    the non-text values of other columns, are kept as they are.
+    is quoted in the CSV and stays one cell). Control characters other than tabs and
+    line breaks, and bytes of file names that are not valid UTF-8, become backslash
+    escapes (see :func:`skface._utils.printable`). Numeric, boolean and date columns,
+    and the non-text values of other columns, are kept as they are.
 
     Parameters
     ----------

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ._age_bins import AgeBinEncoder
 from ._metrics import age_summary, format_age
-from ._utils import VIDEO_SUFFIXES
+from ._utils import VIDEO_SUFFIXES, printable
 from .datasets import check_images, load_csv, load_utkface
 from .exceptions import MalformedFileNameWarning
 
@@ -61,7 +61,7 @@ class FolderSummary:
 
     def to_text(self) -> str:
         n = len(self.labels)
-        lines = [f"skface summary of {self.source} ({self.kind})", ""]
+        lines = [f"skface summary of {printable(self.source)} ({printable(self.kind)})", ""]
 
         def row(name, value, note=""):
             lines.append(f"  {name:<20}{value:>9,}{'  ' + note if note else ''}")
@@ -74,7 +74,7 @@ class FolderSummary:
             row("unreadable images", len(self.unreadable),
                 "listed below" if self.unreadable else "")
             for kind, count in self.image_kinds.most_common(5):
-                lines.append(f"  {'image kind':<20}{count:>9,}  {kind}")
+                lines.append(f"  {'image kind':<20}{count:>9,}  {printable(kind)}")
         else:
             lines.append("  unreadable images    not checked (--no-check)")
         dist = self.distributions()
@@ -88,10 +88,10 @@ class FolderSummary:
                 lines += ["", f"{key}:", *_bars(dist[key], n)]
         if self.malformed:
             lines += ["", "malformed file names (no usable labels):"]
-            lines += [f"  {f!r}: {r}" for f, r in self.malformed]
+            lines += [f"  '{printable(f)}': {printable(r)}" for f, r in self.malformed]
         if self.checked and self.unreadable:
             lines += ["", "unreadable images:"]
-            lines += [f"  {f!r}: {r}" for f, r in self.unreadable]
+            lines += [f"  '{printable(f)}': {printable(r)}" for f, r in self.unreadable]
         return "\n".join(lines)
 
 
@@ -130,7 +130,7 @@ def _bars(counts: dict, total: int, width: int = 30) -> list[str]:
     for name, count in counts.items():
         share = count / total if total else 0.0
         bar = "#" * round(width * count / top) if top else ""
-        out.append(f"  {name!s:<14}{count:>8,}  {share:6.1%}  {bar}")
+        out.append(f"  {printable(name):<14}{count:>8,}  {share:6.1%}  {bar}")
     return out
 
 

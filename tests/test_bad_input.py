@@ -1654,3 +1654,236 @@ def test_weights_that_predict_non_finite_values_are_refused_at_load(safe_pipelin
             t.fill_(3e38)
     with pytest.raises(ModelFileError, match="not finite"):
         load_model(_write_model(tmp_path / "m.safetensors", description, changed))
+
+
+# --------------------------------------------------------------------------- names on output
+
+# File names that are not valid UTF-8, or that hold what a terminal acts on: each is
+# written escaped in every table and report, and the other files' rows as usual.
+_ODD_NAMES = [
+    b"not-utf8-\xff.png",  # a byte that never starts a character
+    b"latin1-caf\xe9.png",  # a name from a Latin-1 system
+    b"truncated-\xc3(.png",  # a two-byte character cut short
+    b"surrogate-\xed\xa0\x80.png",  # an encoded surrogate, which UTF-8 forbids
+    b"escape-\x1b[2J\x1b]0;title\x07.png",  # clear the screen, set the window title
+    b"bell-\x07.png",
+    b"cr-\x1b[2K\rfake.png",  # erases the line, returns to its start, writes over it
+    b"backspace-\x08\x08x.png",
+    b"csi-\xc2\x9b31m.png",  # the C1 control CSI, as UTF-8
+    b"del-\x7f.png",
+    b"bidi-\xe2\x80\xaegnp.exe.png",  # U+202E RIGHT-TO-LEFT OVERRIDE
+]
+_UNSHOWABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e"
+                         "\u2066-\u2069\ud800-\udfff]")  # tabs and line feeds may stay
+
+
+def _escaped(name: bytes, *, keep: str = "") -> str:
+    """A file name as skface shows it: bytes that are not UTF-8 and control characters
+    (but those in ``keep``) as backslash escapes."""
+    return _UNSHOWABLE.sub(
+        lambda m: m.group() if m.group() in keep else (
+            f"\\x{ord(m.group()):02x}" if ord(m.group()) <= 0xFF else f"\\u{ord(m.group()):04x}"),
+        name.decode("utf-8", "backslashreplace"))
+
+
+def _shown(name: bytes) -> str:
+    """A file name as a table cell shows it: escaped, a carriage return as a line feed
+    (the cell stays one cell), a formula start quoted."""
+    text = _escaped(name, keep="\r").replace("\r", "\n")
+    return "'" + text if text.startswith(("=", "+", "-", "@", "\t")) else text
+
+
+def _check_printable(text: str) -> None:
+    """Text that can be written as UTF-8 and printed without a terminal acting on it."""
+    text.encode("utf-8")  # no lone surrogate
+    found = _UNSHOWABLE.search(text)
+    assert found is None, f"{found.group()!r} at {found.start()} in {text!r}"
+
+
+@pytest.fixture(scope="module")
+def odd_named_images(tmp_path_factory, fast_params):
+    """A folder of synthetic faces, a few under names that are not UTF-8 or hold control
+    characters, and a model trained on them."""
+    import joblib
+    from sklearn.pipeline import make_pipeline
+
+    folder = tmp_path_factory.mktemp("odd-names")
+    X, y = make_faces(len(_ODD_NAMES) + 3, size=32, random_state=0)
+    names = [os.fsdecode(n) for n in _ODD_NAMES] + [f"plain-{i}.png" for i in range(3)]
+    for name, image in zip(names, X, strict=True):
+        Image.fromarray(image).save(os.path.join(os.fsencode(folder), os.fsencode(name)),
+                                    format="PNG")
+    model = make_pipeline(ImageLoader(size=16), GenderClassifier(**fast_params))
+    model.fit([os.path.join(str(folder), n) for n in names], y["gender"].to_numpy())
+    joblib.dump(model, folder / "model.joblib")
+    return folder, names, y
+
+
+@pytest.mark.parametrize("odd", _ODD_NAMES, ids=lambda n: n.split(b"-")[0].decode())
+def test_predict_writes_every_row_with_odd_names_escaped(odd_named_images, odd, tmp_path,
+                                                         monkeypatch, capsys):
+    from skface._cli import main
+
+    folder, names, _ = odd_named_images
+    names = [names[-3], os.fsdecode(odd), names[-1]]  # between two plain names
+    monkeypatch.chdir(folder)
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", "model.joblib", "-o", str(out), "--", *names]) == 0
+    written = out.read_bytes().decode("utf-8")  # strict: the file is UTF-8
+    assert main(["predict", "model.joblib", "--", *names]) == 0
+    captured = capsys.readouterr()
+    for text in (written, captured.out, captured.err):
+        _check_printable(text)
+    for text in (written, captured.out):
+        rows = _csv_cells(text)
+        assert rows[0][0] == "path" and len(rows) == 1 + len(names)
+        assert [r[0] for r in rows[1:]] == [_shown(os.fsencode(n)) for n in names]
+        assert {r[-1] for r in rows[1:]} == {"ok"}
+
+
+def test_predict_on_a_folder_with_odd_names_says_what_it_skipped(odd_named_images, tmp_path,
+                                                                 capsys):
+    """The names in the messages are escaped too: a file that is no image, one that
+    cannot be read."""
+    import shutil
+
+    from skface._cli import main
+
+    folder = odd_named_images[0]
+    data = tmp_path / "data"
+    data.mkdir()
+    raw = os.fsencode(data)
+    for name in _ODD_NAMES[:3] + _ODD_NAMES[4:6]:
+        shutil.copy(os.path.join(os.fsencode(folder), name), os.path.join(raw, name))
+        with open(os.path.join(raw, name.replace(b".png", b".txt")), "w") as f:
+            f.write("no image")
+        with open(os.path.join(raw, name.replace(b".png", b"-broken.jpg")), "wb") as f:
+            f.write(b"\xff\xd8\xff not a JPEG")
+    assert main(["predict", str(folder / "model.joblib"), str(data)]) == 0
+    captured = capsys.readouterr()
+    _check_printable(captured.out)
+    _check_printable(captured.err)
+    rows = _csv_cells(captured.out)
+    assert len(rows) == 1 + 10
+    assert sum(r[-1] == "ok" for r in rows[1:]) == 5
+    assert "not image files" in captured.err and "could not be read" in captured.err
+
+
+@pytest.mark.timeout(120)
+def test_summarize_and_eda_show_odd_names_escaped(odd_named_images, tmp_path, capsys):
+    import html
+    import shutil
+
+    pytest.importorskip("matplotlib")
+    from skface._cli import main
+
+    folder, names, _ = odd_named_images
+    data = tmp_path / "data"
+    data.mkdir()
+    raw = os.fsencode(data)
+    for name in names:  # every name malformed in UTKFace's scheme...
+        shutil.copy(os.path.join(os.fsencode(folder), os.fsencode(name)),
+                    os.path.join(raw, os.fsencode(name)))
+    for i in range(4):  # ...and a few labelled images for the figures
+        shutil.copy(os.path.join(os.fsencode(folder), os.fsencode(names[-1])),
+                    os.path.join(raw, f"{20 + i}_{i % 2}_{i}_2017011617452{i}.png".encode()))
+    assert main(["summarize", str(data), "-q"]) == 0
+    text = capsys.readouterr().out
+    _check_printable(text)
+    for name in _ODD_NAMES:
+        assert f"'{_escaped(name)}'" in text
+    assert main(["summarize", str(data), "--json", "-q"]) == 0
+    _check_printable(capsys.readouterr().out)
+
+    assert main(["eda", str(data), "-o", str(tmp_path / "eda"), "-q"]) == 0
+    captured = capsys.readouterr()
+    _check_printable(captured.out + captured.err)
+    page = (tmp_path / "eda" / "index.html").read_bytes().decode("utf-8")
+    _check_printable(page)
+    for name in _ODD_NAMES:
+        assert f"<code>{html.escape(_escaped(name))}</code>" in page
+    (tmp_path / "eda" / "summary.json").read_bytes().decode("utf-8")
+
+
+def test_report_tables_escape_odd_names(odd_named_images, tmp_path):
+    import joblib
+
+    from skface._reports import evaluate_model
+
+    folder, names, y = odd_named_images
+    paths = [os.path.join(str(folder), n) for n in names]
+    model = joblib.load(folder / "model.joblib")
+    frame = pd.DataFrame({"path": paths, "gender": y["gender"].to_numpy()})
+    evaluate_model(model, frame, tmp_path / "report", plots=False)
+    text = (tmp_path / "report" / "predictions.csv").read_bytes().decode("utf-8")
+    _check_printable(text)
+    rows = _csv_cells(text)
+    assert len(rows) == 1 + len(names)
+    assert [r[0] for r in rows[1:]] == [_shown(os.fsencode(p)) for p in paths]
+
+
+# --------------------------------------------------------------------------- image sizes
+
+_TOO_LARGE = ["1025", "4096", "100000", "4294967296", "99999999999999999999"]
+
+
+@pytest.mark.parametrize("size", _TOO_LARGE)
+def test_train_refuses_a_size_the_networks_do_not_take(size, monkeypatch, capsys):
+    import skface._cli as cli
+    import skface.datasets
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a bad --size should have been refused before any work")
+
+    monkeypatch.setattr(cli, "_load_labels", fail)
+    monkeypatch.setattr(skface.datasets, "make_faces", fail)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["train", "--size", size, "-o", "never.joblib"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--size" in err and f"{size!r}" in err
+    assert "from 32 to 1024" in err
+
+
+_SIZES_IN_PYTHON = """
+import resource, sys
+limit = 2 << 30  # an image of a side the networks do not take would need far more
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+from skface import FaceCropper, ImageLoader
+from skface.datasets import make_faces
+path = sys.argv[1]
+for size in (1025, 5000, 100000, 2**31, 2**63):
+    for name, call in [("ImageLoader", lambda: ImageLoader(size=size).fit_transform([path])),
+                       ("FaceCropper", lambda: FaceCropper(size=size).fit([path])),
+                       ("make_faces", lambda: make_faces(2, size=size))]:
+        try:
+            call()
+        except BaseException as exc:
+            print(name, size, type(exc).__name__, str(exc).replace(chr(10), " "))
+        else:
+            print(name, size, "accepted")
+"""
+
+
+@pytest.mark.timeout(120)
+def test_the_size_parameter_is_bounded(files):
+    """ImageLoader, FaceCropper and make_faces refuse a side no network takes before
+    allocating anything (run under a memory limit, so a regression fails instead of
+    exhausting the machine)."""
+    import subprocess
+    import sys
+
+    if not hasattr(os, "fork"):
+        pytest.skip("resource limits need a POSIX system")
+    done = subprocess.run([sys.executable, "-c", _SIZES_IN_PYTHON, files["good"]],
+                          capture_output=True, text=True, timeout=100)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert len(lines) == 15, done.stdout
+    for line in lines:
+        name, _, kind, *message = line.split(" ", 3)
+        if name == "make_faces":
+            assert kind == "ValueError" and "at most 1024" in message[0], line
+        else:
+            assert kind == "InvalidParameterError", line
+            assert "'size'" in message[0] and "[1, 1024]" in message[0], line

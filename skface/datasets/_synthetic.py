@@ -16,6 +16,7 @@ import pandas as pd
 from PIL import Image
 from sklearn.utils import check_random_state
 
+from .._utils import MAX_IMAGE_SIDE
 from ._base import make_label_frame
 
 __all__ = ["make_faces"]
@@ -69,13 +70,15 @@ _GREY = np.array([214, 214, 210], dtype=_F32)
 _LIPSTICK = np.array([188, 52, 78], dtype=_F32)
 
 
-def _check_int(value, name: str, minimum: int) -> int:
+def _check_int(value, name: str, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(
             f"{name} must be an integer; got {value!r} of type {type(value).__name__}."
         )
     if value < minimum:
         raise ValueError(f"{name} must be at least {minimum}; got {value}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}; got {value}.")
     return int(value)
 
 
@@ -416,7 +419,7 @@ def make_faces(
     n_samples : int, default=100
         Number of images, at least 1.
     size : int, default=64
-        Height and width of the square images in pixels, at least 16.
+        Height and width of the square images in pixels, from 16 to 1024.
     directory : str or path-like, default=None
         If given, write the images there as JPEG files (quality 95) named the way
         UTKFace names its aligned crops, ``{age}_{gender}_{race}_{datetime}.jpg.chip.jpg``,
@@ -455,7 +458,7 @@ def make_faces(
     TypeError
         If ``n_samples``, ``size``, ``noise`` or ``directory`` has the wrong type.
     ValueError
-        If ``n_samples`` < 1, ``size`` < 16, ``noise`` is negative or not finite,
+        If ``n_samples`` < 1, ``size`` < 16 or > 1024, ``noise`` is negative or not finite,
         or ``random_state`` is not a valid seed.
     FileExistsError
         If a file to be written already exists in ``directory``.
@@ -490,7 +493,7 @@ def make_faces(
     ['path', 'age', 'gender', 'gender_name', 'race', 'race_name', 'captured_at']
     """
     n_samples = _check_int(n_samples, "n_samples", 1)
-    size = _check_int(size, "size", _MIN_SIZE)
+    size = _check_int(size, "size", _MIN_SIZE, MAX_IMAGE_SIDE)
     noise = _check_noise(noise)
     if directory is not None and not isinstance(directory, (str, os.PathLike)):
         raise TypeError(
