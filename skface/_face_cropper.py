@@ -307,9 +307,8 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
     Parameters
     ----------
     size : int, default=48
-        Side of the square output crops, in pixels, from 1 to 1024
-        (``skface._utils.MAX_IMAGE_SIDE``). Use the size the downstream estimator
-        was trained on.
+        Side of the square output crops, in pixels, from 1 to 1024. Use the size
+        the downstream estimator was trained on.
     margin : float, default=0.0
         Fraction of the UTKFace-framed square's side added on every side of it: the
         crop's side is ``(1 + 2 * margin)`` times that square's (for ``"haar"``, the

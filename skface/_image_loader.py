@@ -204,10 +204,10 @@ class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
     Parameters
     ----------
     size : int, default=48
-        Side of the square output image, in pixels, from 1 to 1024
-        (``skface._utils.MAX_IMAGE_SIDE``; the networks of :mod:`skface.nets` take 32
-        px and up). 48 is the default because, for the same CPU time, more epochs at
-        48 px beat fewer at 64 px on UTKFace (see docs/benchmarks.md).
+        Side of the square output image, in pixels, from 1 to 1024 (the networks
+        of :mod:`skface.nets` take 32 px and up). 48 is the default because, for the
+        same CPU time, more epochs at 48 px beat fewer at 64 px on UTKFace (see
+        docs/benchmarks.md).
     color : {"rgb", "grayscale"}, default="rgb"
         Three colour channels, or a single luminance channel (the output then
         has shape ``(n, size, size, 1)``).

@@ -23,7 +23,7 @@ import re
 
 import numpy as np
 
-from ._utils import import_optional
+from ._utils import MAX_IMAGE_SIDE, import_optional
 from .exceptions import ModelFileError
 
 __all__ = ["load_model", "save_model"]
@@ -193,7 +193,8 @@ def _lookup(ref, role: str, where: str) -> type:
 # What a file may ask for, checked before anything is allocated. The weights of a
 # fitted network must all be in the file, so its layers are bounded by the file's
 # length; these bound the rest.
-MAX_IMAGE_SIDE = 1024  # pixels: ImageLoader and FaceCropper size, image_shape_
+# image sides (ImageLoader and FaceCropper size, image_shape_) are bounded as the
+# parameters are: MAX_IMAGE_SIDE pixels
 _MAX_THREADS = 256  # |n_jobs|
 _MAX_PIXELS = 2 * 89_478_485  # max_pixels: Pillow's own decompression-bomb error limit
 _MAX_BATCH = 65_536  # batch_size

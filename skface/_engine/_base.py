@@ -1029,12 +1029,13 @@ def _warn_if_synthetic(est) -> None:
     if isinstance(described, dict) and described.get("synthetic"):
         import warnings
 
+        from .._utils import printable
         from ..exceptions import SyntheticModelWarning
 
         warnings.warn(
             f"{type(est).__name__} was trained on synthetic cartoon faces "
-            f"({described.get('source') or 'skface.datasets.make_faces'}), not on photos of "
-            "people: its predictions on real faces mean nothing. Train it on a labelled "
+            f"({printable(str(described.get('source') or 'skface.datasets.make_faces'))}), "
+            "not on photos of people: its predictions on real faces mean nothing. Train it on a labelled "
             "folder of face photos (skface train FOLDER).", SyntheticModelWarning, stacklevel=4)
 
 
