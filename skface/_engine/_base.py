@@ -1035,8 +1035,9 @@ def _warn_if_synthetic(est) -> None:
         warnings.warn(
             f"{type(est).__name__} was trained on synthetic cartoon faces "
             f"({printable(str(described.get('source') or 'skface.datasets.make_faces'))}), "
-            "not on photos of people: its predictions on real faces mean nothing. Train it on a labelled "
-            "folder of face photos (skface train FOLDER).", SyntheticModelWarning, stacklevel=4)
+            "not on photos of people: its predictions on real faces mean nothing. Train it "
+            "on a labelled folder of face photos (skface train FOLDER).",
+            SyntheticModelWarning, stacklevel=4)
 
 
 _give_full_signature(FaceNetBase)
