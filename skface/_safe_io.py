@@ -348,7 +348,8 @@ def _describe(est, where: str) -> tuple[dict, dict]:
         desc["history"] = _encode(epochs, f"{where} history_")
         for prefix, part in (("module", est.module_), ("criterion", est.criterion_)):
             for key, t in part.state_dict().items():
-                tensors[f"{prefix}.{key}"] = t.detach().to("cpu").contiguous()
+                if isinstance(t, torch.Tensor):  # what the outputs mean is described above
+                    tensors[f"{prefix}.{key}"] = t.detach().to("cpu").contiguous()
     return desc, tensors
 
 
@@ -584,6 +585,8 @@ def _expected_tensors(est) -> dict[str, tuple[tuple[int, ...], object]]:
             if isinstance(part, torch.nn.Module):
                 optional = getattr(part, "optional_state", {})
                 for key, t in part.state_dict().items():
+                    if not isinstance(t, torch.Tensor):
+                        continue  # extra state, rebuilt from the fitted attributes
                     # entries with a default (input statistics): absent in older files,
                     # one value or one per channel
                     kind = _OPTIONAL if key in optional else (tuple(t.shape), t.dtype)

@@ -376,6 +376,69 @@ def test_checkpoint_and_load_init_state_resume_with_device_auto(images, genders,
     assert fresh.module_.net.head.in_features == 6
 
 
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_initialize_before_fit_says_what_to_do(Estimator):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError, match=r"fit or partial_fit.*load_params"):
+        Estimator(**FAST).initialize()
+
+
+def _targets(kind: str, n: int = 64):
+    import pandas as pd
+
+    ages = np.linspace(1, 80, n)
+    return {"gender": np.arange(n) % 2, "race": np.arange(n) % 5, "age": ages,
+            "table": pd.DataFrame({"age": ages, "gender": np.arange(n) % 2,
+                                   "race": np.arange(n) % 5})}[kind]
+
+
+# (estimator, the target the weights were trained for, another target of the same kind)
+TARGET_MISMATCHES = {
+    "age scale": (AgeRegressor, lambda: _targets("age"), lambda: _targets("age") + 7),
+    "age scale of the l1 head": (lambda **kw: AgeRegressor(**kw, criterion="l1"),
+                                 lambda: _targets("age"), lambda: _targets("age")[::-1] * 0.5),
+    "other labels": (GenderClassifier, lambda: _targets("gender"),
+                     lambda: np.where(_targets("gender") == 1, "m", "f")),
+    "labels in another order": (RaceClassifier, lambda: _targets("race"),
+                                lambda: 4 - _targets("race") + 10),
+    "age groups of other ages": (AgeBinner, lambda: _targets("age"),
+                                 lambda: _targets("age") * 0.5),
+    "tasks' age scale": (FaceAttributes, lambda: _targets("table"),
+                         lambda: _targets("table").assign(age=lambda d: d["age"] + 3)),
+    "tasks' labels": (FaceAttributes, lambda: _targets("table"),
+                      lambda: _targets("table").assign(race=lambda d: d["race"] % 3)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TARGET_MISMATCHES))
+def test_load_params_refuses_weights_trained_for_another_target(images, tmp_path, case):
+    make, trained_for, other = TARGET_MISMATCHES[case]
+    source = make(**{**FAST, "max_epochs": 1}).fit(images, trained_for())
+    source.save_params(f_params=tmp_path / "params.pt")
+    dummy = make(**{**FAST, "max_epochs": 1}).fit(images[:32], other()[:32])
+    before = {k: v.clone() for k, v in dummy.module_.state_dict().items()
+              if isinstance(v, torch.Tensor)}
+    with pytest.raises(ValueError, match="trained for another target"):
+        dummy.load_params(f_params=tmp_path / "params.pt")
+    after = dummy.module_.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # nothing half-loaded
+    same = make(**{**FAST, "max_epochs": 1, "random_state": 1}).fit(images, trained_for())
+    same.load_params(f_params=tmp_path / "params.pt")
+    X = images[:8]
+    if isinstance(source.predict(X), np.ndarray):
+        np.testing.assert_array_equal(same.predict(X), source.predict(X))
+
+
+def test_load_params_refuses_weights_of_another_image_size(images, genders, tmp_path):
+    source = GenderClassifier(**{**FAST, "max_epochs": 1}).fit(images, genders)
+    source.save_params(f_params=tmp_path / "params.pt")
+    wide = np.zeros((64, 24, 24, 3), dtype=np.uint8)
+    other = GenderClassifier(**{**FAST, "max_epochs": 1}).fit(wide, genders)
+    with pytest.raises(ValueError, match="image_shape"):
+        other.load_params(f_params=tmp_path / "params.pt")
+
+
 @pytest.mark.parametrize("use_caching", [True, False])
 @pytest.mark.parametrize("labels", ["codes", "names"])
 def test_epoch_scoring_with_scikit_learn_scorers(images, genders, use_caching, labels):

@@ -299,6 +299,13 @@ class FaceNetBase(NeuralNet):
     # ----------------------------------------------------------------- initialisation
 
     def initialize(self):
+        if not (hasattr(self, "n_outputs_") and hasattr(self, "image_shape_")):
+            raise NotFittedError(
+                f"{type(self).__name__} builds its network from what fit learns: the "
+                "number of outputs from the targets and the image size from the images. "
+                "Call fit or partial_fit (which initialise it), then load_params to "
+                "restore saved weights; to keep a model with what its weights mean, use "
+                "skface.save_model and load_model, or joblib.")
         self.device_ = self._resolve_device()
         self.precision_ = self._resolve_precision(self.device_)
         with self._on_device():
@@ -463,12 +470,23 @@ class FaceNetBase(NeuralNet):
             net, augment=self._augment_spec(), tta=self.tta, channels_last=self.channels_last,
             ordinal_outputs=self._ordinal_outputs(),
         )
+        self.module_.target = self._target_meaning()
         if self.channels_last:
             self.module_ = self.module_.to(memory_format=torch.channels_last)
         return self
 
     def _ordinal_outputs(self):
         return 0
+
+    # fitted attributes that say what the network's outputs mean
+    _TARGET_ATTRIBUTES = ("image_shape_", "n_outputs_", "tasks_", "classes_", "slices_",
+                          "y_mean_", "y_scale_")
+
+    def _target_meaning(self) -> dict:
+        """What the outputs mean, as plain values saved with the weights: the image
+        shape, the number of outputs, the labels, the tasks and the age scale."""
+        return {key.rstrip("_"): _plain(getattr(self, key))
+                for key in self._TARGET_ATTRIBUTES if hasattr(self, key)}
 
     def get_params_for_optimizer(self, prefix, named_parameters):
         """skorch's optimiser arguments, with weight decay only where it belongs.
@@ -1021,6 +1039,17 @@ class FaceNetBase(NeuralNet):
         tags.input_tags.two_d_array = False
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _plain(value):
+    """``value`` as plain Python values (lists, numbers, strings), comparable with ==."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _warn_if_synthetic(est) -> None:

@@ -64,6 +64,14 @@ class SlotDropout(nn.Dropout):
         return x * keep.to(x.dtype) / (1 - self.p)
 
 
+def _describe(target: dict) -> str:
+    parts = []
+    for key, value in target.items():
+        text = repr(value)
+        parts.append(f"{key} {text if len(text) <= 60 else text[:57] + '...'}")
+    return ", ".join(parts)
+
+
 class FaceModule(nn.Module):
     """uint8 images in, network outputs out; preprocessing runs on the device.
 
@@ -105,6 +113,10 @@ class FaceModule(nn.Module):
             for name, child in list(parent.named_children()):
                 if type(child) is nn.Dropout:
                     setattr(parent, name, SlotDropout(child.p, self._slot))
+        # what the outputs mean (labels, age scale, image size), set by the estimator:
+        # saved with the weights as extra state, so that weights loaded into a model
+        # fitted for another target are refused instead of silently misread
+        self.target = None
         init = torch.as_tensor(ordinal_outputs, dtype=torch.float32)
         if init.dim() == 0:
             init = torch.zeros(int(init))
@@ -135,7 +147,27 @@ class FaceModule(nn.Module):
             if name not in buffers:  # pickled before networks declared their statistics
                 buffers[name] = torch.full((1, 1, 1, 1), default)
 
+    def get_extra_state(self) -> dict:
+        target = self.__dict__.get("target")
+        return {} if target is None else {"target": target}
+
+    def set_extra_state(self, state) -> None:
+        pass  # compared with this module's own target before anything is loaded
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        key = prefix + "_extra_state"
+        saved = state_dict.get(key)
+        mine = self.__dict__.get("target")
+        theirs = saved.get("target") if isinstance(saved, dict) else None
+        if theirs is not None and mine is not None and theirs != mine:
+            raise ValueError(
+                f"these weights were trained for another target ({_describe(theirs)}) than "
+                f"this model's ({_describe(mine)}), so its outputs would be misread. Fit "
+                "the model on the same labels before loading the weights, or keep models "
+                "with skface.save_model or joblib, which carry what the weights mean.")
+        # weights saved without a target (or by the safe format, which stores it beside
+        # them) are taken as they are
+        state_dict.setdefault(key, self.get_extra_state())
         for name, default in self.optional_state.items():
             # weights saved before networks declared their statistics used the defaults
             saved = state_dict.setdefault(prefix + name, torch.full((1, 1, 1, 1), default))
