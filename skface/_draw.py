@@ -282,8 +282,11 @@ def annotate_image(
     model : fitted estimator or Pipeline
         As for :func:`annotate_video`: a Pipeline that starts with an ImageLoader (as
         ``skface train`` writes) predicts on the face crops instead of on paths.
-    image : str, path-like or ndarray of shape (height, width, 3)
-        A photo file, or an RGB uint8 image; it is not modified.
+    image : str, path-like, PIL image or ndarray of shape (height, width[, channels])
+        A photo file, or an image in memory; it is not modified. An in-memory image is
+        converted as a file's pixels are, before anything is detected: a PIL image of
+        any mode (CMYK, 16-bit, float, palette, with transparency...) and a pixel
+        array as :func:`skface.analyze` takes them.
     cropper : FaceCropper, optional
         How to find and crop faces; by default every face, at the model's size.
     format_label : callable, optional
@@ -303,21 +306,37 @@ def annotate_image(
     Raises
     ------
     ImageLoadError
-        If a file cannot be read (named in the message).
+        If a file cannot be read (named in the message), or an in-memory image cannot
+        be converted.
     """
-    from ._imaging import DecodeFailure, format_failures, read_rgb
+    from ._imaging import (
+        DecodeFailure,
+        format_failures,
+        is_image_object,
+        object_to_rgb,
+        read_rgb,
+    )
     from .exceptions import ImageLoadError
 
+    path = os.fspath(image) if isinstance(image, (str, os.PathLike)) else None
+    if path is None and not isinstance(image, Image.Image):
+        image = np.asarray(image)
+        if not is_image_object(image):
+            raise TypeError(
+                "annotate_image expects a photo file, a PIL image or a pixel array of shape "
+                f"(height, width[, channels]); got {type(image).__name__} of shape "
+                f"{image.shape} and dtype {image.dtype}.")
     predictor, cropper, grey = resolve_model(model, cropper)
-    if isinstance(image, (str, os.PathLike)):
-        path = os.fspath(image)
-        try:
-            rgb = read_rgb(path)
-        except DecodeFailure as exc:
-            failures = [(path, str(exc))]
-            raise ImageLoadError(format_failures(failures, 1), failures) from None
+    if (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
+            and image.shape[2] == 3):
+        rgb = image  # RGB pixels already
     else:
-        rgb = _as_rgb(image)
+        # a file, or an image in memory of any mode: converted before anything is detected
+        try:
+            rgb = read_rgb(path) if path is not None else object_to_rgb(image)
+        except DecodeFailure as exc:
+            failures = [(path if path is not None else "the image", str(exc))]
+            raise ImageLoadError(format_failures(failures, 1), failures) from None
     label_of = format_label or _default_label
     named = crop_labeller(model) if format_label is None else None
     boxes, labels = _faces_and_labels(rgb, predictor, cropper, grey, label_of, named)

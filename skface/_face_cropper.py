@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import glob
+import math
 import os
 import threading
 import warnings
@@ -285,6 +286,43 @@ def crop_square(box: tuple[int, int, int, int], margin: float,
     return round(cx - side / 2), round(cy - side / 2), max(1, round(side))
 
 
+MAX_MARGIN = 2.0  # FaceCropper's largest margin: a crop 5 times the face's side
+
+
+def crop_resized(image: Image.Image, square: tuple[int, int, int], size: int) -> np.ndarray:
+    """The square ``(x0, y0, side)`` of ``image``, black outside it, resized to ``size``.
+
+    Returns an ``(size, size, 3)`` uint8 RGB array. A square no larger than the image is
+    cut out and resized. A larger one (a wide margin, or a box far beyond the image)
+    is never built at its own size: the part of the image inside it is resized
+    straight to its place in the black output, so a crop holds at most the image's
+    pixels and the output's, whatever the square.
+    """
+    x0, y0, side = square
+    width, height = image.size
+    bound = width * height
+    if Image.MAX_IMAGE_PIXELS is not None:  # Image.crop refuses more as a bomb
+        bound = min(bound, Image.MAX_IMAGE_PIXELS)
+    if side * side <= bound:
+        # Image.crop fills the parts of the box outside the image with black.
+        region = image.crop((x0, y0, x0 + side, y0 + side))
+        if region.size != (size, size):
+            region = region.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
+        return np.asarray(region.convert("RGB"))
+    scale = size / side
+    out = Image.new("RGB", (size, size))
+    # The output pixels that fall wholly on the image, and the image box they cover.
+    first = [max(0, math.ceil(-v * scale)) for v in (x0, y0)]
+    last = [min(size, math.floor((n - v) * scale)) for v, n in ((x0, width), (y0, height))]
+    if last[0] > first[0] and last[1] > first[1]:
+        box = (max(0.0, x0 + first[0] / scale), max(0.0, y0 + first[1] / scale),
+               min(float(width), x0 + last[0] / scale), min(float(height), y0 + last[1] / scale))
+        part = image.resize((last[0] - first[0], last[1] - first[1]),
+                            Image.Resampling.BILINEAR, box=box, reducing_gap=None)
+        out.paste(part.convert("RGB"), (first[0], first[1]))
+    return np.asarray(out)
+
+
 @safe_class("step", params=("size", "margin", "multiple", "no_face", "scale_factor",
                                   "min_neighbors", "min_size", "detector", "min_confidence"))
 class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
@@ -312,7 +350,9 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
     margin : float, default=0.0
         Fraction of the UTKFace-framed square's side added on every side of it: the
         crop's side is ``(1 + 2 * margin)`` times that square's (for ``"haar"``, the
-        box's side). ``0.0`` frames faces as UTKFace does.
+        box's side). ``0.0`` frames faces as UTKFace does. At most ``2.0`` (the face
+        is then a fifth of the crop's side); parts of the crop outside the photo are
+        black.
     multiple : {"largest", "all", "error"}, default="largest"
         What to do with an image holding several faces: keep the largest (one crop
         per image, so X and y stay in step), keep every face (see ``detect`` for which
@@ -415,7 +455,7 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "size": [Interval(Integral, 1, MAX_IMAGE_SIDE, closed="both")],
-        "margin": [Interval(Real, 0, None, closed="left")],
+        "margin": [Interval(Real, 0, MAX_MARGIN, closed="both")],
         "multiple": [StrOptions({"largest", "all", "error"})],
         "no_face": [StrOptions({"error", "full"})],
         "scale_factor": [Interval(Real, 1, None, closed="neither")],
@@ -481,13 +521,7 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
 
     def _crop_one(self, image: Image.Image, square: tuple[int, int, int]) -> np.ndarray:
         """Resize the square ``(x0, y0, side)`` of ``image`` (black outside) to ``size``."""
-        x0, y0, side = square
-        size = int(self.size)
-        # Image.crop fills the parts of the box outside the image with black.
-        region = image.crop((x0, y0, x0 + side, y0 + side))
-        if region.size != (size, size):
-            region = region.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
-        return np.asarray(region.convert("RGB"))
+        return crop_resized(image, square, int(self.size))
 
     def find_faces(self, image) -> np.ndarray:
         """Every face box in one image, largest first.

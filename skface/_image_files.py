@@ -178,7 +178,91 @@ def open_raster(f: BinaryIO, max_pixels: int | None, too_large: str | None = Non
         im.close()
         raise DecodeFailure(
             bomb_reason(f"{width}x{height} = {width * height} pixels", max_pixels, too_large))
+    if im.format in ("JPEG", "MPO"):
+        try:
+            scans = count_jpeg_scans(f, MAX_JPEG_SCANS + 1)
+        except OSError as exc:
+            im.close()
+            raise DecodeFailure(f"the file cannot be read ({exc.strerror or exc})") from None
+        if scans > MAX_JPEG_SCANS:
+            im.close()
+            raise DecodeFailure(
+                f"JPEG with more than {MAX_JPEG_SCANS} scans: each scan is a pass over "
+                "the whole image, so decoding it would take very long (real photos have "
+                "at most a few dozen); re-export it as an ordinary JPEG")
     return im
+
+
+# --------------------------------------------------------------------------- JPEG scans
+
+MAX_JPEG_SCANS = 256
+"""The most scans (start-of-scan segments) a JPEG may hold to be decoded.
+
+A progressive JPEG is decoded in as many passes over the whole image as it has scans,
+and a scan can be a few bytes long: a small file with many thousands of scans takes
+minutes. Encoders write 1 to 3 scans for a baseline JPEG and about 10 (up to a few
+dozen) for a progressive one.
+"""
+
+_CHUNK = 1 << 20
+# A marker: 0xFF, then a byte other than 0x00 (a stuffed 0xFF of entropy-coded data) or
+# 0xFF (fill bytes before a marker: the last one matches). Inside a scan's data, restart
+# markers (0xD0-0xD7) are data too. (A literal first byte makes the search fast.)
+_MARKER = re.compile(rb"\xff([^\x00\xff])")
+_SCAN_END = re.compile(rb"\xff([^\x00\xd0-\xd7\xff])")
+_STANDALONE = frozenset((0x01, *range(0xD0, 0xD9)))  # TEM, RST0-7, SOI: no length
+_SOS, _EOI = 0xDA, 0xD9
+
+
+def count_jpeg_scans(f: BinaryIO, stop: int) -> int:
+    """Start-of-scan segments of the first image of the JPEG file ``f``, up to ``stop``.
+
+    The file is read from its start, a chunk at a time, as a JPEG decoder reads it:
+    segment by segment, skipping each scan's entropy-coded data, until the
+    end-of-image marker or the end of the file (nothing is decoded, and segment
+    contents are skipped unread). ``f``'s position is restored.
+    """
+    position = f.tell()
+    try:
+        return _count_scans(f, stop)
+    finally:
+        f.seek(position)
+
+
+def _count_scans(f: BinaryIO, stop: int) -> int:
+    f.seek(0)
+    buf = f.read(_CHUNK)
+    at, scans, pattern = 2, 0, _MARKER  # after SOI
+    while scans < stop:
+        match = pattern.search(buf, at)
+        if match is None:
+            more = f.read(_CHUNK)
+            if not more:
+                break  # truncated: the decoder says so
+            buf = (b"\xff" if buf.endswith(b"\xff") else b"") + more
+            at = 0
+            continue
+        marker, at = match.group(1)[0], match.end()
+        if marker == _EOI:
+            break
+        if marker in _STANDALONE:
+            continue
+        while len(buf) - at < 2:  # the segment's length
+            more = f.read(_CHUNK)
+            if not more:
+                return scans
+            buf, at = buf[at:] + more, 0
+        length = int.from_bytes(buf[at:at + 2], "big")
+        at += length
+        if at > len(buf):  # skip the rest of a long segment unread
+            f.seek(at - len(buf), os.SEEK_CUR)
+            buf, at = f.read(_CHUNK), 0
+        if marker == _SOS:
+            scans += 1
+            pattern = _SCAN_END
+        else:
+            pattern = _MARKER
+    return scans
 
 
 _BYTES_LITERAL = re.compile(r"""b'(?:[^'\\]|\\.)*'|b"(?:[^"\\]|\\.)*\"""")
@@ -276,4 +360,5 @@ def describe_unreadable(f: BinaryIO) -> str:
     return describe_content(head)
 
 
-__all__ = ["RASTER_FORMATS", "DecodeFailure", "open_raster", "open_regular", "stat_regular"]
+__all__ = ["MAX_JPEG_SCANS", "RASTER_FORMATS", "DecodeFailure", "count_jpeg_scans", "open_raster",
+           "open_regular", "stat_regular"]

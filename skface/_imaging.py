@@ -19,8 +19,9 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -69,6 +70,53 @@ class DecodeSpec:
 _PROBE = DecodeSpec(size=16)  # decoding at 1/8 scale still reads every byte of the file
 
 
+# --------------------------------------------------------------------------- decode memory
+
+# Bytes a decoded image holds per pixel in Pillow, by mode (4 for every other mode).
+_STORAGE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+# What converting it to 8-bit RGB adds at most, per pixel: an 8-bit copy and its array.
+_CONVERSION_BYTES = 7
+DECODE_BUDGET_BYTES = 1 << 30
+
+
+def decode_cost(im: Image.Image) -> int:
+    """Bytes that decoding ``im`` at its (drafted) size and converting it may hold."""
+    w, h = im.size
+    return w * h * (_STORAGE_BYTES.get(im.mode, 4) + _CONVERSION_BYTES)
+
+
+class _DecodeBudget:
+    """Bounds the memory of the full-size decodes that run at once, in all threads.
+
+    A decode reserves its :func:`decode_cost` and waits while the decodes in flight
+    hold too much for it to fit; one image costing more than the whole budget is
+    decoded alone. Decoding threads thus never hold more than about ``max_bytes`` (or
+    one such image) together, whatever their number.
+    """
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._used = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def reserve(self, nbytes: int) -> Iterator[None]:
+        nbytes = min(nbytes, self.max_bytes)
+        with self._cond:
+            while self._used and self._used + nbytes > self.max_bytes:
+                self._cond.wait()
+            self._used += nbytes
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._used -= nbytes
+                self._cond.notify_all()
+
+
+_BUDGET = _DecodeBudget(DECODE_BUDGET_BYTES)
+
+
 # --------------------------------------------------------------------------- decoding
 
 
@@ -85,20 +133,57 @@ def _integer_max(im: Image.Image) -> int:
     return 65535
 
 
+# Integer and floating-point images are scaled to 8 bits a tile at a time, so that the
+# wide temporaries (int64, float64) cost a bounded amount whatever the image's size: a
+# 32-bit image then costs its own 4 bytes and the 1 byte of its 8-bit copy per pixel.
+_TILE_PIXELS = 1 << 18
+
+
+def _tiles(im: Image.Image):
+    """``(box, pixels)`` of tiles of at most ``_TILE_PIXELS`` pixels covering ``im``."""
+    w, h = im.size
+    tile_w = max(1, min(w, _TILE_PIXELS))
+    tile_h = max(1, _TILE_PIXELS // tile_w)
+    for y in range(0, h, tile_h):
+        for x in range(0, w, tile_w):
+            box = (x, y, min(w, x + tile_w), min(h, y + tile_h))
+            yield box, np.asarray(im.crop(box))
+
+
+def _scaled_to_l(im: Image.Image, scale) -> Image.Image:
+    """``im`` as an 8-bit L image, ``scale`` turning each tile's pixels into uint8."""
+    w, h = im.size
+    out = np.empty((h, w), dtype=np.uint8)
+    for (x0, y0, x1, y1), tile in _tiles(im):
+        out[y0:y1, x0:x1] = scale(tile)
+    return Image.fromarray(out, "L")
+
+
 def _float_to_l(im: Image.Image) -> Image.Image:
-    a = np.asarray(im, dtype=np.float64)
-    if not np.isfinite(a).all():
-        raise DecodeFailure(
-            "floating-point image with NaN or infinite values, which are no intensity; "
-            "replace them and save the image again, or save it as an 8-bit image")
-    lo, hi = float(a.min()), float(a.max())
+    lo, hi = np.inf, -np.inf
+    for _, tile in _tiles(im):
+        a = tile.astype(np.float64)
+        if not np.isfinite(a).all():
+            raise DecodeFailure(
+                "floating-point image with NaN or infinite values, which are no intensity; "
+                "replace them and save the image again, or save it as an 8-bit image")
+        if a.size:
+            lo, hi = min(lo, float(a.min())), max(hi, float(a.max()))
     if lo < 0 or hi > 255:
         raise DecodeFailure(
             f"floating-point image with values from {lo:g} to {hi:g}: skface reads floats "
             "in [0, 1] or in [0, 255] as intensities and cannot tell how to scale these; "
             "rescale the image to [0, 1] and save it again, or save it as an 8-bit image")
-    scale = 255.0 if hi <= 1.0 else 1.0  # the same rule as for float arrays
-    return Image.fromarray(np.rint(a * scale).astype(np.uint8), "L")
+    factor = 255.0 if hi <= 1.0 else 1.0  # the same rule as for float arrays
+    return _scaled_to_l(im, lambda t: np.rint(t.astype(np.float64) * factor).astype(np.uint8))
+
+
+def _integer_to_l(im: Image.Image, top: int) -> Image.Image:
+    def scale(tile: np.ndarray) -> np.ndarray:
+        a = np.clip(tile.astype(np.int64), 0, top)
+        return ((a * 255 + top // 2) // top).astype(np.uint8)
+
+    return _scaled_to_l(im, scale)
 
 
 def _normalise_mode(im: Image.Image, int_max: int = 65535) -> Image.Image:
@@ -113,10 +198,7 @@ def _normalise_mode(im: Image.Image, int_max: int = 65535) -> Image.Image:
     if mode in ("RGB", "L", "RGBA", "LA"):
         return im
     if mode in _SIXTEEN_BIT:
-        top = 65535 if mode.startswith("I;16") else int_max
-        a = np.clip(np.asarray(im).astype(np.int64, copy=False), 0, top)
-        a = (a * 255 + top // 2) // top
-        return Image.fromarray(a.astype(np.uint8), "L")
+        return _integer_to_l(im, 65535 if mode.startswith("I;16") else int_max)
     if mode == "F":
         return _float_to_l(im)
     if mode == "P":
@@ -280,11 +362,18 @@ def read_rgb(path: str, *, max_pixels: int | None = None, too_large: str | None 
 
 def _full_rgb(im: Image.Image, int_max: int = 65535) -> np.ndarray:
     """An opened image at full resolution as RGB: EXIF orientation, mode, alpha onto black."""
+    with _BUDGET.reserve(decode_cost(im)):
+        return _full_rgb_now(im, int_max)
+
+
+def _full_rgb_now(im: Image.Image, int_max: int) -> np.ndarray:
     orientation = im.getexif().get(_ORIENTATION, 1)
     out = ImageOps.exif_transpose(im) if orientation not in (None, 1) else im
     out = _normalise_mode(out, int_max)
     if out.mode in ("RGBA", "LA"):
         out = _flatten_alpha(out, (0, 0, 0))
+    if out.mode == "L":  # grey to RGB without Pillow's 4-byte RGB copy
+        return np.repeat(np.asarray(out)[:, :, None], 3, axis=2)
     return np.asarray(out if out.mode == "RGB" else out.convert("RGB"))
 
 
@@ -333,6 +422,14 @@ def _decode_opened(im: Image.Image, spec: DecodeSpec) -> np.ndarray:
         drafted = im.draft("L" if spec.grayscale else "RGB", (size, size))
         if drafted is not None:
             region = drafted[1]
+    with _BUDGET.reserve(decode_cost(im)):
+        return _decode_drafted(im, spec, int_max, region)
+
+
+def _decode_drafted(im: Image.Image, spec: DecodeSpec, int_max: int,
+                    region: tuple[int, int, int, int] | None) -> np.ndarray:
+    """:func:`_decode_opened` once a JPEG's scale is chosen (``region``: the draft's box)."""
+    size = spec.size
     if im.format != "JPEG" or "exif" in im.info:  # JPEG keeps EXIF in info at open
         orientation = im.getexif().get(_ORIENTATION, 1)
         if orientation not in (None, 1):

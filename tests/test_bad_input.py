@@ -981,6 +981,338 @@ def test_floats_of_no_known_range_are_refused(tmp_path, values, words):
     assert words in str(info.value) and path in str(info.value)
 
 
+# --------------------------------------------------------------------------- decoding cost
+# What a file costs to decode is bounded, not only its pixel count: a JPEG's scans (each
+# a pass over the whole image, a few bytes each), the bytes per pixel of wide sample
+# formats (16-bit, 32-bit and float images), the decodes of parallel threads together,
+# and a face crop however wide its margin or box.
+
+_MARKERS = re.compile(rb"\xff([^\x00\xd0-\xd7\xff])")
+
+
+def _jpeg_scans(data: bytes) -> list[tuple[int, int]]:
+    """``(start, end)`` of every scan (SOS segment and its data) of a JPEG."""
+    spans, at = [], 2
+    while at < len(data):
+        marker = data[at + 1]
+        if marker == 0xD9:
+            break
+        end = at + 2 + int.from_bytes(data[at + 2:at + 4], "big")
+        if marker == 0xDA:
+            end = _MARKERS.search(data, end).start()
+            spans.append((at, end))
+        at = end
+    return spans
+
+
+def _many_scans(path: Path, side: int, n_extra: int, *, mode: str = "RGB",
+                progressive: bool = True, fill: bool = False) -> str:
+    """A small JPEG whose shortest scan is repeated ``n_extra`` times before its end."""
+    out = io.BytesIO()
+    Image.new(mode, (side, side), 120).save(out, "JPEG", progressive=progressive, quality=80)
+    data = out.getvalue()
+    start, end = min(_jpeg_scans(data), key=lambda s: s[1] - s[0])
+    scan = data[start:end]
+    if fill:  # fill bytes before each repeated marker: still one scan each
+        scan = b"\xff\xff" + scan
+    eoi = data.rindex(b"\xff\xd9")
+    path.write_bytes(data[:eoi] + scan * n_extra + data[eoi:])
+    return str(path)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("reader", ["ImageLoader", "check_images", "full size"])
+@pytest.mark.parametrize(("side", "n_extra", "options"), [
+    (64, 300, {}),
+    (1500, 20_000, {}),
+    (800, 5000, {"mode": "L"}),
+    (400, 3000, {"mode": "CMYK"}),
+    (600, 2000, {"fill": True}),
+    (300, 1000, {"progressive": False}),
+])
+def test_jpegs_with_too_many_scans_are_refused_before_decoding(tmp_path, reader, side,
+                                                               n_extra, options):
+    from skface._image_files import MAX_JPEG_SCANS
+    from skface._imaging import DecodeFailure, read_rgb
+    from skface.datasets import check_images
+
+    path = _many_scans(tmp_path / "scans.jpg", side, n_extra, **options)
+    if reader == "check_images":
+        message = check_images([path])["error"].iloc[0]
+    elif reader == "full size":
+        with pytest.raises(DecodeFailure) as info:
+            read_rgb(path)
+        message = str(info.value)
+    else:
+        with pytest.raises(ImageLoadError) as info:
+            ImageLoader(size=16, cache=False).transform([path])
+        message = str(info.value)
+        assert path in message
+    assert f"more than {MAX_JPEG_SCANS} scans" in message and "re-export" in message
+
+
+@pytest.mark.parametrize("options", [{}, {"mode": "L"}, {"mode": "CMYK"}, {"fill": True}])
+def test_progressive_jpegs_with_scans_up_to_the_limit_load(tmp_path, options):
+    from skface._image_files import MAX_JPEG_SCANS, count_jpeg_scans
+
+    ordinary = _many_scans(tmp_path / "ordinary.jpg", 96, 0, **options)
+    with open(ordinary, "rb") as f:
+        n = count_jpeg_scans(f, 10**6)
+    assert 1 <= n <= 20
+    at_limit = _many_scans(tmp_path / "limit.jpg", 96, MAX_JPEG_SCANS - n, **options)
+    with open(at_limit, "rb") as f:
+        assert count_jpeg_scans(f, 10**6) == MAX_JPEG_SCANS
+    X = ImageLoader(size=16, cache=False).transform([ordinary, at_limit])
+    assert X.shape == (2, 16, 16, 3)
+
+
+def test_scans_hidden_in_metadata_are_not_counted(tmp_path):
+    from skface._image_files import MAX_JPEG_SCANS
+
+    thumbnail = Path(_many_scans(tmp_path / "thumb.jpg", 32, MAX_JPEG_SCANS)).read_bytes()
+    photo = make_faces(1, size=64, random_state=0)[0][0]
+    path = tmp_path / "with-thumbnail.jpg"
+    Image.fromarray(photo).save(path, "JPEG", exif=b"Exif\x00\x00" + thumbnail,
+                                comment=thumbnail[:60000])
+    assert ImageLoader(size=16, cache=False).transform([str(path)]).shape == (1, 16, 16, 3)
+
+
+# Decodes in a child process whose address space is bounded: what a decode may hold
+# beyond the libraries is about what an RGB image of the same size costs (~10 bytes a
+# pixel), so a regression to wide temporaries fails instead of exhausting the machine.
+_BOUNDED_DECODE = """
+import resource, sys
+import numpy as np
+from PIL import Image
+import skface._imaging as imaging
+
+path, reader, per_pixel = sys.argv[1], sys.argv[2], float(sys.argv[3])
+with Image.open(path) as im:
+    pixels = im.size[0] * im.size[1]
+
+def vm_size():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmSize:"))
+
+def load(paths, n_jobs):  # what ImageLoader(size=16).transform runs
+    return imaging.load_images(paths, imaging.DecodeSpec(size=16), n_jobs=n_jobs,
+                               use_cache=False)
+
+if reader == "threads":  # room for one decode at a time, four threads asking
+    imaging._BUDGET.max_bytes = 1
+    load([path] * 2, 2)  # the threads exist before the limit is set
+limit = vm_size() + int(per_pixel * pixels) + (32 << 20)
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+if reader == "full size":
+    out = imaging.read_rgb(path)
+    assert out.shape[2] == 3 and out.dtype == np.uint8
+elif reader == "threads":
+    assert load([path] * 4, 4).shape == (4, 16, 16, 3)
+else:
+    assert load([path], 1).shape == (1, 16, 16, 3)
+print("ok")
+"""
+_WIDE_KINDS = {  # kind -> (file suffix, save options)
+    "F": (".tif", {"compression": "tiff_deflate"}), "F255": (".tif", {}),
+    "I": (".tif", {"compression": "tiff_deflate"}), "I;16": (".png", {"compress_level": 1}),
+    "I;16B": (".tif", {"compression": "tiff_lzw"}), "PGM16": (".pgm", {}), "PFM": (".pfm", {}),
+}
+
+
+@pytest.fixture(scope="module")
+def wide_images(tmp_path_factory) -> dict[str, str]:
+    """3000 x 3000 images of wide sample formats (9 million pixels each)."""
+    folder = tmp_path_factory.mktemp("wide")
+    levels = np.random.default_rng(0).random((15, 15))
+    ramp = np.kron(levels, np.ones((200, 200)))  # flat blocks: compresses well
+    arrays = {"F": ramp.astype(np.float32), "F255": (ramp * 255).astype(np.float32),
+              "I": np.rint(ramp * (2**31 - 1)).astype(np.int32),
+              "I;16": np.rint(ramp * 65535).astype(np.uint16)}
+    arrays.update({"I;16B": arrays["I;16"].astype(">u2"), "PGM16": arrays["I;16"],
+                   "PFM": arrays["F"]})
+    paths = {}
+    for kind, (suffix, options) in _WIDE_KINDS.items():
+        paths[kind] = str(folder / f"{kind.replace(';', '_')}{suffix}")
+        Image.fromarray(arrays[kind]).save(paths[kind], **options)
+    return paths
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux's /proc")
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("kind", "reader"), [
+    *((kind, reader) for kind in _WIDE_KINDS for reader in ("ImageLoader", "full size")),
+    ("F", "threads"), ("I;16", "threads"),  # one float and one integer format
+])
+def test_wide_sample_images_cost_no_more_than_rgb_ones(wide_images, kind, reader):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MALLOC_ARENA_MAX": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", _BOUNDED_DECODE, wide_images[kind], reader, "12"],
+        env=env, capture_output=True, text=True, timeout=100)
+    assert done.returncode == 0 and done.stdout.startswith("ok"), done.stderr[-2000:]
+
+
+def test_the_decode_budget_lets_one_large_image_through_alone():
+    import threading
+    import time
+
+    from skface._imaging import _DecodeBudget
+
+    budget = _DecodeBudget(100)
+    held, peak, lock = [0], [0], threading.Lock()
+
+    def decode(cost):
+        with budget.reserve(cost):
+            with lock:
+                held[0] += min(cost, 100)
+                peak[0] = max(peak[0], held[0])
+            time.sleep(0.01)
+            with lock:
+                held[0] -= min(cost, 100)
+
+    threads = [threading.Thread(target=decode, args=(c,)) for c in (60, 60, 500, 30, 30, 30, 90)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert peak[0] <= 100 and held[0] == 0
+
+
+# mode -> the lossless file the same pixels are saved to (the mode itself where a format
+# holds it, else what Pillow converts it to)
+_MODES_IN_MEMORY = {
+    "CMYK": (None, ".tif"), "I;16": (None, ".png"), "I": (None, ".pgm"), "F": (None, ".tif"),
+    "LA": (None, ".png"), "P": (None, ".png"), "1": (None, ".png"), "RGBA": (None, ".png"),
+    "PA": ("RGBA", ".png"), "YCbCr": ("RGB", ".png"), "HSV": ("RGB", ".png"),
+}
+
+
+def _in_mode(mode: str) -> Image.Image:
+    face = Image.fromarray(make_faces(1, size=48, random_state=1)[0][0])
+    if mode == "I;16":
+        return Image.fromarray(np.asarray(face.convert("L")).astype(np.uint16) * 257)
+    if mode == "I":  # as a 16-bit PGM opens
+        return Image.fromarray(np.asarray(face.convert("L")).astype(np.int32) * 257)
+    if mode == "F":
+        return Image.fromarray(np.asarray(face.convert("L")).astype(np.float32) / 255)
+    if mode == "PA":
+        return face.convert("P").convert("PA")
+    return face.convert(mode)
+
+
+@pytest.mark.parametrize("mode", _MODES_IN_MEMORY)
+def test_annotate_image_converts_an_image_in_memory_as_a_file(tmp_path, mode):
+    pytest.importorskip("cv2")
+    from skface import FaceCropper, annotate_image
+    from skface._imaging import read_rgb
+
+    image = _in_mode(mode)
+    saved_as, suffix = _MODES_IN_MEMORY[mode]
+    path = tmp_path / f"photo{suffix}"
+    (image if saved_as is None else image.convert(saved_as)).save(path)
+    before = image.tobytes()
+    drawn, faces = annotate_image(_NoModel(), image, cropper=FaceCropper(size=16))
+    assert drawn.dtype == np.uint8 and drawn.shape == (48, 48, 3)
+    if faces.empty:
+        np.testing.assert_array_equal(drawn, read_rgb(str(path)))
+    drawn_file, faces_file = annotate_image(_NoModel(), str(path), cropper=FaceCropper(size=16))
+    np.testing.assert_array_equal(drawn, drawn_file)
+    pd.testing.assert_frame_equal(faces, faces_file)
+    assert image.tobytes() == before  # not modified
+
+
+@pytest.mark.parametrize("image", [
+    Image.fromarray(np.full((20, 20), np.nan, dtype=np.float32)),
+    Image.fromarray(np.linspace(-5, 900, 400, dtype=np.float32).reshape(20, 20)),
+    np.zeros((20, 20, 5), dtype=np.uint8),
+    np.full((20, 20, 3), 1000, dtype=np.int32),
+], ids=["float NaN", "float range", "five channels", "int range"])
+def test_annotate_image_refuses_an_image_in_memory_before_detecting(monkeypatch, image):
+    pytest.importorskip("cv2")
+    from skface import FaceCropper, annotate_image
+
+    def never(*args, **kwargs):
+        raise AssertionError("faces were looked for in an unconvertible image")
+
+    monkeypatch.setattr(FaceCropper, "find_faces", never)
+    monkeypatch.setattr(FaceCropper, "crop_faces", never)
+    with pytest.raises(ImageLoadError, match="the image"):
+        annotate_image(_NoModel(), image, cropper=FaceCropper(size=16))
+
+
+@pytest.mark.parametrize("margin", [2.01, 5, 20, 60, 1e9, float("inf"), float("nan")])
+def test_face_cropper_margin_has_an_upper_bound(margin):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from skface import FaceCropper
+
+    with pytest.raises(InvalidParameterError, match=r"'margin'.*\[0(\.0)?, 2(\.0)?\]"):
+        FaceCropper(size=16, margin=margin).fit([])
+
+
+@pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")
+@pytest.mark.parametrize("photo", [1, 40, 200, 640])
+@pytest.mark.parametrize("margin", [0.0, 0.5, 2.0])
+@pytest.mark.parametrize("box", ["face", "whole", "huge", "beyond", "far away"])
+def test_face_crops_are_bounded_whatever_the_box(photo, margin, box):
+    from skface import FaceCropper
+    from skface._face_cropper import crop_square
+
+    rng = np.random.default_rng(photo)
+    image = rng.integers(0, 256, (photo, photo + photo // 2, 3), dtype=np.uint8)
+    w = max(1, photo // 3)
+    boxes = {"face": (photo // 3, photo // 4, w, w), "whole": (0, 0, photo, photo),
+             "huge": (-photo * 40, -photo * 40, photo * 80 + 12_000, photo * 80 + 12_000),
+             "beyond": (photo // 2, photo // 2, 10**6, 10**6),
+             "far away": (10**7, -10**7, 50, 50)}
+    cropper = FaceCropper(size=24, margin=margin)
+    crops = cropper.crop_faces(image, [boxes[box]])
+    assert crops.shape == (1, 24, 24, 3) and crops.dtype == np.uint8
+    if box == "far away":
+        assert not crops.any()
+    x0, y0, side = crop_square(boxes[box], margin)
+    inside = x0 >= 0 and y0 >= 0 and x0 + side <= image.shape[1] and y0 + side <= image.shape[0]
+    if inside:  # an ordinary crop: cut out and resized
+        region = Image.fromarray(image).crop((x0, y0, x0 + side, y0 + side))
+        expected = np.asarray(region.resize((24, 24), Image.Resampling.BILINEAR,
+                                            reducing_gap=None))
+        np.testing.assert_array_equal(crops[0], expected)
+
+
+_BOUNDED_CROP = """
+import resource
+import numpy as np
+from skface import FaceCropper
+
+def vm_size():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmSize:"))
+
+image = np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)
+cropper = FaceCropper(size=48, margin=2.0)
+limit = vm_size() + (64 << 20)
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+for side in (100, 2000, 9000, 12000, 13000):
+    crops = cropper.crop_faces(image, [(-side // 2, -side // 2, side, side)])
+    assert crops.shape == (1, 48, 48, 3)
+print("ok")
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux's /proc")
+@pytest.mark.timeout(120)
+def test_a_wide_face_crop_holds_no_more_than_the_photo():
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MALLOC_ARENA_MAX": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", _BOUNDED_CROP], env=env,
+                          capture_output=True, text=True, timeout=100)
+    assert done.returncode == 0 and done.stdout.startswith("ok"), done.stderr[-2000:]
+
+
 # --------------------------------------------------------------------------- labels and outputs
 
 _BOOLEAN_AGES = [
