@@ -286,6 +286,7 @@ def crop_square(box: tuple[int, int, int, int], margin: float,
     return round(cx - side / 2), round(cy - side / 2), max(1, round(side))
 
 
+MIN_SCALE_FACTOR = 1.01  # FaceCropper's smallest step between detection scales
 MAX_MARGIN = 2.0  # FaceCropper's largest margin: a crop 5 times the face's side
 
 
@@ -365,8 +366,8 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
         :class:`~skface.exceptions.NoFaceWarning` naming the files and
         ``detected=False`` in ``detect``.
     scale_factor : float, default=1.1
-        ``"haar"`` only: step between the detector's scales (> 1). Smaller finds more
-        faces, slower.
+        ``"haar"`` only: step between the detector's scales (1.01 or more). Smaller
+        finds more faces, slower.
     min_neighbors : int, default=5
         ``"haar"`` only: overlapping detections needed to keep a face. Lower finds
         more faces and more false ones.
@@ -458,7 +459,9 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
         "margin": [Interval(Real, 0, MAX_MARGIN, closed="both")],
         "multiple": [StrOptions({"largest", "all", "error"})],
         "no_face": [StrOptions({"error", "full"})],
-        "scale_factor": [Interval(Real, 1, None, closed="neither")],
+        # each step adds one pass over the photo: 1.01 is about 460 passes from the
+        # smallest face to a 100 times larger one; closer to 1 costs without bound
+        "scale_factor": [Interval(Real, MIN_SCALE_FACTOR, None, closed="left")],
         "min_neighbors": [Interval(Integral, 0, None, closed="left")],
         "min_size": [Interval(Integral, 1, None, closed="left")],
         "detector": [StrOptions(set(_DETECTORS))],

@@ -1252,6 +1252,30 @@ def test_face_cropper_margin_has_an_upper_bound(margin):
         FaceCropper(size=16, margin=margin).fit([])
 
 
+@pytest.mark.parametrize("scale_factor", [1.0000001, 1.001, 1.009, 1.0])
+def test_face_cropper_detection_steps_are_bounded(scale_factor, tmp_path):
+    """A step between detection scales close to 1 means thousands of passes per photo:
+    refused as a parameter and in a model file."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from skface import FaceCropper
+
+    with pytest.raises(InvalidParameterError, match="'scale_factor'"):
+        FaceCropper(size=16, scale_factor=scale_factor).fit([])
+    pytest.importorskip("safetensors")
+    from skface import load_model, save_model
+    from skface.exceptions import ModelFileError
+
+    save_model(FaceCropper(size=16), tmp_path / "c.safetensors")
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "c.safetensors"), framework="pt") as f:
+        description = json.loads(f.metadata()["description"])
+    description["steps"][0]["params"]["scale_factor"] = scale_factor
+    with pytest.raises(ModelFileError, match="scale_factor"):
+        load_model(_write_model(tmp_path / "m.safetensors", description, {}))
+
+
 @pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")
 @pytest.mark.parametrize("photo", [1, 40, 200, 640])
 @pytest.mark.parametrize("margin", [0.0, 0.5, 2.0])
