@@ -112,10 +112,15 @@ class _AcceleratedFace(AccelerateMixin):
         # like AccelerateMixin, print the log from the main process only; a module-level
         # function instead of the accelerator's bound method keeps the model picklable
         # without the accelerator
-        if self.callbacks__print_log__sink == "auto":
-            # print honours verbose=0 by itself; any other sink prints regardless
-            self.callbacks__print_log__sink = _print_on_main_process if self.verbose else print
-        return FaceNetBase._initialize_callbacks(self)
+        if self.callbacks__print_log__sink != "auto":
+            return FaceNetBase._initialize_callbacks(self)
+        # print honours verbose=0 by itself; any other sink prints regardless. The
+        # parameter stays "auto" (fit leaves parameters as they were set).
+        self.callbacks__print_log__sink = _print_on_main_process if self.verbose else print
+        try:
+            return FaceNetBase._initialize_callbacks(self)
+        finally:
+            self.callbacks__print_log__sink = "auto"
 
     def _initialize_accelerator(self):
         # DDP refuses a module without trainable parameters, such as a plain loss: only

@@ -18,6 +18,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
@@ -69,6 +70,38 @@ def _labels_1d(y, name: str) -> np.ndarray:
             f"{name}: y mixes text and number labels (e.g. {text[0]!r} and {other!r}); use "
             "one kind for every sample, codes or names.")
     return np.asarray(values)  # the labels' natural dtype (int, str, ...), not object
+
+
+def _class_labels(y, name: str) -> np.ndarray:
+    """The labels of a classification target, refusing what scikit-learn's classifiers refuse.
+
+    A continuous target (numbers with fractions, such as ages 25.5) or a multilabel
+    one raises LabelError with scikit-learn's words (``Unknown label type: continuous``);
+    more distinct labels than half the samples warn, as scikit-learn does.
+    """
+    labels = _labels_1d(y, name)
+    try:
+        check_classification_targets(labels)
+    except ValueError as exc:
+        raise LabelError(
+            f"{name}: {exc} y holds {type_of_target(labels)} values (e.g. "
+            f"{labels[:3].tolist()}); a classifier takes class labels, codes or names. "
+            "To predict ages use AgeRegressor, or AgeBinner for age groups.") from None
+    return labels
+
+
+def _is_text(values: np.ndarray) -> bool:
+    return any(isinstance(v, str) for v in np.asarray(values, dtype=object).tolist())
+
+
+def _check_label_kind(labels: np.ndarray, classes: np.ndarray, name: str) -> None:
+    """Refuse labels of another kind (text or numbers) than the fitted ``classes``."""
+    if len(labels) and _is_text(labels) != _is_text(classes):
+        unknown = sorted(set(labels.tolist()) - set(classes.tolist()), key=str)
+        raise LabelError(
+            f"{name}: label(s) {unknown[:5]} are {'text' if _is_text(labels) else 'numbers'}"
+            f" and can never match the classes seen in fit ({classes.tolist()}). Use labels "
+            "of the kind the model was fitted on (codes or names).")
 
 
 def _encode_labels(labels: np.ndarray, classes: np.ndarray, name: str) -> np.ndarray:
@@ -301,10 +334,10 @@ class _FaceClassifier(ClassifierMixin, _FaceEstimator):
 
     def _fit_target(self, y) -> int:
         name = type(self).__name__
-        y = _labels_1d(y, name)
+        y = _class_labels(y, name)
         classes = getattr(self, "_partial_fit_classes_", None)
         if classes is not None:  # partial_fit(classes=...): every label y may ever hold
-            self.classes_ = np.unique(_labels_1d(classes, f"{name}.partial_fit classes"))
+            self.classes_ = np.unique(_class_labels(classes, f"{name}.partial_fit classes"))
             _encode_labels(y, self.classes_, name)
         else:
             self.classes_ = np.unique(y)
@@ -426,14 +459,14 @@ class _FaceClassifier(ClassifierMixin, _FaceEstimator):
                 f"model was fitted with {self.classes_.tolist()}; refit to change them.")
 
     def score(self, X, y, sample_weight=None) -> float:
-        """Accuracy on ``X`` against labels ``y`` of the kind seen in ``fit``.
+        """Mean accuracy on ``X`` against labels ``y``, as scikit-learn's classifiers score.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, height, width, channels) or LazyImages
             Images of the size and channels the model was fitted on.
         y : array-like of shape (n_samples,)
-            The true labels, of the kind seen in ``fit``.
+            The true labels, of the kind seen in ``fit`` (codes or names).
         sample_weight : array-like of shape (n_samples,), optional
             Weight of each image in the score.
 
@@ -441,20 +474,23 @@ class _FaceClassifier(ClassifierMixin, _FaceEstimator):
         -------
         score : float
             The share of images whose predicted label is ``y``'s (weighted by
-            ``sample_weight`` when given).
+            ``sample_weight`` when given). A label that was not among ``classes_``
+            (a class absent from the training fold of a cross-validation) can never
+            be predicted: its images count as errors.
 
         Raises
         ------
+        NotFittedError
+            If the model is not fitted.
         LabelError
-            If ``y`` holds labels that were not among ``classes_`` (such as codes for
-            a model fitted on names): they could never be predicted, so the accuracy
-            would silently mislead.
+            If ``y`` holds labels of another kind than ``classes_`` (codes for a
+            model fitted on names, or names for one fitted on codes): they can never
+            match, as scikit-learn refuses to compare a mix of text and number labels.
         """
-        from sklearn.metrics import accuracy_score
-
+        self._check_fitted()
         name = type(self).__name__
         labels = _labels_1d(y, name)
-        _encode_labels(labels, self.classes_, f"{name}.score")
+        _check_label_kind(labels, self.classes_, f"{name}.score")
         return float(accuracy_score(labels, self.predict(X), sample_weight=sample_weight))
 
 
@@ -1653,7 +1689,7 @@ class FaceAttributes(_FaceEstimator):
                 self.y_mean_, self.y_scale_ = float(ages.mean()), float(ages.std()) or 1.0
                 width = MAX_AGE + 1 if self._age_dex() else 1
             else:
-                labels = _labels_1d(y[task], f"FaceAttributes ({task})")
+                labels = _class_labels(y[task], f"FaceAttributes ({task})")
                 self.classes_[task] = np.unique(labels)
                 width = len(self.classes_[task])
                 if width < 2:
@@ -1793,9 +1829,18 @@ class FaceAttributes(_FaceEstimator):
                 scores.append(r2_score(check_ages(y["age"]), pred["age"],
                                        sample_weight=sample_weight))
             else:
-                scores.append(accuracy_score(np.asarray(y[task]), pred[task],
-                                             sample_weight=sample_weight))
+                name = f"FaceAttributes.score ({task})"
+                labels = _labels_1d(y[task], name)
+                _check_label_kind(labels, self.classes_[task], name)
+                scores.append(accuracy_score(labels, pred[task], sample_weight=sample_weight))
         return float(np.mean(scores))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # y is a label table, one column per task: multi-output, never a single column
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = False
+        return tags
 
 
 # what each of the command line's ``skface train --target`` choices trains

@@ -749,6 +749,10 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
         """
         return self.transform(X)
 
+    def _output_image_shape(self) -> tuple[int, int, int]:
+        self._validate_params()
+        return int(self.size), int(self.size), 3
+
     def __sklearn_is_fitted__(self) -> bool:
         return True
 

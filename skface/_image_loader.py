@@ -177,6 +177,38 @@ class ImageArrayOutput:
                 f"'polars' or None, got {transform!r}.")
         return self
 
+    def _output_image_shape(self) -> tuple[int, int, int]:
+        raise NotImplementedError
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Names of the output's pixels, one per value of an image, in array order.
+
+        The output is a batch of images, not a table; its features are the pixel
+        values in the order ``X.reshape(len(X), -1)`` lays them out (row, then
+        column, then channel): ``"<transformer>_r<row>_c<column>_ch<channel>"``,
+        such as ``"imageloader_r0_c0_ch0"`` (channels in RGB order, one channel for
+        greyscale). So ``pipeline[:-1].get_feature_names_out()`` works for a
+        pipeline that loads images before its model.
+
+        Parameters
+        ----------
+        input_features : None or array-like of str, default=None
+            Ignored: the input is one image (or path) per sample, not columns.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects of shape (height * width * channels,)
+            The pixel names.
+        """
+        height, width, channels = self._output_image_shape()
+        prefix = type(self).__name__.lower()
+        rows, cols, chans = np.meshgrid(np.arange(height), np.arange(width),
+                                        np.arange(channels), indexing="ij")
+        names = [f"{prefix}_r{r}_c{c}_ch{k}"
+                 for r, c, k in zip(rows.ravel().tolist(), cols.ravel().tolist(),
+                                    chans.ravel().tolist(), strict=True)]
+        return np.asarray(names, dtype=object)
+
 
 @safe_class("step", params=("size", "color", "fit_mode", "resample", "fill"))
 class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
@@ -438,6 +470,10 @@ class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
             As ``transform`` returns them.
         """
         return self.transform(X)
+
+    def _output_image_shape(self) -> tuple[int, int, int]:
+        spec = self._spec()
+        return spec.size, spec.size, spec.channels
 
     def __sklearn_is_fitted__(self) -> bool:
         return True

@@ -3,35 +3,73 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from inspect import signature
 
 import numpy as np
+from sklearn.metrics import accuracy_score, mean_absolute_error
+from sklearn.metrics._scorer import _BaseScorer
 
 __all__ = ["make_task_scorer"]
 
 _RESPONSES = ("predict", "predict_proba")
 
 
-class TaskScorer:
+def _default_score(y_true, y_pred, *, sample_weight=None) -> float:
+    """Accuracy of a classification task; mean absolute error of a regression task.
+
+    The default ``score_func`` of :func:`make_task_scorer`: the scorer picks the
+    metric (and negates the error) by the task's kind. Called directly it gives the
+    accuracy.
+    """
+    return float(accuracy_score(y_true, y_pred, sample_weight=sample_weight))
+
+
+class TaskScorer(_BaseScorer):
     """Score one task of a fitted model against the truth derived from ``y``.
 
     Made by :func:`make_task_scorer`; called by scikit-learn as
-    ``scorer(estimator, X, y)``.
+    ``scorer(estimator, X, y)``. A scikit-learn scorer: under metadata routing it
+    asks for what ``set_score_request`` names (``sample_weight`` is passed on to the
+    metric only when requested, as scikit-learn's own scorers do).
     """
 
-    def __init__(self, task: str, score_func: Callable | None, response_method: str,
-                 greater_is_better: bool, kwargs: dict):
+    def __init__(self, task: str, score_func: Callable, sign: int, kwargs: dict,
+                 response_method: str = "predict"):
+        super().__init__(score_func, sign, kwargs, response_method)
         self.task = task
-        self.score_func = score_func
-        self.response_method = response_method
-        self.greater_is_better = greater_is_better
-        self.kwargs = kwargs
+
+    # read-only views kept for code that inspected the scorer before it was built on
+    # scikit-learn's scorer class
+    @property
+    def score_func(self) -> Callable:
+        return self._score_func
+
+    @property
+    def response_method(self) -> str:
+        return self._response_method
+
+    @property
+    def greater_is_better(self) -> bool:
+        return self._sign > 0
+
+    @property
+    def kwargs(self) -> dict:
+        return dict(self._kwargs)
 
     def __repr__(self) -> str:
-        func = getattr(self.score_func, "__name__", "default")
-        return (f"make_task_scorer({self.task!r}, {func}, "
-                f"response_method={self.response_method!r})")
+        func = ("default" if self._score_func is _default_score
+                else getattr(self._score_func, "__name__", repr(self._score_func)))
+        sign = "" if self._sign > 0 else ", greater_is_better=False"
+        extra = "".join(f", {k}={v!r}" for k, v in self._kwargs.items())
+        return (f"make_task_scorer({self.task!r}, {func}{sign}, "
+                f"response_method={self._response_method!r}{extra})")
 
-    def __call__(self, estimator, X, y, sample_weight=None) -> float:
+    def _score(self, method_caller, estimator, X, y_true, **kwargs) -> float:
+        self._warn_overlap(
+            message=("There is an overlap between set kwargs of this scorer instance and "
+                     "passed metadata. Please pass them either as kwargs to "
+                     "make_task_scorer or metadata, but not both."),
+            kwargs=kwargs)
         final = estimator
         if hasattr(estimator, "steps"):  # a Pipeline: its transformers, then its model
             if len(estimator.steps) > 1:
@@ -42,6 +80,7 @@ class TaskScorer:
                 f"make_task_scorer scores skface models; got {type(final).__name__}, "
                 "which has no task_.")
         task = final.task_[self.task]
+        y = y_true
         if hasattr(y, "columns"):  # a label table: the task's own column
             if task.label not in y.columns:
                 raise ValueError(
@@ -49,29 +88,44 @@ class TaskScorer:
                     f"{task.name!r}; its columns are {list(y.columns)}.")
             y = y[task.label]
         truth = task.true_labels(np.asarray(y))
-        outputs = final.predict_outputs(X)
-        kwargs = dict(self.kwargs)
-        if sample_weight is not None:
-            kwargs["sample_weight"] = sample_weight
-        if self.response_method == "predict_proba":
+        func, sign = self._score_func, self._sign
+        if func is _default_score:
+            if task.kind == "classification":
+                func, sign = accuracy_score, 1
+            else:
+                func, sign = mean_absolute_error, -1
+        scoring_kwargs = {**self._kwargs, **kwargs}
+        if self._response_method == "predict_proba":
             if task.kind != "classification":
                 raise ValueError(
                     f"task {task.name!r} is a regression: it has no probabilities; use "
                     "response_method='predict'.")
-            pred = outputs[task.output]
-            kwargs.setdefault("labels", task.classes)
+            pred = self._probabilities(final.predict_outputs(X)[task.output], task, func)
+            if "labels" not in scoring_kwargs and "labels" in signature(func).parameters:
+                scoring_kwargs["labels"] = task.classes
         else:
-            pred = task.predictions(outputs)
-        func = self.score_func
-        sign = 1.0 if self.greater_is_better else -1.0
-        if func is None:
-            from sklearn.metrics import accuracy_score, mean_absolute_error
+            pred = task.predictions(final.predict_outputs(X))
+        return sign * float(func(truth, pred, **scoring_kwargs))
 
-            if task.kind == "classification":
-                func, sign = accuracy_score, 1.0
-            else:
-                func, sign = mean_absolute_error, -1.0
-        return sign * float(func(truth, pred, **kwargs))
+    def _probabilities(self, proba: np.ndarray, task, func) -> np.ndarray:
+        """The task's probability columns as scikit-learn's scorers pass them: the
+        positive class's column alone for a two-class task, all columns otherwise."""
+        classes = np.asarray(task.classes)
+        if len(classes) != 2:
+            return proba
+        pos_label = self._kwargs.get("pos_label")
+        if pos_label is None:
+            default = signature(func).parameters.get("pos_label")
+            pos_label = None if default is None else default.default
+        if pos_label is None:  # scikit-learn's rule: the greater label is positive
+            return proba[:, 1]
+        where = np.flatnonzero(classes.astype(object) == pos_label)
+        if len(where) == 0:
+            raise ValueError(
+                f"pos_label={pos_label!r} is not a valid label of task {task.name!r}: it "
+                f"should be one of {classes.tolist()}. Pass make_task_scorer(..., "
+                "pos_label=<label>).")
+        return proba[:, int(where[0])]
 
 
 def make_task_scorer(task: str, score_func: Callable | None = None, *,
@@ -97,8 +151,12 @@ def make_task_scorer(task: str, score_func: Callable | None = None, *,
         :func:`sklearn.metrics.log_loss`. None: accuracy for a classification task,
         the negated mean absolute error for a regression task.
     response_method : {"predict", "predict_proba"}, default="predict"
-        Compare labels (or years), or the probability columns; with
-        ``"predict_proba"`` the task's classes pass as ``labels=``.
+        Compare labels (or years), or probabilities. As in scikit-learn's scorers, a
+        two-class task passes the positive class's column alone (``pos_label`` of
+        ``kwargs``, else the metric's own ``pos_label`` default, else the greater
+        label), so that :func:`~sklearn.metrics.roc_auc_score` and the like work;
+        a task of more classes passes every column, with the task's classes as
+        ``labels=`` where the metric takes them.
     greater_is_better : bool, default=True
         False negates ``score_func``'s value (for losses such as ``log_loss``).
     **kwargs
@@ -107,7 +165,10 @@ def make_task_scorer(task: str, score_func: Callable | None = None, *,
     Returns
     -------
     scorer : callable
-        ``scorer(estimator, X, y)`` returning a float, greater is better.
+        ``scorer(estimator, X, y)`` returning a float, greater is better. It is a
+        scikit-learn scorer: with metadata routing on,
+        ``scorer.set_score_request(sample_weight=True)`` has ``sample_weight`` passed
+        to the metric.
 
     Examples
     --------
@@ -125,4 +186,7 @@ def make_task_scorer(task: str, score_func: Callable | None = None, *,
             f"response_method must be one of {list(_RESPONSES)}, got {response_method!r}.")
     if score_func is not None and not callable(score_func):
         raise TypeError(f"score_func must be callable, got {score_func!r}.")
-    return TaskScorer(task, score_func, response_method, bool(greater_is_better), kwargs)
+    if score_func is None:
+        score_func = _default_score
+    sign = 1 if greater_is_better else -1
+    return TaskScorer(task, score_func, sign, kwargs, response_method)

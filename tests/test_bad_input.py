@@ -178,13 +178,16 @@ def test_estimators_take_any_consistent_labels_but_not_mixed_kinds(small, fast_p
         GenderClassifier(**fast_params).fit(X, mixed["gender"])
 
 
-def test_a_class_unseen_in_fit_is_named_at_score(small, fast_params):
+def test_labels_of_another_kind_are_named_at_score(small, fast_params):
+    # codes for a model fitted on names can never match (scikit-learn refuses to
+    # compare text with numbers too); a label merely unseen in fit is an error instead
     X, y = small
     clf = GenderClassifier(**fast_params).fit(X, y["gender_name"])
-    with pytest.raises(LabelError, match=r"\[0, 1\] were not seen in fit.*'female', 'male'"):
-        clf.score(X, y["gender"])  # codes for a model fitted on names
-    with pytest.raises(LabelError, match=r"\[5\] were not seen in fit"):
-        RaceClassifier(**fast_params).fit(X[:40], y["race"][:40] % 4).score(X[:3], [0, 1, 5])
+    with pytest.raises(LabelError, match=r"\[0, 1\] are numbers.*'female', 'male'"):
+        clf.score(X, y["gender"])
+    codes = GenderClassifier(**fast_params).fit(X, y["gender"])
+    with pytest.raises(LabelError, match=r"\['female', 'male'\] are text.*\[0, 1\]"):
+        codes.score(X, y["gender_name"])
 
 
 # --------------------------------------------------------------------------- arrays
@@ -2243,3 +2246,187 @@ def test_the_size_parameter_is_bounded(files):
         else:
             assert kind == "InvalidParameterError", line
             assert "'size'" in message[0] and "[1, 1024]" in message[0], line
+
+
+# --------------------------------------------------------------------------- scikit-learn contracts
+
+
+@pytest.fixture(scope="module")
+def gender_model(small, fast_params):
+    X, y = small
+    return GenderClassifier(**fast_params).fit(X, y["gender_name"])
+
+
+@pytest.mark.parametrize(("cls", "column", "unseen"), [
+    (RaceClassifier, "race", [5, 9]),
+    (RaceClassifier, "race_name", ["Martian"]),
+    (GenderClassifier, "gender", [2]),
+    (GenderClassifier, "gender_name", ["other", "x"]),
+])
+def test_score_counts_labels_unseen_in_fit_as_errors(small, fast_params, cls, column, unseen):
+    X, y = small
+    labels = y[column].to_numpy(dtype=object)
+    model = cls(**fast_params).fit(X[:40], labels[:40])
+    truth = labels[40:].copy()
+    truth[: len(unseen)] = unseen
+    score = model.score(X[40:], truth)
+    assert score == pytest.approx(np.mean(model.predict(X[40:]) == truth))
+    weights = np.r_[np.ones(len(unseen)), np.zeros(len(truth) - len(unseen))]
+    assert model.score(X[40:], truth, sample_weight=weights) == 0.0
+
+
+def test_default_scoring_of_a_fold_with_a_class_unseen_in_fit_is_no_nan(small, fast_params):
+    from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+
+    X, y = small
+    labels = np.where(np.arange(60) < 50, y["race"].to_numpy() % 2, 2)  # class 2 at the end
+    cv = KFold(3)  # the last fold holds class 2, its training folds do not
+    scores = cross_val_score(RaceClassifier(**fast_params), X, labels, cv=cv)
+    assert np.isfinite(scores).all()
+    search = GridSearchCV(RaceClassifier(**fast_params), {"lr": [1e-3, 3e-3]}, cv=cv).fit(
+        X, labels)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+_CONTINUOUS = {
+    "ages plus a half": lambda y: y["age"].to_numpy(dtype=float) + 0.5,
+    "normal draws": lambda y: np.random.default_rng(0).normal(30, 10, len(y)),
+    "float Series": lambda y: pd.Series(np.linspace(0.1, 0.9, len(y))),
+    "predicted ages": lambda y: y["age"].to_numpy(dtype=float) * 1.01,
+}
+
+
+@pytest.mark.parametrize("make", _CONTINUOUS.values(), ids=_CONTINUOUS)
+@pytest.mark.parametrize("where", ["GenderClassifier", "RaceClassifier", "partial_fit classes",
+                                   "FaceAttributes gender", "FaceAttributes race"])
+def test_classifiers_refuse_a_continuous_target(small, fast_params, make, where):
+    X, y = small
+    target = make(y)
+    with pytest.raises(LabelError, match="Unknown label type: continuous") as info:
+        if where == "GenderClassifier":
+            GenderClassifier(**fast_params).fit(X, target)
+        elif where == "RaceClassifier":
+            RaceClassifier(**fast_params).fit(X, target)
+        elif where == "partial_fit classes":
+            GenderClassifier(**fast_params).partial_fit(X[:4], y["gender"][:4],
+                                                        classes=np.asarray(target)[:4])
+        else:
+            table = y[["age", "gender", "race"]].astype(object)
+            table[where.split()[1]] = np.asarray(target)
+            FaceAttributes(**fast_params).fit(X, table)
+    assert "AgeRegressor" in str(info.value)
+
+
+_FITTED_METHODS = ("score", "predict", "predict_proba", "predict_outputs", "predict_age")
+
+
+@pytest.mark.parametrize("cls", [GenderClassifier, RaceClassifier, AgeRegressor,
+                                 FaceAttributes, "AgeBinner"], ids=str)
+def test_unfitted_estimators_raise_not_fitted_error_from_every_method(small, cls):
+    from sklearn.exceptions import NotFittedError
+
+    import skface
+
+    cls = getattr(skface, cls) if isinstance(cls, str) else cls
+    X, y = small
+    model = cls()
+    target = y[["age", "gender", "race"]] if cls is FaceAttributes else y["gender"]
+    methods = [m for m in _FITTED_METHODS if hasattr(model, m)]
+    assert "score" in methods and "predict" in methods
+    for method in methods:
+        args = (X, target) if method == "score" else (X,)
+        with pytest.raises(NotFittedError, match="not fitted"):
+            getattr(model, method)(*args)
+    for attribute in ("task_", "output_head_"):
+        with pytest.raises(NotFittedError):
+            getattr(model, attribute)
+
+
+def _probability_metrics():
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+    return [(roc_auc_score, {}), (log_loss, {}),
+            (average_precision_score, {"pos_label": "female"}),
+            (average_precision_score, {"pos_label": "male"}),
+            (brier_score_loss, {"pos_label": "male"})]
+
+
+@pytest.mark.parametrize(("metric", "kwargs"), _probability_metrics(),
+                         ids=lambda v: getattr(v, "__name__", str(v)))
+def test_task_scorer_passes_the_positive_column_of_a_binary_task(small, gender_model, metric,
+                                                                 kwargs):
+    from sklearn.metrics import make_scorer
+
+    from skface import make_task_scorer
+
+    X, y = small
+    truth = y["gender_name"].to_numpy(dtype=object)
+    ours = make_task_scorer("gender", metric, response_method="predict_proba", **kwargs)
+    theirs = make_scorer(metric, response_method="predict_proba", **kwargs)
+    assert ours(gender_model, X, truth) == pytest.approx(theirs(gender_model, X, truth))
+
+
+def test_task_scorer_refuses_a_positive_label_the_task_lacks(small, gender_model):
+    from sklearn.metrics import average_precision_score
+
+    from skface import make_task_scorer
+
+    X, y = small
+    scorer = make_task_scorer("gender", average_precision_score,
+                              response_method="predict_proba")  # pos_label=1 by default
+    with pytest.raises(ValueError, match=r"pos_label=1 is not a valid label.*'female'"):
+        scorer(gender_model, X, y["gender_name"])
+
+
+@pytest.mark.parametrize("task_metric", ["default", "balanced_accuracy_score"])
+def test_task_scorer_takes_sample_weight_under_metadata_routing(small, fast_params, task_metric):
+    import sklearn
+    from sklearn import metrics
+    from sklearn.model_selection import cross_validate
+
+    from skface import make_task_scorer
+
+    X, y = small
+    labels = y["gender_name"].to_numpy(dtype=object)
+    weights = np.random.default_rng(0).uniform(0.1, 2, len(labels))
+    func = metrics.accuracy_score if task_metric == "default" else getattr(metrics, task_metric)
+    with sklearn.config_context(enable_metadata_routing=True):
+        ours = make_task_scorer("gender", None if task_metric == "default" else func)
+        ours = ours.set_score_request(sample_weight=True)
+        theirs = metrics.make_scorer(func).set_score_request(sample_weight=True)
+        plain = make_task_scorer("gender", None if task_metric == "default" else func)
+        plain = plain.set_score_request(sample_weight=False)
+        model = GenderClassifier(**fast_params).set_fit_request(sample_weight=False)
+        result = cross_validate(model, X, labels, cv=2, params={"sample_weight": weights},
+                                scoring={"ours": ours, "theirs": theirs, "plain": plain},
+                                error_score="raise")
+    np.testing.assert_allclose(result["test_ours"], result["test_theirs"])
+    assert not np.allclose(result["test_ours"], result["test_plain"])  # the weights count
+
+
+def test_face_attributes_declares_a_multi_output_target():
+    for model in (FaceAttributes(), FaceAttributes(criterion__age_loss="l1")):
+        tags = model.__sklearn_tags__().target_tags
+        assert tags.multi_output and not tags.single_output and tags.required
+    for cls in (GenderClassifier, RaceClassifier, AgeRegressor):
+        tags = cls().__sklearn_tags__().target_tags
+        assert tags.single_output and not tags.multi_output
+
+
+@pytest.mark.parametrize("first", [
+    "ImageLoader(size=8)", "ImageLoader(size=5, color='grayscale')",
+    "ImageLoader(size=6, fit_mode='pad')", "FaceCropper(size=7, no_face='full')",
+])
+def test_image_steps_name_their_output_features(files, first):
+    from sklearn.pipeline import make_pipeline
+
+    from skface import FaceCropper  # noqa: F401 - named by the parameter
+
+    step = eval(first)
+    pipe = make_pipeline(step, GenderClassifier())
+    names = pipe[:-1].get_feature_names_out()
+    out = pipe[:-1].transform([files["good"], files["good"]])
+    assert len(names) == int(np.prod(out.shape[1:])) == len(set(names))
+    prefix = type(step).__name__.lower()
+    assert names[0] == f"{prefix}_r0_c0_ch0"
+    assert names[-1] == f"{prefix}_r{out.shape[1] - 1}_c{out.shape[2] - 1}_ch{out.shape[3] - 1}"

@@ -5,10 +5,12 @@ modules it lists), as imbalanced-learn's ``all_estimators`` does, so a new estim
 checked as soon as it is exported; a test below fails for an estimator class that skface
 defines without exporting it.
 
-Only the checks that need no tabular data run: skface's transformers take file
-paths or target vectors, not the 2-D float arrays the data-based checks feed in.
-Expected failures are listed in EXPECTED_FAILED_CHECKS by check and estimator kind,
-each with its reason.
+scikit-learn's own checks run where they need no data: skface's estimators take images,
+file paths or target vectors, not the 2-D float arrays its data-based checks feed in.
+Those data-based checks that apply are adapted to tiny images in
+``tests/_estimator_checks.py`` and run over the same discovered estimators.
+Expected failures are listed in EXPECTED_FAILED_CHECKS and EXPECTED_FAILED_DATA_CHECKS
+by check and estimator kind, each with its reason.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import importlib
 import inspect
 import pickle
 import pkgutil
+import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -27,6 +31,9 @@ from skorch.hf import AccelerateMixin
 
 import skface
 from skface import AgeBinEncoder
+
+from . import _estimator_checks as _checks
+from .conftest import TinyNet
 
 
 def all_estimators() -> list[tuple[str, type]]:
@@ -210,3 +217,79 @@ def test_expected_failures_and_extra_parameters_name_what_exists():
     for kind, check in EXPECTED_FAILED_CHECKS:
         assert kind in kinds and check in checks, (kind, check)
     assert set(MORE_PARAMETERS) <= {name for name, _ in ESTIMATORS}
+
+
+# --------------------------------------------------------------------------- data-based checks
+# scikit-learn's checks that need data, adapted to tiny images (tests/_estimator_checks.py),
+# run over every discovered estimator with the parameters below.
+
+# Parameters the data-based checks fit with, by what an estimator is: the tests' tiny
+# network for one epoch (fast), and what an estimator needs to fit at all here.
+DATA_CHECK_PARAMETERS_BY_KIND: dict[str, Callable[[], dict]] = {
+    "skorch": lambda: {"module": TinyNet, "max_epochs": 1, "verbose": 0,
+                       "random_state": 0, "batch_size": 8},
+    "accelerate": lambda: {"accelerator": _cpu_accelerator()},
+}
+# Parameters some estimators need for the synthetic data (none of them is a check).
+DATA_CHECK_PARAMETERS: dict[str, dict] = {
+    # the cartoon faces are no photos: crop the whole picture where no face is found
+    "FaceCropper": {"no_face": "full"},
+}
+
+# (estimator kind, check name) -> why every estimator of that kind fails that check; run
+# as strict expected failures, so a check that starts passing fails until removed here.
+EXPECTED_FAILED_DATA_CHECKS: dict[tuple[str, str], str] = {}
+
+
+def _cpu_accelerator():
+    import accelerate
+
+    return accelerate.Accelerator(cpu=True)
+
+
+def _data_check_instance(cls: type):
+    params = {}
+    for kind in sorted(estimator_kinds(cls)):  # scikit-learn, skorch, then accelerate
+        if kind in DATA_CHECK_PARAMETERS_BY_KIND:
+            params.update(DATA_CHECK_PARAMETERS_BY_KIND[kind]())
+    params.update(DATA_CHECK_PARAMETERS.get(cls.__name__, {}))
+    return cls(**params)
+
+
+def _data_check_cases():
+    for name, cls in ESTIMATORS:
+        for check in _checks.checks_for(cls()):  # what the class is, by its defaults
+            reason = next((EXPECTED_FAILED_DATA_CHECKS[(kind, check.__name__)]
+                           for kind in estimator_kinds(cls)
+                           if (kind, check.__name__) in EXPECTED_FAILED_DATA_CHECKS), None)
+            marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+            yield pytest.param(cls, check, id=f"{name}-{check.__name__}", marks=marks)
+
+
+@pytest.fixture(scope="module")
+def check_data(tmp_path_factory):
+    return _checks.CheckData(tmp_path_factory.mktemp("estimator-checks"))
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("cls", "check"), list(_data_check_cases()))
+def test_data_based_sklearn_checks(cls, check, check_data):
+    if "accelerate" in estimator_kinds(cls):
+        pytest.importorskip("accelerate")
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+    estimator = _data_check_instance(cls)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # validation splits of tiny data
+        check(cls.__name__, estimator, check_data)
+
+
+def test_data_based_checks_cover_every_estimator_and_name_what_exists():
+    covered = {cls for cls, _ in ((p.values[0], p.values[1]) for p in _data_check_cases())}
+    assert covered == {cls for _, cls in ESTIMATORS}
+    kinds = set().union(*(estimator_kinds(cls) for _, cls in ESTIMATORS))
+    names = {check.__name__ for check in _checks.ALL_CHECKS}
+    for kind, check in EXPECTED_FAILED_DATA_CHECKS:
+        assert kind in kinds and check in names, (kind, check)
+    assert set(DATA_CHECK_PARAMETERS) <= {name for name, _ in ESTIMATORS}
