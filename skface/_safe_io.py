@@ -782,8 +782,14 @@ def _load(path: str):
     from sklearn.pipeline import Pipeline
 
     _, safe_open = _safetensors()
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"model file {path!r} does not exist")
+    from ._files import FileRefused, check_regular
+
+    try:  # a regular file: a named pipe would block safe_open, a device never end
+        check_regular(path, advice="pass a model file written by skface.save_model")
+    except FileRefused as exc:
+        if exc.missing:
+            raise FileNotFoundError(f"model file {path!r} does not exist") from None
+        raise ModelFileError(f"model file {path!r}: {exc}", path=path, field="file") from None
     try:
         with safe_open(path, framework="pt", device="cpu") as f:
             metadata = f.metadata() or {}
