@@ -315,8 +315,6 @@ def load_model_file(path: str | os.PathLike):
     from .exceptions import ModelFileError
 
     path = os.fspath(path)
-    if os.path.isdir(path):
-        raise ModelFileError(f"{path!r} is a folder, not a model file; {_MODEL_HINT}", path=path)
     try:  # a named pipe or a device would block or never end: refused, called what it is
         f = open_regular(path, advice=_MODEL_HINT)
     except FileRefused as exc:
