@@ -277,12 +277,13 @@ _MODEL_HELP = ("model file: .safetensors (skface.save_model; runs no code when l
                f"exit code {EXIT_ERROR} if it is not a readable model")
 
 
-def _is_safetensors(path: str, size: int) -> bool:
+def _is_safetensors(path: str, f) -> bool:
     """By suffix, or by content: an 8-byte little-endian header length, then '{'."""
     if path.lower().endswith(".safetensors"):
         return True
-    with open(path, "rb") as f:
-        head = f.read(9)
+    size = os.fstat(f.fileno()).st_size
+    head = f.read(9)
+    f.seek(0)
     return (len(head) == 9 and head[8:9] == b"{"
             and 2 <= int.from_bytes(head[:8], "little") <= size - 8)
 
@@ -314,32 +315,33 @@ def load_model_file(path: str | os.PathLike):
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
 
+    from ._files import FileRefused, open_regular
     from .exceptions import ModelFileError
 
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ModelFileError(f"model file {path!r} does not exist; {_MODEL_HINT}", path=path)
-    if os.path.isdir(path):
-        raise ModelFileError(f"{path!r} is a folder, not a model file; {_MODEL_HINT}", path=path)
-    if not os.path.isfile(path):  # a FIFO or device would block or never end
-        raise ModelFileError(f"{path!r} is not a regular file; {_MODEL_HINT}", path=path)
-    size = os.path.getsize(path)
-    if size == 0:
-        raise ModelFileError(f"model file {path!r} is empty; {_MODEL_HINT}", path=path)
-    if _is_safetensors(path, size):
-        from ._safe_io import load_model
+    try:  # a named pipe or a device would block or never end: refused, called what it is
+        f = open_regular(path, advice=_MODEL_HINT)
+    except FileRefused as exc:
+        if exc.missing:
+            raise ModelFileError(f"model file {path!r} does not exist; {_MODEL_HINT}",
+                                 path=path) from None
+        raise ModelFileError(f"model file {path!r}: {exc}", path=path) from None
+    with f:
+        if _is_safetensors(path, f):
+            from ._safe_io import load_model
 
-        return load_model(path)
-    import joblib
+            f.close()
+            return load_model(path)
+        import joblib
 
-    try:
-        model = joblib.load(path)
-    except Exception as exc:  # pickle raises anything at all on a file that is not one
-        reason = f"{type(exc).__name__}: {exc}"
-        raise ModelFileError(
-            f"{path!r} is not a model file: neither a safetensors file written by "
-            f"skface.save_model nor a joblib file ({reason[:200]}); {_MODEL_HINT}",
-            path=path) from None
+        try:
+            model = joblib.load(f)  # the file checked, not whatever the path names now
+        except Exception as exc:  # pickle raises anything at all on a file that is not one
+            reason = f"{type(exc).__name__}: {exc}"
+            raise ModelFileError(
+                f"{path!r} is not a model file: neither a safetensors file written by "
+                f"skface.save_model nor a joblib file ({reason[:200]}); {_MODEL_HINT}",
+                path=path) from None
     if not (isinstance(model, BaseEstimator) and hasattr(model, "predict")):
         raise ModelFileError(
             f"{path!r} holds a {type(model).__module__}.{type(model).__name__}, not a "

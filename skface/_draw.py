@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ._analyze import crop_labeller
 from ._face_cropper import FaceCropper, import_cv2
+from ._files import FileRefused, check_regular
 from ._utils import atomic_file, check_file_output
 
 __all__ = ["annotate_image", "annotate_video", "draw_predictions"]
@@ -415,7 +416,8 @@ def annotate_video(
     FileNotFoundError
         If ``src`` or ``dst``'s folder does not exist.
     ValueError
-        If ``src`` cannot be read as a video, or ``dst`` cannot be written with
+        If ``src`` is not a regular file (a named pipe, a device, a folder: the
+        message says which) or cannot be read as a video, or ``dst`` cannot be written with
         ``fourcc``.
     """
     if isinstance(every, bool) or not isinstance(every, Integral) or every < 1:
@@ -423,8 +425,13 @@ def annotate_video(
     if not isinstance(fourcc, str) or len(fourcc) != 4:
         raise ValueError(f"fourcc must be a four-character code such as 'mp4v', got {fourcc!r}.")
     src, dst = Path(os.fspath(src)), Path(os.fspath(dst))
-    if not src.is_file():
-        raise FileNotFoundError(f"annotate_video: the video {str(src)!r} does not exist.")
+    try:  # OpenCV opens it by name: a named pipe would block it, a device never end
+        check_regular(src, advice="pass a video file")
+    except FileRefused as exc:
+        if exc.missing:
+            raise FileNotFoundError(
+                f"annotate_video: the video {str(src)!r} does not exist.") from None
+        raise ValueError(f"annotate_video: the video {str(src)!r}: {exc}.") from None
     if not dst.suffix:
         raise ValueError(
             f"annotate_video: dst {str(dst)!r} has no extension; OpenCV picks the container "

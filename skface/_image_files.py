@@ -4,36 +4,35 @@ Every reader of image files in skface (``ImageLoader``, ``check_images``,
 ``FaceCropper``, ``annotate_image``, ``skface summarize`` and the demo) goes through
 :func:`open_regular` and :func:`open_raster`:
 
-- a path is stat-ed before it is opened, and only regular files are opened (with
-  ``O_NONBLOCK``, and checked again with ``fstat``), so a named pipe, a device or a
-  folder given an image name is refused instead of blocking or being read;
+- files are opened by :func:`skface._files.open_regular`, the opener every reader of
+  skface shares: a path is stat-ed before it is opened, and only regular files are
+  opened (with ``O_NONBLOCK``, and checked again with ``fstat``), so a named pipe, a
+  device or a folder given an image name is refused instead of blocking or being read;
 - :func:`PIL.Image.open` is given an explicit list of raster formats
   (:data:`RASTER_FORMATS`), so no other Pillow plugin is reached, whatever a file is
   named or holds (the EPS plugin, for one, runs Ghostscript);
 - a file that is refused is described by kind (empty, text, HTML, PDF, a non-raster
   image format, unknown binary content): its bytes are never copied into a message.
 
-Only the standard library and Pillow are imported.
+Only the standard library, Pillow and :mod:`skface._files` are imported.
 """
 
 from __future__ import annotations
 
 import codecs
-import errno
 import os
 import re
-import stat
 from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
+
+from ._files import FileRefused, access_reason, stat_regular
+from ._files import open_regular as _open_checked
 
 # Pillow format IDs decoded, in the order Pillow tries them. MPO (the multi-picture
 # JPEGs of many cameras) is read by the JPEG plugin; PPM covers PBM, PGM, PPM and PFM.
 RASTER_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "PPM")
 ALLOWED_TEXT = "JPEG, PNG, WebP, GIF, BMP, TIFF or PPM/PGM"
-
-_O_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-            | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
 
 
 class DecodeFailure(Exception):
@@ -49,95 +48,18 @@ def image_extensions() -> frozenset[str]:
 # --------------------------------------------------------------------------- the file
 
 
-def _kind_of(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a special file"
-
-
-def _special_reason(path: str, mode: int) -> str:
-    via = ""
-    try:
-        if os.path.islink(path):
-            via = ", reached through a symbolic link"
-    except (OSError, ValueError):
-        pass
-    return f"not a regular file: it is {_kind_of(mode)}{via}; pass image files only"
-
-
-def access_reason(path: str, exc: OSError | ValueError) -> str:
-    """Why ``path`` cannot be stat-ed or opened, for the user."""
-    if isinstance(exc, ValueError):  # os.stat's "embedded null byte"
-        return ("the path contains a NUL byte (\\x00), which no file name can hold; fix "
-                "the path (a label table saved as UTF-16, or a corrupt one, gives such paths)")
-    code = exc.errno
-    if code == errno.ENOENT:
-        try:
-            if os.path.islink(path):
-                return "broken symbolic link: the file it points to does not exist"
-        except (OSError, ValueError):
-            pass
-        return "file not found"
-    if code == errno.ELOOP:
-        return ("symbolic link loop: the link points, directly or through other links, "
-                "back to itself; replace it with the image or a link to it")
-    if code in (errno.EACCES, errno.EPERM):
-        return "permission denied: the file cannot be read"
-    if code == errno.ENOTDIR:
-        return "file not found (a folder on its path is a file)"
-    if code == errno.ENAMETOOLONG:
-        return "the path is too long for the file system"
-    return f"cannot be accessed ({exc.strerror or exc})"
-
-
-def stat_regular(path: str) -> tuple[os.stat_result | None, str | None]:
-    """``(stat, None)`` for a non-empty regular file, else ``(None, reason)``.
-
-    Symbolic links are followed. Nothing is opened.
-    """
-    try:
-        st = os.stat(path)
-    except (OSError, ValueError) as exc:
-        return None, access_reason(path, exc)
-    if not stat.S_ISREG(st.st_mode):
-        return None, _special_reason(path, st.st_mode)
-    if st.st_size == 0:
-        return None, "file is empty (0 bytes)"
-    return st, None
-
-
 def open_regular(path: str) -> BinaryIO:
     """Open a non-empty regular file for binary reading, or raise DecodeFailure.
 
-    The path is stat-ed first, so a named pipe or a device is never opened; the file
-    is then opened without blocking and checked again, so one swapped in between the
-    two cannot block or be read either.
+    :func:`skface._files.open_regular`, the opener every reader of skface shares: the
+    path is stat-ed first, so a named pipe or a device is never opened; the file is
+    then opened without blocking and checked again, so one swapped in between the two
+    cannot block or be read either.
     """
-    _, reason = stat_regular(path)
-    if reason is not None:
-        raise DecodeFailure(reason)
     try:
-        fd = os.open(path, _O_FLAGS)
-    except (OSError, ValueError) as exc:
-        raise DecodeFailure(access_reason(path, exc)) from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise DecodeFailure(_special_reason(path, st.st_mode))
-        if st.st_size == 0:
-            raise DecodeFailure("file is empty (0 bytes)")
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+        return _open_checked(path)
+    except FileRefused as exc:
+        raise DecodeFailure(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- the image
@@ -360,5 +282,5 @@ def describe_unreadable(f: BinaryIO) -> str:
     return describe_content(head)
 
 
-__all__ = ["MAX_JPEG_SCANS", "RASTER_FORMATS", "DecodeFailure", "count_jpeg_scans", "open_raster",
-           "open_regular", "stat_regular"]
+__all__ = ["MAX_JPEG_SCANS", "RASTER_FORMATS", "DecodeFailure", "access_reason",
+           "count_jpeg_scans", "open_raster", "open_regular", "stat_regular"]

@@ -868,12 +868,13 @@ def _header_size(path: str) -> int | None:
     Only a regular file is opened (without blocking): a folder, a named pipe or a
     device is a ModelFileError.
     """
-    from ._image_files import DecodeFailure, open_regular
+    from ._files import FileRefused, open_regular
 
     try:
-        with open_regular(path) as f:
+        with open_regular(path, advice="pass a model file written by skface.save_model",
+                          allow_empty=True) as f:
             head = f.read(8)
-    except DecodeFailure as exc:
+    except FileRefused as exc:
         raise ModelFileError(f"{path!r} cannot be read as a model file: {exc}", path=path,
                              field="file") from None
     return int.from_bytes(head, "little") if len(head) == 8 else None
@@ -908,8 +909,14 @@ def _load(path: str, settings: dict):
     from sklearn.pipeline import Pipeline
 
     _, safe_open = _safetensors()
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"model file {path!r} does not exist")
+    from ._files import FileRefused, check_regular
+
+    try:  # a regular file: a named pipe would block safe_open, a device never end
+        check_regular(path, advice="pass a model file written by skface.save_model")
+    except FileRefused as exc:
+        if exc.missing:
+            raise FileNotFoundError(f"model file {path!r} does not exist") from None
+        raise ModelFileError(f"model file {path!r}: {exc}", path=path, field="file") from None
     header = _header_size(path)
     if header is None or header > MAX_HEADER_BYTES:  # bounded before it is parsed
         raise ModelFileError(

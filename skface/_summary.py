@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ._age_bins import AgeBinEncoder
+from ._files import FileRefused, check_regular, open_regular
 from ._metrics import age_summary, format_age
 from ._utils import VIDEO_SUFFIXES, printable
 from .datasets import check_images, load_csv, load_utkface
+from .datasets._table import read_table
 from .exceptions import MalformedFileNameWarning
 
 _CHUNK = 1000
@@ -150,9 +152,10 @@ def load_labels(source: str | os.PathLike) -> tuple[pd.DataFrame, list[tuple[str
     FileNotFoundError
         If ``source`` does not exist.
     ValueError
-        If ``source`` is an image file rather than a folder or a table, or a table
-        without a ``path`` column (the message lists its columns), or as
-        :func:`skface.datasets.load_csv` raises.
+        If ``source`` is neither a folder nor a regular file (a named pipe, a
+        device: the message says which), is an image file rather than a folder or a
+        table, or a table without a ``path`` column (the message lists its columns),
+        or as :func:`skface.datasets.load_csv` raises.
     """
     source = os.fspath(source)
     if not os.path.exists(source):
@@ -165,6 +168,11 @@ def load_labels(source: str | os.PathLike) -> tuple[pd.DataFrame, list[tuple[str
             warnings.simplefilter("ignore", MalformedFileNameWarning)  # returned instead
             labels = load_utkface(source)
         return labels, list(labels.attrs.get("malformed", [])), "UTKFace file names"
+    try:  # a named pipe would block every read below, a device never end
+        check_regular(source, advice="pass a folder of images or a CSV label table",
+                      allow_empty=True)
+    except FileRefused as exc:
+        raise ValueError(f"{source!r}: {exc}") from None
     if _is_image_file(source):
         raise ValueError(
             f"{source!r} is an image file, not a folder or a CSV label table; pass the "
@@ -187,9 +195,9 @@ def _is_image_file(path: str) -> bool:
     if suffix in image_extensions() or suffix in VIDEO_SUFFIXES:
         return True
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, allow_empty=True) as f:
             head = f.read(12)
-    except OSError:
+    except (FileRefused, OSError):
         return False  # load_csv says why it cannot be read
     return head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP") or (
         head[4:8] == b"ftyp")
@@ -198,7 +206,7 @@ def _is_image_file(path: str) -> bool:
 def _require_path_column(source: str) -> None:
     """A label table needs a ``path`` column; say which columns it has if not."""
     try:
-        columns = [str(c) for c in pd.read_csv(source, nrows=0).columns]
+        columns = [str(c) for c in read_table(source, nrows=0).columns]
     except (ValueError, UnicodeDecodeError, OSError):
         return  # load_csv says why the file cannot be read
     if "path" not in columns:

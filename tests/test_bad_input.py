@@ -5,6 +5,8 @@ run feeds random bytes to the image loader."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import importlib.util
 import io
 import json
@@ -1340,6 +1342,154 @@ def test_a_wide_face_crop_holds_no_more_than_the_photo():
     assert done.returncode == 0 and done.stdout.startswith("ok"), done.stderr[-2000:]
 
 
+# Every other file a user or a file names goes through the same checked opener: label
+# tables, model files, videos and .mat files. A special file is refused at once and
+# called what it is (never "not found"), whatever reads it.
+
+_INPUT_KINDS = ["fifo", "device", "folder", "socket"]
+_INPUT_WORDS = {"fifo": "named pipe", "device": "character device", "folder": "folder",
+                "socket": "socket"}
+
+
+def _special_input(d: Path, kind: str, name: str) -> str:
+    path = d / name
+    if kind == "fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no named pipes here")
+        os.mkfifo(path)
+    elif kind == "device":
+        if not os.path.exists("/dev/zero"):
+            pytest.skip("no /dev/zero here")
+        os.symlink("/dev/zero", path)  # read without end, were it read
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        import socket
+
+        if len(str(path)) > 100 or not hasattr(socket, "AF_UNIX"):
+            pytest.skip("no socket at this path")
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+        sock.close()
+    return str(path)
+
+
+def _fitted_pipeline_file(d: Path) -> str:
+    import joblib
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    path = d / "model.joblib"
+    joblib.dump(make_pipeline(FunctionTransformer(), DummyClassifier()).fit([[0], [1]], [0, 1]),
+                path)
+    return str(path)
+
+
+def _table_by_load_csv(path):
+    from skface.datasets import load_csv
+
+    load_csv(path)
+
+
+def _table_by_load_fairface(path):
+    from skface.datasets import load_fairface
+
+    load_fairface(path)
+
+
+def _model_by_load_model(path):
+    pytest.importorskip("safetensors")
+    from skface import load_model
+
+    load_model(path)
+
+
+def _model_by_cli_loader(path):
+    from skface._cli import load_model_file
+
+    load_model_file(path)
+
+
+def _video_by_annotate_video(path):
+    from skface import annotate_video
+
+    annotate_video(_NoModel(), path, str(Path(path).parent / "out" / "drawn.mp4"))
+
+
+def _mat_by_load_imdb_wiki(path):
+    from skface.datasets import load_imdb_wiki
+
+    load_imdb_wiki(path)
+
+
+_FILE_READERS = {
+    "load_csv": (_table_by_load_csv, "labels.csv"),
+    "load_fairface": (_table_by_load_fairface, "fairface_label_val.csv"),
+    "load_model": (_model_by_load_model, "model.safetensors"),
+    "load_model_file": (_model_by_cli_loader, "model.joblib"),
+    "annotate_video": (_video_by_annotate_video, "clip.mp4"),
+    "load_imdb_wiki": (_mat_by_load_imdb_wiki, "wiki.mat"),
+}
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("kind", _INPUT_KINDS)
+@pytest.mark.parametrize("reader", _FILE_READERS)
+def test_every_file_reader_refuses_special_files_at_once(tmp_path, reader, kind):
+    read, name = _FILE_READERS[reader]
+    (tmp_path / "out").mkdir()
+    path = _special_input(tmp_path, kind, name)
+    with pytest.raises(ValueError) as info:  # never FileNotFoundError: it is there
+        read(path)
+    message = str(info.value)
+    assert path in message and "not a regular file" in message, message
+    assert _INPUT_WORDS[kind] in message, message
+    assert "not found" not in message and "does not exist" not in message, message
+
+
+@contextlib.contextmanager
+def _address_space_limit(extra: int):
+    """At most ``extra`` more bytes of address space for this process, while inside."""
+    import resource
+
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("needs Linux's /proc")
+    with open("/proc/self/status") as status:
+        vm = int(next(line for line in status if line.startswith("VmSize")).split()[1]) * 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (vm + extra, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["fifo", "device", "socket"])
+@pytest.mark.parametrize("command", ["summarize", "train", "eda", "evaluate"])
+def test_every_command_refuses_a_special_label_table(tmp_path, monkeypatch, capsys, command,
+                                                     kind):
+    """A named pipe would block the command, /dev/zero be read until the memory ends."""
+    for heavy in ("skface._estimators", "skface._reports"):  # imported before the limit
+        importlib.import_module(heavy)
+    from skface._cli import main
+
+    monkeypatch.chdir(tmp_path)
+    table = _special_input(tmp_path, kind, "labels.csv")
+    args = {"summarize": ["summarize", table],
+            "train": ["train", table, "-o", str(tmp_path / "m.joblib"), "-q"],
+            "eda": ["eda", table, "-o", str(tmp_path / "eda"), "-q"],
+            "evaluate": ["evaluate", _fitted_pipeline_file(tmp_path), table, "-o",
+                         str(tmp_path / "report"), "--no-plots"]}[command]
+    with _address_space_limit(1024**3):
+        code = main(args)
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert table in err and "not a regular file" in err and _INPUT_WORDS[kind] in err, err
+    assert "Traceback" not in err and "not found" not in err
+
+
 # --------------------------------------------------------------------------- labels and outputs
 
 _BOOLEAN_AGES = [
@@ -1621,6 +1771,291 @@ def test_imdb_wiki_reads_a_compressed_metadata_file(tmp_path):
     scipy.io.savemat(path, {"wiki": struct}, do_compression=True)
     frame = load_imdb_wiki(path)
     assert len(frame) == n and frame["gender"].tolist() == [0, 0, 0]
+
+
+# --------------------------------------------------------------------------- declared sizes
+# A compressed label table is decompressed within a bound, and a .mat file's arrays must
+# fit in the bytes they occupy, nested and compressed ones included: a small file never
+# makes a reader allocate gigabytes.
+
+_MiB = 1024**2
+
+
+def _repeated_members(method: str, chunk: bytes, n: int) -> bytes:
+    """``n`` concatenated streams of ``chunk``: each reader takes them as one file."""
+    import bz2
+    import gzip
+    import lzma
+
+    one = {"gzip": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[method](chunk)
+    return one * n
+
+
+def _compressed_table(d: Path, method: str, total: int) -> str:
+    """A label table of ``total`` decompressed bytes (a header, then one long cell)."""
+    import tarfile
+    import zipfile
+
+    head, chunk = b"path,age\n", b"0" * _MiB
+    n = total // _MiB
+    if method in ("gzip", "bz2", "xz"):
+        suffix = {"gzip": ".csv.gz", "bz2": ".csv.bz2", "xz": ".csv.xz"}[method]
+        path = d / f"labels{suffix}"
+        path.write_bytes(_repeated_members(method, head, 1)
+                         + _repeated_members(method, chunk, n))
+    elif method == "zip":
+        path = d / "labels.zip"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive, archive.open(
+                "labels.csv", "w", force_zip64=True) as member:
+            member.write(head)
+            for _ in range(n):
+                member.write(chunk)
+    else:
+        path = d / "labels.tar.gz"
+
+        class _Zeros(io.RawIOBase):
+            def __init__(self):
+                self.left = len(head) + n * _MiB
+
+            def readable(self):
+                return True
+
+            def readinto(self, b):
+                k = min(len(b), self.left)
+                b[:k] = b"0" * k
+                self.left -= k
+                return k
+
+        with tarfile.open(path, "w:gz", compresslevel=1) as archive:
+            info = tarfile.TarInfo("labels.csv")
+            info.size = len(head) + n * _MiB
+            archive.addfile(info, io.BufferedReader(_Zeros()))
+    return str(path)
+
+
+_COMPRESSIONS = ["gzip", "bz2", "xz", "zip", "tar"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("method", _COMPRESSIONS)
+def test_a_compressed_label_table_is_decompressed_within_a_bound(tmp_path, method):
+    from skface.datasets import _table, load_csv
+
+    path = _compressed_table(tmp_path, method, 80 * _MiB)
+    assert os.path.getsize(path) < 1 * _MiB
+    with pytest.raises(ValueError, match="decompresses to more than") as info:
+        load_csv(path)
+    limit = _table.MIN_TABLE_DECOMPRESSED_BYTES
+    assert path in str(info.value) and f"{limit:,}" in str(info.value)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("method", _COMPRESSIONS)
+def test_compressed_label_tables_within_the_bound_still_load(tmp_path, method):
+    import bz2
+    import gzip
+    import lzma
+    import tarfile
+    import zipfile
+
+    from skface.datasets import load_csv
+
+    text = b"path,age,gender\na.jpg,31,F\nb.jpg,4,male\n"
+    if method == "zip":
+        path = tmp_path / "labels.zip"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("labels.csv", text)
+    elif method == "tar":
+        path = tmp_path / "labels.tar.xz"
+        with tarfile.open(path, "w:xz") as archive:
+            info = tarfile.TarInfo("labels.csv")
+            info.size = len(text)
+            archive.addfile(info, io.BytesIO(text))
+    else:
+        suffix = {"gzip": ".gz", "bz2": ".bz2", "xz": ".xz"}[method]
+        path = tmp_path / f"labels.csv{suffix}"
+        path.write_bytes({"gzip": gzip, "bz2": bz2, "xz": lzma}[method].compress(text))
+    frame = load_csv(path)
+    assert frame["path"].tolist() == [str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")]
+    assert frame["age"].tolist() == [31, 4] and frame["gender"].tolist() == [1, 0]
+
+
+def test_a_label_table_has_a_row_limit(tmp_path, monkeypatch):
+    from skface.datasets import _table, load_csv
+
+    monkeypatch.setattr(_table, "MAX_TABLE_ROWS", 5)
+    path = tmp_path / "labels.csv"
+    pd.DataFrame({"path": [f"{i}.jpg" for i in range(5)], "age": 30}).to_csv(path, index=False)
+    assert len(load_csv(path)) == 5
+    pd.DataFrame({"path": [f"{i}.jpg" for i in range(6)], "age": 30}).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="more than 5 rows") as info:
+        load_csv(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_table_too_large_for_memory_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    from skface._cli import main
+
+    path = tmp_path / "labels.csv"
+    pd.DataFrame({"path": ["a.jpg"], "age": [30]}).to_csv(path, index=False)
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(pd, "read_csv", no_memory)
+    assert main(["summarize", str(path)]) == 3
+    err = capsys.readouterr().err
+    assert str(path) in err and "too large" in err and "Traceback" not in err
+
+
+_TABLE_BOMB_SCRIPT = """
+import resource, sys
+import skface._cli, skface._summary  # imported before the limit
+from skface._cli import main
+vm = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize")).split()[1]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (vm + 768 * 1024**2, vm + 768 * 1024**2))
+print(main(["summarize", sys.argv[1]]))
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux's /proc")
+@pytest.mark.parametrize("method", ["gzip", "xz"])
+def test_a_compressed_table_bomb_exits_3_within_a_memory_limit(tmp_path, method):
+    import subprocess
+    import sys
+
+    path = tmp_path / f"labels.csv.{ {'gzip': 'gz', 'bz2': 'bz2', 'xz': 'xz'}[method]}"
+    # a 1 GiB table (a header, then lines of zeros) in a file of a few megabytes at most
+    path.write_bytes(_repeated_members(method, b"path,age\n", 1)
+                     + _repeated_members(method, (b"0" * 1023 + b"\n") * 1024, 1024))
+    assert os.path.getsize(path) < 3 * _MiB
+    run = subprocess.run([sys.executable, "-c", _TABLE_BOMB_SCRIPT, str(path)],
+                         capture_output=True, text=True, timeout=100, cwd=tmp_path)
+    assert run.stdout.strip() == "3", run.stdout + run.stderr
+    assert str(path) in run.stderr and "decompresses to more than" in run.stderr
+    assert "Traceback" not in run.stderr and "MemoryError" not in run.stderr
+
+
+def _mat_element(kind: int, data: bytes) -> bytes:
+    import struct
+
+    return struct.pack("<II", kind, len(data)) + data + b"\0" * (-len(data) % 8)
+
+
+def _mat_array(cls: int, dims, content: bytes = b"", name: bytes = b"wiki") -> bytes:
+    import struct
+
+    return _mat_element(14, _mat_element(6, struct.pack("<II", cls, 0))
+                        + _mat_element(5, struct.pack(f"<{len(dims)}i", *dims))
+                        + _mat_element(1, name) + content)
+
+
+def _mat_fields(names, values: bytes = b"") -> bytes:
+    import struct
+
+    packed = b"".join(n.encode().ljust(32, b"\0") for n in names)
+    return struct.pack("<HHi", 5, 4, 32) + _mat_element(1, packed) + values
+
+
+def _mat_file(variable: bytes, compressed: bool) -> bytes:
+    import struct
+    import zlib
+
+    header = b"MATLAB 5.0 MAT-file".ljust(116, b" ") + b"\0" * 8 + struct.pack("<H", 0x0100)
+    if compressed:
+        packed = zlib.compress(variable)
+        variable = struct.pack("<II", 15, len(packed)) + packed
+    return header + b"IM" + variable
+
+
+_BIG = [15000, 20000]  # 300 million elements: 2.4 GB of object pointers
+_MAT_LAYOUTS = {
+    "cell": lambda: _mat_array(1, _BIG),
+    "struct_without_fields": lambda: _mat_array(2, _BIG, _mat_fields([])),
+    "struct_with_fields": lambda: _mat_array(2, _BIG, _mat_fields(["dob", "full_path"])),
+    "object": lambda: _mat_array(3, _BIG, _mat_element(1, b"person") + _mat_fields([])),
+    "three_dimensions": lambda: _mat_array(1, [100, 3000, 1000]),
+    "cell_in_cell": lambda: _mat_array(1, [1, 1], _mat_array(1, _BIG, name=b"")),
+    "cell_in_struct": lambda: _mat_array(2, [1, 1], _mat_fields(
+        ["full_path"], _mat_array(1, _BIG, name=b""))),
+    "struct_in_cell_in_struct": lambda: _mat_array(2, [1, 1], _mat_fields(
+        ["name"], _mat_array(1, [1, 1], _mat_array(2, _BIG, _mat_fields([]), name=b""),
+                             name=b""))),
+    "after_a_good_variable": lambda: _mat_array(6, [1, 1], _mat_element(9, b"\0" * 8),
+                                                name=b"x") + _mat_array(1, _BIG),
+    "size_claimed_larger": lambda: (lambda a: a[:4] + (0xFFFFFF00).to_bytes(4, "little")
+                                    + a[8:])(_mat_array(1, _BIG)),
+}
+
+_MAT_BOMB_SCRIPT = """
+import json, resource, sys
+from skface.datasets import load_imdb_wiki
+vm = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize")).split()[1]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (vm + 512 * 1024**2, vm + 512 * 1024**2))
+out = {}
+for path in sys.argv[1:]:
+    try:
+        load_imdb_wiki(path)
+        out[path] = "loaded"
+    except Exception as exc:
+        out[path] = f"{type(exc).__name__}: {exc}"
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux's /proc")
+def test_imdb_wiki_refuses_arrays_larger_than_the_file_within_a_memory_limit(tmp_path):
+    """Cell, struct and object arrays declaring far more elements than the file holds,
+    at the top or nested, stored or compressed, are refused before scipy allocates them."""
+    import subprocess
+    import sys
+
+    paths = []
+    for layout, make in _MAT_LAYOUTS.items():
+        for compressed in (False, True):
+            if compressed and layout in ("size_claimed_larger", "after_a_good_variable"):
+                continue  # a compressed element holds one variable, its size is checked
+            path = tmp_path / f"{layout}{'_compressed' if compressed else ''}.mat"
+            path.write_bytes(_mat_file(make(), compressed))
+            assert path.stat().st_size < 400
+            paths.append(str(path))
+    run = subprocess.run([sys.executable, "-c", _MAT_BOMB_SCRIPT, *paths],
+                         capture_output=True, text=True, timeout=110)
+    results = json.loads(run.stdout.strip().splitlines()[-1])
+    for path in paths:
+        assert results[path].startswith("ValueError: " + path + ": refused"), results[path]
+        assert "MemoryError" not in results[path] and "allocate" not in results[path]
+
+
+def test_imdb_wiki_walks_whatever_scipy_writes(tmp_path):
+    """Nested cells and structs, complex, sparse, logical, char and empty arrays, stored
+    or compressed, pass the check of declared sizes and load as before."""
+    import scipy.io
+    import scipy.sparse
+
+    from skface.datasets._imdb_wiki import _read_mat
+
+    n = 3
+    cells = np.empty((1, n), dtype=object)
+    for i in range(n):
+        cells[0, i] = f"0{i}/face_{i}.jpg"
+    nested = np.empty((2, 2), dtype=object)
+    nested[0, 0], nested[0, 1] = cells, {"a": np.arange(3), "b": "text"}
+    nested[1, 0], nested[1, 1] = np.array([1 + 2j]), np.zeros((0, 3))
+    wiki = {"dob": np.full((1, n), 723_000.0), "photo_taken": np.full((1, n), 2000.0),
+            "full_path": cells, "gender": np.ones((1, n)), "face_score": np.ones((1, n)),
+            "second_face_score": np.full((1, n), np.nan), "name": cells,
+            "extra": {"nested": nested, "sparse": scipy.sparse.csc_matrix(np.eye(4)),
+                      "flags": np.array([True, False]), "chars": np.array(["ab", "cd"]),
+                      "ints": np.arange(6, dtype=np.int16).reshape(2, 3), "empty": {}}}
+    for compression in (False, True):
+        path = tmp_path / f"wiki_{compression}.mat"
+        scipy.io.savemat(path, {"other": np.arange(4), "wiki": wiki},
+                         do_compression=compression)
+        key, fields = _read_mat(str(path))
+        assert key == "wiki" and "extra" in fields
 
 
 # --------------------------------------------------------------------------- decode cache

@@ -17,7 +17,7 @@ import pandas as pd
 from .._labels import encode_gender
 from ..exceptions import LabelError
 from ._base import LABEL_COLUMNS, make_label_frame
-from ._table import refuse_duplicated_header
+from ._table import _TableRefused, read_table, refuse_duplicated_header
 
 __all__ = ["load_fairface", "FAIRFACE_AGE_GROUPS", "FAIRFACE_RACES"]
 
@@ -106,10 +106,11 @@ def load_fairface(
     FileNotFoundError
         When ``csv_file`` does not exist.
     ValueError
-        When the file cannot be parsed as CSV, a required column is missing (the
-        message names the file and the columns found), an image name is empty, or a
-        further column has the name of one this function creates (``path``,
-        ``race7``, ...).
+        When the file is not a regular file or is past the limits of
+        :func:`skface.datasets.load_csv`, cannot be parsed as CSV, a required column
+        is missing (the message names the file and the columns found), an image name
+        is empty, or a further column has the name of one this function creates
+        (``path``, ``race7``, ...).
     LabelError
         When an age group, gender or race label is unknown or missing; the message
         names the value, its line in the CSV file (the header is line 1) and the
@@ -130,16 +131,18 @@ def load_fairface(
     >>> df[["path", "age_group", "gender", "race", "race7"]].head()  # doctest: +SKIP
     """
     csv_file = os.fspath(csv_file)
-    if not os.path.isfile(csv_file):
-        raise FileNotFoundError(
-            f"FairFace label file not found: {csv_file!r}. Pass the path of "
-            "fairface_label_train.csv or fairface_label_val.csv."
-        )
     try:
-        table = pd.read_csv(
+        table = read_table(
             csv_file, dtype=dict.fromkeys(_REQUIRED_COLUMNS, object),
             keep_default_na=False, na_values=[""],
         )
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"FairFace label file not found: {csv_file!r}. Pass the path of "
+            "fairface_label_train.csv or fairface_label_val.csv."
+        ) from None
+    except _TableRefused:  # not a regular file, or past a limit: said as it is
+        raise
     except (ValueError, UnicodeDecodeError) as err:  # EmptyDataError, ParserError, ...
         raise ValueError(f"{csv_file}: could not be read as a CSV file ({err}).") from err
     refuse_duplicated_header(csv_file)

@@ -1,16 +1,24 @@
 """Label frames from any table of image paths and labels (a DataFrame or a CSV file).
 
-Only numpy, pandas and the standard library are imported here.
+Only numpy, pandas, the standard library and :mod:`skface._files` are imported here.
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import importlib
+import io
+import lzma
 import os
+import tarfile
+import zipfile
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
+from .._files import FileRefused, open_regular
 from .._labels import check_ages, encode_gender, encode_race
 from ..exceptions import LabelError
 from ._base import LABEL_COLUMNS, make_label_frame
@@ -18,6 +26,22 @@ from ._base import LABEL_COLUMNS, make_label_frame
 __all__ = ["from_dataframe", "load_csv"]
 
 _LABELS = ("age", "gender", "race")
+
+# What a label table may hold. Real ones are a few MB (IMDB-WIKI, the largest, has
+# 460,723 rows): a table past these limits is refused, naming the file and the limit,
+# before it fills the memory.
+MAX_TABLE_ROWS = 10_000_000
+"""The most data rows a label table may have."""
+MAX_TABLE_DECOMPRESSION_RATIO = 100
+"""A compressed label table may decompress to this many times its size..."""
+MIN_TABLE_DECOMPRESSED_BYTES = 64 * 1024**2
+"""...or to this many bytes, whichever is more (CSV text compresses about 3 to 10 times)."""
+
+_TABLE_ADVICE = "pass a CSV label table (a regular file)"
+# pandas' inferred compressions, by file name suffix (longest first)
+_SUFFIX_COMPRESSION = ((".tar.gz", "tar"), (".tar.bz2", "tar"), (".tar.xz", "tar"),
+                       (".tar", "tar"), (".gz", "gzip"), (".bz2", "bz2"), (".zip", "zip"),
+                       (".xz", "xz"), (".zst", "zstd"))
 # Columns make_label_frame derives from a label: regenerated, so dropped from the input.
 _DERIVED = {"gender": "gender_name", "race": "race_name"}
 
@@ -29,6 +53,150 @@ _HEADER_OPTIONS = (
     "compression", "lineterminator", "quotechar", "quoting", "doublequote", "escapechar",
     "comment", "encoding", "encoding_errors", "dialect", "storage_options",
 )
+
+
+class _TableRefused(ValueError):
+    """A label table that is not a regular file, or is past a limit: said as it is."""
+
+
+class _TableTooLarge(_TableRefused):
+    """A label table past :data:`MAX_TABLE_ROWS`, the decompression limit or the memory."""
+
+
+class _Bounded(io.RawIOBase):
+    """A decompressed stream that raises once more than ``limit`` bytes came out."""
+
+    def __init__(self, stream, limit: int, source: str, packed: int):
+        super().__init__()
+        self._stream, self._limit, self._source, self._packed = stream, limit, source, packed
+        self._count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._stream.read(min(len(buffer), self._limit + 1 - self._count))
+        self._count += len(data)
+        if self._count > self._limit:
+            raise _TableTooLarge(
+                f"{self._source}: refused, the compressed table decompresses to more than "
+                f"{self._limit:,} bytes (the limit for a {self._packed:,}-byte file: "
+                f"{MAX_TABLE_DECOMPRESSION_RATIO} times its size, at least "
+                f"{MIN_TABLE_DECOMPRESSED_BYTES:,} bytes); label tables are far smaller. "
+                "The file is damaged or not a label table; if it is one, decompress it "
+                "and pass the CSV file.")
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _compression(csv_file: str, option) -> str | None:
+    """The compression pandas would use: ``option``, or inferred from the suffix."""
+    method = option.get("method") if isinstance(option, Mapping) else option
+    if method != "infer":
+        return method
+    name = csv_file.lower()
+    return next((m for suffix, m in _SUFFIX_COMPRESSION if name.endswith(suffix)), None)
+
+
+def _one_member(names: list[str], csv_file: str, what: str) -> str:
+    if len(names) != 1:
+        raise ValueError(f"{csv_file}: the {what} holds {len(names)} files; a compressed label "
+                         "table must hold exactly one, the CSV file.")
+    return names[0]
+
+
+def _decompress(f, method: str, csv_file: str):
+    """The decompressed stream of the open file ``f``, for ``method``."""
+    if method == "gzip":
+        return gzip.GzipFile(fileobj=f, mode="rb")
+    if method == "bz2":
+        return bz2.BZ2File(f, mode="rb")
+    if method == "xz":
+        return lzma.LZMAFile(f, mode="rb")
+    if method == "zip":
+        archive = zipfile.ZipFile(f)
+        names = [i.filename for i in archive.infolist()
+                 if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
+        return archive.open(_one_member(names, csv_file, "ZIP archive"))
+    if method == "tar":
+        archive = tarfile.open(fileobj=f, mode="r|*")  # a stream: no member list read ahead
+        member = next((m for m in archive if m.isfile()), None)
+        if member is None:
+            _one_member([], csv_file, "TAR archive")
+        return archive.extractfile(member)
+    if method == "zstd":
+        try:
+            zstd = importlib.import_module("zstandard")
+        except ImportError:
+            raise ImportError(f"{csv_file}: reading a Zstandard-compressed table needs the "
+                              "zstandard package: pip install zstandard") from None
+        return zstd.ZstdDecompressor().stream_reader(f)
+    raise ValueError(f"{csv_file}: unknown compression {method!r}; label tables may be "
+                     "compressed with gzip, bz2, xz, zip, tar or zstd, or not at all.")
+
+
+def read_table(csv_file: str | os.PathLike, **read_csv_kwargs) -> pd.DataFrame:
+    """:func:`pandas.read_csv` of a label table, with what it may cost bounded.
+
+    The file is opened with :func:`skface._files.open_regular` (a named pipe, a
+    device or a folder is refused, and called what it is); a compressed file
+    (``compression=``, or inferred from the suffix as pandas does: ``.gz``, ``.bz2``,
+    ``.xz``, ``.zip``, ``.zst``, ``.tar`` and ``.tar.*``) is decompressed here, and
+    refused past :data:`MAX_TABLE_DECOMPRESSION_RATIO` times its size (at least
+    :data:`MIN_TABLE_DECOMPRESSED_BYTES`); a table of more than
+    :data:`MAX_TABLE_ROWS` rows, or too large for the memory, is refused too.
+
+    Raises
+    ------
+    FileNotFoundError
+        When nothing is at ``csv_file``.
+    ValueError
+        When it is not a regular file, is past a limit, or cannot be parsed; the
+        message names the file.
+    """
+    csv_file = os.fspath(csv_file)
+    kwargs = dict(read_csv_kwargs)
+    try:
+        f = open_regular(csv_file, advice=_TABLE_ADVICE, allow_empty=True)
+    except FileRefused as exc:
+        if exc.missing:
+            raise FileNotFoundError(f"label table {csv_file!r}: {exc}.") from None
+        raise _TableRefused(f"label table {csv_file!r}: {exc}.") from None
+    nrows = kwargs.get("nrows")
+    limited = nrows is None or nrows > MAX_TABLE_ROWS
+    if limited:
+        kwargs["nrows"] = MAX_TABLE_ROWS + 1
+    kwargs.pop("memory_map", None)
+    method = _compression(csv_file, kwargs.pop("compression", "infer"))
+    try:
+        with f:
+            stream = f
+            if method is not None:
+                packed = os.fstat(f.fileno()).st_size
+                limit = max(MIN_TABLE_DECOMPRESSED_BYTES, MAX_TABLE_DECOMPRESSION_RATIO * packed)
+                stream = io.BufferedReader(
+                    _Bounded(_decompress(f, method, csv_file), limit, csv_file, packed))
+            frame = pd.read_csv(stream, compression=None, **kwargs)
+    except MemoryError:
+        raise _TableTooLarge(
+            f"{csv_file}: the table is too large to read into this machine's memory; "
+            "split it, or pass fewer columns (usecols=...).") from None
+    except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError, lzma.LZMAError) as err:
+        if isinstance(err, FileNotFoundError | PermissionError):
+            raise
+        raise ValueError(f"{csv_file}: could not be decompressed as {method} "
+                         f"({type(err).__name__}: {err}).") from None
+    except pd.errors.ParserError as err:
+        if "out of memory" in str(err):
+            raise _TableTooLarge(
+                f"{csv_file}: the table is too large to read into this machine's memory; "
+                "split it, or pass fewer columns (usecols=...).") from None
+        raise
+    if limited and isinstance(frame, pd.DataFrame) and len(frame) > MAX_TABLE_ROWS:
+        raise _TableTooLarge(
+            f"{csv_file}: refused, the table has more than {MAX_TABLE_ROWS:,} rows, the "
+            "most a label table may have; split it into smaller tables.")
+    return frame
 
 
 def refuse_duplicated_header(csv_file: str, read_csv_kwargs: Mapping | None = None) -> None:
@@ -55,8 +223,8 @@ def refuse_duplicated_header(csv_file: str, read_csv_kwargs: Mapping | None = No
     ):
         return  # no header row, or a MultiIndex header: nothing is renamed
     options = {k: v for k, v in kwargs.items() if k in _HEADER_OPTIONS}
-    rows = pd.read_csv(csv_file, header=None, nrows=int(header) + 1, dtype=str,
-                       na_filter=False, **options)
+    rows = read_table(csv_file, header=None, nrows=int(header) + 1, dtype=str,
+                      na_filter=False, **options)
     if len(rows) <= header:
         return
     names = [str(n) for n in rows.iloc[int(header)].tolist() if str(n) != ""]
@@ -297,8 +465,13 @@ def load_csv(
     FileNotFoundError
         When ``csv_file`` does not exist.
     ValueError
-        When the file cannot be parsed, its header row names a column twice, or as
-        :func:`from_dataframe` raises; the message names the file.
+        When the file is not a regular file (a named pipe, a device or a folder: the
+        message says which), cannot be parsed, has more than
+        :data:`MAX_TABLE_ROWS` rows, decompresses to more than
+        :data:`MAX_TABLE_DECOMPRESSION_RATIO` times its size (at least
+        :data:`MIN_TABLE_DECOMPRESSED_BYTES`), is too large for the memory, its
+        header row names a column twice, or as :func:`from_dataframe` raises; the
+        message names the file.
     LabelError
         As :func:`from_dataframe` raises; the message names the file, the value
         and the image path.
@@ -315,10 +488,12 @@ def load_csv(
     >>> df[["path", "age"]].head()  # doctest: +SKIP
     """
     csv_file = os.fspath(csv_file)
-    if not os.path.isfile(csv_file):
-        raise FileNotFoundError(f"label CSV file not found: {csv_file!r}.")
     try:
-        frame = pd.read_csv(csv_file, **read_csv_kwargs)
+        frame = read_table(csv_file, **read_csv_kwargs)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"label CSV file not found: {csv_file!r}.") from None
+    except _TableRefused:
+        raise
     except (ValueError, UnicodeDecodeError) as err:  # EmptyDataError, ParserError, ...
         raise ValueError(f"{csv_file}: could not be read as a CSV file ({err}).") from err
     refuse_duplicated_header(csv_file, read_csv_kwargs)
