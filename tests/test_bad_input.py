@@ -709,7 +709,11 @@ def test_a_write_past_the_file_size_limit_names_the_output(
             "try:\n    save_model(model, sys.argv[1])\n"
             "except OSError as err:\n    print(err, file=sys.stderr)\n    sys.exit(3)\n")
         argv = ["64", str(out)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # the model was pickled with the tests' own network: the child imports it from here
+    from .conftest import REPO
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-c", code, *argv], cwd=folder, env=env,
                           capture_output=True, text=True, timeout=100)
     assert done.returncode == 3, done.stderr
