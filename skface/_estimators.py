@@ -24,7 +24,7 @@ from torch import nn
 
 from ._age_bins import AgeBinEncoder
 from ._engine import MODEL_PARAMS, FaceNetBase
-from ._labels import MAX_AGE, check_ages, class_names
+from ._labels import GENDER_NAMES, MAX_AGE, check_ages, class_names
 from ._safe_io import safe_class
 from .exceptions import LabelError
 from .nets import heads
@@ -72,21 +72,33 @@ def _labels_1d(y, name: str) -> np.ndarray:
     return np.asarray(values)  # the labels' natural dtype (int, str, ...), not object
 
 
-def _class_labels(y, name: str) -> np.ndarray:
+# tasks whose number of labels is fixed, whatever the labels are called
+_FIXED_CLASS_COUNTS = {"gender": len(GENDER_NAMES)}
+
+
+def _class_labels(y, name: str, max_classes: int | None = None) -> np.ndarray:
     """The labels of a classification target, refusing what scikit-learn's classifiers refuse.
 
     A continuous target (numbers with fractions, such as ages 25.5) or a multilabel
     one raises LabelError with scikit-learn's words (``Unknown label type: continuous``);
-    more distinct labels than half the samples warn, as scikit-learn does.
+    more distinct labels than half the samples warn, as scikit-learn does. A task with
+    a fixed number of labels (gender's two) refuses more, such as whole-number ages.
     """
     labels = _labels_1d(y, name)
+    advice = ("a classifier takes class labels, codes or names. To predict ages use "
+              "AgeRegressor, or AgeBinner for age groups.")
     try:
         check_classification_targets(labels)
     except ValueError as exc:
         raise LabelError(
             f"{name}: {exc} y holds {type_of_target(labels)} values (e.g. "
-            f"{labels[:3].tolist()}); a classifier takes class labels, codes or names. "
-            "To predict ages use AgeRegressor, or AgeBinner for age groups.") from None
+            f"{labels[:3].tolist()}); {advice}") from None
+    if max_classes is not None:
+        found = pd.unique(pd.Series(labels, dtype=object).dropna())
+        if len(found) > max_classes:
+            raise LabelError(
+                f"{name}: y holds {len(found)} distinct labels (e.g. {found[:3].tolist()}), "
+                f"but this task has {max_classes}; {advice}")
     return labels
 
 
@@ -332,12 +344,21 @@ class _FaceClassifier(ClassifierMixin, _FaceEstimator):
         self.distill_weight = distill_weight
         self.class_weight = class_weight
 
+    # the number of labels of the task, where it is fixed (gender's two)
+    _max_classes: int | None = None
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = self._max_classes is None or self._max_classes > 2
+        return tags
+
     def _fit_target(self, y) -> int:
         name = type(self).__name__
-        y = _class_labels(y, name)
+        y = _class_labels(y, name, self._max_classes)
         classes = getattr(self, "_partial_fit_classes_", None)
         if classes is not None:  # partial_fit(classes=...): every label y may ever hold
-            self.classes_ = np.unique(_class_labels(classes, f"{name}.partial_fit classes"))
+            self.classes_ = np.unique(_class_labels(classes, f"{name}.partial_fit classes",
+                                                    self._max_classes))
             _encode_labels(y, self.classes_, name)
         else:
             self.classes_ = np.unique(y)
@@ -652,6 +673,8 @@ class GenderClassifier(_FaceClassifier):
     >>> from skface import ImageLoader, GenderClassifier
     >>> pipe = make_pipeline(ImageLoader(size=64), GenderClassifier(max_epochs=20))
     """
+
+    _max_classes = _FIXED_CLASS_COUNTS["gender"]
 
     _task = "gender"
 
@@ -1689,7 +1712,8 @@ class FaceAttributes(_FaceEstimator):
                 self.y_mean_, self.y_scale_ = float(ages.mean()), float(ages.std()) or 1.0
                 width = MAX_AGE + 1 if self._age_dex() else 1
             else:
-                labels = _class_labels(y[task], f"FaceAttributes ({task})")
+                labels = _class_labels(y[task], f"FaceAttributes ({task})",
+                                       _FIXED_CLASS_COUNTS.get(task))
                 self.classes_[task] = np.unique(labels)
                 width = len(self.classes_[task])
                 if width < 2:

@@ -72,7 +72,9 @@ class CheckData:
         if kind == "table":
             return labels[["age", "gender", "race"]]
         if kind == "labels":
-            return labels["race"].to_numpy()
+            # three classes, or two for a classifier whose task has two (its tags say)
+            multi = estimator.__sklearn_tags__().classifier_tags.multi_class
+            return labels["race" if multi else "gender"].to_numpy()
         return labels["age"].to_numpy(dtype=np.float64)
 
     def inputs(self, estimator):

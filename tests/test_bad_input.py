@@ -2756,6 +2756,35 @@ def test_classifiers_refuse_a_continuous_target(small, fast_params, make, where)
     assert "AgeRegressor" in str(info.value)
 
 
+_WHOLE_NUMBER_TARGETS = {
+    "ages as floats": lambda y: y["age"].to_numpy(dtype=float),
+    "ages as ints": lambda y: y["age"].to_numpy().astype(int),
+    "race codes": lambda y: y["race"].astype(int).to_numpy() % 3,
+    "three names": lambda y: np.array(["a", "b", "c"] * len(y))[: len(y)],
+}
+
+
+@pytest.mark.parametrize("make", _WHOLE_NUMBER_TARGETS.values(), ids=_WHOLE_NUMBER_TARGETS)
+@pytest.mark.parametrize("where", ["GenderClassifier", "partial_fit classes",
+                                   "FaceAttributes gender"])
+def test_a_gender_target_of_more_than_two_labels_is_refused(small, fast_params, make, where):
+    """Ages given to a gender model are whole numbers, not continuous: they are refused
+    because gender has two labels, not built into a model of dozens of classes."""
+    X, y = small
+    target = np.asarray(make(y))
+    with pytest.raises(LabelError, match="distinct labels.*has 2") as info:
+        if where == "GenderClassifier":
+            GenderClassifier(**fast_params).fit(X, target)
+        elif where == "partial_fit classes":
+            GenderClassifier(**fast_params).partial_fit(X[:4], y["gender"][:4],
+                                                        classes=target)
+        else:
+            table = y[["age", "gender", "race"]].astype(object)
+            table["gender"] = target
+            FaceAttributes(**fast_params).fit(X, table)
+    assert "AgeRegressor" in str(info.value)
+
+
 _FITTED_METHODS = ("score", "predict", "predict_proba", "predict_outputs", "predict_age")
 
 
