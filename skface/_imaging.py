@@ -14,6 +14,7 @@ file once per process.
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import re
@@ -327,12 +328,45 @@ def convert_image_object(obj, spec: DecodeSpec) -> np.ndarray:
                              "YCbCr", "LAB", "HSV", "RGBX", "F", *_SIXTEEN_BIT):
             raise DecodeFailure(f"a PIL image of mode {im.mode!r} cannot be converted")
         else:
+            fresh = _unread_jpeg(im)
+            if fresh is not None:  # decoded in draft mode, exactly as its file would be
+                with fresh:
+                    return _decode_opened(fresh, spec)
             im.load()
         return _decode_opened(im, spec)
     except DecodeFailure:
         raise
     except Exception as exc:
         raise DecodeFailure(f"the image could not be converted: {exception_text(exc)}") from None
+
+
+def _unread_jpeg(im: Image.Image) -> Image.Image | None:
+    """A fresh copy of a JPEG image opened but not yet decoded, or None.
+
+    ``Image.open`` reads only the header: such an image can still be decoded in draft
+    mode, as its file is by :func:`decode_image`. The copy is opened from the same
+    bytes, so the caller's image is left as it was (not drafted, not loaded).
+    """
+    from PIL.JpegImagePlugin import JpegImageFile
+
+    if (type(im) is not JpegImageFile or im.format != "JPEG" or len(im.tile) != 1
+            or im.decoderconfig or getattr(im, "fp", None) is None):
+        return None
+    try:
+        fp = im.fp
+        position = fp.tell()
+        try:
+            fp.seek(0)
+            data = fp.read()
+        finally:
+            fp.seek(position)
+        fresh = Image.open(io.BytesIO(data))
+    except Exception:
+        return None
+    if fresh.format != "JPEG" or fresh.size != im.size or fresh.mode != im.mode:
+        fresh.close()
+        return None
+    return fresh
 
 
 def _flatten_alpha(im: Image.Image, fill: tuple[int, ...]) -> Image.Image:
@@ -413,22 +447,56 @@ def probe_image(path: str) -> tuple[str | None, str, int, int]:
         raise
 
 
+def draft_factor(width: int, height: int, size: int) -> int:
+    """The factor (1, 2, 4 or 8) by which JPEG draft decoding divides a ``width`` x
+    ``height`` image for a ``size``-pixel target: the largest that keeps both sides at
+    least ``size`` (Pillow's rule)."""
+    scale = min(width // size, height // size)
+    return next((f for f in (8, 4, 2) if scale >= f), 1)
+
+
+def pre_reduce(im: Image.Image, size: int, factor: int | None = None
+               ) -> tuple[Image.Image, int]:
+    """``im`` divided by the factor a JPEG file's draft decoding would use, and the factor.
+
+    This is the one reduction between an image and the network for every image that is
+    not a JPEG file decoded in draft mode: in-memory images (PIL images, pixel arrays),
+    files of other formats, and the face crops of :class:`~skface.FaceCropper`. Each
+    output pixel is the mean of ``factor`` x ``factor`` pixels (the last row and column
+    of fewer), which is what decoding a JPEG at 1/2, 1/4 or 1/8 scale does to within
+    about a third of a grey level, so that the resize that follows sees the same
+    pixels whichever way the picture came. ``factor`` defaults to
+    :func:`draft_factor` of ``im``'s size.
+    """
+    if factor is None:
+        factor = draft_factor(*im.size, size)
+    if factor <= 1:
+        return im, 1
+    return im.reduce(factor), factor
+
+
 def _decode_opened(im: Image.Image, spec: DecodeSpec) -> np.ndarray:
     size = spec.size
     int_max = _integer_max(im)
     region = None
+    drafted = None
     if im.format == "JPEG":
         # Decode at 1/2, 1/4 or 1/8 scale while both sides stay >= the target.
         drafted = im.draft("L" if spec.grayscale else "RGB", (size, size))
         if drafted is not None:
             region = drafted[1]
     with _BUDGET.reserve(decode_cost(im)):
-        return _decode_drafted(im, spec, int_max, region)
+        return _decode_drafted(im, spec, int_max, region, drafted is not None)
 
 
 def _decode_drafted(im: Image.Image, spec: DecodeSpec, int_max: int,
-                    region: tuple[int, int, int, int] | None) -> np.ndarray:
-    """:func:`_decode_opened` once a JPEG's scale is chosen (``region``: the draft's box)."""
+                    region: tuple[int, int, int, int] | None, drafted: bool = False
+                    ) -> np.ndarray:
+    """:func:`_decode_opened` once a JPEG's scale is chosen (``region``: the draft's box).
+
+    An image that was not draft-decoded (another format, an image in memory) is first
+    divided by the same factor (:func:`pre_reduce`), so that every route gives the
+    network the same pixels."""
     size = spec.size
     if im.format != "JPEG" or "exif" in im.info:  # JPEG keeps EXIF in info at open
         orientation = im.getexif().get(_ORIENTATION, 1)
@@ -436,6 +504,11 @@ def _decode_drafted(im: Image.Image, spec: DecodeSpec, int_max: int,
             im = ImageOps.exif_transpose(im)
             region = None
     im = _normalise_mode(im, int_max)
+    if not drafted:
+        w, h = im.size
+        im, factor = pre_reduce(im, size)
+        if factor > 1:
+            region = (0, 0, w / factor, h / factor)
 
     w, h = im.size
     x0, y0, x1, y1 = region if region is not None else (0, 0, w, h)
