@@ -522,8 +522,11 @@ def test_in_memory_arrays_of_other_dtypes(tmp_path):
     loader = ImageLoader(size=20, cache=False)
     ref = loader.transform([a])
     np.testing.assert_array_equal(loader.transform([a / 255.0]), ref)
-    np.testing.assert_array_equal(loader.transform([a.astype(np.float32)]), ref)
+    np.testing.assert_array_equal(
+        loader.set_params(float_max=255).transform([a.astype(np.float32)]), ref)
+    loader.set_params(float_max=1.0)
     np.testing.assert_array_equal(loader.transform([a.astype(np.int64)]), ref)
+    np.testing.assert_array_equal(loader.transform([a.astype(np.uint16) * 257]), ref)
     grey = loader.transform([np.ones((20, 20), dtype=bool)])
     assert grey.shape == (1, 20, 20, 3) and (grey == 255).all()
 
