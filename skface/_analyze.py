@@ -96,12 +96,12 @@ def _inputs(images) -> list[tuple[str, Any]]:
     return out
 
 
-def _read(source, max_pixels: int | None) -> np.ndarray:
+def _read(source, max_pixels: int | None, float_max: float = 1.0) -> np.ndarray:
     if isinstance(source, str):
         if os.path.isdir(source):
             raise DecodeFailure("a folder, not an image file")
         return read_rgb(source, max_pixels=max_pixels)
-    return object_to_rgb(source, max_pixels=max_pixels)
+    return object_to_rgb(source, max_pixels=max_pixels, float_max=float_max)
 
 
 def resolve_predictor(model) -> tuple[Any, ImageLoader, list, FaceCropper | None]:
@@ -321,7 +321,7 @@ def analyze(
                                      "x": 0, "y": 0, "w": w, "h": h},
                                     _load_one(loader, source, max_pixels)))
                     continue
-                rgb = _read(source, max_pixels)
+                rgb = _read(source, max_pixels, float(loader.float_max))
             except (DecodeFailure, ImageLoadError) as exc:
                 reason = exc.failures[0][1] if isinstance(exc, ImageLoadError) else str(exc)
                 failures.append((name, reason))

@@ -29,7 +29,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._image_loader import ImageArrayOutput, check_paths
-from ._imaging import DecodeFailure, format_failures, read_rgb
+from ._imaging import DecodeFailure, draft_factor, format_failures, pre_reduce, read_rgb
 from ._safe_io import safe_class
 from ._utils import MAX_IMAGE_SIDE, import_optional
 from .exceptions import FaceDetectionError, ImageLoadError, NoFaceWarning
@@ -293,22 +293,27 @@ MAX_MARGIN = 2.0  # FaceCropper's largest margin: a crop 5 times the face's side
 def crop_resized(image: Image.Image, square: tuple[int, int, int], size: int) -> np.ndarray:
     """The square ``(x0, y0, side)`` of ``image``, black outside it, resized to ``size``.
 
-    Returns an ``(size, size, 3)`` uint8 RGB array. A square no larger than the image is
-    cut out and resized. A larger one (a wide margin, or a box far beyond the image)
-    is never built at its own size: the part of the image inside it is resized
-    straight to its place in the black output, so a crop holds at most the image's
-    pixels and the output's, whatever the square.
+    Returns an ``(size, size, 3)`` uint8 RGB array. The square is reduced as a JPEG file
+    of its size is on its way to the network (:func:`~skface._imaging.pre_reduce`, then a
+    bilinear resize), so a crop looks like the files the estimators learn from. A square
+    no larger than the image is cut out and resized. A larger one (a wide margin, or a
+    box far beyond the image) is never built at its own size: the part of the image
+    inside it is resized straight to its place in the black output, so a crop holds at
+    most the image's pixels and the output's, whatever the square.
     """
     x0, y0, side = square
     width, height = image.size
+    factor = draft_factor(side, side, size)
     bound = width * height
     if Image.MAX_IMAGE_PIXELS is not None:  # Image.crop refuses more as a bomb
         bound = min(bound, Image.MAX_IMAGE_PIXELS)
     if side * side <= bound:
         # Image.crop fills the parts of the box outside the image with black.
-        region = image.crop((x0, y0, x0 + side, y0 + side))
-        if region.size != (size, size):
-            region = region.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
+        region, factor = pre_reduce(image.crop((x0, y0, x0 + side, y0 + side)), size, factor)
+        if region.size != (size, size) or factor > 1:
+            reduced = side / factor
+            region = region.resize((size, size), Image.Resampling.BILINEAR,
+                                   box=(0, 0, reduced, reduced), reducing_gap=None)
         return np.asarray(region.convert("RGB"))
     scale = size / side
     out = Image.new("RGB", (size, size))
@@ -318,7 +323,9 @@ def crop_resized(image: Image.Image, square: tuple[int, int, int], size: int) ->
     if last[0] > first[0] and last[1] > first[1]:
         box = (max(0.0, x0 + first[0] / scale), max(0.0, y0 + first[1] / scale),
                min(float(width), x0 + last[0] / scale), min(float(height), y0 + last[1] / scale))
-        part = image.resize((last[0] - first[0], last[1] - first[1]),
+        small, factor = pre_reduce(image, size, factor)
+        box = tuple(min(v / factor, n) for v, n in zip(box, small.size * 2, strict=True))
+        part = small.resize((last[0] - first[0], last[1] - first[1]),
                             Image.Resampling.BILINEAR, box=box, reducing_gap=None)
         out.paste(part.convert("RGB"), (first[0], first[1]))
     return np.asarray(out)

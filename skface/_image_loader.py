@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
@@ -210,7 +210,7 @@ class ImageArrayOutput:
         return np.asarray(names, dtype=object)
 
 
-@safe_class("step", params=("size", "color", "fit_mode", "resample", "fill"))
+@safe_class("step", params=("size", "color", "fit_mode", "resample", "fill", "float_max"))
 class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
     """Load image files into a uint8 array, ready for skface's estimators.
 
@@ -259,6 +259,13 @@ class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
     cache : bool, default=True
         Whether to use the process-wide cache of decoded images. With ``False``
         every call decodes its files and returns a writable array.
+    float_max : float, default=1.0
+        The value of white in floating-point images (in-memory float arrays and float
+        TIFF or PFM files): their pixels in ``[0, float_max]`` are scaled to 0..255,
+        and an image with values outside that range is refused. The default reads
+        floats in ``[0, 1]``; ``float_max=255`` reads floats on the 0-255 scale. The
+        scale of other dtypes is fixed: uint8 as it is, bool as 0/255, uint16 from
+        0..65535, other integers in 0..255. It never depends on an image's values.
     n_jobs : int or None, default=None
         Number of decoding threads. ``None`` or ``-1`` uses every CPU. Threads,
         not processes: Pillow releases the GIL while decoding.
@@ -284,8 +291,8 @@ class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
     without being opened. Animated images (GIF, WebP) give their first frame.
     16-bit greyscale images are scaled from 0-65535 to 0-255, 32-bit integer TIFFs
     from their declared range (0 to 2**31 - 1 when signed, negative values black);
-    floating-point images (TIFF, PFM) with values in [0, 1] are scaled by 255, in
-    [0, 255] kept, and in any other range refused. Relative paths are resolved against the
+    floating-point images (TIFF, PFM) are read in [0, ``float_max``] and refused
+    outside it. Relative paths are resolved against the
     current working directory when ``transform`` runs. Unreadable files raise
     :class:`~skface.exceptions.ImageLoadError`, which names every failing file
     and the reason: nothing is skipped, so X and y never fall out of step.
@@ -309,6 +316,7 @@ class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
         "resample": [StrOptions(set(RESAMPLE_FILTERS))],
         "fill": [Interval(Integral, 0, 255, closed="both"), tuple, list],
         "max_pixels": [Interval(Integral, 1, None, closed="left"), None],
+        "float_max": [Interval(Real, 0, None, closed="neither")],
         "cache": ["boolean"],
         "n_jobs": [Integral, None],
         "lazy": ["boolean"],
@@ -323,6 +331,7 @@ class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
         resample: str = "bilinear",
         fill: int | tuple[int, int, int] = 0,
         max_pixels: int | None = None,
+        float_max: float = 1.0,
         cache: bool = True,
         n_jobs: int | None = None,
         lazy: bool = False,
@@ -333,6 +342,7 @@ class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
         self.resample = resample
         self.fill = fill
         self.max_pixels = max_pixels
+        self.float_max = float_max
         self.cache = cache
         self.n_jobs = n_jobs
         self.lazy = lazy
@@ -362,6 +372,7 @@ class ImageLoader(ImageArrayOutput, TransformerMixin, BaseEstimator):
             resample=self.resample,
             fill=fill_rgb,
             max_pixels=None if self.max_pixels is None else int(self.max_pixels),
+            float_max=float(self.float_max),
         )
 
     def fit(self, X, y=None):

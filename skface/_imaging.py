@@ -14,6 +14,7 @@ file once per process.
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import re
@@ -61,6 +62,7 @@ class DecodeSpec:
     resample: str = "bilinear"
     fill: tuple[int, ...] = (0, 0, 0)
     max_pixels: int | None = None
+    float_max: float = 1.0
 
     @property
     def channels(self) -> int:
@@ -159,7 +161,7 @@ def _scaled_to_l(im: Image.Image, scale) -> Image.Image:
     return Image.fromarray(out, "L")
 
 
-def _float_to_l(im: Image.Image) -> Image.Image:
+def _float_to_l(im: Image.Image, float_max: float = 1.0) -> Image.Image:
     lo, hi = np.inf, -np.inf
     for _, tile in _tiles(im):
         a = tile.astype(np.float64)
@@ -169,12 +171,13 @@ def _float_to_l(im: Image.Image) -> Image.Image:
                 "replace them and save the image again, or save it as an 8-bit image")
         if a.size:
             lo, hi = min(lo, float(a.min())), max(hi, float(a.max()))
-    if lo < 0 or hi > 255:
+    if lo < 0 or hi > float_max:
         raise DecodeFailure(
-            f"floating-point image with values from {lo:g} to {hi:g}: skface reads floats "
-            "in [0, 1] or in [0, 255] as intensities and cannot tell how to scale these; "
-            "rescale the image to [0, 1] and save it again, or save it as an 8-bit image")
-    factor = 255.0 if hi <= 1.0 else 1.0  # the same rule as for float arrays
+            f"floating-point image with values from {lo:g} to {hi:g}: skface reads float "
+            f"pixels in [0, {float_max:g}] (float_max={float_max:g}; ImageLoader's "
+            "float_max sets another top, such as 255); rescale the image and save it "
+            "again, or save it as an 8-bit image")
+    factor = 255.0 / float_max  # the same rule as for float arrays
     return _scaled_to_l(im, lambda t: np.rint(t.astype(np.float64) * factor).astype(np.uint8))
 
 
@@ -186,12 +189,13 @@ def _integer_to_l(im: Image.Image, top: int) -> Image.Image:
     return _scaled_to_l(im, scale)
 
 
-def _normalise_mode(im: Image.Image, int_max: int = 65535) -> Image.Image:
+def _normalise_mode(im: Image.Image, int_max: int = 65535, float_max: float = 1.0
+                    ) -> Image.Image:
     """Bring any Pillow mode to L, RGB, LA or RGBA with 8-bit channels.
 
     Integer greyscale is scaled from its declared range (``int_max``: 65535 for 16-bit
     files, 2**31 - 1 for signed 32-bit TIFFs) to 0..255, negative values giving black;
-    floating-point greyscale (TIFF, PFM) in [0, 1] is scaled by 255, in [0, 255] kept,
+    floating-point greyscale (TIFF, PFM) in [0, ``float_max``] is scaled to 0..255,
     and any other range refused.
     """
     mode = im.mode
@@ -200,7 +204,7 @@ def _normalise_mode(im: Image.Image, int_max: int = 65535) -> Image.Image:
     if mode in _SIXTEEN_BIT:
         return _integer_to_l(im, 65535 if mode.startswith("I;16") else int_max)
     if mode == "F":
-        return _float_to_l(im)
+        return _float_to_l(im, float_max)
     if mode == "P":
         return im.convert("RGBA" if "transparency" in im.info else "RGB")
     if mode in ("PA", "RGBa"):
@@ -247,7 +251,59 @@ def is_image_object(obj) -> bool:
         isinstance(obj, np.ndarray) and obj.ndim in (2, 3) and obj.dtype != object)
 
 
-def _array_to_pil(a: np.ndarray) -> Image.Image:
+FLOAT_MAX = 1.0
+"""The value of a white floating-point pixel unless ``float_max`` says otherwise."""
+
+
+def pixels_to_uint8(a: np.ndarray, *, float_max: float = FLOAT_MAX) -> np.ndarray:
+    """Pixels of any numeric dtype as uint8, the scale set by the dtype alone.
+
+    Never by the values, so that an image gives the same pixels alone or in any batch:
+    uint8 is kept; bool is 0 or 255; uint16 is scaled from 0..65535 (divided by 257,
+    as 16-bit files are); other integer dtypes hold 0..255 as they are; floats hold
+    0..``float_max`` (1.0 by default: ``ImageLoader(float_max=255)`` reads 0-255
+    floats), scaled to 0..255 and rounded.
+
+    Raises
+    ------
+    ValueError
+        For values outside the dtype's range (naming the range and, for floats, the
+        ``float_max`` parameter), NaN or infinite values.
+    TypeError
+        For a dtype that holds no intensities (complex, strings, objects).
+    """
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype == bool:
+        return a.astype(np.uint8) * np.uint8(255)
+    if a.dtype == np.uint16:
+        return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    if np.issubdtype(a.dtype, np.integer):
+        lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+        if lo < 0 or hi > 255:
+            raise ValueError(
+                f"{a.dtype} pixels from {lo} to {hi}: integer images other than uint16 are "
+                "read as 0..255 (uint16 as 0..65535); scale them to that range (16-bit "
+                "values held in a wider dtype: astype(np.uint16)), or pass uint8 pixels")
+        return a.astype(np.uint8)
+    if np.issubdtype(a.dtype, np.floating):
+        f = a.astype(np.float32 if a.dtype.itemsize <= 4 else np.float64, copy=False)
+        if not np.isfinite(f).all():
+            raise ValueError("the image has NaN or infinite values, which are no intensity")
+        lo, hi = (float(f.min()), float(f.max())) if f.size else (0.0, 0.0)
+        top = float(float_max)
+        if lo < 0 or hi > top:
+            other = ("float_max=255 for floats in [0, 255]" if top == 1.0
+                     else "float_max=1.0 for floats in [0, 1]")
+            raise ValueError(
+                f"float pixels from {lo:g} to {hi:g}, outside [0, {top:g}]: skface reads "
+                f"floating-point images in [0, {top:g}] (float_max={top:g}); rescale them, "
+                f"pass ImageLoader({other}), or pass uint8 pixels")
+        return np.rint(f * (255.0 / top)).astype(np.uint8)
+    raise TypeError(f"an array of dtype {a.dtype} is no image: pass uint8 pixels")
+
+
+def _array_to_pil(a: np.ndarray, float_max: float = FLOAT_MAX) -> Image.Image:
     """A ``(height, width[, channels])`` pixel array as a PIL image, or DecodeFailure."""
     if a.ndim == 3 and a.shape[2] not in _ARRAY_MODES:
         raise DecodeFailure(
@@ -255,40 +311,23 @@ def _array_to_pil(a: np.ndarray) -> Image.Image:
             "2 (grey and alpha), 3 (RGB) or 4 (RGBA) channels")
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise DecodeFailure(f"an array of shape {a.shape} holds no pixel")
-    if a.dtype == np.uint8:
-        pass
-    elif a.dtype == bool:
-        a = a.astype(np.uint8) * 255
-    elif np.issubdtype(a.dtype, np.floating):
-        f = a.astype(np.float64)
-        if not np.isfinite(f).all():
-            raise DecodeFailure("a float array with NaN or infinite values is no image")
-        lo, hi = float(f.min()), float(f.max())
-        if lo < 0 or hi > 255:
-            raise DecodeFailure(
-                f"a float array with values from {lo:g} to {hi:g}: skface reads floats in "
-                "[0, 1] or in [0, 255] as intensities; rescale it, or pass uint8 pixels")
-        a = np.rint(f * (255.0 if hi <= 1.0 else 1.0)).astype(np.uint8)
-    elif np.issubdtype(a.dtype, np.integer):
-        lo, hi = int(a.min()), int(a.max())
-        if lo < 0 or hi > 255:
-            raise DecodeFailure(
-                f"an integer array ({a.dtype}) with values from {lo} to {hi}: pass uint8 "
-                "pixels in 0..255 (scale 16-bit images with a / 257 first)")
-        a = a.astype(np.uint8)
-    else:
-        raise DecodeFailure(f"an array of dtype {a.dtype} is no image: pass uint8 pixels")
+    try:
+        a = pixels_to_uint8(a, float_max=float_max)
+    except (TypeError, ValueError) as exc:
+        raise DecodeFailure(str(exc)) from None
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
     mode = "L" if a.ndim == 2 else _ARRAY_MODES[a.shape[2]]
     return Image.fromarray(np.ascontiguousarray(a), mode)
 
 
-def object_to_rgb(obj, *, max_pixels: int | None = None) -> np.ndarray:
+def object_to_rgb(obj, *, max_pixels: int | None = None, float_max: float = 1.0
+                  ) -> np.ndarray:
     """An in-memory image at full resolution as ``(height, width, 3)`` uint8 RGB.
 
     The conversion a decoded file gets (mode, EXIF orientation of a PIL image,
-    transparency onto black). Raises DecodeFailure with a reason.
+    transparency onto black; float pixels in [0, ``float_max``]). Raises DecodeFailure
+    with a reason.
     """
     w, h = obj.size if isinstance(obj, Image.Image) else obj.shape[1::-1]
     limit = pixel_limit(max_pixels)
@@ -296,7 +335,9 @@ def object_to_rgb(obj, *, max_pixels: int | None = None) -> np.ndarray:
         raise DecodeFailure(
             f"an image of {w}x{h} pixels is larger than max_pixels={limit}; shrink it")
     try:
-        return _full_rgb(obj if isinstance(obj, Image.Image) else _array_to_pil(obj))
+        if isinstance(obj, Image.Image):
+            return _full_rgb(obj, float_max=float_max)
+        return _full_rgb(_array_to_pil(obj, float_max), float_max=float_max)
     except DecodeFailure:
         raise
     except Exception as exc:
@@ -322,17 +363,50 @@ def convert_image_object(obj, spec: DecodeSpec) -> np.ndarray:
             "or shrink the image")
     try:
         if im is None:
-            im = _array_to_pil(obj)
+            im = _array_to_pil(obj, spec.float_max)
         elif im.mode not in ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBa", "La", "CMYK",
                              "YCbCr", "LAB", "HSV", "RGBX", "F", *_SIXTEEN_BIT):
             raise DecodeFailure(f"a PIL image of mode {im.mode!r} cannot be converted")
         else:
+            fresh = _unread_jpeg(im)
+            if fresh is not None:  # decoded in draft mode, exactly as its file would be
+                with fresh:
+                    return _decode_opened(fresh, spec)
             im.load()
         return _decode_opened(im, spec)
     except DecodeFailure:
         raise
     except Exception as exc:
         raise DecodeFailure(f"the image could not be converted: {exception_text(exc)}") from None
+
+
+def _unread_jpeg(im: Image.Image) -> Image.Image | None:
+    """A fresh copy of a JPEG image opened but not yet decoded, or None.
+
+    ``Image.open`` reads only the header: such an image can still be decoded in draft
+    mode, as its file is by :func:`decode_image`. The copy is opened from the same
+    bytes, so the caller's image is left as it was (not drafted, not loaded).
+    """
+    from PIL.JpegImagePlugin import JpegImageFile
+
+    if (type(im) is not JpegImageFile or im.format != "JPEG" or len(im.tile) != 1
+            or im.decoderconfig or getattr(im, "fp", None) is None):
+        return None
+    try:
+        fp = im.fp
+        position = fp.tell()
+        try:
+            fp.seek(0)
+            data = fp.read()
+        finally:
+            fp.seek(position)
+        fresh = Image.open(io.BytesIO(data))
+    except Exception:
+        return None
+    if fresh.format != "JPEG" or fresh.size != im.size or fresh.mode != im.mode:
+        fresh.close()
+        return None
+    return fresh
 
 
 def _flatten_alpha(im: Image.Image, fill: tuple[int, ...]) -> Image.Image:
@@ -360,16 +434,16 @@ def read_rgb(path: str, *, max_pixels: int | None = None, too_large: str | None 
     return _with_image(path, max_pixels, lambda im: _full_rgb(im, _integer_max(im)), too_large)
 
 
-def _full_rgb(im: Image.Image, int_max: int = 65535) -> np.ndarray:
+def _full_rgb(im: Image.Image, int_max: int = 65535, float_max: float = 1.0) -> np.ndarray:
     """An opened image at full resolution as RGB: EXIF orientation, mode, alpha onto black."""
     with _BUDGET.reserve(decode_cost(im)):
-        return _full_rgb_now(im, int_max)
+        return _full_rgb_now(im, int_max, float_max)
 
 
-def _full_rgb_now(im: Image.Image, int_max: int) -> np.ndarray:
+def _full_rgb_now(im: Image.Image, int_max: int, float_max: float) -> np.ndarray:
     orientation = im.getexif().get(_ORIENTATION, 1)
     out = ImageOps.exif_transpose(im) if orientation not in (None, 1) else im
-    out = _normalise_mode(out, int_max)
+    out = _normalise_mode(out, int_max, float_max)
     if out.mode in ("RGBA", "LA"):
         out = _flatten_alpha(out, (0, 0, 0))
     if out.mode == "L":  # grey to RGB without Pillow's 4-byte RGB copy
@@ -413,29 +487,68 @@ def probe_image(path: str) -> tuple[str | None, str, int, int]:
         raise
 
 
+def draft_factor(width: int, height: int, size: int) -> int:
+    """The factor (1, 2, 4 or 8) by which JPEG draft decoding divides a ``width`` x
+    ``height`` image for a ``size``-pixel target: the largest that keeps both sides at
+    least ``size`` (Pillow's rule)."""
+    scale = min(width // size, height // size)
+    return next((f for f in (8, 4, 2) if scale >= f), 1)
+
+
+def pre_reduce(im: Image.Image, size: int, factor: int | None = None
+               ) -> tuple[Image.Image, int]:
+    """``im`` divided by the factor a JPEG file's draft decoding would use, and the factor.
+
+    This is the one reduction between an image and the network for every image that is
+    not a JPEG file decoded in draft mode: in-memory images (PIL images, pixel arrays),
+    files of other formats, and the face crops of :class:`~skface.FaceCropper`. Each
+    output pixel is the mean of ``factor`` x ``factor`` pixels (the last row and column
+    of fewer), which is what decoding a JPEG at 1/2, 1/4 or 1/8 scale does to within
+    about a third of a grey level, so that the resize that follows sees the same
+    pixels whichever way the picture came. ``factor`` defaults to
+    :func:`draft_factor` of ``im``'s size.
+    """
+    if factor is None:
+        factor = draft_factor(*im.size, size)
+    if factor <= 1:
+        return im, 1
+    return im.reduce(factor), factor
+
+
 def _decode_opened(im: Image.Image, spec: DecodeSpec) -> np.ndarray:
     size = spec.size
     int_max = _integer_max(im)
     region = None
+    drafted = None
     if im.format == "JPEG":
         # Decode at 1/2, 1/4 or 1/8 scale while both sides stay >= the target.
         drafted = im.draft("L" if spec.grayscale else "RGB", (size, size))
         if drafted is not None:
             region = drafted[1]
     with _BUDGET.reserve(decode_cost(im)):
-        return _decode_drafted(im, spec, int_max, region)
+        return _decode_drafted(im, spec, int_max, region, drafted is not None)
 
 
 def _decode_drafted(im: Image.Image, spec: DecodeSpec, int_max: int,
-                    region: tuple[int, int, int, int] | None) -> np.ndarray:
-    """:func:`_decode_opened` once a JPEG's scale is chosen (``region``: the draft's box)."""
+                    region: tuple[int, int, int, int] | None, drafted: bool = False
+                    ) -> np.ndarray:
+    """:func:`_decode_opened` once a JPEG's scale is chosen (``region``: the draft's box).
+
+    An image that was not draft-decoded (another format, an image in memory) is first
+    divided by the same factor (:func:`pre_reduce`), so that every route gives the
+    network the same pixels."""
     size = spec.size
     if im.format != "JPEG" or "exif" in im.info:  # JPEG keeps EXIF in info at open
         orientation = im.getexif().get(_ORIENTATION, 1)
         if orientation not in (None, 1):
             im = ImageOps.exif_transpose(im)
             region = None
-    im = _normalise_mode(im, int_max)
+    im = _normalise_mode(im, int_max, spec.float_max)
+    if not drafted:
+        w, h = im.size
+        im, factor = pre_reduce(im, size)
+        if factor > 1:
+            region = (0, 0, w / factor, h / factor)
 
     w, h = im.size
     x0, y0, x1, y1 = region if region is not None else (0, 0, w, h)

@@ -199,8 +199,10 @@ def test_labels_of_another_kind_are_named_at_score(small, fast_params):
     (lambda X: X[0], "batch of images of shape (n, height, width, channels)"),
     (lambda X: X[..., :1], "fitted on 32x32 images with 3 channel(s)"),
     (lambda X: np.zeros((2, 40, 40, 3), np.uint8), "ImageLoader(size=32"),
-    (lambda X: X.astype(float) * 3, "pixel values in [0, 1] or [0, 255]"),
-    (lambda X: X.astype(float) - 300, "pixel values in [0, 1] or [0, 255]"),
+    (lambda X: X.astype(float) * 3, "outside [0, 1]"),
+    (lambda X: X.astype(float) - 300, "outside [0, 1]"),
+    (lambda X: X.astype(float), "float_max=255"),
+    (lambda X: X.astype(np.int16) * 2, "read as 0..255"),
     (lambda X: X[:0], "got no images"),
     (lambda X: np.full((2, 32, 32, 3), np.nan), "NaN or infinite"),
 ])
@@ -218,7 +220,7 @@ def test_x_and_y_of_different_lengths(small, fast_params):
         GenderClassifier(**fast_params).fit(X, y["gender"][:-1])
 
 
-def test_float_images_in_either_range_give_the_same_predictions(small, fast_params):
+def test_float_images_in_zero_one_give_the_predictions_of_their_uint8(small, fast_params):
     X, y = small
     clf = GenderClassifier(**fast_params).fit(X, y["gender"])
     np.testing.assert_allclose(clf.predict_proba(X[:5] / 255.0), clf.predict_proba(X[:5]),
@@ -965,9 +967,14 @@ def test_high_bit_depth_tiffs_keep_their_intensities(tmp_path):
     for name, array in made.items():
         paths.append(str(tmp_path / f"{name}.tif"))
         Image.fromarray(array).save(paths[-1], format="TIFF")
-    X = ImageLoader(size=8, fit_mode="stretch", color="grayscale", cache=False).transform(paths)
+    loader = ImageLoader(size=8, fit_mode="stretch", color="grayscale", cache=False)
+    X = loader.transform(paths[:1] + paths[2:])
+    X = np.concatenate([X[:1], loader.set_params(float_max=255).transform(paths[1:2]), X[1:]])
     for i, name in enumerate(made):
         assert np.abs(X[i, :, :, 0].astype(int) - expected).max() <= 1, name
+    with pytest.raises(ImageLoadError, match="float_max"):  # floats read in [0, 1] by default
+        ImageLoader(size=8, cache=False).transform(paths[1:2])
+    paths.pop(1)
     if importlib.util.find_spec("cv2") is not None:  # the full-size reader scales the same
         from skface import FaceCropper
 
@@ -2772,7 +2779,7 @@ def test_a_gender_target_of_more_than_two_labels_is_refused(small, fast_params, 
     because gender has two labels, not built into a model of dozens of classes."""
     X, y = small
     target = np.asarray(make(y))
-    with pytest.raises(LabelError, match="distinct labels.*has 2") as info:
+    with pytest.raises(LabelError, match=r"distinct labels.*has 2") as info:
         if where == "GenderClassifier":
             GenderClassifier(**fast_params).fit(X, target)
         elif where == "partial_fit classes":
@@ -2898,3 +2905,60 @@ def test_image_steps_name_their_output_features(files, first):
     prefix = type(step).__name__.lower()
     assert names[0] == f"{prefix}_r0_c0_ch0"
     assert names[-1] == f"{prefix}_r{out.shape[1] - 1}_c{out.shape[2] - 1}_ch{out.shape[3] - 1}"
+
+
+# --------------------------------------------------------------------------- the scale of pixels
+# The scale of an image's pixels follows its dtype (floats in [0, float_max], 1 by
+# default; bool 0/255; uint16 0..65535; other integers 0..255), never its values or the
+# values of the other images of its batch.
+
+_DARK = np.linspace(0, 0.9, 48).reshape(4, 4, 3)  # a dark image on the 0-255 scale
+
+
+@pytest.mark.parametrize(("image", "float_max", "expected"), [
+    (_DARK.astype(np.float32), 255, np.rint(_DARK)),
+    (_DARK.astype(np.float64), 255, np.rint(_DARK)),
+    (_DARK / 0.9, 1.0, np.rint(_DARK / 0.9 * 255)),
+    ((_DARK / 0.9).astype(np.float16), 1.0, np.rint((_DARK / 0.9).astype(np.float16)
+                                                    .astype(np.float64) * 255)),
+    (_DARK > 0.4, 1.0, np.where(_DARK > 0.4, 255, 0)),
+    ((_DARK * 257).astype(np.uint16), 1.0, np.rint(_DARK)),
+    (np.rint(_DARK).astype(np.int16), 1.0, np.rint(_DARK)),
+    (np.rint(_DARK).astype(np.int64), 1.0, np.rint(_DARK)),
+], ids=["float32 0-255", "float64 0-255", "float 0-1", "float16 0-1", "bool", "uint16",
+        "int16", "int64"])
+def test_the_scale_of_pixels_follows_their_dtype_alone_or_in_a_batch(image, float_max,
+                                                                      expected):
+    loader = ImageLoader(size=4, float_max=float_max, cache=False)
+    bright = np.full_like(image, True if image.dtype == bool else float_max * 0.9 // 1)
+    alone = loader.transform([image])[0]
+    np.testing.assert_array_equal(alone, expected.astype(np.uint8))
+    np.testing.assert_array_equal(loader.transform([bright, image])[1], alone)
+    np.testing.assert_array_equal(loader.transform(np.stack([image, bright]))[0], alone)
+
+
+@pytest.mark.parametrize(("image", "params", "words"), [
+    (_DARK * 200, {}, "outside [0, 1]"),
+    (_DARK * 300, {"float_max": 255}, "outside [0, 255]"),
+    (-_DARK, {}, "outside [0, 1]"),
+    (np.full((4, 4), 256, np.int32), {}, "read as 0..255"),
+    (np.full((4, 4), -1, np.int8), {}, "read as 0..255"),
+])
+def test_pixels_outside_their_dtype_range_are_refused(image, params, words):
+    with pytest.raises(ImageLoadError) as info:
+        ImageLoader(size=4, **params).transform([image])
+    assert words in str(info.value) and "image at position 0" in str(info.value)
+
+
+def test_an_estimator_never_rescales_an_image_by_its_batch(small, fast_params):
+    X, y = small
+    clf = GenderClassifier(**fast_params).fit(X, y["gender"])
+    dark = X[:1] * (0.9 / 255)  # read as [0, 1]: the same pixels alone or in any batch
+    alone = clf.predict_proba(dark)
+    np.testing.assert_allclose(clf.predict_proba(np.concatenate([dark, X[1:3] / 255.0]))[:1],
+                               alone, atol=1e-6)
+    with pytest.raises(ValueError, match=r"outside \[0, 1\]"):  # not a 0-255 batch
+        clf.predict_proba(np.concatenate([dark, X[1:3].astype(np.float64)]))
+    np.testing.assert_allclose(
+        clf.predict_proba(np.concatenate([X[:1].astype(np.uint16) * 257, X[1:3] > 127]))[:1],
+        clf.predict_proba(X[:1]), atol=1e-6)

@@ -37,6 +37,19 @@ def test_prediction_benchmark_runs_on_synthetic_files(tmp_path):
     assert "images/s" in out
 
 
+@pytest.mark.timeout(300)
+def test_route_benchmark_compares_every_route_with_the_path(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_routes.py"), "--data", str(tmp_path / "absent"),
+         "--n", "6", "--train", "24", "--epochs", "1", "--size", "32", "--quiet"],
+        capture_output=True, text=True, check=True, timeout=300).stdout
+    rows = {line[:30].strip(): line[30:].split() for line in out.splitlines()[2:]}
+    for route in ("PIL image, opened", "PIL image, decoded", "array", "face crop",
+                  "analyze(PIL image, decoded)", "analyze(array)"):
+        assert float(rows[route][0]) < 0.1, (route, rows[route])  # mean age difference
+    assert rows["PIL image, opened"] == ["0.000", "0.00", "0.0%", "0.0%"]
+
+
 @pytest.mark.slow
 def test_search_benchmark_counts_one_decode_per_image():
     out = subprocess.run(

@@ -522,8 +522,11 @@ def test_in_memory_arrays_of_other_dtypes(tmp_path):
     loader = ImageLoader(size=20, cache=False)
     ref = loader.transform([a])
     np.testing.assert_array_equal(loader.transform([a / 255.0]), ref)
-    np.testing.assert_array_equal(loader.transform([a.astype(np.float32)]), ref)
+    np.testing.assert_array_equal(
+        loader.set_params(float_max=255).transform([a.astype(np.float32)]), ref)
+    loader.set_params(float_max=1.0)
     np.testing.assert_array_equal(loader.transform([a.astype(np.int64)]), ref)
+    np.testing.assert_array_equal(loader.transform([a.astype(np.uint16) * 257]), ref)
     grey = loader.transform([np.ones((20, 20), dtype=bool)])
     assert grey.shape == (1, 20, 20, 3) and (grey == 255).all()
 
@@ -568,3 +571,70 @@ def test_a_fitted_pipeline_predicts_from_images_in_memory(synthetic_paths):
     batch = np.stack([np.asarray(im.convert("RGB")) for im in opened])
     assert pipe.predict(batch).shape == expected.shape
     assert pipe.predict([batch[0]]).shape == (1,)
+
+
+# ------------------------------------------------------- every route, the same pixels
+
+def _photo_jpegs(tmp_path, shapes, seed=0) -> list[str]:
+    """JPEG files of the given shapes holding a photo-like picture: smooth colour, fine
+    grey texture (JPEG's colour subsampling keeps the colour coarse, as in photos)."""
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i, (h, w) in enumerate(shapes):
+        colour = rng.integers(0, 256, (h // 32 + 2, w // 32 + 2, 3), dtype=np.uint8)
+        base = np.asarray(Image.fromarray(colour).resize((w, h), Image.Resampling.BICUBIC),
+                          dtype=np.int16)
+        grain = rng.integers(-16, 17, (h, w, 1))
+        pixels = np.clip(base + grain, 0, 255).astype(np.uint8)
+        paths.append(save(Image.fromarray(pixels), tmp_path / f"photo{i}.jpg", quality=90))
+    return paths
+
+
+def _route_differences(loader: ImageLoader, paths: list[str]) -> dict[str, np.ndarray]:
+    """Per image, the mean absolute difference between the path route and each other."""
+    from skface._face_cropper import crop_resized
+
+    expected = loader.transform(paths).astype(np.float64)
+    unread = [Image.open(p) for p in paths]
+    opened = [Image.open(p) for p in paths]
+    for im in opened:
+        im.load()
+    routes = {
+        "unloaded PIL image": loader.transform(unread),
+        "PIL image": loader.transform(opened),
+        "RGB array": loader.transform([np.asarray(im.convert("RGB")) for im in opened]),
+        "batch of one": np.concatenate([loader.transform(np.asarray(im.convert("RGB"))[None])
+                                        for im in opened]),
+    }
+    assert all(im.size == Image.open(p).size for im, p in zip(unread, paths, strict=True))
+    out = {name: np.abs(got.astype(np.float64) - expected).mean(axis=(1, 2, 3))
+           for name, got in routes.items()}
+    square = [i for i, im in enumerate(opened) if im.size[0] == im.size[1]]
+    if loader.color == "rgb" and square:
+        # FaceCropper's crop of a whole square image, as a UTKFace file is one face crop
+        crops = np.stack([crop_resized(opened[i].convert("RGB"), (0, 0, opened[i].size[0]),
+                                       loader.size) for i in square])
+        out["FaceCropper crop"] = np.abs(crops - expected[square]).mean(axis=(1, 2, 3))
+    return out
+
+
+@pytest.mark.parametrize("size", [24, 48, 64])
+@pytest.mark.parametrize("color", ["rgb", "grayscale"])
+def test_every_route_gives_the_network_the_same_pixels(tmp_path, size, color):
+    # A JPEG file is decoded at reduced scale (draft mode); an image in memory (PIL
+    # image, array, face crop) must be reduced alike, not resized from full resolution.
+    paths = _photo_jpegs(tmp_path, [(200, 200), (157, 203), (300, 240), (400, 400)])
+    loader = ImageLoader(size=size, color=color, cache=False)
+    differences = _route_differences(loader, paths)
+    np.testing.assert_array_equal(differences.pop("unloaded PIL image"), 0)
+    for name, diff in differences.items():
+        assert diff.max() < 0.6, (name, diff)
+
+
+@pytest.mark.parametrize("size", [48, 100])
+def test_every_route_agrees_on_real_face_crops(utkface_subset, size):
+    loader = ImageLoader(size=size, cache=False)
+    differences = _route_differences(loader, [str(p) for p in utkface_subset[:30]])
+    np.testing.assert_array_equal(differences.pop("unloaded PIL image"), 0)
+    for name, diff in differences.items():
+        assert diff.mean() < 0.4 and diff.max() < 0.8, (name, diff.mean(), diff.max())

@@ -7,13 +7,17 @@ import os
 import numpy as np
 import torch
 
+from .._imaging import pixels_to_uint8
+
 
 def check_images_array(X, *, name: str) -> np.ndarray:
     """Validate image input and return it as a uint8 ``(n, h, w, c)`` array.
 
-    uint8 arrays are passed through without a copy. Float arrays in ``[0, 1]`` are
-    scaled by 255; float arrays with values above 1 are taken to be in ``[0, 255]``;
-    either way they are rounded to uint8 once, here.
+    uint8 arrays are passed through without a copy. Other dtypes are converted once,
+    here, at the scale their dtype sets (:func:`~skface._imaging.pixels_to_uint8`):
+    floats in ``[0, 1]``, bool as 0/255, uint16 in 0..65535, other integers in
+    0..255. The scale never depends on the values, so an image gives the same
+    prediction alone or in any batch.
     """
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
@@ -46,15 +50,7 @@ def check_images_array(X, *, name: str) -> np.ndarray:
         return X
     if X.dtype.kind not in "fiub":
         raise TypeError(f"{name} expects uint8 or float images, got dtype {X.dtype}.")
-    Xf = X.astype(np.float32, copy=False)
-    if not np.isfinite(Xf).all():
-        raise ValueError(f"{name}: the images contain NaN or infinite values.")
-    lo, hi = float(Xf.min()), float(Xf.max())
-    if lo < 0 or hi > 255:
-        raise ValueError(
-            f"{name} expects pixel values in [0, 1] or [0, 255]; got values from {lo:g} to "
-            f"{hi:g}. Rescale the images (or pass the uint8 output of ImageLoader)."
-        )
-    scale = 255.0 if hi <= 1.0 else 1.0
-    return np.clip(np.rint(Xf * scale), 0, 255).astype(np.uint8)
-
+    try:  # the scale follows the dtype, never the values of this batch
+        return pixels_to_uint8(X)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}.") from None
