@@ -416,14 +416,14 @@ def _flatten_alpha(im: Image.Image, fill: tuple[int, ...]) -> Image.Image:
     return background
 
 
-def read_rgb(path: str, *, max_pixels: int | None = None, too_large: str | None = None
-             ) -> np.ndarray:
+def read_rgb(path: str, *, max_pixels: int | None = None, too_large: str | None = None,
+             float_max: float = FLOAT_MAX) -> np.ndarray:
     """Decode one file at full resolution to an ``(h, w, 3)`` uint8 RGB array.
 
     The same checks and conversions as :func:`decode_image`: EXIF orientation is
-    applied and transparent pixels are composited onto black. An image of more than
-    ``max_pixels`` pixels (Pillow's limit when None) is refused before it is decoded,
-    ``too_large`` saying what to do.
+    applied and transparent pixels are composited onto black; floating-point pixels are
+    read in [0, ``float_max``]. An image of more than ``max_pixels`` pixels (Pillow's
+    limit when None) is refused before it is decoded, ``too_large`` saying what to do.
 
     Raises
     ------
@@ -431,7 +431,8 @@ def read_rgb(path: str, *, max_pixels: int | None = None, too_large: str | None 
         With a reason meant for the user.
     """
 
-    return _with_image(path, max_pixels, lambda im: _full_rgb(im, _integer_max(im)), too_large)
+    return _with_image(path, max_pixels,
+                       lambda im: _full_rgb(im, _integer_max(im), float_max), too_large)
 
 
 def _full_rgb(im: Image.Image, int_max: int = 65535, float_max: float = 1.0) -> np.ndarray:

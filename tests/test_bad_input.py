@@ -1103,6 +1103,7 @@ from PIL import Image
 import skface._imaging as imaging
 
 path, reader, per_pixel = sys.argv[1], sys.argv[2], float(sys.argv[3])
+float_max = float(sys.argv[4])  # where float pixels top out: declared, never guessed
 with Image.open(path) as im:
     pixels = im.size[0] * im.size[1]
 
@@ -1111,8 +1112,8 @@ def vm_size():
         return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmSize:"))
 
 def load(paths, n_jobs):  # what ImageLoader(size=16).transform runs
-    return imaging.load_images(paths, imaging.DecodeSpec(size=16), n_jobs=n_jobs,
-                               use_cache=False)
+    return imaging.load_images(paths, imaging.DecodeSpec(size=16, float_max=float_max),
+                               n_jobs=n_jobs, use_cache=False)
 
 if reader == "threads":  # room for one decode at a time, four threads asking
     imaging._BUDGET.max_bytes = 1
@@ -1120,7 +1121,7 @@ if reader == "threads":  # room for one decode at a time, four threads asking
 limit = vm_size() + int(per_pixel * pixels) + (32 << 20)
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 if reader == "full size":
-    out = imaging.read_rgb(path)
+    out = imaging.read_rgb(path, float_max=float_max)
     assert out.shape[2] == 3 and out.dtype == np.uint8
 elif reader == "threads":
     assert load([path] * 4, 4).shape == (4, 16, 16, 3)
@@ -1165,7 +1166,8 @@ def test_wide_sample_images_cost_no_more_than_rgb_ones(wide_images, kind, reader
 
     env = {**os.environ, "MALLOC_ARENA_MAX": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, "-c", _BOUNDED_DECODE, wide_images[kind], reader, "12"],
+        [sys.executable, "-c", _BOUNDED_DECODE, wide_images[kind], reader, "12",
+         "255" if kind == "F255" else "1"],
         env=env, capture_output=True, text=True, timeout=100)
     assert done.returncode == 0 and done.stdout.startswith("ok"), done.stderr[-2000:]
 
@@ -1314,9 +1316,13 @@ def test_face_crops_are_bounded_whatever_the_box(photo, margin, box):
         assert not crops.any()
     x0, y0, side = crop_square(boxes[box], margin)
     inside = x0 >= 0 and y0 >= 0 and x0 + side <= image.shape[1] and y0 + side <= image.shape[0]
-    if inside:  # an ordinary crop: cut out and resized
+    if inside:  # an ordinary crop: cut out, reduced as every image is, and resized
+        from skface._imaging import pre_reduce
+
         region = Image.fromarray(image).crop((x0, y0, x0 + side, y0 + side))
+        region, factor = pre_reduce(region, 24)
         expected = np.asarray(region.resize((24, 24), Image.Resampling.BILINEAR,
+                                            box=(0, 0, side / factor, side / factor),
                                             reducing_gap=None))
         np.testing.assert_array_equal(crops[0], expected)
 
@@ -2371,7 +2377,7 @@ def test_a_loaded_model_has_safe_runtime_defaults_and_the_callers_settings(safe_
 def test_save_model_writes_only_what_defines_the_model(safe_pipeline):
     _, description, _ = safe_pipeline
     assert set(description["steps"][0]["params"]) <= {"size", "color", "fit_mode", "resample",
-                                                       "fill"}
+                                                       "fill", "float_max"}
     assert set(description["steps"][1]["params"]) <= {
         "module", "module__widths", "module__hidden", "criterion", "tta"}
     # one row per epoch, not one per batch

@@ -655,8 +655,8 @@ def test_paths_instead_of_images_show_the_pipeline_to_write(cls):
         (np.zeros((4, 8, 8), np.uint8), "channel axis"),
         (np.zeros((4, 8, 8, 2), np.uint8), "1 \\(greyscale\\) or 3"),
         (np.zeros((0, 8, 8, 3), np.uint8), "no images"),
-        (np.full((4, 8, 8, 3), 300.0), "\\[0, 1\\] or \\[0, 255\\]"),
-        (np.full((4, 8, 8, 3), -0.5), "\\[0, 1\\] or \\[0, 255\\]"),
+        (np.full((4, 8, 8, 3), 300.0), "outside \\[0, 1\\].*float_max=255"),
+        (np.full((4, 8, 8, 3), -0.5), "outside \\[0, 1\\].*float_max=255"),
         (np.full((4, 8, 8, 3), np.nan), "NaN"),
     ],
 )

@@ -17,7 +17,7 @@ import pandas as pd
 from .._labels import encode_gender
 from ..exceptions import LabelError
 from ._base import LABEL_COLUMNS, make_label_frame
-from ._table import _TableRefused, read_table, refuse_duplicated_header
+from ._table import TableRefused, read_table, refuse_duplicated_header
 
 __all__ = ["load_fairface", "FAIRFACE_AGE_GROUPS", "FAIRFACE_RACES"]
 
@@ -141,7 +141,7 @@ def load_fairface(
             f"FairFace label file not found: {csv_file!r}. Pass the path of "
             "fairface_label_train.csv or fairface_label_val.csv."
         ) from None
-    except _TableRefused:  # not a regular file, or past a limit: said as it is
+    except TableRefused:  # not a regular file, or past a limit: said as it is
         raise
     except (ValueError, UnicodeDecodeError) as err:  # EmptyDataError, ParserError, ...
         raise ValueError(f"{csv_file}: could not be read as a CSV file ({err}).") from err

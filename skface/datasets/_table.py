@@ -55,11 +55,11 @@ _HEADER_OPTIONS = (
 )
 
 
-class _TableRefused(ValueError):
+class TableRefused(ValueError):
     """A label table that is not a regular file, or is past a limit: said as it is."""
 
 
-class _TableTooLarge(_TableRefused):
+class TableTooLarge(TableRefused):
     """A label table past :data:`MAX_TABLE_ROWS`, the decompression limit or the memory."""
 
 
@@ -78,7 +78,7 @@ class _Bounded(io.RawIOBase):
         data = self._stream.read(min(len(buffer), self._limit + 1 - self._count))
         self._count += len(data)
         if self._count > self._limit:
-            raise _TableTooLarge(
+            raise TableTooLarge(
                 f"{self._source}: refused, the compressed table decompresses to more than "
                 f"{self._limit:,} bytes (the limit for a {self._packed:,}-byte file: "
                 f"{MAX_TABLE_DECOMPRESSION_RATIO} times its size, at least "
@@ -161,7 +161,7 @@ def read_table(csv_file: str | os.PathLike, **read_csv_kwargs) -> pd.DataFrame:
     except FileRefused as exc:
         if exc.missing:
             raise FileNotFoundError(f"label table {csv_file!r}: {exc}.") from None
-        raise _TableRefused(f"label table {csv_file!r}: {exc}.") from None
+        raise TableRefused(f"label table {csv_file!r}: {exc}.") from None
     nrows = kwargs.get("nrows")
     limited = nrows is None or nrows > MAX_TABLE_ROWS
     if limited:
@@ -178,7 +178,7 @@ def read_table(csv_file: str | os.PathLike, **read_csv_kwargs) -> pd.DataFrame:
                     _Bounded(_decompress(f, method, csv_file), limit, csv_file, packed))
             frame = pd.read_csv(stream, compression=None, **kwargs)
     except MemoryError:
-        raise _TableTooLarge(
+        raise TableTooLarge(
             f"{csv_file}: the table is too large to read into this machine's memory; "
             "split it, or pass fewer columns (usecols=...).") from None
     except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError, lzma.LZMAError) as err:
@@ -188,12 +188,12 @@ def read_table(csv_file: str | os.PathLike, **read_csv_kwargs) -> pd.DataFrame:
                          f"({type(err).__name__}: {err}).") from None
     except pd.errors.ParserError as err:
         if "out of memory" in str(err):
-            raise _TableTooLarge(
+            raise TableTooLarge(
                 f"{csv_file}: the table is too large to read into this machine's memory; "
                 "split it, or pass fewer columns (usecols=...).") from None
         raise
     if limited and isinstance(frame, pd.DataFrame) and len(frame) > MAX_TABLE_ROWS:
-        raise _TableTooLarge(
+        raise TableTooLarge(
             f"{csv_file}: refused, the table has more than {MAX_TABLE_ROWS:,} rows, the "
             "most a label table may have; split it into smaller tables.")
     return frame
@@ -492,7 +492,7 @@ def load_csv(
         frame = read_table(csv_file, **read_csv_kwargs)
     except FileNotFoundError:
         raise FileNotFoundError(f"label CSV file not found: {csv_file!r}.") from None
-    except _TableRefused:
+    except TableRefused:
         raise
     except (ValueError, UnicodeDecodeError) as err:  # EmptyDataError, ParserError, ...
         raise ValueError(f"{csv_file}: could not be read as a CSV file ({err}).") from err
