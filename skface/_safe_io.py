@@ -347,8 +347,9 @@ def _describe(est, where: str) -> tuple[dict, dict]:
                   for row in est.history_.to_list()]
         desc["history"] = _encode(epochs, f"{where} history_")
         for prefix, part in (("module", est.module_), ("criterion", est.criterion_)):
+            derived = getattr(part, "derived_state", ())
             for key, t in part.state_dict().items():
-                if isinstance(t, torch.Tensor):  # what the outputs mean is described above
+                if key not in derived:  # what the outputs mean is described above
                     tensors[f"{prefix}.{key}"] = t.detach().to("cpu").contiguous()
     return desc, tensors
 
@@ -584,9 +585,10 @@ def _expected_tensors(est) -> dict[str, tuple[tuple[int, ...], object]]:
             part = getattr(est, f"{prefix}_", None)
             if isinstance(part, torch.nn.Module):
                 optional = getattr(part, "optional_state", {})
+                derived = getattr(part, "derived_state", ())
                 for key, t in part.state_dict().items():
-                    if not isinstance(t, torch.Tensor):
-                        continue  # extra state, rebuilt from the fitted attributes
+                    if key in derived:
+                        continue  # rebuilt from the fitted attributes, not stored
                     # entries with a default (input statistics): absent in older files,
                     # one value or one per channel
                     kind = _OPTIONAL if key in optional else (tuple(t.shape), t.dtype)

@@ -430,6 +430,25 @@ def test_load_params_refuses_weights_trained_for_another_target(images, tmp_path
         np.testing.assert_array_equal(same.predict(X), source.predict(X))
 
 
+def test_save_params_writes_plain_tensors_that_carry_the_target(images, genders, tmp_path):
+    """The target travels as a tensor: safetensors files and code that reads every
+    weight as a tensor keep working."""
+    pytest.importorskip("safetensors")
+    # channels_last=False: safetensors stores contiguous tensors only
+    source = GenderClassifier(**{**FAST, "max_epochs": 1}, channels_last=False).fit(
+        images, genders)
+    assert all(isinstance(v, torch.Tensor) for v in source.module_.state_dict().values())
+    source.save_params(f_params=tmp_path / "p.safetensors", use_safetensors=True)
+    other = GenderClassifier(**{**FAST, "max_epochs": 1}, channels_last=False).fit(
+        images, np.where(genders, 5, 7))
+    with pytest.raises(ValueError, match="trained for another target"):
+        other.load_params(f_params=tmp_path / "p.safetensors", use_safetensors=True)
+    same = GenderClassifier(**{**FAST, "max_epochs": 1, "random_state": 3},
+                            channels_last=False).fit(images, genders)
+    same.load_params(f_params=tmp_path / "p.safetensors", use_safetensors=True)
+    np.testing.assert_array_equal(same.predict_proba(images[:8]), source.predict_proba(images[:8]))
+
+
 def test_load_params_refuses_weights_of_another_image_size(images, genders, tmp_path):
     source = GenderClassifier(**{**FAST, "max_epochs": 1}).fit(images, genders)
     source.save_params(f_params=tmp_path / "params.pt")

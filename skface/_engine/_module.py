@@ -10,6 +10,7 @@ each other.
 
 from __future__ import annotations
 
+import json
 import math
 
 import torch
@@ -64,9 +65,18 @@ class SlotDropout(nn.Dropout):
         return x * keep.to(x.dtype) / (1 - self.p)
 
 
-def _describe(target: dict) -> str:
+def _meaning(saved: torch.Tensor) -> dict:
+    """The target meaning a ``target_meaning`` buffer holds (JSON text as bytes)."""
+    try:
+        value = json.loads(bytes(saved.cpu().numpy().tobytes()).decode())
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return {"unreadable": True}
+    return value if isinstance(value, dict) else {"unreadable": True}
+
+
+def _describe(saved: torch.Tensor) -> str:
     parts = []
-    for key, value in target.items():
+    for key, value in _meaning(saved).items():
         text = repr(value)
         parts.append(f"{key} {text if len(text) <= 60 else text[:57] + '...'}")
     return ", ".join(parts)
@@ -113,10 +123,6 @@ class FaceModule(nn.Module):
             for name, child in list(parent.named_children()):
                 if type(child) is nn.Dropout:
                     setattr(parent, name, SlotDropout(child.p, self._slot))
-        # what the outputs mean (labels, age scale, image size), set by the estimator:
-        # saved with the weights as extra state, so that weights loaded into a model
-        # fitted for another target are refused instead of silently misread
-        self.target = None
         init = torch.as_tensor(ordinal_outputs, dtype=torch.float32)
         if init.dim() == 0:
             init = torch.zeros(int(init))
@@ -147,27 +153,42 @@ class FaceModule(nn.Module):
             if name not in buffers:  # pickled before networks declared their statistics
                 buffers[name] = torch.full((1, 1, 1, 1), default)
 
-    def get_extra_state(self) -> dict:
-        target = self.__dict__.get("target")
-        return {} if target is None else {"target": target}
+    # State entries derived from the estimator's fitted attributes, which the safe model
+    # format rebuilds from them instead of storing.
+    derived_state = frozenset({"target_meaning"})
 
-    def set_extra_state(self, state) -> None:
-        pass  # compared with this module's own target before anything is loaded
+    @property
+    def target(self) -> dict | None:
+        """What the outputs mean (labels, age scale, image size), as the estimator set it.
+
+        Kept with the weights as the ``target_meaning`` buffer (the JSON text as bytes),
+        so that ``save_params`` writes it and loading weights trained for another target
+        is refused instead of misread.
+        """
+        saved = self._buffers.get("target_meaning")
+        return None if saved is None else _meaning(saved)
+
+    @target.setter
+    def target(self, value: dict | None) -> None:
+        if value is None:
+            self._buffers.pop("target_meaning", None)
+            return
+        text = json.dumps(value, sort_keys=True).encode()
+        self.register_buffer("target_meaning",
+                             torch.frombuffer(bytearray(text), dtype=torch.uint8).clone())
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        key = prefix + "_extra_state"
-        saved = state_dict.get(key)
-        mine = self.__dict__.get("target")
-        theirs = saved.get("target") if isinstance(saved, dict) else None
-        if theirs is not None and mine is not None and theirs != mine:
+        key = prefix + "target_meaning"
+        mine, theirs = self._buffers.get("target_meaning"), state_dict.get(key)
+        if mine is not None and theirs is not None and not (
+                theirs.shape == mine.shape and bool((theirs.cpu() == mine.cpu()).all())):
             raise ValueError(
                 f"these weights were trained for another target ({_describe(theirs)}) than "
                 f"this model's ({_describe(mine)}), so its outputs would be misread. Fit "
                 "the model on the same labels before loading the weights, or keep models "
                 "with skface.save_model or joblib, which carry what the weights mean.")
-        # weights saved without a target (or by the safe format, which stores it beside
-        # them) are taken as they are
-        state_dict.setdefault(key, self.get_extra_state())
+        if mine is not None:  # weights saved without one are taken as they are
+            state_dict.setdefault(key, mine)
         for name, default in self.optional_state.items():
             # weights saved before networks declared their statistics used the defaults
             saved = state_dict.setdefault(prefix + name, torch.full((1, 1, 1, 1), default))

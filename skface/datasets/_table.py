@@ -60,7 +60,7 @@ class TableRefused(ValueError):
 
 
 class TableTooLarge(TableRefused):
-    """A label table past :data:`MAX_TABLE_ROWS`, the decompression limit or the memory."""
+    """A label table past 10,000,000, the decompression limit or the memory."""
 
 
 class _Bounded(io.RawIOBase):
@@ -142,9 +142,9 @@ def read_table(csv_file: str | os.PathLike, **read_csv_kwargs) -> pd.DataFrame:
     device or a folder is refused, and called what it is); a compressed file
     (``compression=``, or inferred from the suffix as pandas does: ``.gz``, ``.bz2``,
     ``.xz``, ``.zip``, ``.zst``, ``.tar`` and ``.tar.*``) is decompressed here, and
-    refused past :data:`MAX_TABLE_DECOMPRESSION_RATIO` times its size (at least
-    :data:`MIN_TABLE_DECOMPRESSED_BYTES`); a table of more than
-    :data:`MAX_TABLE_ROWS` rows, or too large for the memory, is refused too.
+    refused past 100 times its size (at least
+    64 MiB); a table of more than
+    10,000,000 rows, or too large for the memory, is refused too.
 
     Raises
     ------
@@ -467,9 +467,9 @@ def load_csv(
     ValueError
         When the file is not a regular file (a named pipe, a device or a folder: the
         message says which), cannot be parsed, has more than
-        :data:`MAX_TABLE_ROWS` rows, decompresses to more than
-        :data:`MAX_TABLE_DECOMPRESSION_RATIO` times its size (at least
-        :data:`MIN_TABLE_DECOMPRESSED_BYTES`), is too large for the memory, its
+        10,000,000 rows, decompresses to more than
+        100 times its size (at least
+        64 MiB), is too large for the memory, its
         header row names a column twice, or as :func:`from_dataframe` raises; the
         message names the file.
     LabelError
