@@ -329,7 +329,8 @@ class FaceNetBase(NeuralNet):
             name = key[len("optimizer__"):]
             group = re.fullmatch(r"param_groups__([0-9]+)__(.+)", name)
             if group:  # one live group's setting, until the optimiser is built again
-                self._group_settings_[(int(group[1]), group[2])] = kwargs[key]
+                vars(self).setdefault("_group_settings_", {})[
+                    (int(group[1]), group[2])] = kwargs[key]
             elif key != "lr":
                 # skorch's setter writes the optimiser's groups only: keep it a
                 # parameter, so that get_params and the next optimiser say it too

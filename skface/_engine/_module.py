@@ -173,7 +173,7 @@ class FaceModule(nn.Module):
         if value is None:
             self._buffers.pop("target_meaning", None)
             return
-        text = json.dumps(value, sort_keys=True).encode()
+        text = json.dumps(value, sort_keys=True, default=str).encode()
         self.register_buffer("target_meaning",
                              torch.frombuffer(bytearray(text), dtype=torch.uint8).clone())
 
