@@ -102,7 +102,11 @@ def open_raster(f: BinaryIO, max_pixels: int | None, too_large: str | None = Non
             bomb_reason(f"{width}x{height} = {width * height} pixels", max_pixels, too_large))
     if im.format in ("JPEG", "MPO"):
         try:
-            scans = count_jpeg_scans(f, MAX_JPEG_SCANS + 1)
+            # every scan starts with the bytes FF DA, which entropy-coded data never
+            # holds: a file with few of them (every real one) needs no walk
+            scans = _start_of_scan_bound(f)
+            if scans > MAX_JPEG_SCANS:
+                scans = count_jpeg_scans(f, MAX_JPEG_SCANS + 1)
         except OSError as exc:
             im.close()
             raise DecodeFailure(f"the file cannot be read ({exc.strerror or exc})") from None
@@ -126,7 +130,9 @@ minutes. Encoders write 1 to 3 scans for a baseline JPEG and about 10 (up to a f
 dozen) for a progressive one.
 """
 
-_CHUNK = 1 << 20
+# Read a chunk at a time: most face crops fit in one, and a read of a large buffer
+# costs its allocation on every image (benchmarks/bench_decode.py).
+_CHUNK = 1 << 16
 # A marker: 0xFF, then a byte other than 0x00 (a stuffed 0xFF of entropy-coded data) or
 # 0xFF (fill bytes before a marker: the last one matches). Inside a scan's data, restart
 # markers (0xD0-0xD7) are data too. (A literal first byte makes the search fast.)
@@ -147,6 +153,21 @@ def count_jpeg_scans(f: BinaryIO, stop: int) -> int:
     position = f.tell()
     try:
         return _count_scans(f, stop)
+    finally:
+        f.seek(position)
+
+
+def _start_of_scan_bound(f: BinaryIO) -> int:
+    """How often the start-of-scan marker's bytes occur in ``f``: at least its scans
+    (metadata may hold the same bytes). One pass at C speed; ``f``'s position is kept."""
+    position = f.tell()
+    try:
+        f.seek(0)
+        found, last = 0, b""
+        while chunk := f.read(_CHUNK):
+            found += chunk.count(b"\xff\xda") + (last == b"\xff" and chunk[:1] == b"\xda")
+            last = chunk[-1:]
+        return found
     finally:
         f.seek(position)
 

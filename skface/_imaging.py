@@ -99,21 +99,29 @@ class _DecodeBudget:
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
         self._used = 0
-        self._cond = threading.Condition()
+        self._waiting = 0
+        # a plain lock (a Condition's default is reentrant, and slower): taken twice per
+        # image, it is on every decoding thread's path
+        self._cond = threading.Condition(threading.Lock())
 
     @contextmanager
     def reserve(self, nbytes: int) -> Iterator[None]:
         nbytes = min(nbytes, self.max_bytes)
         with self._cond:
             while self._used and self._used + nbytes > self.max_bytes:
-                self._cond.wait()
+                self._waiting += 1
+                try:
+                    self._cond.wait()
+                finally:
+                    self._waiting -= 1
             self._used += nbytes
         try:
             yield
         finally:
             with self._cond:
                 self._used -= nbytes
-                self._cond.notify_all()
+                if self._waiting:
+                    self._cond.notify_all()
 
 
 _BUDGET = _DecodeBudget(DECODE_BUDGET_BYTES)
