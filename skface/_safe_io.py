@@ -867,18 +867,19 @@ def load_model(path: str | os.PathLike, **params):
 def _header_size(path: str) -> int | None:
     """The length of a safetensors file's JSON header (its first 8 bytes), or None.
 
-    Only a regular file is opened (without blocking): a folder, a named pipe or a
-    device is a ModelFileError.
+    Only a non-empty regular file is opened, without blocking (a named pipe would block
+    safe_open, a device never end): a missing file is FileNotFoundError, anything else
+    a ModelFileError.
     """
     from ._files import FileRefused, open_regular
 
     try:
-        with open_regular(path, advice="pass a model file written by skface.save_model",
-                          allow_empty=True) as f:
+        with open_regular(path, advice="pass a model file written by skface.save_model") as f:
             head = f.read(8)
     except FileRefused as exc:
-        raise ModelFileError(f"{path!r} cannot be read as a model file: {exc}", path=path,
-                             field="file") from None
+        if exc.missing:
+            raise FileNotFoundError(f"model file {path!r} does not exist") from None
+        raise ModelFileError(f"model file {path!r}: {exc}", path=path, field="file") from None
     return int.from_bytes(head, "little") if len(head) == 8 else None
 
 
@@ -911,14 +912,6 @@ def _load(path: str, settings: dict):
     from sklearn.pipeline import Pipeline
 
     _, safe_open = _safetensors()
-    from ._files import FileRefused, check_regular
-
-    try:  # a regular file: a named pipe would block safe_open, a device never end
-        check_regular(path, advice="pass a model file written by skface.save_model")
-    except FileRefused as exc:
-        if exc.missing:
-            raise FileNotFoundError(f"model file {path!r} does not exist") from None
-        raise ModelFileError(f"model file {path!r}: {exc}", path=path, field="file") from None
     header = _header_size(path)
     if header is None or header > MAX_HEADER_BYTES:  # bounded before it is parsed
         raise ModelFileError(
