@@ -466,20 +466,17 @@ def _decode_params(cls: type, desc: dict, where: str, depth: int) -> dict:
     if not isinstance(raw, dict):
         raise _Invalid(f"{where} params", f"must be a JSON object, not {_show(raw)}")
     is_net = issubclass(cls, NeuralNet)
-    known = set(cls().get_params(deep=False))
     params = {}
     for key, value in raw.items():
         field = f"{where} parameter {key}"
-        prefix, dunder, _ = key.partition("__")
-        if not _PARAMETER.fullmatch(key) or (
-                key not in known if not dunder else not (is_net and prefix in _PREFIXES)):
+        if not _is_parameter(cls, key):
             raise _Invalid(field, f"not a parameter of {cls.__name__}")
         if not _defines_model(cls, key):
             raise _Invalid(field, f"not a parameter a model file may set: a {cls.__name__} "
                                   f"file sets only {_allowed(cls)}; settings such as "
                                   "devices, workers, precision or training options are "
                                   "given when loading, never by the file")
-        role = None if dunder else _PARAM_ROLES.get(key)
+        role = None if "__" in key else _PARAM_ROLES.get(key)
         if role is not None and isinstance(value, dict) and set(value) == {"__class__"}:
             params[key] = _lookup(value["__class__"], role, field)
         else:
@@ -495,6 +492,19 @@ def _decode_params(cls: type, desc: dict, where: str, depth: int) -> dict:
                            "skface.nets.register_model before loading")
     _check_limits(params, where)
     return params
+
+
+def _is_parameter(cls: type, key: str) -> bool:
+    """Whether ``key`` names a parameter of step class ``cls`` (or, for a network, one
+    of its components' parameters: ``module__width``)."""
+    from skorch import NeuralNet
+
+    prefix, dunder, _ = key.partition("__")
+    if not _PARAMETER.fullmatch(key):
+        return False
+    if dunder:
+        return issubclass(cls, NeuralNet) and prefix in _PREFIXES
+    return key in cls().get_params(deep=False)
 
 
 def _allowed(cls: type) -> str:
@@ -900,9 +910,7 @@ def _split_settings(settings: dict, names: list | None, steps: list) -> list[dic
             raise ValueError(f"load_model: {key!r} defines the saved model, so it comes "
                              "from the file; change it after loading with set_params if "
                              "you mean to")
-        known = set(cls().get_params(deep=False))
-        if param.partition("__")[0] not in known and not (
-                "__" in param and param.partition("__")[0] in _PREFIXES):
+        if not _is_parameter(cls, param):
             raise ValueError(f"load_model: {key!r} is not a parameter of {cls.__name__}")
         per_step[index][param] = value
     return per_step

@@ -23,8 +23,7 @@ class WeightEMA(Callback):
 
     @staticmethod
     def _tensors(net):
-        return [t for t in net.module_.state_dict().values()
-                if isinstance(t, torch.Tensor) and t.is_floating_point()]
+        return [t for t in net.module_.state_dict().values() if t.is_floating_point()]
 
     def on_batch_end(self, net, training=False, **kwargs):
         if not training:
