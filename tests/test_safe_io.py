@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -272,6 +273,24 @@ def test_save_refuses_a_class_the_format_cannot_name(tmp_path):
         with pytest.raises(ValueError, match=r"[uU]se joblib"):
             save_model(GenderClassifier(**params), tmp_path / "m.safetensors")
     assert not list(tmp_path.iterdir())
+
+
+# Files written by earlier versions of skface, kept as they were written (format version
+# 1): each loads with the current code and predicts what it predicted when it was saved.
+
+FROZEN = Path(__file__).parent / "data" / "model_files_v1"
+
+
+@pytest.mark.parametrize("name", ["gender_pipeline", "race", "age", "age_groups", "attributes"])
+def test_a_model_file_written_earlier_loads_and_predicts_the_same(name):
+    expected = np.load(FROZEN / "expected.npz")
+    model = load_model(FROZEN / f"{name}.safetensors")
+    est = model[-1] if hasattr(model, "steps") else model
+    outputs = est.predict_outputs(expected["images"])
+    keys = sorted(k.split(":", 1)[1] for k in expected.files if k.startswith(f"{name}:"))
+    assert sorted(outputs) == keys
+    for key in keys:
+        np.testing.assert_allclose(outputs[key], expected[f"{name}:{key}"], rtol=1e-4, atol=1e-5)
 
 
 # Files written before classes had registered names named them by the module that
