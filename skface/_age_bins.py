@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ._labels import MAX_AGE, check_ages
-from ._safe_io import safe_class
+from ._registry import safe_class
 
 __all__ = ["AGE_BIN_PRESETS", "AgeBinEncoder"]
 

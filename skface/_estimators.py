@@ -25,7 +25,7 @@ from torch import nn
 from ._age_bins import AgeBinEncoder
 from ._engine import MODEL_PARAMS, FaceNetBase
 from ._labels import GENDER_NAMES, MAX_AGE, check_ages, class_names
-from ._safe_io import safe_class
+from ._registry import safe_class
 from .exceptions import LabelError
 from .nets import heads
 

@@ -30,7 +30,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._image_loader import ImageArrayOutput, check_paths
 from ._imaging import DecodeFailure, draft_factor, format_failures, pre_reduce, read_rgb
-from ._safe_io import safe_class
+from ._registry import safe_class
 from ._utils import MAX_IMAGE_SIDE, import_optional
 from .exceptions import FaceDetectionError, ImageLoadError, NoFaceWarning
 

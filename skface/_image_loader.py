@@ -23,7 +23,7 @@ from ._imaging import (
     run_chunked,
 )
 from ._lazy_images import LazyImages
-from ._safe_io import safe_class
+from ._registry import safe_class
 from ._utils import MAX_IMAGE_SIDE
 from .exceptions import ImageLoadError
 

@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from ._image_loader import check_paths
 from ._labels import GENDER_NAMES, RACE_NAMES
-from ._safe_io import safe_class
+from ._registry import safe_class
 from .datasets._utkface import format_malformed, parse_utkface_names
 from .exceptions import MalformedFileNameError
 

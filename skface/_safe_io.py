@@ -23,6 +23,7 @@ import re
 
 import numpy as np
 
+from ._registry import add_class, class_name, defines_model, model_params, registered
 from ._utils import MAX_IMAGE_SIDE, import_optional
 from .exceptions import ModelFileError
 
@@ -47,75 +48,12 @@ def _safetensors():
 
 # --------------------------------------------------------------------------- the classes
 
-# A model file names classes only by the names in this registry, never by an import
-# path: loading looks a name up here, and nothing outside the registry can be created.
-# skface's classes register themselves with @safe_class where they are defined, steps
-# with the parameters that define their model; torch's loss classes (the values the
+# A model file names classes only by the names in the class table (skface._registry):
+# skface's classes join it where they are defined; torch's loss classes (the values the
 # criterion parameter may take) are added by _registry().
-_ROLES = ("step", "criterion")
 # the only parameter that may hold a class, and the role of the class it may hold
 _PARAM_ROLES = {"criterion": "criterion"}
-_CLASSES: dict[str, tuple[str, type]] = {}  # name written in files -> (role, class)
-_NAMES: dict[type, str] = {}  # class -> the name written for it
-# step class -> the parameters that define its model: the only ones a file stores and
-# restores; a name ending in "__" stands for every parameter with that prefix
-_MODEL_PARAMS: dict[type, tuple[str, ...]] = {}
 _populated = False
-
-
-def _add(name: str, role: str, cls: type) -> None:
-    if role not in _ROLES:
-        raise ValueError(f"unknown model-file role {role!r}; one of {list(_ROLES)}")
-    if _CLASSES.setdefault(name, (role, cls)) != (role, cls):
-        raise ValueError(f"{name!r} already names {_CLASSES[name][1]!r} in model files")
-    _NAMES.setdefault(cls, name)
-
-
-def safe_class(role: str, name: str | None = None, *, params=None):
-    """Class decorator: let model files written by :func:`save_model` name this class.
-
-    Parameters
-    ----------
-    role : {"step", "criterion"}
-        Where a file may name it: as a Pipeline step (or a fitted sub-estimator), or
-        as the value of the ``criterion`` parameter.
-    name : str, optional
-        The name written in files; never changes once files carry it. Defaults to the
-        class name for steps and ``"skface:ClassName"`` otherwise.
-    params : sequence of str
-        Steps only, and required for them: the parameters that define the model (its
-        network and the network's arguments, image size and mode, classes, target
-        encoding, output head, inference options). A file stores these and no others;
-        every other parameter (devices, threads and workers, compilation, precision,
-        callbacks, data-loading options, training settings, verbosity) takes its
-        default on loading, or what the caller of :func:`load_model` gives. A name
-        ending in ``"__"`` (``"module__"``) stands for every parameter with that
-        prefix.
-    """
-    if (role == "step") != (params is not None):
-        raise ValueError("safe_class: params= names the model-defining parameters of a "
-                         "step, and of steps only")
-    allowed = tuple(params) if params is not None else ()
-
-    def wrapper(cls: type) -> type:
-        _add(name or (cls.__name__ if role == "step" else f"skface:{cls.__name__}"), role, cls)
-        if role == "step":
-            _MODEL_PARAMS[cls] = allowed
-        return cls
-
-    return wrapper
-
-
-def model_params(cls: type) -> tuple[str, ...]:
-    """The parameters of a step class that a model file stores (see :func:`safe_class`)."""
-    _registry()
-    return _MODEL_PARAMS[cls]
-
-
-def _defines_model(cls: type, key: str) -> bool:
-    """Whether parameter ``key`` of step class ``cls`` is one a model file carries."""
-    return any(key == p or (p.endswith("__") and key.startswith(p) and len(key) > len(p))
-               for p in _MODEL_PARAMS.get(cls, ()))
 
 
 def _registry() -> dict[str, tuple[str, type]]:
@@ -137,9 +75,10 @@ def _registry() -> dict[str, tuple[str, type]]:
         for name in dir(torch.nn):
             obj = getattr(torch.nn, name)
             if not name.startswith("_") and isinstance(obj, type) and issubclass(obj, _Loss):
-                _add(f"torch.nn:{name}", "criterion", obj)
+                if class_name(obj, "criterion") is None:
+                    add_class(f"torch.nn:{name}", "criterion", obj)
         _populated = True
-    return _CLASSES
+    return registered()
 
 
 def _names_of(role: str) -> list[str]:
@@ -246,8 +185,8 @@ def _check_limits(params: dict, where: str) -> None:
 
 def _class_ref(cls: type, role: str | None, where: str) -> dict:
     _registry()
-    name = _NAMES.get(cls)
-    if role is None or name is None or _CLASSES[name][0] != role:
+    name = class_name(cls, role) if role is not None else None
+    if name is None:
         allowed = (f"names only these {role} classes: {_listed(role)}"
                    if role else "holds classes only as criterion, optimizer, iterator_train, "
                                 "iterator_valid and dataset")
@@ -302,8 +241,7 @@ def _encode(value, where: str, role: str | None = None):
 
 def _step_name(cls: type) -> str | None:
     _registry()
-    name = _NAMES.get(cls)
-    return name if name is not None and _CLASSES[name][0] == "step" else None
+    return class_name(cls, "step")
 
 
 def _describe(est, where: str) -> tuple[dict, dict]:
@@ -318,7 +256,7 @@ def _describe(est, where: str) -> tuple[dict, dict]:
             f"safe format stores skface's own classes only ({_listed('step')}).")
     # only what defines the model: runtime and training settings are the loader's
     params = {k: v for k, v in est.get_params(deep=False).items()
-              if k not in _NOT_PARAMS and _defines_model(type(est), k)}
+              if k not in _NOT_PARAMS and defines_model(type(est), k)}
     if "module" in params and not isinstance(params["module"], str):
         raise ValueError(
             f"save_model: {where} uses the network class {params['module']!r}; the safe "
@@ -471,7 +409,7 @@ def _decode_params(cls: type, desc: dict, where: str, depth: int) -> dict:
         field = f"{where} parameter {key}"
         if not _is_parameter(cls, key):
             raise _Invalid(field, f"not a parameter of {cls.__name__}")
-        if not _defines_model(cls, key):
+        if not defines_model(cls, key):
             raise _Invalid(field, f"not a parameter a model file may set: a {cls.__name__} "
                                   f"file sets only {_allowed(cls)}; settings such as "
                                   "devices, workers, precision or training options are "
@@ -508,7 +446,7 @@ def _is_parameter(cls: type, key: str) -> bool:
 
 
 def _allowed(cls: type) -> str:
-    names = [p + "*" if p.endswith("__") else p for p in _MODEL_PARAMS.get(cls, ())]
+    names = [p + "*" if p.endswith("__") else p for p in model_params(cls)]
     return ", ".join(names) if names else "no parameters"
 
 
@@ -906,7 +844,7 @@ def _split_settings(settings: dict, names: list | None, steps: list) -> list[dic
                                  f"give settings as <step>__<parameter>, steps: {names}")
             index = names.index(name)
         cls = _lookup(steps[index].get("class"), "step", f"step {index} class")
-        if _defines_model(cls, param):
+        if defines_model(cls, param):
             raise ValueError(f"load_model: {key!r} defines the saved model, so it comes "
                              "from the file; change it after loading with set_params if "
                              "you mean to")
