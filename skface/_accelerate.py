@@ -15,8 +15,10 @@ import numpy as np
 import torch
 from skorch.hf import AccelerateMixin
 
+from ._age_estimators import AgeBinner, AgeRegressor
+from ._classifiers import GenderClassifier, RaceClassifier
 from ._engine import FaceNetBase
-from ._estimators import AgeBinner, AgeRegressor, FaceAttributes, GenderClassifier, RaceClassifier
+from ._multitask import FaceAttributes
 from ._utils import import_optional
 
 __all__ = [

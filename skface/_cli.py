@@ -93,9 +93,11 @@ def _summarize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# the choices of --target; each trains skface._estimators.TARGET_ESTIMATORS[target]
+# what each choice of --target trains: the name of a public estimator class of skface
 # (named here, not imported, so that the parser starts without torch)
-_TARGETS = ("age", "gender", "race", "age_bins", "all")
+TARGET_ESTIMATORS = {"age": "AgeRegressor", "gender": "GenderClassifier",
+                     "race": "RaceClassifier", "age_bins": "AgeBinner", "all": "FaceAttributes"}
+_TARGETS = tuple(TARGET_ESTIMATORS)
 
 
 def _load_labels(source: str | None, args) -> tuple:
@@ -154,9 +156,9 @@ def _check_network(name: str | None) -> None:
 
 
 def _estimator_for(target: str, args):
-    from ._estimators import TARGET_ESTIMATORS
+    import skface
 
-    cls = TARGET_ESTIMATORS[target]
+    cls = getattr(skface, TARGET_ESTIMATORS[target])
     params = {"verbose": 0 if args.quiet else 1, "random_state": args.random_state}
     if args.epochs is not None:
         params["max_epochs"] = args.epochs

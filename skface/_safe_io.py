@@ -66,10 +66,12 @@ def _registry() -> dict[str, tuple[str, type]]:
         # skface's own classes register themselves where they are defined
         from . import (  # noqa: F401
             _age_bins,
-            _estimators,
+            _age_estimators,
+            _classifiers,
             _face_cropper,
             _image_loader,
             _label_decoder,
+            _multitask,
         )
 
         for name in dir(torch.nn):

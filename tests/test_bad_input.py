@@ -1488,7 +1488,8 @@ def _address_space_limit(extra: int):
 def test_every_command_refuses_a_special_label_table(tmp_path, monkeypatch, capsys, command,
                                                      kind):
     """A named pipe would block the command, /dev/zero be read until the memory ends."""
-    for heavy in ("skface._estimators", "skface._reports"):  # imported before the limit
+    for heavy in ("skface._classifiers", "skface._age_estimators", "skface._multitask",
+                  "skface._reports"):  # imported before the limit
         importlib.import_module(heavy)
     from skface._cli import main
 

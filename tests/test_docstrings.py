@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import doctest
 import inspect
+import warnings
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,40 @@ def test_estimator_docstring_examples_run(name):
     for test in tests:
         runner.run(test)
     assert runner.summarize(verbose=False).failed == 0
+
+
+# The five estimators share the engine's parameters, and each docstring describes them
+# in full (a literal numpydoc section, as scikit-learn's estimators do): the copies are
+# kept equal here, so that a description changed in one place cannot drift from the others.
+# Parameters whose meaning differs by estimator are left out, with the reason.
+DIFFERS_BY_ESTIMATOR = {
+    "criterion": "each estimator's default loss, and the strings it takes",
+    "teacher": "the teacher's task is the estimator's own (gender or race)",
+}
+
+
+def test_the_parameters_the_estimators_share_are_described_alike():
+    from sklearn.utils._testing import assert_docstring_consistency
+
+    classes = [getattr(skface, name) for name in ESTIMATORS]
+    shared = set.intersection(*(set(_documented(_sections(c))) for c in classes))
+    assert len(shared - set(DIFFERS_BY_ESTIMATOR)) >= 25  # the engine's parameters
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "not found in all objects"
+        assert_docstring_consistency(classes, include_params=True,
+                                     exclude_params=sorted(DIFFERS_BY_ESTIMATOR))
+        classifiers = [skface.GenderClassifier, skface.RaceClassifier]
+        assert_docstring_consistency(classifiers, include_params=True,
+                                     exclude_params=["teacher"])
+    gender, race = (_documented(_sections(c))["teacher"] for c in classifiers)
+    assert gender.replace('"gender"', '"race"') == race
+
+
+def test_the_attributes_the_estimators_share_are_described_alike():
+    from sklearn.utils._testing import assert_docstring_consistency
+
+    classes = [getattr(skface, name) for name in ESTIMATORS]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        # history_ names each estimator's own validation score
+        assert_docstring_consistency(classes, include_attrs=True, exclude_attrs=["history_"])

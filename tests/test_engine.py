@@ -655,7 +655,7 @@ def test_weight_decay_set_after_fit_still_spares_the_vectors(images, how, Estima
 
 
 def test_a_perfect_age_distribution_costs_nothing():
-    from skface._estimators import AgeDistributionLoss, UncertaintyWeightedLoss
+    from skface.nets.losses import AgeDistributionLoss, UncertaintyWeightedLoss
 
     loss = AgeDistributionLoss(0.0, 1.0, sigma=2.0, l1_weight=0.0)
     ages = torch.tensor([[30.0], [5.0]])

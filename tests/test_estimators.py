@@ -383,7 +383,7 @@ def test_age_as_a_distribution_over_years(faces, learning_params):
 
 
 def test_age_distribution_loss_is_smallest_at_the_true_age():
-    from skface._estimators import AgeDistributionLoss
+    from skface.nets.losses import AgeDistributionLoss
 
     loss = AgeDistributionLoss(y_mean=30.0, y_scale=10.0)
     y = torch.tensor([[0.5]])  # 35 years, standardised
