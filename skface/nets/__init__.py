@@ -20,10 +20,10 @@ The networks know nothing of skorch or scikit-learn; none downloads anything.
 
 :mod:`skface.nets.heads` holds the output heads: what the raw outputs mean
 (probabilities, an age in years), as torch operations shared by prediction and the
-exported ONNX graph.
+exported ONNX graph; :mod:`skface.nets.losses` the losses beside them.
 """
 
-from . import heads
+from . import heads, losses
 from ._api import get_model, get_model_builder, list_models, register_model
 from .basic import BasicCNN
 from .bn_cnn import BatchNormCNN
@@ -45,6 +45,7 @@ __all__ = [
     "get_model",
     "get_model_builder",
     "heads",
+    "losses",
     "list_models",
     "register_model",
 ]

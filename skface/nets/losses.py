@@ -73,6 +73,7 @@ class AgeDistributionLoss(nn.Module):
         return loss if self.reduction == "none" else loss.mean()
 
 
+@safe_class("criterion")
 class OrdinalLoss(nn.Module):
     """Binary cross-entropy on cumulative targets ``y > k``, summed over k (CORAL)."""
 
