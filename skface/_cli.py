@@ -93,11 +93,16 @@ def _summarize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# what each choice of --target trains: the name of a public estimator class of skface
-# (named here, not imported, so that the parser starts without torch)
-TARGET_ESTIMATORS = {"age": "AgeRegressor", "gender": "GenderClassifier",
-                     "race": "RaceClassifier", "age_bins": "AgeBinner", "all": "FaceAttributes"}
-_TARGETS = tuple(TARGET_ESTIMATORS)
+# the choices of --target (the parser starts without importing torch)
+_TARGETS = ("age", "gender", "race", "age_bins", "all")
+
+
+def target_estimators() -> dict:
+    """What each choice of ``--target`` trains: ``{choice: estimator class}``."""
+    from . import AgeBinner, AgeRegressor, FaceAttributes, GenderClassifier, RaceClassifier
+
+    return dict(zip(_TARGETS, (AgeRegressor, GenderClassifier, RaceClassifier, AgeBinner,
+                               FaceAttributes), strict=True))
 
 
 def _load_labels(source: str | None, args) -> tuple:
@@ -156,9 +161,7 @@ def _check_network(name: str | None) -> None:
 
 
 def _estimator_for(target: str, args):
-    import skface
-
-    cls = getattr(skface, TARGET_ESTIMATORS[target])
+    cls = target_estimators()[target]
     params = {"verbose": 0 if args.quiet else 1, "random_state": args.random_state}
     if args.epochs is not None:
         params["max_epochs"] = args.epochs

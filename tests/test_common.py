@@ -138,6 +138,8 @@ EXPECTED_FAILED_CHECKS: dict[tuple[str, str], str] = {
 INTERNAL_BASES: dict[str, str] = {
     "skface._engine.FaceNetBase": "the shared engine the network estimators subclass; it "
                                   "encodes no target and is not used directly",
+    "skface._engine._task.FaceEstimator": "the engine with a target: each estimator says "
+                                          "which target it learns; not used directly",
 }
 
 

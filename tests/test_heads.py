@@ -461,9 +461,9 @@ def test_no_surface_dispatches_on_an_estimators_class_name(filename):
     assert not problems, f"{filename}: " + "; ".join(problems)
 
 
-def test_each_command_line_target_names_a_public_estimator():
-    from skface._cli import TARGET_ESTIMATORS
+def test_each_command_line_target_trains_a_public_estimator():
+    from skface._cli import target_estimators
 
-    for target, name in TARGET_ESTIMATORS.items():
-        assert name in skface.__all__, target
-        assert issubclass(getattr(skface, name), skface._engine.FaceNetBase), target
+    for target, cls in target_estimators().items():
+        assert getattr(skface, cls.__name__) is cls, target
+        assert issubclass(cls, skface._engine.FaceNetBase), target
