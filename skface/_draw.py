@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ._analyze import crop_labeller
 from ._face_cropper import FaceCropper, import_cv2
 from ._files import FileRefused, check_regular
-from ._utils import atomic_file, check_file_output
+from ._outputs import atomic_file, check_file_output
 
 __all__ = ["annotate_image", "annotate_video", "draw_predictions"]
 

@@ -528,7 +528,7 @@ def planted(tmp_path):
 
 
 def _write(out: Path, writer: str) -> None:
-    from skface._utils import atomic_file, atomic_folder
+    from skface._outputs import atomic_file, atomic_folder
 
     if writer == "file":
         with atomic_file(out / "predictions.csv") as tmp:
@@ -649,7 +649,7 @@ def _failing(code: str, filename):
 def test_a_failed_write_names_the_output(tmp_path, monkeypatch, writer, code, named):
     import errno
 
-    from skface._utils import atomic_file, atomic_folder
+    from skface._outputs import atomic_file, atomic_folder
 
     if not hasattr(errno, code):
         pytest.skip(f"no {code} here")
@@ -670,7 +670,7 @@ def test_a_failed_write_names_the_output(tmp_path, monkeypatch, writer, code, na
 
 
 def test_a_failed_write_of_another_file_keeps_its_own_name(tmp_path):
-    from skface._utils import atomic_file
+    from skface._outputs import atomic_file
 
     with pytest.raises(FileNotFoundError) as info:
         with atomic_file(tmp_path / "out.csv"):
