@@ -419,7 +419,7 @@ def _decode_with_progress(loader, paths: list[str], command: str) -> None:
     """Decode ``paths`` into the image cache in chunks, saying how far it got."""
     import time
 
-    from ._imaging import image_cache_info
+    from ._image_batches import image_cache_info
 
     progress = _progress(command, "decoding images")
     if progress is None or not loader.cache or image_cache_info().max_bytes == 0:

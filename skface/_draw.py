@@ -310,13 +310,8 @@ def annotate_image(
         If a file cannot be read (named in the message), or an in-memory image cannot
         be converted.
     """
-    from ._imaging import (
-        DecodeFailure,
-        format_failures,
-        is_image_object,
-        object_to_rgb,
-        read_rgb,
-    )
+    from ._image_batches import format_failures
+    from ._imaging import DecodeFailure, is_image_object, object_to_rgb, read_rgb
     from .exceptions import ImageLoadError
 
     path = os.fspath(image) if isinstance(image, (str, os.PathLike)) else None

@@ -28,8 +28,9 @@ from PIL import Image
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._image_batches import format_failures
 from ._image_loader import ImageArrayOutput, check_paths
-from ._imaging import DecodeFailure, draft_factor, format_failures, pre_reduce, read_rgb
+from ._imaging import DecodeFailure, draft_factor, pre_reduce, read_rgb
 from ._registry import safe_class
 from ._utils import MAX_IMAGE_SIDE, import_optional
 from .exceptions import FaceDetectionError, ImageLoadError, NoFaceWarning
