@@ -16,7 +16,8 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from ._analyze import crop_labeller
-from ._face_cropper import FaceCropper, import_cv2
+from ._face_cropper import FaceCropper
+from ._face_detectors import import_cv2
 from ._files import FileRefused, check_regular
 from ._outputs import atomic_file, check_file_output
 

@@ -1301,7 +1301,7 @@ def test_face_cropper_detection_steps_are_bounded(scale_factor, tmp_path):
 @pytest.mark.parametrize("box", ["face", "whole", "huge", "beyond", "far away"])
 def test_face_crops_are_bounded_whatever_the_box(photo, margin, box):
     from skface import FaceCropper
-    from skface._face_cropper import crop_square
+    from skface._face_detectors import crop_square
 
     rng = np.random.default_rng(photo)
     image = rng.integers(0, 256, (photo, photo + photo // 2, 3), dtype=np.uint8)
