@@ -116,7 +116,7 @@ def _iou(a, b) -> float:
 
 def score(images, detector: str) -> dict:
     from skface import FaceCropper
-    from skface._face_cropper import crop_square
+    from skface._face_detectors import crop_square
 
     cropper = FaceCropper(multiple="all", detector=detector)
     cropper.find_faces(images[0][0])  # load the detector before timing

@@ -39,7 +39,7 @@ __all__ = [
 _DATA_LAYER = {
     "AGE_BIN_PRESETS": "._age_bins",
     "AgeBinEncoder": "._age_bins",
-    "CacheInfo": "._imaging",
+    "CacheInfo": "._image_batches",
     "FaceCropper": "._face_cropper",
     "GENDER_NAMES": "._labels",
     "ImageLoader": "._image_loader",
@@ -49,14 +49,14 @@ _DATA_LAYER = {
     "UTKFaceLabelDecoder": "._label_decoder",
     "annotate_image": "._draw",
     "annotate_video": "._draw",
-    "clear_image_cache": "._imaging",
+    "clear_image_cache": "._image_batches",
     "datasets": ".datasets",
     "draw_predictions": "._draw",
-    "image_cache_info": "._imaging",
+    "image_cache_info": "._image_batches",
     "load_model": "._safe_io",
     "make_task_scorer": "._scoring",
     "save_model": "._safe_io",
-    "set_image_cache_limit": "._imaging",
+    "set_image_cache_limit": "._image_batches",
 }
 # The estimators and networks need torch: they too are imported on first use, so that
 # the data layer stays importable (and fast to import) without it.

@@ -353,7 +353,7 @@ def analyze(
         if progress is not None:
             progress(min(start + _CHUNK, len(inputs)), len(inputs))
     if on_error == "fail":
-        from ._imaging import format_failures
+        from ._image_batches import format_failures
 
         if failures:
             raise ImageLoadError(format_failures(failures, len(inputs), advice=(

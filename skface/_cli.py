@@ -215,7 +215,8 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
     from sklearn.pipeline import make_pipeline
 
     from . import ImageLoader
-    from ._utils import atomic_file, check_file_output, folders_of, import_optional
+    from ._outputs import atomic_file, check_file_output, folders_of
+    from ._utils import import_optional
 
     _check_network(args.network)
     try:
@@ -375,7 +376,7 @@ def _check_takes_paths(model, path: str) -> None:
 
 def _plan_drawing(paths: list[str], draw: str | None, force: bool, protect: dict) -> list:
     """Where each input's annotated copy goes; refuses unsafe targets before any work."""
-    from ._utils import OutputRefusedError, check_file_output
+    from ._outputs import OutputRefusedError, check_file_output
 
     targets = []
     if draw:
@@ -423,7 +424,7 @@ def _decode_with_progress(loader, paths: list[str], command: str) -> None:
     """Decode ``paths`` into the image cache in chunks, saying how far it got."""
     import time
 
-    from ._imaging import image_cache_info
+    from ._image_batches import image_cache_info
 
     progress = _progress(command, "decoding images")
     if progress is None or not loader.cache or image_cache_info().max_bytes == 0:
@@ -444,7 +445,7 @@ def _draw_rows(table, paths: list[str], targets: list, tasks, force: bool) -> No
     from ._draw import draw_predictions
     from ._image_files import DecodeFailure
     from ._imaging import read_rgb
-    from ._utils import atomic_file
+    from ._outputs import atomic_file
 
     for path, target in zip(paths, targets, strict=True):
         rows = table[(table["file"] == path) & (table["status"] == "ok")]
@@ -461,7 +462,7 @@ def _draw_rows(table, paths: list[str], targets: list, tasks, force: bool) -> No
 def _make_draw_folder(draw: str) -> None:
     """Create the ``--draw`` folder and its parents, and clear leftovers of killed runs
     there: once, before any input (image or video) is drawn into it."""
-    from ._utils import clean_leftovers
+    from ._leftovers import clean_leftovers
 
     os.makedirs(draw, exist_ok=True)
     clean_leftovers(draw)  # once, not once per file
@@ -472,8 +473,8 @@ def _predict(args: argparse.Namespace) -> int:
 
     from ._analyze import analyze, default_cropper, image_files, resolve_predictor
     from ._draw import annotate_video
+    from ._outputs import atomic_file, check_file_output
     from ._spreadsheet import spreadsheet_safe
-    from ._utils import atomic_file, check_file_output
 
     paths = list(args.paths)
     folder = paths[0] if len(paths) == 1 and os.path.isdir(paths[0]) else None
@@ -534,8 +535,8 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from ._outputs import check_folder_output
     from ._reports import evaluate_model, source_protection
-    from ._utils import check_folder_output
 
     # before any work: the report folder must be new, empty or an earlier skface report,
     # and neither the data, its folder, the model nor the current or home folder

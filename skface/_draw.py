@@ -16,9 +16,10 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from ._analyze import crop_labeller
-from ._face_cropper import FaceCropper, import_cv2
+from ._face_cropper import FaceCropper
+from ._face_detectors import import_cv2
 from ._files import FileRefused, check_regular
-from ._utils import atomic_file, check_file_output
+from ._outputs import atomic_file, check_file_output
 
 __all__ = ["annotate_image", "annotate_video", "draw_predictions"]
 
@@ -310,13 +311,8 @@ def annotate_image(
         If a file cannot be read (named in the message), or an in-memory image cannot
         be converted.
     """
-    from ._imaging import (
-        DecodeFailure,
-        format_failures,
-        is_image_object,
-        object_to_rgb,
-        read_rgb,
-    )
+    from ._image_batches import format_failures
+    from ._imaging import DecodeFailure, is_image_object, object_to_rgb, read_rgb
     from .exceptions import ImageLoadError
 
     path = os.fspath(image) if isinstance(image, (str, os.PathLike)) else None

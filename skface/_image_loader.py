@@ -10,18 +10,15 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._image_files import DecodeFailure
-from ._imaging import (
-    RESAMPLE_FILTERS,
-    DecodeSpec,
+from ._image_batches import (
     check_files_exist,
-    convert_image_object,
     format_failures,
-    is_image_object,
     load_images,
     resolve_threads,
     run_chunked,
 )
+from ._image_files import DecodeFailure
+from ._imaging import RESAMPLE_FILTERS, DecodeSpec, convert_image_object, is_image_object
 from ._lazy_images import LazyImages
 from ._registry import safe_class
 from ._utils import MAX_IMAGE_SIDE

@@ -6,7 +6,8 @@ import numbers
 
 import numpy as np
 
-from ._imaging import DecodeSpec, load_images
+from ._image_batches import load_images
+from ._imaging import DecodeSpec
 
 __all__ = ["LazyImages"]
 

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._utils import atomic_file, check_file_output, import_optional
+from ._outputs import atomic_file, check_file_output
+from ._utils import import_optional
 
 __all__ = ["export_onnx"]
 

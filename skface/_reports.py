@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._outputs import atomic_folder, check_folder_output, folders_of
 from ._spreadsheet import spreadsheet_safe
-from ._utils import atomic_folder, check_folder_output, folders_of, import_optional, printable
+from ._utils import import_optional, printable
 
 __all__ = ["evaluate_model", "explore_data"]
 
@@ -48,7 +49,7 @@ def _write_folder(out_dir: str | os.PathLike, force: bool, fill: Callable[[Path]
 
     Nothing is left at ``out_dir`` if ``fill`` fails. An existing folder is replaced
     only with ``force``, only if skface wrote it and holds nothing else, and only once
-    the new one is complete (see :func:`skface._utils.atomic_folder`); ``protect``
+    the new one is complete (see :func:`skface._outputs.atomic_folder`); ``protect``
     (``inputs``, ``data_dirs``) names what it must not replace or write into.
     """
     with atomic_folder(out_dir, overwrite=force, **protect) as tmp:

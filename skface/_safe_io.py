@@ -736,7 +736,7 @@ def save_model(model, path: str | os.PathLike) -> None:
     """
     from sklearn.pipeline import Pipeline
 
-    from ._utils import atomic_file
+    from ._outputs import atomic_file
     from ._version import __version__
 
     st, _ = _safetensors()

@@ -528,7 +528,7 @@ def planted(tmp_path):
 
 
 def _write(out: Path, writer: str) -> None:
-    from skface._utils import atomic_file, atomic_folder
+    from skface._outputs import atomic_file, atomic_folder
 
     if writer == "file":
         with atomic_file(out / "predictions.csv") as tmp:
@@ -649,7 +649,7 @@ def _failing(code: str, filename):
 def test_a_failed_write_names_the_output(tmp_path, monkeypatch, writer, code, named):
     import errno
 
-    from skface._utils import atomic_file, atomic_folder
+    from skface._outputs import atomic_file, atomic_folder
 
     if not hasattr(errno, code):
         pytest.skip(f"no {code} here")
@@ -670,7 +670,7 @@ def test_a_failed_write_names_the_output(tmp_path, monkeypatch, writer, code, na
 
 
 def test_a_failed_write_of_another_file_keeps_its_own_name(tmp_path):
-    from skface._utils import atomic_file
+    from skface._outputs import atomic_file
 
     with pytest.raises(FileNotFoundError) as info:
         with atomic_file(tmp_path / "out.csv"):
@@ -1101,6 +1101,7 @@ import resource, sys
 import numpy as np
 from PIL import Image
 import skface._imaging as imaging
+from skface._image_batches import load_images
 
 path, reader, per_pixel = sys.argv[1], sys.argv[2], float(sys.argv[3])
 float_max = float(sys.argv[4])  # where float pixels top out: declared, never guessed
@@ -1112,8 +1113,8 @@ def vm_size():
         return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmSize:"))
 
 def load(paths, n_jobs):  # what ImageLoader(size=16).transform runs
-    return imaging.load_images(paths, imaging.DecodeSpec(size=16, float_max=float_max),
-                               n_jobs=n_jobs, use_cache=False)
+    return load_images(paths, imaging.DecodeSpec(size=16, float_max=float_max),
+                       n_jobs=n_jobs, use_cache=False)
 
 if reader == "threads":  # room for one decode at a time, four threads asking
     imaging._BUDGET.max_bytes = 1
@@ -1300,7 +1301,7 @@ def test_face_cropper_detection_steps_are_bounded(scale_factor, tmp_path):
 @pytest.mark.parametrize("box", ["face", "whole", "huge", "beyond", "far away"])
 def test_face_crops_are_bounded_whatever_the_box(photo, margin, box):
     from skface import FaceCropper
-    from skface._face_cropper import crop_square
+    from skface._face_detectors import crop_square
 
     rng = np.random.default_rng(photo)
     image = rng.integers(0, 256, (photo, photo + photo // 2, 3), dtype=np.uint8)
@@ -2134,7 +2135,7 @@ _ODD_CACHE_SIZES = ["0e-99999999999999999999", "1e-99999999999999999999",
 
 @pytest.mark.parametrize("value", _ODD_CACHE_SIZES)
 def test_odd_cache_size_variable_gives_the_same_clear_error(monkeypatch, value):
-    from skface._imaging import _default_cache_bytes
+    from skface._image_batches import _default_cache_bytes
 
     monkeypatch.setenv("SKFACE_IMAGE_CACHE_BYTES", value)
     with pytest.raises(ValueError, match="whole number of bytes") as err:
@@ -2150,7 +2151,7 @@ def test_odd_cache_size_variable_gives_the_same_clear_error(monkeypatch, value):
     ("1E+2", 100), ("2e-0", 2),
 ])
 def test_valid_cache_size_variable_is_read(monkeypatch, value, expected):
-    from skface._imaging import _default_cache_bytes
+    from skface._image_batches import _default_cache_bytes
 
     monkeypatch.setenv("SKFACE_IMAGE_CACHE_BYTES", value)
     assert _default_cache_bytes() == expected

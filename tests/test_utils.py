@@ -1,5 +1,5 @@
-"""skface._utils: atomic output files and folders, leftovers of killed writers, refusals;
-optional imports."""
+"""skface._outputs, skface._leftovers and skface._utils: atomic output files and folders,
+leftovers of killed writers, refusals; optional imports."""
 
 from __future__ import annotations
 
@@ -13,17 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from skface._utils import (
-    MANIFEST,
+from skface._leftovers import MANIFEST, clean_leftovers, partial_path
+from skface._outputs import (
     OutputRefusedError,
     atomic_file,
     atomic_folder,
     check_file_output,
     check_folder_output,
-    clean_leftovers,
-    import_optional,
-    partial_path,
 )
+from skface._utils import import_optional
 from skface.exceptions import MissingDependencyError
 
 from .conftest import REPO, folder_state
@@ -194,7 +192,7 @@ def test_long_names_keep_their_extension_and_fit(tmp_path):
 
 _SLOW_WRITER = """
 import sys, time
-from skface._utils import atomic_file
+from skface._outputs import atomic_file
 with atomic_file(sys.argv[1]) as tmp:
     with open(tmp, "wb") as f:
         f.write(b"x" * 1_000_000)
@@ -314,7 +312,7 @@ def test_a_folder_error_leaves_the_old_folder_and_no_temporary_one(tmp_path):
 
 
 def test_a_folder_that_appears_while_writing_is_never_replaced(tmp_path, monkeypatch):
-    import skface._utils as U
+    import skface._outputs as U
 
     out = tmp_path / "report"
     with pytest.raises(FileExistsError, match="not written by skface"):

@@ -7,8 +7,9 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from .._imaging import DecodeFailure, probe_image, run_chunked
-from .._imaging import resolve_threads as _resolve_threads
+from .._image_batches import resolve_threads as _resolve_threads
+from .._image_batches import run_chunked
+from .._imaging import DecodeFailure, probe_image
 
 __all__ = ["check_images"]
 
