@@ -9,6 +9,7 @@ import shutil
 import sys
 import tempfile
 
+from ._safe_io import MODEL_SUFFIXES, load_model_file, save_model
 from ._utils import MAX_IMAGE_SIDE, MIN_IMAGE_SIZE, VIDEO_SUFFIXES, printable
 from ._version import __version__
 from .exceptions import TrainingInterruptedWarning
@@ -165,13 +166,10 @@ def _estimator_for(target: str, args):
     return cls(**params)
 
 
-_MODEL_SUFFIXES = {".joblib": "joblib", ".safetensors": "safetensors"}
-
-
 def _model_format(args: argparse.Namespace) -> str:
     """``--format``, or the one the output's suffix names (joblib unless .safetensors)."""
     suffix = os.path.splitext(args.output)[1].lower()
-    implied = _MODEL_SUFFIXES.get(suffix)
+    implied = MODEL_SUFFIXES.get(suffix)
     if args.format is None:
         return implied or "joblib"
     if implied is not None and implied != args.format:
@@ -256,8 +254,6 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
         # atomic, and without --force never replacing a file that appeared meanwhile
         with atomic_file(args.output, overwrite=args.force, **protect) as partial:
             if fmt == "safetensors":
-                from ._safe_io import save_model
-
                 save_model(pipe, partial)
             else:
                 joblib.dump(pipe, partial)
@@ -269,90 +265,9 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
     return EXIT_OK
 
 
-_MODEL_HINT = ("pass a model file: a .safetensors file written by skface.save_model, or a "
-               "joblib file written by `skface train` (joblib files run code when loaded: "
-               "use only ones you trust)")
 _MODEL_HELP = ("model file: .safetensors (skface.save_model; runs no code when loaded) or "
                "joblib (`skface train`; runs code when loaded, so only files you trust); "
                f"exit code {EXIT_ERROR} if it is not a readable model")
-
-
-def _is_safetensors(path: str, f) -> bool:
-    """By suffix, or by content: an 8-byte little-endian header length, then '{'."""
-    if path.lower().endswith(".safetensors"):
-        return True
-    size = os.fstat(f.fileno()).st_size
-    head = f.read(9)
-    f.seek(0)
-    return (len(head) == 9 and head[8:9] == b"{"
-            and 2 <= int.from_bytes(head[:8], "little") <= size - 8)
-
-
-def load_model_file(path: str | os.PathLike):
-    """The model in ``path``: a safetensors model file or a joblib file.
-
-    A safetensors file (by its ``.safetensors`` suffix or its content) is read with
-    :func:`skface.load_model`, which runs no code from the file; anything else with
-    ``joblib.load``, which does.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The model file.
-
-    Returns
-    -------
-    model : estimator or Pipeline
-
-    Raises
-    ------
-    ModelFileError
-        If ``path`` is missing, not a regular file, empty, not a model file, or a
-        joblib file holding something other than a fitted model; the message names the
-        file and says what to pass instead. The command line exits with code 3.
-    """
-    from sklearn.base import BaseEstimator
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
-
-    from ._files import FileRefused, open_regular
-    from .exceptions import ModelFileError
-
-    path = os.fspath(path)
-    try:  # a named pipe or a device would block or never end: refused, called what it is
-        f = open_regular(path, advice=_MODEL_HINT)
-    except FileRefused as exc:
-        if exc.missing:
-            raise ModelFileError(f"model file {path!r} does not exist; {_MODEL_HINT}",
-                                 path=path) from None
-        raise ModelFileError(f"model file {path!r}: {exc}", path=path) from None
-    with f:
-        if _is_safetensors(path, f):
-            from ._safe_io import load_model
-
-            f.close()
-            return load_model(path)
-        import joblib
-
-        try:
-            model = joblib.load(f)  # the file checked, not whatever the path names now
-        except Exception as exc:  # pickle raises anything at all on a file that is not one
-            reason = f"{type(exc).__name__}: {exc}"
-            raise ModelFileError(
-                f"{path!r} is not a model file: neither a safetensors file written by "
-                f"skface.save_model nor a joblib file ({reason[:200]}); {_MODEL_HINT}",
-                path=path) from None
-    if not (isinstance(model, BaseEstimator) and hasattr(model, "predict")):
-        raise ModelFileError(
-            f"{path!r} holds a {type(model).__module__}.{type(model).__name__}, not a "
-            f"model that predicts; {_MODEL_HINT}", path=path)
-    try:
-        check_is_fitted(model)
-    except NotFittedError:
-        raise ModelFileError(
-            f"{path!r} holds a {type(model).__name__} that was never fitted; pass a "
-            "trained model, as `skface train` writes", path=path) from None
-    return model
 
 
 def _check_takes_paths(model, path: str) -> None:
@@ -648,7 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-o", "--output", default="skface-model.joblib",
                    help="model file to write (default: skface-model.joblib)")
     t.add_argument("--force", action="store_true", help="replace an existing model file")
-    t.add_argument("--format", choices=("joblib", "safetensors"), default=None,
+    t.add_argument("--format", choices=tuple(MODEL_SUFFIXES.values()), default=None,
                    help="model file format (default: safetensors for a *.safetensors "
                         "output, joblib otherwise); safetensors files run no code when "
                         "loaded, joblib files hold any Pipeline")
