@@ -8,7 +8,11 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 
+import skface  # the package, whose public names are imported on first use
+
+from ._choices import DETECTORS, ON_ERROR
 from ._safe_io import MODEL_SUFFIXES, load_model_file, save_model
 from ._utils import MAX_IMAGE_SIDE, MIN_IMAGE_SIZE, VIDEO_SUFFIXES, printable
 from ._version import __version__
@@ -94,9 +98,16 @@ def _summarize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# the choices of --target; each trains skface._estimators.TARGET_ESTIMATORS[target]
-# (named here, not imported, so that the parser starts without torch)
-_TARGETS = ("age", "gender", "race", "age_bins", "all")
+# --target: the estimator each choice trains, and the label column it reads (None: one
+# column per task, skface._labels.TASKS). Each class is looked up when training (the
+# package imports a public name on first use), so that the parser starts without torch.
+TARGETS: dict[str, tuple[Callable[[], type], str | None]] = {
+    "age": (lambda: skface.AgeRegressor, "age"),
+    "gender": (lambda: skface.GenderClassifier, "gender"),
+    "race": (lambda: skface.RaceClassifier, "race"),
+    "age_bins": (lambda: skface.AgeBinner, "age"),
+    "all": (lambda: skface.FaceAttributes, None),
+}
 
 
 def _load_labels(source: str | None, args) -> tuple:
@@ -155,9 +166,7 @@ def _check_network(name: str | None) -> None:
 
 
 def _estimator_for(target: str, args):
-    from ._estimators import TARGET_ESTIMATORS
-
-    cls = TARGET_ESTIMATORS[target]
+    cls = TARGETS[target][0]()
     params = {"verbose": 0 if args.quiet else 1, "random_state": args.random_state}
     if args.epochs is not None:
         params["max_epochs"] = args.epochs
@@ -208,6 +217,7 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
     from sklearn.pipeline import make_pipeline
 
     from . import ImageLoader
+    from ._labels import CODED_TASKS, TASKS
     from ._utils import atomic_file, check_file_output, folders_of, import_optional
 
     _check_network(args.network)
@@ -228,16 +238,15 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
             check_file_output(args.output, overwrite=args.force, **protect)
         if args.limit:
             frame = frame.sample(n=min(args.limit, len(frame)), random_state=0)
-        target = args.target
-        columns = ["age", "gender", "race"] if target == "all" else [
-            "age" if target == "age_bins" else target]
+        target, column = args.target, TARGETS[args.target][1]
+        columns = list(TASKS) if column is None else [column]
         missing = [c for c in columns if c not in frame or frame[c].isna().any()]
         if missing:
             raise ValueError(f"{described}: no complete {missing} labels to train on")
-        y = frame[columns] if target == "all" else frame[columns[0]]
-        if target == "all":
-            y = y.astype({"gender": "int64", "race": "int64"})
-        elif target in ("gender", "race"):
+        y = frame[columns] if column is None else frame[column]
+        if column is None:
+            y = y.astype(dict.fromkeys(CODED_TASKS, "int64"))
+        elif column in CODED_TASKS:
             y = y.astype("int64")
         loader = ImageLoader(size=args.size, lazy=args.stream)
         pipe = make_pipeline(loader, _estimator_for(target, args))
@@ -501,7 +510,6 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_DETECTORS = ("haar", "yunet")  # FaceCropper's detector names
 _DETECTOR_HELP = ("face detector: haar (OpenCV's Haar cascade, skface[detect]; the default) "
                   "or yunet (YuNet, skface[detect-dnn]: finds more faces, fewer false ones)")
 
@@ -558,7 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("source", nargs="?", metavar="SOURCE",
                    help="image folder or CSV label table (default: synthetic images)")
-    t.add_argument("--target", choices=_TARGETS, default="gender",
+    t.add_argument("--target", choices=tuple(TARGETS), default="gender",
                    help="what to predict (default: gender); 'all' trains the multi-task model")
     t.add_argument("-o", "--output", default="skface-model.joblib",
                    help="model file to write (default: skface-model.joblib)")
@@ -606,12 +614,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--draw", metavar="FOLDER", default=None,
                    help="with detection: write a copy of each photo (PNG) or video with the "
                         "boxes and predictions drawn on it into FOLDER")
-    p.add_argument("--detector", choices=_DETECTORS, default="haar",
+    p.add_argument("--detector", choices=DETECTORS, default=DETECTORS[0],
                    help=_DETECTOR_HELP)
     p.add_argument("--codes", action="store_true",
                    help="labels as the model was trained on them (UTKFace's codes, e.g. "
                         "gender 1) instead of their names (female)")
-    p.add_argument("--on-error", choices=("row", "fail"), default="row",
+    p.add_argument("--on-error", choices=ON_ERROR, default=ON_ERROR[0],
                    help="row (default): an unreadable image or a photo without a face gets "
                         "a row whose status says so, and the others are predicted; fail: "
                         f"stop with exit code {EXIT_ERROR} naming them, before predicting")
@@ -681,7 +689,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--port", type=_integer(1, 65535), default=None,
                    help="port (default: Gradio's, 7860 or the next free one)")
     m.add_argument("--browser", action="store_true", help="open the page in a web browser")
-    m.add_argument("--detector", choices=_DETECTORS, default="haar", help=_DETECTOR_HELP)
+    m.add_argument("--detector", choices=DETECTORS, default=DETECTORS[0],
+                   help=_DETECTOR_HELP)
     m.set_defaults(func=_demo)
     return parser
 

@@ -28,6 +28,7 @@ from PIL import Image
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._choices import DETECTORS
 from ._image_loader import ImageArrayOutput, check_paths
 from ._imaging import DecodeFailure, draft_factor, format_failures, pre_reduce, read_rgb
 from ._registry import safe_class
@@ -71,7 +72,6 @@ _YUNET_SYMBOLS = ("_Z14facedetect_cnnPhS_iii", "?facedetect_cnn@@YAPEAHPEAE0HHH@
 _YUNET_LIBRARIES = ("libfacedetection*.so*", "libfacedetection*.dylib", "facedetection*.dll")
 _yunet_lock = threading.Lock()
 
-_DETECTORS = ("haar", "yunet")
 
 _COLUMNS = ["input", "path", "face", "n_faces", "detected", "x", "y", "w", "h",
             "crop_x", "crop_y", "crop_side"]
@@ -471,7 +471,7 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
         "scale_factor": [Interval(Real, MIN_SCALE_FACTOR, None, closed="left")],
         "min_neighbors": [Interval(Integral, 0, None, closed="left")],
         "min_size": [Interval(Integral, 1, None, closed="left")],
-        "detector": [StrOptions(set(_DETECTORS))],
+        "detector": [StrOptions(set(DETECTORS))],
         "min_confidence": [Interval(Real, 0, 1, closed="both")],
     }
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ._age_bins import AgeBinEncoder
 from ._files import FileRefused, check_regular, open_regular
+from ._labels import CODED_TASKS
 from ._metrics import age_summary, format_age
 from ._utils import VIDEO_SUFFIXES, printable
 from .datasets import check_images, load_csv, load_utkface
@@ -85,7 +86,7 @@ class FolderSummary:
             lines += ["", f"age (years): mean {a['mean']:.1f}, median {format_age(a['median'])}, "
                       f"min {format_age(a['min'])}, max {format_age(a['max'])}"]
             lines += _bars(a["by_decade"], n)
-        for key in ("gender", "race"):
+        for key in CODED_TASKS:
             if key in dist:
                 lines += ["", f"{key}:", *_bars(dist[key], n)]
         if self.malformed:
