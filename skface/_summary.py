@@ -137,6 +137,24 @@ def _bars(counts: dict, total: int, width: int = 30) -> list[str]:
     return out
 
 
+def why_no_images(source: str, n_malformed: int) -> str:
+    """Why a folder or table gave no labelled image, as the rest of a sentence."""
+    if not os.path.isdir(source):
+        return "lists no images"
+    if n_malformed:
+        return (f"has no labelled images: none of its {n_malformed} file name(s) is in "
+                "UTKFace's scheme (listed above)")
+    with os.scandir(source) as entries:
+        names = [e for e in entries if not e.name.startswith(".")]
+    if not names:
+        return "is an empty folder"
+    folders = sum(e.is_dir() for e in names)
+    if folders:
+        return (f"holds no image files (its {folders} subfolder(s) are not searched: pass "
+                "the folder that holds the images)")
+    return "holds no image files"
+
+
 def load_labels(source: str | os.PathLike) -> tuple[pd.DataFrame, list[tuple[str, str]], str]:
     """Label frame of a UTKFace-style folder or a CSV label table.
 
