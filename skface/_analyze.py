@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._choices import ON_ERROR
 from ._face_cropper import FaceCropper
 from ._image_files import DecodeFailure, image_extensions
 from ._image_loader import ImageLoader
@@ -18,7 +19,6 @@ from .exceptions import FaceDetectionError, ImageLoadError
 __all__ = ["analyze", "crop_labeller", "default_cropper", "face_label", "image_files",
            "resolve_predictor"]
 
-_ON_ERROR = ("row", "fail")
 _CHUNK = 64  # inputs read, detected and predicted together: memory stays bounded
 
 
@@ -295,8 +295,8 @@ def analyze(
     >>> list(table.columns)
     ['file', 'face', 'x', 'y', 'w', 'h', 'gender', 'p(male)', 'p(female)', 'status']
     """
-    if on_error not in _ON_ERROR:
-        raise ValueError(f"on_error must be one of {list(_ON_ERROR)}, got {on_error!r}.")
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {list(ON_ERROR)}, got {on_error!r}.")
     final, loader, middle, _ = resolve_predictor(model)
     if detect:
         if cropper is None:

@@ -1,4 +1,8 @@
-"""The ``skface`` command line (also ``python -m skface``)."""
+"""The ``skface`` command line (also ``python -m skface``): what each command does.
+
+The commands, their options and the exit codes are :mod:`skface._cli_parser`'s; each
+command here imports what it needs when it runs, so that ``--help`` answers at once.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,24 @@ import shutil
 import sys
 import tempfile
 
-from ._utils import MAX_IMAGE_SIDE, MIN_IMAGE_SIZE, VIDEO_SUFFIXES, printable
-from ._version import __version__
+from ._cli_parser import (
+    EXIT_BAD_FILES,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_MISSING_DEPENDENCY,
+    EXIT_OK,
+    EXIT_SIGPIPE,
+    EXIT_USAGE,
+    TARGETS,
+    build_parser,
+)
+from ._safe_io import MODEL_SUFFIXES, load_model_file, save_model
+from ._utils import VIDEO_SUFFIXES, printable
 from .exceptions import TrainingInterruptedWarning
 
-EXIT_OK = 0
-EXIT_BAD_FILES = 1  # only with --strict: the summary found malformed or unreadable files
-EXIT_USAGE = 2  # argparse's own code for bad arguments
-EXIT_ERROR = 3  # the input could not be read at all
-EXIT_MISSING_DEPENDENCY = 4  # an optional dependency the command needs is not installed
-EXIT_SIGPIPE = 141  # the shell's code for a reader that closed the pipe
-EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
-
+__all__ = ["EXIT_BAD_FILES", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_MISSING_DEPENDENCY",
+           "EXIT_OK", "EXIT_SIGPIPE", "EXIT_USAGE", "TARGETS", "build_parser",
+           "load_model_file", "main"]
 
 
 def _say(message: str, *, file=None) -> None:
@@ -32,42 +42,6 @@ def _say(message: str, *, file=None) -> None:
 
 class _UsageError(Exception):
     """A bad argument found after parsing (one that needs a heavy import to check)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line, pointing to ``--help``."""
-
-    def error(self, message: str):
-        message = printable(message, keep="\t\n")  # it may quote an argument
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
-
-
-def _integer(low: int, high: int | None = None, *, why: str = "",
-             also: dict[int, str] | None = None):
-    """An argparse ``type=``: a whole number from ``low`` (up to ``high``), or a key of
-    ``also`` (a special value and what it means). A bad value is a one-line usage error
-    naming the option, the value and what is allowed."""
-    also = dict(also or {})
-    allowed = (f"a whole number from {low} to {high}" if high is not None
-               else f"a whole number of at least {low}")
-    allowed += f" ({why})" if why else ""
-    allowed += "".join(f", or {value} for {meaning}" for value, meaning in also.items())
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or not (value in also or (
-                value >= low and (high is None or value <= high))):
-            raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected {allowed}")
-        return value
-
-    return parse
-
-
-_COUNT = _integer(1)
-_N_JOBS = _integer(1, also={-1: "every CPU"})
 
 
 def _summarize(args: argparse.Namespace) -> int:
@@ -93,21 +67,9 @@ def _summarize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# the choices of --target (the parser starts without importing torch)
-_TARGETS = ("age", "gender", "race", "age_bins", "all")
-
-
-def target_estimators() -> dict:
-    """What each choice of ``--target`` trains: ``{choice: estimator class}``."""
-    from . import AgeBinner, AgeRegressor, FaceAttributes, GenderClassifier, RaceClassifier
-
-    return dict(zip(_TARGETS, (AgeRegressor, GenderClassifier, RaceClassifier, AgeBinner,
-                               FaceAttributes), strict=True))
-
-
 def _load_labels(source: str | None, args) -> tuple:
     """Label frame and a description of where it came from (synthetic when no source)."""
-    from ._summary import load_labels
+    from ._summary import load_labels, why_no_images
     from .datasets import make_faces
 
     if source is None:
@@ -124,28 +86,10 @@ def _load_labels(source: str | None, args) -> tuple:
     for name, reason in malformed:
         _say(f"skface: malformed file name '{name}' left out: {reason}")
     if frame.empty:
-        raise ValueError(f"{source!r} {_why_no_images(source, len(malformed))}; pass a folder "
+        raise ValueError(f"{source!r} {why_no_images(source, len(malformed))}; pass a folder "
                          "of images named in UTKFace's scheme "
                          "([age]_[gender]_[race]_[datetime].jpg) or a CSV label table")
     return frame, f"{source} ({kind})", None
-
-
-def _why_no_images(source: str, n_malformed: int) -> str:
-    """Why a folder or table gave no labelled image, as the rest of a sentence."""
-    if not os.path.isdir(source):
-        return "lists no images"
-    if n_malformed:
-        return (f"has no labelled images: none of its {n_malformed} file name(s) is in "
-                "UTKFace's scheme (listed above)")
-    with os.scandir(source) as entries:
-        names = [e for e in entries if not e.name.startswith(".")]
-    if not names:
-        return "is an empty folder"
-    folders = sum(e.is_dir() for e in names)
-    if folders:
-        return (f"holds no image files (its {folders} subfolder(s) are not searched: pass "
-                "the folder that holds the images)")
-    return "holds no image files"
 
 
 def _check_network(name: str | None) -> None:
@@ -161,7 +105,7 @@ def _check_network(name: str | None) -> None:
 
 
 def _estimator_for(target: str, args):
-    cls = target_estimators()[target]
+    cls = TARGETS[target][0]()
     params = {"verbose": 0 if args.quiet else 1, "random_state": args.random_state}
     if args.epochs is not None:
         params["max_epochs"] = args.epochs
@@ -170,13 +114,10 @@ def _estimator_for(target: str, args):
     return cls(**params)
 
 
-_MODEL_SUFFIXES = {".joblib": "joblib", ".safetensors": "safetensors"}
-
-
 def _model_format(args: argparse.Namespace) -> str:
     """``--format``, or the one the output's suffix names (joblib unless .safetensors)."""
     suffix = os.path.splitext(args.output)[1].lower()
-    implied = _MODEL_SUFFIXES.get(suffix)
+    implied = MODEL_SUFFIXES.get(suffix)
     if args.format is None:
         return implied or "joblib"
     if implied is not None and implied != args.format:
@@ -215,6 +156,7 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
     from sklearn.pipeline import make_pipeline
 
     from . import ImageLoader
+    from ._labels import CODED_TASKS, TASKS
     from ._outputs import atomic_file, check_file_output, folders_of
     from ._utils import import_optional
 
@@ -236,16 +178,15 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
             check_file_output(args.output, overwrite=args.force, **protect)
         if args.limit:
             frame = frame.sample(n=min(args.limit, len(frame)), random_state=0)
-        target = args.target
-        columns = ["age", "gender", "race"] if target == "all" else [
-            "age" if target == "age_bins" else target]
+        target, column = args.target, TARGETS[args.target][1]
+        columns = list(TASKS) if column is None else [column]
         missing = [c for c in columns if c not in frame or frame[c].isna().any()]
         if missing:
             raise ValueError(f"{described}: no complete {missing} labels to train on")
-        y = frame[columns] if target == "all" else frame[columns[0]]
-        if target == "all":
-            y = y.astype({"gender": "int64", "race": "int64"})
-        elif target in ("gender", "race"):
+        y = frame[columns] if column is None else frame[column]
+        if column is None:
+            y = y.astype(dict.fromkeys(CODED_TASKS, "int64"))
+        elif column in CODED_TASKS:
             y = y.astype("int64")
         loader = ImageLoader(size=args.size, lazy=args.stream)
         pipe = make_pipeline(loader, _estimator_for(target, args))
@@ -262,8 +203,6 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
         # atomic, and without --force never replacing a file that appeared meanwhile
         with atomic_file(args.output, overwrite=args.force, **protect) as partial:
             if fmt == "safetensors":
-                from ._safe_io import save_model
-
                 save_model(pipe, partial)
             else:
                 joblib.dump(pipe, partial)
@@ -273,92 +212,6 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     return EXIT_OK
-
-
-_MODEL_HINT = ("pass a model file: a .safetensors file written by skface.save_model, or a "
-               "joblib file written by `skface train` (joblib files run code when loaded: "
-               "use only ones you trust)")
-_MODEL_HELP = ("model file: .safetensors (skface.save_model; runs no code when loaded) or "
-               "joblib (`skface train`; runs code when loaded, so only files you trust); "
-               f"exit code {EXIT_ERROR} if it is not a readable model")
-
-
-def _is_safetensors(path: str, f) -> bool:
-    """By suffix, or by content: an 8-byte little-endian header length, then '{'."""
-    if path.lower().endswith(".safetensors"):
-        return True
-    size = os.fstat(f.fileno()).st_size
-    head = f.read(9)
-    f.seek(0)
-    return (len(head) == 9 and head[8:9] == b"{"
-            and 2 <= int.from_bytes(head[:8], "little") <= size - 8)
-
-
-def load_model_file(path: str | os.PathLike):
-    """The model in ``path``: a safetensors model file or a joblib file.
-
-    A safetensors file (by its ``.safetensors`` suffix or its content) is read with
-    :func:`skface.load_model`, which runs no code from the file; anything else with
-    ``joblib.load``, which does.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The model file.
-
-    Returns
-    -------
-    model : estimator or Pipeline
-
-    Raises
-    ------
-    ModelFileError
-        If ``path`` is missing, not a regular file, empty, not a model file, or a
-        joblib file holding something other than a fitted model; the message names the
-        file and says what to pass instead. The command line exits with code 3.
-    """
-    from sklearn.base import BaseEstimator
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
-
-    from ._files import FileRefused, open_regular
-    from .exceptions import ModelFileError
-
-    path = os.fspath(path)
-    try:  # a named pipe or a device would block or never end: refused, called what it is
-        f = open_regular(path, advice=_MODEL_HINT)
-    except FileRefused as exc:
-        if exc.missing:
-            raise ModelFileError(f"model file {path!r} does not exist; {_MODEL_HINT}",
-                                 path=path) from None
-        raise ModelFileError(f"model file {path!r}: {exc}", path=path) from None
-    with f:
-        if _is_safetensors(path, f):
-            from ._safe_io import load_model
-
-            f.close()
-            return load_model(path)
-        import joblib
-
-        try:
-            model = joblib.load(f)  # the file checked, not whatever the path names now
-        except Exception as exc:  # pickle raises anything at all on a file that is not one
-            reason = f"{type(exc).__name__}: {exc}"
-            raise ModelFileError(
-                f"{path!r} is not a model file: neither a safetensors file written by "
-                f"skface.save_model nor a joblib file ({reason[:200]}); {_MODEL_HINT}",
-                path=path) from None
-    if not (isinstance(model, BaseEstimator) and hasattr(model, "predict")):
-        raise ModelFileError(
-            f"{path!r} holds a {type(model).__module__}.{type(model).__name__}, not a "
-            f"model that predicts; {_MODEL_HINT}", path=path)
-    try:
-        check_is_fitted(model)
-    except NotFittedError:
-        raise ModelFileError(
-            f"{path!r} holds a {type(model).__name__} that was never fitted; pass a "
-            "trained model, as `skface train` writes", path=path) from None
-    return model
 
 
 def _check_takes_paths(model, path: str) -> None:
@@ -372,38 +225,6 @@ def _check_takes_paths(model, path: str) -> None:
             f"{path!r} holds a {type(model).__name__}, which predicts from arrays, not "
             "from image files; pass a Pipeline that starts from image paths, as `skface "
             "train` writes (make_pipeline(ImageLoader(...), estimator))", path=path)
-
-
-def _plan_drawing(paths: list[str], draw: str | None, force: bool, protect: dict) -> list:
-    """Where each input's annotated copy goes; refuses unsafe targets before any work."""
-    from ._outputs import OutputRefusedError, check_file_output
-
-    targets = []
-    if draw:
-        real = os.path.realpath(draw)
-        for path in paths:
-            if os.path.realpath(os.path.dirname(os.path.abspath(path))) == real:
-                raise OutputRefusedError(
-                    f"--draw {draw!r} is the folder of {path!r}; choose another folder "
-                    "(nothing is written next to the inputs)")
-    seen: dict[str, str] = {}
-    for path in paths:
-        video = path.lower().endswith(VIDEO_SUFFIXES)
-        if not draw:
-            if video:
-                raise ValueError(f"{path!r} is a video: pass --draw FOLDER for the annotated "
-                                 "copy (the table lists the faces of every frame)")
-            targets.append(None)
-            continue
-        name = os.path.basename(path)
-        target = os.path.join(draw, name if video else os.path.splitext(name)[0] + ".png")
-        if target in seen:
-            raise ValueError(f"{seen[target]!r} and {path!r} would both be drawn to "
-                             f"{target!r}; rename one of them or draw them separately")
-        seen[target] = path
-        check_file_output(target, overwrite=force, **protect)
-        targets.append(target)
-    return targets
 
 
 def _progress(command: str, what: str):
@@ -437,42 +258,11 @@ def _decode_with_progress(loader, paths: list[str], command: str) -> None:
          f"{time.perf_counter() - start:.0f} s")
 
 
-def _draw_rows(table, paths: list[str], targets: list, tasks, force: bool) -> None:
-    """Write each photo with its faces' boxes and named predictions drawn on it."""
-    from PIL import Image
-
-    from ._analyze import face_label
-    from ._draw import draw_predictions
-    from ._image_files import DecodeFailure
-    from ._imaging import read_rgb
-    from ._outputs import atomic_file
-
-    for path, target in zip(paths, targets, strict=True):
-        rows = table[(table["file"] == path) & (table["status"] == "ok")]
-        try:
-            rgb = read_rgb(path)
-        except DecodeFailure:  # its row says why; there is nothing to draw on
-            continue
-        boxes = rows[["x", "y", "w", "h"]].to_numpy(dtype="int64")
-        labels = [face_label(row, tasks) for _, row in rows.iterrows()]
-        with atomic_file(target, overwrite=force, clean=False) as partial:
-            Image.fromarray(draw_predictions(rgb, boxes, labels)).save(partial, format="PNG")
-
-
-def _make_draw_folder(draw: str) -> None:
-    """Create the ``--draw`` folder and its parents, and clear leftovers of killed runs
-    there: once, before any input (image or video) is drawn into it."""
-    from ._leftovers import clean_leftovers
-
-    os.makedirs(draw, exist_ok=True)
-    clean_leftovers(draw)  # once, not once per file
-
-
 def _predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from ._analyze import analyze, default_cropper, image_files, resolve_predictor
-    from ._draw import annotate_video
+    from ._draw import annotate_video, draw_rows, make_draw_folder, plan_drawing
     from ._outputs import atomic_file, check_file_output
     from ._spreadsheet import spreadsheet_safe
 
@@ -497,21 +287,21 @@ def _predict(args: argparse.Namespace) -> int:
             _say(f"skface predict: {len(others)} entries of {folder!r} are not image files "
                  f"and were not read: {shown}{more}")
     detect = bool(args.detect or args.draw)
-    targets = _plan_drawing(paths, args.draw, args.force, protect) if detect else None
+    targets = plan_drawing(paths, args.draw, args.force, protect) if detect else None
     model = load_model_file(args.model)
     _check_takes_paths(model, args.model)
     tasks = resolve_predictor(model)[0].task_.tasks
     images = [p for p in paths if not p.lower().endswith(VIDEO_SUFFIXES)]
     tables = []
     if args.draw:  # made (with its parents) for images and videos alike, once
-        _make_draw_folder(args.draw)
+        make_draw_folder(args.draw)
     if images:
         table = analyze(images, model, detect=detect, codes=args.codes, on_error=args.on_error,
                         cropper=default_cropper(model, args.detector) if detect else None,
                         progress=_progress("predict", "images"))
         if args.draw:
             drawn = [(p, t) for p, t in zip(paths, targets, strict=True) if p in set(images)]
-            _draw_rows(table, [p for p, _ in drawn], [t for _, t in drawn], tasks, args.force)
+            draw_rows(table, [p for p, _ in drawn], [t for _, t in drawn], tasks, args.force)
         if not detect:  # whole images: the box is the image, not worth a column
             table = table.drop(columns=["face", "x", "y", "w", "h"])
         tables.append(table.rename(columns={"file": "path"}))
@@ -592,189 +382,8 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_DETECTORS = ("haar", "yunet")  # FaceCropper's detector names
-_DETECTOR_HELP = ("face detector: haar (OpenCV's Haar cascade, skface[detect]; the default) "
-                  "or yunet (YuNet, skface[detect-dnn]: finds more faces, fewer false ones)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="skface",
-        description="Age, gender and race prediction from face images, scikit-learn style.",
-        epilog=f"exit codes: {EXIT_OK} success, {EXIT_BAD_FILES} bad files found with --strict, "
-               f"{EXIT_USAGE} bad arguments, an existing output without --force or an output "
-               f"skface does not replace, {EXIT_ERROR} "
-               f"input could not be read, {EXIT_MISSING_DEPENDENCY} an optional dependency "
-               f"is missing, {EXIT_INTERRUPTED} interrupted (Ctrl-C).",
-    )
-    parser.add_argument("--version", action="version", version=f"skface {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    s = sub.add_parser(
-        "summarize",
-        aliases=["summarise"],
-        help="count images and labels in a folder, and list malformed or unreadable files",
-        description=(
-            "Summarise a folder of face images named in UTKFace's scheme "
-            "([age]_[gender]_[race]_[datetime].jpg...) or a CSV label table: counts, label "
-            "distributions, malformed file names and unreadable images. Nothing in the "
-            "folder is written. Without SOURCE, summarises freshly generated synthetic images."
-        ),
-    )
-    s.add_argument("source", nargs="?", metavar="SOURCE",
-                   help="image folder or CSV label table (default: synthetic images)")
-    s.add_argument("--json", action="store_true", help="print the summary as JSON")
-    s.add_argument("--no-check", action="store_true",
-                   help="do not decode the images (faster; unreadable files are not found)")
-    s.add_argument("--strict", action="store_true",
-                   help=f"exit with code {EXIT_BAD_FILES} if any file is malformed or unreadable")
-    s.add_argument("--n-jobs", type=_N_JOBS, default=None,
-                   help="decoding threads, or -1 for every CPU (default: every CPU)")
-    s.add_argument("--synthetic", type=_COUNT, default=500, metavar="N",
-                   help="number of synthetic images when no SOURCE is given (default: 500)")
-    s.add_argument("-q", "--quiet", action="store_true",
-                   help="no progress display (shown only on a terminal anyway)")
-    s.set_defaults(func=_summarize)
-
-    t = sub.add_parser(
-        "train",
-        help="train a model on a folder or label table and save it (joblib or safetensors)",
-        description=(
-            "Train ImageLoader + an estimator on a folder of images named in UTKFace's scheme "
-            "or a CSV label table (path plus age/gender/race columns), and write the fitted "
-            "Pipeline with joblib, or with skface.save_model for a *.safetensors file or "
-            "--format safetensors (a file that runs no code when loaded). Without SOURCE, "
-            "trains on synthetic images so it runs anywhere. The model file is written "
-            "atomically, and an existing one is replaced only with --force."
-        ),
-    )
-    t.add_argument("source", nargs="?", metavar="SOURCE",
-                   help="image folder or CSV label table (default: synthetic images)")
-    t.add_argument("--target", choices=_TARGETS, default="gender",
-                   help="what to predict (default: gender); 'all' trains the multi-task model")
-    t.add_argument("-o", "--output", default="skface-model.joblib",
-                   help="model file to write (default: skface-model.joblib)")
-    t.add_argument("--force", action="store_true", help="replace an existing model file")
-    t.add_argument("--format", choices=("joblib", "safetensors"), default=None,
-                   help="model file format (default: safetensors for a *.safetensors "
-                        "output, joblib otherwise); safetensors files run no code when "
-                        "loaded, joblib files hold any Pipeline")
-    t.add_argument("--size", type=_integer(MIN_IMAGE_SIZE, MAX_IMAGE_SIDE,
-                                           why="the sides the networks take"),
-                   default=48,
-                   help=f"image side in pixels, from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIDE} "
-                        "(default: 48)")
-    t.add_argument("--epochs", type=_COUNT, default=None,
-                   help="maximum epochs, at least 1 (default: the estimator's)")
-    t.add_argument("--network", default=None, help="network name from skface.nets.list_models()")
-    t.add_argument("--stream", action="store_true",
-                   help="decode images batch by batch while training instead of loading "
-                        "them all first (for folders larger than memory)")
-    t.add_argument("--limit", type=_COUNT, default=None, metavar="N",
-                   help="train on a random N images only")
-    t.add_argument("--random-state", type=_integer(0, 2**32 - 1), default=0,
-                   help="seed of the training's random numbers (default: 0)")
-    t.add_argument("--synthetic", type=_COUNT, default=1000, metavar="N",
-                   help="number of synthetic images when no SOURCE is given (default: 1000)")
-    t.add_argument("-q", "--quiet", action="store_true", help="no per-epoch progress")
-    t.set_defaults(func=_train)
-
-    p = sub.add_parser(
-        "predict",
-        help="predict with a saved model; prints a CSV table",
-        description="Load a model (a .safetensors file written by skface.save_model, or a "
-                    "joblib file written by `skface train` or joblib.dump) and predict for "
-                    "image files or a folder of them. safetensors model files run no code "
-                    "when loaded; joblib files do: load only joblib files you trust. Exit "
-                    f"code {EXIT_ERROR} if MODEL is not a readable model file.",
-    )
-    p.add_argument("model", help=_MODEL_HELP)
-    p.add_argument("paths", nargs="+", help="image files, or one folder")
-    p.add_argument("-o", "--output", default=None, help="write the table to this CSV file")
-    p.add_argument("--force", action="store_true", help="replace an existing output file")
-    p.add_argument("--detect", action="store_true",
-                   help="the images are ordinary photos: find the faces first (see "
-                        "--detector) and list one row per face with its box")
-    p.add_argument("--draw", metavar="FOLDER", default=None,
-                   help="with detection: write a copy of each photo (PNG) or video with the "
-                        "boxes and predictions drawn on it into FOLDER")
-    p.add_argument("--detector", choices=_DETECTORS, default="haar",
-                   help=_DETECTOR_HELP)
-    p.add_argument("--codes", action="store_true",
-                   help="labels as the model was trained on them (UTKFace's codes, e.g. "
-                        "gender 1) instead of their names (female)")
-    p.add_argument("--on-error", choices=("row", "fail"), default="row",
-                   help="row (default): an unreadable image or a photo without a face gets "
-                        "a row whose status says so, and the others are predicted; fail: "
-                        f"stop with exit code {EXIT_ERROR} naming them, before predicting")
-    p.set_defaults(func=_predict)
-
-    e = sub.add_parser(
-        "evaluate",
-        help="evaluate a saved model on labelled images; write metrics, tables and plots",
-        description="Evaluate a model written by `skface train` on a folder of images named "
-                    "in UTKFace's scheme or a CSV label table, and write a report folder: "
-                    "metrics.json, predictions.csv, per-group metrics (by gender, race and "
-                    "age group, next to the overall figure) and figures (confusion "
-                    "matrices, predicted vs true age, learning curves). MODEL is a "
-                    ".safetensors file (skface.save_model; runs no code when loaded) or a "
-                    "joblib file (runs code when loaded: only files you trust). Exit code "
-                    f"{EXIT_ERROR} if MODEL is not a readable model file.",
-    )
-    e.add_argument("model", help=_MODEL_HELP)
-    e.add_argument("data", metavar="DATA", help="image folder or CSV label table")
-    e.add_argument("-o", "--output", default="skface-evaluation",
-                   help="report folder to write (default: skface-evaluation)")
-    e.add_argument("--force", action="store_true",
-                   help="replace an earlier report folder that skface wrote (never a "
-                        "folder holding anything else)")
-    e.add_argument("--no-plots", action="store_true",
-                   help="tables only (figures need matplotlib: skface[plot])")
-    e.add_argument("--limit", type=_COUNT, default=None, metavar="N",
-                   help="evaluate on a random N images only")
-    e.set_defaults(func=_evaluate, synthetic=0, size=0)
-
-    d = sub.add_parser(
-        "eda",
-        help="figures and an HTML page about a labelled image folder",
-        description="Look at a folder of images named in UTKFace's scheme or a CSV label "
-                    "table: age histogram, gender and race counts, age by gender and race, "
-                    "a sample grid, and the malformed or unreadable files, written as PNGs "
-                    "plus one self-contained HTML page (index.html). Nothing in the data "
-                    "folder is written. Needs matplotlib (skface[plot]).",
-    )
-    d.add_argument("source", metavar="DATA", help="image folder or CSV label table")
-    d.add_argument("-o", "--output", default="skface-eda",
-                   help="folder to write (default: skface-eda)")
-    d.add_argument("--force", action="store_true",
-                   help="replace an earlier folder that skface wrote (never a folder "
-                        "holding anything else)")
-    d.add_argument("--no-check", action="store_true",
-                   help="do not decode every image (faster; unreadable files are not found)")
-    d.add_argument("--n-jobs", type=_N_JOBS, default=None,
-                   help="decoding threads, or -1 for every CPU (default: every CPU)")
-    d.add_argument("-q", "--quiet", action="store_true", help="no progress display")
-    d.set_defaults(func=_eda)
-
-    m = sub.add_parser(
-        "demo",
-        help="serve a web demo of a saved model: upload a photo, see faces and predictions",
-        description="Serve a Gradio web page for a model written by `skface train`: upload a "
-                    "photo, faces are found with OpenCV's Haar cascade and the predictions "
-                    "drawn on them. Needs skface[demo] and skface[detect]. Serves on "
-                    "127.0.0.1 (this machine only) unless --host says otherwise; Ctrl-C stops "
-                    "it. MODEL is a .safetensors file (skface.save_model; runs no code when "
-                    "loaded) or a joblib file (runs code when loaded: only files you trust). "
-                    f"Exit code {EXIT_ERROR} if MODEL is not a readable model file.",
-    )
-    m.add_argument("model", help=_MODEL_HELP)
-    m.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default: 127.0.0.1; 0.0.0.0 exposes it)")
-    m.add_argument("--port", type=_integer(1, 65535), default=None,
-                   help="port (default: Gradio's, 7860 or the next free one)")
-    m.add_argument("--browser", action="store_true", help="open the page in a web browser")
-    m.add_argument("--detector", choices=_DETECTORS, default="haar", help=_DETECTOR_HELP)
-    m.set_defaults(func=_demo)
-    return parser
+_COMMANDS = {"summarize": _summarize, "train": _train, "predict": _predict,
+             "evaluate": _evaluate, "eda": _eda, "demo": _demo}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -785,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return args.func(args)
+        return _COMMANDS[args.run](args)
     except _UsageError as exc:  # a bad argument found after parsing
         _say(f"skface {args.command}: error: {exc}")
         return EXIT_USAGE

@@ -141,7 +141,7 @@ def serve(model_path: str | os.PathLike, *, host: str = "127.0.0.1", port: int |
           open_browser: bool = False, detector: str = "haar") -> None:
     """Load a model file (safetensors or joblib) and serve its demo until interrupted;
     faces are found with ``detector`` (a FaceCropper detector name)."""
-    from ._cli import load_model_file
+    from ._safe_io import load_model_file
 
     model = load_model_file(model_path)
     cropper = None

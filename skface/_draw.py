@@ -19,7 +19,8 @@ from ._analyze import crop_labeller
 from ._face_cropper import FaceCropper
 from ._face_detectors import import_cv2
 from ._files import FileRefused, check_regular
-from ._outputs import atomic_file, check_file_output
+from ._outputs import OutputRefusedError, atomic_file, check_file_output
+from ._utils import VIDEO_SUFFIXES
 
 __all__ = ["annotate_image", "annotate_video", "draw_predictions"]
 
@@ -503,3 +504,63 @@ def annotate_video(
         capture.release()
     frame = pd.DataFrame(rows, columns=["frame", "x", "y", "w", "h", "label"])
     return frame.astype({c: "int64" for c in ("frame", "x", "y", "w", "h")})
+
+
+# ------------------------------------------------------------- the command line's --draw
+
+
+def plan_drawing(paths: list[str], draw: str | None, force: bool, protect: dict) -> list:
+    """Where each input's annotated copy goes; refuses unsafe targets before any work."""
+    targets = []
+    if draw:
+        real = os.path.realpath(draw)
+        for path in paths:
+            if os.path.realpath(os.path.dirname(os.path.abspath(path))) == real:
+                raise OutputRefusedError(
+                    f"--draw {draw!r} is the folder of {path!r}; choose another folder "
+                    "(nothing is written next to the inputs)")
+    seen: dict[str, str] = {}
+    for path in paths:
+        video = path.lower().endswith(VIDEO_SUFFIXES)
+        if not draw:
+            if video:
+                raise ValueError(f"{path!r} is a video: pass --draw FOLDER for the annotated "
+                                 "copy (the table lists the faces of every frame)")
+            targets.append(None)
+            continue
+        name = os.path.basename(path)
+        target = os.path.join(draw, name if video else os.path.splitext(name)[0] + ".png")
+        if target in seen:
+            raise ValueError(f"{seen[target]!r} and {path!r} would both be drawn to "
+                             f"{target!r}; rename one of them or draw them separately")
+        seen[target] = path
+        check_file_output(target, overwrite=force, **protect)
+        targets.append(target)
+    return targets
+
+
+def draw_rows(table, paths: list[str], targets: list, tasks, force: bool) -> None:
+    """Write each photo with its faces' boxes and named predictions drawn on it."""
+    from ._analyze import face_label
+    from ._image_files import DecodeFailure
+    from ._imaging import read_rgb
+
+    for path, target in zip(paths, targets, strict=True):
+        rows = table[(table["file"] == path) & (table["status"] == "ok")]
+        try:
+            rgb = read_rgb(path)
+        except DecodeFailure:  # its row says why; there is nothing to draw on
+            continue
+        boxes = rows[["x", "y", "w", "h"]].to_numpy(dtype="int64")
+        labels = [face_label(row, tasks) for _, row in rows.iterrows()]
+        with atomic_file(target, overwrite=force, clean=False) as partial:
+            Image.fromarray(draw_predictions(rgb, boxes, labels)).save(partial, format="PNG")
+
+
+def make_draw_folder(draw: str) -> None:
+    """Create the ``--draw`` folder and its parents, and clear leftovers of killed runs
+    there: once, before any input (image or video) is drawn into it."""
+    from ._leftovers import clean_leftovers
+
+    os.makedirs(draw, exist_ok=True)
+    clean_leftovers(draw)  # once, not once per file

@@ -18,7 +18,8 @@ from PIL import Image
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._face_detectors import DETECTORS, crop_square, haar_boxes, import_backend, yunet_boxes
+from ._choices import DETECTORS
+from ._face_detectors import crop_square, haar_boxes, import_backend, yunet_boxes
 from ._image_batches import format_failures
 from ._image_loader import ImageArrayOutput, check_paths
 from ._imaging import DecodeFailure, draft_factor, pre_reduce, read_rgb

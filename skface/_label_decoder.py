@@ -8,14 +8,14 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import StrOptions
 
 from ._image_loader import check_paths
-from ._labels import GENDER_NAMES, RACE_NAMES
+from ._labels import GENDER_NAMES, RACE_NAMES, TASKS
 from ._registry import safe_class
 from .datasets._utkface import format_malformed, parse_utkface_names
 from .exceptions import MalformedFileNameError
 
 __all__ = ["UTKFaceLabelDecoder"]
 
-_ALL = ("age", "gender", "race")
+_ALL = TASKS
 
 
 @safe_class("step", params=("columns", "labels"))

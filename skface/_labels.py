@@ -16,6 +16,11 @@ import pandas as pd
 
 from .exceptions import LabelError
 
+TASKS: tuple[str, ...] = ("age", "gender", "race")
+"""What skface predicts, in this order: the label columns of every loader and the tasks
+of the multi-task estimator. Age is in years; the others are codes."""
+CODED_TASKS: tuple[str, ...] = TASKS[1:]
+"""The tasks whose labels are codes with names (:data:`GENDER_NAMES`, :data:`RACE_NAMES`)."""
 GENDER_NAMES: tuple[str, ...] = ("male", "female")
 RACE_NAMES: tuple[str, ...] = ("White", "Black", "Asian", "Indian", "Others")
 MAX_AGE: int = 116

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._labels import CODED_TASKS
 from ._outputs import atomic_folder, check_folder_output, folders_of
 from ._spreadsheet import spreadsheet_safe
 from ._utils import import_optional, printable
@@ -381,7 +382,7 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
 
         if "age" in shown:
             add("age_histogram.png", "Age", on_axes(P.plot_age_histogram, shown))
-        for column in ("gender", "race"):
+        for column in CODED_TASKS:
             if column in shown:
                 add(f"{column}_counts.png", f"Images per {column}",
                     on_axes(P.plot_counts, shown, column))
@@ -410,7 +411,7 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
             a = dist["age"]
             rows.append(("age", f"mean {a['mean']:.1f}, median {format_age(a['median'])}, "
                                 f"{format_age(a['min'])} to {format_age(a['max'])}"))
-        for column in ("gender", "race"):
+        for column in CODED_TASKS:
             if column in dist:
                 rows.append((column, ", ".join(f"{k} {v:,}" for k, v in dist[column].items())))
         if data["image_kinds"]:

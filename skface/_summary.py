@@ -15,6 +15,7 @@ import pandas as pd
 
 from ._age_bins import AgeBinEncoder
 from ._files import FileRefused, check_regular, open_regular
+from ._labels import CODED_TASKS
 from ._metrics import age_summary, format_age
 from ._utils import VIDEO_SUFFIXES, printable
 from .datasets import check_images, load_csv, load_utkface
@@ -85,7 +86,7 @@ class FolderSummary:
             lines += ["", f"age (years): mean {a['mean']:.1f}, median {format_age(a['median'])}, "
                       f"min {format_age(a['min'])}, max {format_age(a['max'])}"]
             lines += _bars(a["by_decade"], n)
-        for key in ("gender", "race"):
+        for key in CODED_TASKS:
             if key in dist:
                 lines += ["", f"{key}:", *_bars(dist[key], n)]
         if self.malformed:
@@ -134,6 +135,24 @@ def _bars(counts: dict, total: int, width: int = 30) -> list[str]:
         bar = "#" * round(width * count / top) if top else ""
         out.append(f"  {printable(name):<14}{count:>8,}  {share:6.1%}  {bar}")
     return out
+
+
+def why_no_images(source: str, n_malformed: int) -> str:
+    """Why a folder or table gave no labelled image, as the rest of a sentence."""
+    if not os.path.isdir(source):
+        return "lists no images"
+    if n_malformed:
+        return (f"has no labelled images: none of its {n_malformed} file name(s) is in "
+                "UTKFace's scheme (listed above)")
+    with os.scandir(source) as entries:
+        names = [e for e in entries if not e.name.startswith(".")]
+    if not names:
+        return "is an empty folder"
+    folders = sum(e.is_dir() for e in names)
+    if folders:
+        return (f"holds no image files (its {folders} subfolder(s) are not searched: pass "
+                "the folder that holds the images)")
+    return "holds no image files"
 
 
 def load_labels(source: str | os.PathLike) -> tuple[pd.DataFrame, list[tuple[str, str]], str]:

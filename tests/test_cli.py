@@ -112,7 +112,7 @@ def test_every_network_takes_the_smallest_image_size():
     import torch
 
     from skface import nets
-    from skface._cli import MIN_IMAGE_SIZE
+    from skface._utils import MIN_IMAGE_SIZE
 
     side = MIN_IMAGE_SIZE
     for name in nets.list_models():

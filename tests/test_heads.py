@@ -412,7 +412,7 @@ def test_evaluate_model_refuses_what_is_not_a_skface_estimator(labelled, tmp_pat
 # --------------------------------------------------------------------------- surfaces
 
 SURFACES = ("_onnx.py", "_reports.py", "_cli.py", "plots.py", "_safe_io.py", "_demo.py",
-            "_draw.py")
+            "_draw.py", "_model_description.py", "_model_checks.py", "_cli_parser.py")
 
 
 def _estimator_class_names() -> set[str]:
@@ -461,9 +461,8 @@ def test_no_surface_dispatches_on_an_estimators_class_name(filename):
     assert not problems, f"{filename}: " + "; ".join(problems)
 
 
-def test_each_command_line_target_trains_a_public_estimator():
-    from skface._cli import target_estimators
+def test_each_command_line_target_trains_a_skface_estimator():
+    from skface._cli_parser import TARGETS
 
-    for target, cls in target_estimators().items():
-        assert getattr(skface, cls.__name__) is cls, target
-        assert issubclass(cls, skface._engine.FaceNetBase), target
+    for target, (estimator, _) in TARGETS.items():
+        assert issubclass(estimator(), skface._engine.FaceNetBase), target

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import skface
@@ -191,3 +192,212 @@ def test_each_allowed_crossing_names_real_modules_and_a_reason():
         importer, module, name = entry
         assert importer in MODULES and module in MODULES and _is_private(name)
         assert reason and "\n" not in reason
+
+
+# --------------------------------------------------------------------------- layers
+
+# Every module of skface by layer, 0 at the bottom: a module imports (at any depth, inside
+# functions too) only from its own layer or below, and no import circle joins modules of
+# any layer. A new module must be placed here. Names are relative to skface ("" is the
+# package itself: its public names are imported on first use, and importing one counts as
+# importing the module that defines it). PLANNED names modules about to be written (take
+# each out once it exists).
+LAYERS: dict[int, tuple[str, ...]] = {
+    # registries, helpers and conventions: the class table, files, label names, choices
+    0: ("", "_version", "exceptions", "_registry", "_utils", "_files", "_labels",
+        "_choices", "_leftovers", "_outputs"),
+    # reading image files, and the datasets (which check images by decoding them)
+    1: ("_image_files", "_imaging", "_image_batches", "_lazy_images", "datasets",
+        "datasets._base", "datasets._check", "datasets._fairface", "datasets._imdb_wiki",
+        "datasets._mat_guard", "datasets._synthetic", "datasets._table", "datasets._utkface"),
+    # transformers
+    2: ("_image_loader", "_label_decoder", "_age_bins", "_face_cropper", "_face_detectors"),
+    # networks, their heads and losses (plain torch)
+    3: ("nets", "nets._api", "nets._common", "nets.basic", "nets.bn_cnn", "nets.efficientnet",
+        "nets.heads", "nets.levi_hassner", "nets.resnet", "nets.skfacenet", "nets.vgg",
+        "nets.losses"),
+    # the engine, the targets and the estimators
+    4: ("_engine", "_engine._arrays", "_engine._base", "_engine._batches", "_engine._ema",
+        "_engine._log", "_engine._module", "_engine._schedule", "_engine._stopping",
+        "_engine._task", "_targets", "_classifiers", "_age_estimators",
+        "_multitask", "_accelerate"),
+    # surfaces: model files, command line, demo, reports, metrics, plots, ONNX
+    5: ("__main__", "_cli", "_cli_parser", "_demo", "_draw", "_reports", "_summary",
+        "_analyze", "plots", "_safe_io", "_model_checks", "_model_description", "_onnx",
+        "_scoring", "_metrics", "_spreadsheet"),
+}
+PLANNED: set[str] = set()
+
+# (importing module, imported module) -> why it is allowed for now. The list may only
+# shrink: an entry that no longer occurs fails the test.
+ALLOWED_UPWARD_IMPORTS: dict[tuple[str, str], str] = {}
+
+
+def _full(name: str) -> str:
+    return "skface" + (f".{name}" if name and name != "__init__" else "")
+
+
+def _lazy_names(package: Path) -> dict[str, str]:
+    """Public name -> the module that defines it, read from the package's ``__init__``:
+    its dicts of names to relative module paths (the names it imports on first use)."""
+    tree = ast.parse((package / "__init__.py").read_text(encoding="utf-8"))
+    lazy = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict) and node.keys and all(
+                isinstance(k, ast.Constant) and isinstance(v, ast.Constant)
+                and isinstance(v.value, str) and v.value.startswith(".")
+                for k, v in zip(node.keys, node.values, strict=True)):
+            lazy.update({k.value: "skface" + v.value for k, v in
+                         zip(node.keys, node.values, strict=True)})
+    return lazy
+
+
+def _import_edges(path: Path, lazy: dict[str, str]) -> dict[str, int]:
+    """The skface modules a file imports, at any depth, each with its first line. Importing
+    ``a.b.c`` imports the packages ``a.b`` above it too (unless the file is inside them);
+    a public name of the package (``from skface import X``, ``skface.X``) counts as the
+    module that defines it."""
+    importer = _module_name(path)
+    edges: dict[str, int] = {}
+
+    def add(module: str, line: int) -> None:
+        parts = module.split(".")
+        for i in range(2, len(parts) + 1):
+            name = ".".join(parts[:i])
+            if name in MODULES and name != importer and not importer.startswith(name + "."):
+                edges.setdefault(name, line)
+
+    package_names = set()  # local names bound to the package itself
+    for module, alias, is_from, line in _imports(path):
+        if module != "skface" and not module.startswith("skface."):
+            continue
+        if not is_from:
+            add(module, line)
+            if alias.asname is None:
+                package_names.add("skface")
+            continue
+        full = f"{module}.{alias.name}"
+        if full in MODULES:
+            add(full, line)
+        elif module == "skface" and alias.name in lazy:
+            add(lazy[alias.name], line)
+        else:
+            add(module, line)
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id in package_names and node.attr in lazy):
+            add(lazy[node.attr], node.lineno)
+    return edges
+
+
+def _import_graph() -> dict[str, dict[str, int]]:
+    lazy = _lazy_names(PACKAGE)
+    return {name: _import_edges(path, lazy) for name, path in MODULES.items()}
+
+
+def _circles(graph: dict[str, Iterable[str]]) -> list[list[str]]:
+    """The import circles of a graph: its strongly connected components of more than one
+    module, or of one module importing itself (Tarjan's algorithm, without recursion)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph.get(root, ()))))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1 or node in graph.get(node, ()):
+                    found.append(sorted(component))
+    return sorted(found)
+
+
+def _layer_of() -> dict[str, int]:
+    return {_full(name): layer for layer, names in LAYERS.items() for name in names}
+
+
+def test_every_module_has_a_layer_and_every_entry_is_a_module():
+    layer_of = _layer_of()
+    missing = sorted(set(MODULES) - set(layer_of))
+    assert not missing, ("modules without a layer (place them in LAYERS):\n"
+                         + "\n".join(missing))
+    names = [name for names in LAYERS.values() for name in names]
+    assert len(names) == len(set(names)), "a module is in two layers"
+    unknown = sorted(n for n in names if _full(n) not in MODULES and n not in PLANNED)
+    assert not unknown, f"LAYERS names modules that do not exist: {unknown}"
+
+
+def test_no_module_imports_from_a_higher_layer():
+    layer_of = _layer_of()
+    found = {}
+    for importer, edges in _import_graph().items():
+        for module, line in edges.items():
+            if layer_of.get(module, -1) > layer_of.get(importer, 99):
+                found[(importer, module)] = (
+                    f"{MODULES[importer].relative_to(PACKAGE.parent)}:{line} ({importer}, "
+                    f"layer {layer_of[importer]}) imports {module} (layer {layer_of[module]})")
+    new = sorted(set(found) - set(ALLOWED_UPWARD_IMPORTS))
+    assert not new, "imports from a higher layer:\n" + "\n".join(found[k] for k in new)
+    stale = sorted(set(ALLOWED_UPWARD_IMPORTS) - set(found))
+    assert not stale, f"allowed upward imports that no longer occur (remove them): {stale}"
+
+
+def test_no_import_circle_joins_skface_modules():
+    circles = _circles(_import_graph())
+    assert not circles, "import circles:\n" + "\n".join(" <-> ".join(c) for c in circles)
+
+
+def test_the_layer_scan_finds_circles_and_reads_public_names(tmp_path, monkeypatch):
+    """The scanner itself: a circle through an import inside a function, one through a
+    public name of the package, a package importing its own modules (no circle), and a
+    chain that is no circle."""
+    package = tmp_path / "skface"
+    (package / "sub").mkdir(parents=True)
+    files = {
+        "__init__": "from . import _a\n_LAZY = {'Thing': '._c', 'Other': '._e'}\n",
+        "_a": "from ._b import x\n",
+        "_b": "def f():\n    from . import _a\n",
+        "_c": "import skface\n\ndef g():\n    return skface.Other\n",
+        "_e": "from skface import Thing\n",
+        "_f": "from .sub._d import y\nfrom . import _a\n",
+        "sub/__init__": "from . import _d\nfrom ._d import y\n",
+        "sub/_d": "from .._a import x\ny = 1\n",
+    }
+    for name, text in files.items():
+        (package / f"{name}.py").write_text(text)
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", package)
+    monkeypatch.setattr(sys.modules[__name__], "MODULES",
+                        {_module_name(p): p for p in package.rglob("*.py")})
+    graph = _import_graph()
+    assert graph["skface._f"].keys() == {"skface.sub._d", "skface.sub", "skface._a"}
+    assert graph["skface.sub"].keys() == {"skface.sub._d"}
+    assert graph["skface._e"].keys() == {"skface._c"}
+    assert _circles(graph) == [["skface._a", "skface._b"], ["skface._c", "skface._e"]]
+    assert _circles({"a": ["b"], "b": ["c"], "c": []}) == []
+    assert _circles({"a": ["a"]}) == [["a"]]

@@ -293,16 +293,12 @@ def test_a_model_file_written_earlier_loads_and_predicts_the_same(name):
         np.testing.assert_allclose(outputs[key], expected[f"{name}:{key}"], rtol=1e-4, atol=1e-5)
 
 
-# Files written before classes had registered names named them by the module that
-# defined them; they keep loading, through the registry.
+# A class is named by its registered name only: a name made of the module that defines
+# it (as no released skface wrote) is refused, never looked up nor imported.
 
-@pytest.mark.parametrize(("criterion", "expected"), [
-    ("skface._estimators:SmoothedCrossEntropy", "SmoothedCrossEntropy"),
-    ("torch.nn.modules.loss:CrossEntropyLoss", "CrossEntropyLoss"),
-    ("torch.nn.modules.loss:NLLLoss", "NLLLoss"),
-])
-def test_an_old_file_naming_a_loss_by_its_module_keeps_loading(tmp_path, criterion, expected):
-    from skface.datasets import make_faces
+@pytest.mark.parametrize("criterion", ["skface._estimators:SmoothedCrossEntropy",
+                                       "torch.nn.modules.loss:CrossEntropyLoss"])
+def test_a_class_named_by_its_defining_module_is_refused(tmp_path, criterion):
     from skface.nets import get_model
 
     torch.manual_seed(0)
@@ -321,10 +317,9 @@ def test_an_old_file_naming_a_loss_by_its_module_keeps_loading(tmp_path, criteri
     st.save_file({f"0.module.net.{k}": v.contiguous() for k, v in net.state_dict().items()},
                  str(path), metadata={"format": "skface-model",
                                       "description": json.dumps(description)})
-    model = load_model(path)
-    assert model.criterion.__name__ == expected and model.criterion_.__class__.__name__ == expected
-    X = make_faces(3, size=16, random_state=0)[0]
-    assert set(model.predict(X)) <= {0, 1}
+    with pytest.raises(ModelFileError, match=f"unknown criterion class '{criterion}'") as info:
+        load_model(path)
+    assert info.value.field == "step 0 parameter criterion"
 
 
 # --------------------------------------------------------------------------- crafted files
@@ -741,7 +736,8 @@ def test_the_deployment_guide_lists_what_each_class_lets_a_file_set():
     import re
     from pathlib import Path
 
-    from skface._safe_io import _registry, model_params
+    from skface._model_checks import class_table
+    from skface._registry import model_params
 
     text = (Path(__file__).resolve().parents[1] / "docs/deployment.md").read_text()
     table = text.split("<!-- model-file-parameters -->", 1)[1].split("\n\n", 1)[0]
@@ -751,7 +747,7 @@ def test_the_deployment_guide_lists_what_each_class_lets_a_file_set():
         for name in re.findall(r"`(\w+)`", classes):
             documented[name] = tuple(p.replace("*", "") for p in re.findall(r"`([\w*]+)`",
                                                                              params))
-    steps = {name: cls for name, (role, cls) in _registry().items() if role == "step"}
+    steps = {name: cls for name, (role, cls) in class_table().items() if role == "step"}
     assert set(documented) == set(steps)
     for name, cls in steps.items():
         assert documented[name] == model_params(cls), name

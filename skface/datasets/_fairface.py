@@ -14,7 +14,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from .._labels import encode_gender
+from .._labels import TASKS, encode_gender
 from ..exceptions import LabelError
 from ._base import LABEL_COLUMNS, make_label_frame
 from ._table import TableRefused, read_table, refuse_duplicated_header
@@ -44,7 +44,7 @@ _RACE_TO_CODE = {
     "Middle Eastern": 4,
 }
 _AGE_ALIASES = {"more than 70": "70+"}
-_REQUIRED_COLUMNS = ("file", "age", "gender", "race")
+_REQUIRED_COLUMNS = ("file", *TASKS)
 
 
 def _lookup(values: pd.Series, table: dict[str, int], what: str, accepted: tuple[str, ...],

@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 
 from .._files import FileRefused, open_regular
-from .._labels import check_ages, encode_gender, encode_race
+from .._labels import TASKS, check_ages, encode_gender, encode_race
 from ..exceptions import LabelError
 from ._base import LABEL_COLUMNS, make_label_frame
 
 __all__ = ["from_dataframe", "load_csv"]
 
-_LABELS = ("age", "gender", "race")
+_LABELS = TASKS
 
 # What a label table may hold. Real ones are a few MB (IMDB-WIKI, the largest, has
 # 460,723 rows): a table past these limits is refused, naming the file and the limit,
