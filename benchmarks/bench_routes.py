@@ -46,10 +46,10 @@ import _report
 import skface
 from skface import FaceAttributes, ImageLoader, UTKFaceLabelDecoder
 from skface._face_cropper import crop_resized
+from skface._labels import TASKS
 from skface.exceptions import MalformedFileNameWarning
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "UTKFace"
-TASKS = ("age", "gender", "race")
 
 
 def image_paths(data: Path, n: int, tmp: Path) -> tuple[list[str], str]:
@@ -146,7 +146,7 @@ def main(argv=None) -> int:
         train = [p for p in every if p not in kept][:args.train]
         t0 = time.perf_counter()
         if args.model is not None:
-            from skface._cli import load_model_file
+            from skface._safe_io import load_model_file
 
             model, trained = load_model_file(args.model), f"model {args.model.name}"
         else:

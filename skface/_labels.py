@@ -25,8 +25,6 @@ GENDER_NAMES: tuple[str, ...] = ("male", "female")
 RACE_NAMES: tuple[str, ...] = ("White", "Black", "Asian", "Indian", "Others")
 MAX_AGE: int = 116
 """Oldest age accepted, in years (UTKFace's range is 0 to 116)."""
-TASKS: tuple[str, ...] = ("age", "gender", "race")
-"""The label columns skface predicts, in this order (a multi-task model's ``y``)."""
 
 _GENDER_ALIASES = {
     "male": 0, "m": 0, "man": 0, "men": 0, "boy": 0,

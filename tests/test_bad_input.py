@@ -1424,7 +1424,7 @@ def _model_by_load_model(path):
 
 
 def _model_by_cli_loader(path):
-    from skface._cli import load_model_file
+    from skface._safe_io import load_model_file
 
     load_model_file(path)
 
