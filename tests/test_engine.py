@@ -784,12 +784,11 @@ def test_equal_seeds_give_equal_fits_in_parallel_threads(images, genders):
 
 # ------------------------------------------------------------------------- pickles
 
-# Every name a model pickled before the engine became a package could reference, as
-# "skface._engine.<name>" (a pickle names classes by module and qualified name).
-ENGINE_PICKLE_NAMES = ("FaceModule", "FaceNetBase", "_SlotDropout", "_GeneratorSlot",
-                       "_BatchIterator", "_WarmupCosine", "_EarlyStopping", "_StopWhenAsked",
-                       "_WeightEMA", "SlotDropout", "GeneratorSlot", "BatchIterator",
-                       "WarmupCosine", "DeferredEarlyStopping", "StopWhenAsked", "WeightEMA")
+# Every engine name a pickled model can reference, as "skface._engine.<name>" (a pickle
+# names classes by module and qualified name).
+ENGINE_PICKLE_NAMES = ("FaceModule", "FaceNetBase", "SlotDropout", "GeneratorSlot",
+                       "BatchIterator", "WarmupCosine", "DeferredEarlyStopping",
+                       "StopWhenAsked", "WeightEMA", "EpochLog")
 
 
 def _fitted_with_every_engine_part(images, genders):

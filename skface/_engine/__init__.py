@@ -86,13 +86,11 @@ from ._stopping import DeferredEarlyStopping, StopWhenAsked
 
 __all__ = ["DEFAULT_AUGMENT", "MODEL_PARAMS", "FaceModule", "FaceNetBase", "check_images_array"]
 
-# A pickled model names each class by its module and name. Models pickled before the
-# engine was a package name these classes ``skface._engine.<name>`` (they load, as this
-# package has every one of them); new pickles name them the same way, so that the
-# files do not depend on which file of the package defines a class. Every class whose
-# instances a fitted model holds (its module, dropout layers, generator slot and
-# callbacks) is listed here; tests/test_engine.py checks that a pickled model names no
-# other path inside the package.
+# A pickled model names each class by its module and name. Every class whose instances
+# a fitted model holds (its module, dropout layers, generator slot and callbacks) is
+# named ``skface._engine.<name>``, so that pickled models do not depend on which file of
+# the package defines a class; tests/test_engine.py checks that a pickled model names
+# no other path inside the package.
 _PICKLED = (
     FaceModule,
     FaceNetBase,
@@ -109,11 +107,3 @@ for _cls in _PICKLED:
     _cls.__module__ = __name__
 del _cls
 
-# the names models pickled before these classes had public names refer to
-_BatchIterator = BatchIterator
-_EarlyStopping = DeferredEarlyStopping
-_GeneratorSlot = GeneratorSlot
-_SlotDropout = SlotDropout
-_StopWhenAsked = StopWhenAsked
-_WarmupCosine = WarmupCosine
-_WeightEMA = WeightEMA
