@@ -120,6 +120,63 @@ def test_classifier_constraints_cover_distillation():
         GenderClassifier(**FAST, teacher="a string").fit("x", None)
 
 
+def test_the_engine_docstring_lists_every_skorch_method_it_overrides():
+    from skorch import NeuralNet
+
+    import skface._engine as engine
+    from skface._engine import FaceNetBase
+
+    skorch_names = {name for cls in NeuralNet.__mro__ if cls.__module__.startswith("skorch")
+                    for name in vars(cls)} - {"__doc__", "__module__", "__dict__", "__weakref__"}
+    overridden = {name for cls in FaceNetBase.__mro__ if cls.__module__.startswith("skface")
+                  for name in vars(cls) if name in skorch_names}
+    doc = engine.__doc__.split("What FaceNetBase overrides", 1)[1]
+    listed = {}
+    for names, reason in re.findall(r"^- (``.+?``(?:, ``.+?``)*)(.*?):", doc, flags=re.M):
+        for name in re.findall(r"``(\w+)``", names):
+            listed[name] = "(private" in reason
+    assert set(listed) == overridden
+    private = {name for name in overridden if name.startswith("_") and not name.endswith("__")}
+    assert {name for name, marked in listed.items() if marked} == private
+
+
+def _split_as_drawn_before(n, fraction, seed, strata):
+    """The engine's validation split as it was drawn before it used skorch's ValidSplit."""
+    from sklearn.model_selection import train_test_split
+
+    n_valid = round(n * fraction)
+    rng = np.random.RandomState(seed)
+    if strata is None:
+        perm = rng.permutation(n)
+        return np.sort(perm[n_valid:]), np.sort(perm[:n_valid])
+    try:
+        train, valid = train_test_split(np.arange(n), test_size=n_valid, random_state=rng,
+                                        stratify=strata)
+    except ValueError:
+        train, valid = train_test_split(np.arange(n), test_size=n_valid, random_state=rng)
+    return np.sort(train), np.sort(valid)
+
+
+@pytest.mark.parametrize("Estimator", [GenderClassifier, AgeRegressor])
+@pytest.mark.parametrize(("n", "fraction"), [(64, 0.1), (10, 0.25), (9, 0.5), (5, 0.5),
+                                             (40, 0.2), (7, 1 / 3)])
+@pytest.mark.parametrize("rare", [False, True])
+def test_the_validation_split_keeps_its_size_and_draws(Estimator, n, fraction, rare):
+    labels = np.arange(n) % 2
+    if rare:
+        labels[0] = 2  # a class with one image: the split cannot be stratified
+    est = Estimator(**FAST, validation_fraction=fraction)
+    est._split_seed_ = 12345
+    X = np.zeros((n, 4, 4, 3), np.uint8)
+    y_enc = labels.astype(np.float32)
+    train, valid = est.get_split_datasets(X, y_enc)
+    strata = est._strata(y_enc) if est._stratify else None
+    expected = _split_as_drawn_before(n, fraction, 12345, strata)
+    assert len(valid) == round(n * fraction)  # round, not ceil as a float ValidSplit takes
+    np.testing.assert_array_equal(train.indices, expected[0])
+    np.testing.assert_array_equal(valid.indices, expected[1])
+
+
 # --------------------------------------------------------------------------- schedule
 
 
@@ -727,12 +784,11 @@ def test_equal_seeds_give_equal_fits_in_parallel_threads(images, genders):
 
 # ------------------------------------------------------------------------- pickles
 
-# Every name a model pickled before the engine became a package could reference, as
-# "skface._engine.<name>" (a pickle names classes by module and qualified name).
-ENGINE_PICKLE_NAMES = ("FaceModule", "FaceNetBase", "_SlotDropout", "_GeneratorSlot",
-                       "_BatchIterator", "_WarmupCosine", "_EarlyStopping", "_StopWhenAsked",
-                       "_WeightEMA", "SlotDropout", "GeneratorSlot", "BatchIterator",
-                       "WarmupCosine", "DeferredEarlyStopping", "StopWhenAsked", "WeightEMA")
+# Every engine name a pickled model can reference, as "skface._engine.<name>" (a pickle
+# names classes by module and qualified name).
+ENGINE_PICKLE_NAMES = ("FaceModule", "FaceNetBase", "SlotDropout", "GeneratorSlot",
+                       "BatchIterator", "WarmupCosine", "DeferredEarlyStopping",
+                       "StopWhenAsked", "WeightEMA", "EpochLog")
 
 
 def _fitted_with_every_engine_part(images, genders):

@@ -34,7 +34,6 @@ _MEAN, _STD = 0.5, 0.25
 _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 
 
-
 class GeneratorSlot:
     """Holds the per-fit generator a FaceModule shares with its dropout layers (never
     pickled: generators belong to one fit)."""
@@ -133,25 +132,15 @@ class FaceModule(nn.Module):
     @property
     def generator(self) -> torch.Generator | None:
         """The generator of the augmentation and dropout draws (None: torch's global)."""
-        slot = self.__dict__.get("_slot")
-        return None if slot is None else slot.generator
+        return self._slot.generator
 
     @generator.setter
     def generator(self, value: torch.Generator | None) -> None:
-        if "_slot" not in self.__dict__:  # pickled before the engine seeded per fit
-            self.__dict__["_slot"] = GeneratorSlot()
-        self.__dict__["_slot"].generator = value
+        self._slot.generator = value
 
     # State entries with a default: weights saved before networks declared their input
     # statistics lack them, and each holds one value or one per channel.
     optional_state = {"input_mean": _MEAN, "input_std": _STD}
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        buffers = self.__dict__.get("_buffers", {})
-        for name, default in self.optional_state.items():
-            if name not in buffers:  # pickled before networks declared their statistics
-                buffers[name] = torch.full((1, 1, 1, 1), default)
 
     # State entries derived from the estimator's fitted attributes, which the safe model
     # format rebuilds from them instead of storing.
