@@ -217,8 +217,10 @@ LAYERS: dict[int, tuple[str, ...]] = {
         "nets.heads", "nets.levi_hassner", "nets.resnet", "nets.skfacenet", "nets.vgg",
         "nets.losses"),
     # the engine, the targets and the estimators
-    4: ("_engine", "_engine._arrays", "_engine._base", "_engine._batches", "_engine._ema",
-        "_engine._log", "_engine._module", "_engine._schedule", "_engine._stopping",
+    4: ("_engine", "_engine._arrays", "_engine._base", "_engine._batches", "_engine._callbacks",
+        "_engine._data", "_engine._ema", "_engine._fit", "_engine._log", "_engine._module",
+        "_engine._optim", "_engine._params", "_engine._schedule", "_engine._seeding",
+        "_engine._signature", "_engine._split", "_engine._step", "_engine._stopping",
         "_engine._task", "_targets", "_classifiers", "_age_estimators",
         "_multitask", "_accelerate"),
     # surfaces: model files, command line, demo, reports, metrics, plots, ONNX

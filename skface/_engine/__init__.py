@@ -11,8 +11,10 @@ A thin layer over :class:`skorch.NeuralNet`:
   compute bfloat16 natively, AdamW with warm-up and cosine decay, early stopping on a
   seeded validation split that restores the best weights, ``random_state``.
 
-Estimators subclass :class:`FaceNetBase` and say only how ``y`` is encoded and decoded,
-which loss they use and how many outputs the network needs.
+Estimators subclass :class:`FaceEstimator` (``_task``), which adds a target to the engine
+(``skface._targets``: what ``y`` is, how it is encoded and decoded, the network's width,
+the loss, the output head and the declared tasks); each estimator says which target it
+learns, and adds only what is its own (a classifier's teacher and class weights...).
 
 One concern per file:
 
@@ -36,7 +38,9 @@ One concern per file:
 - ``_seeding``: the random streams of a fit;
 - ``_fit``: ``fit``, ``partial_fit`` and the checks of their inputs;
 - ``_base``: :class:`FaceNetBase`, the ``NeuralNet`` subclass made of the mixins
-  above: its parameters, device and precision, network, loss and pickling.
+  above: its parameters, device and precision, network, loss and pickling;
+- ``_task``: the task contract (:class:`Task`, :class:`EstimatorTask`) and
+  :class:`FaceEstimator`, the engine with a target that every estimator subclasses.
 
 What FaceNetBase overrides of skorch's ``NeuralNet``, and why (the three private to
 skorch are marked; ``tests/test_engine.py`` checks that this list is complete):
