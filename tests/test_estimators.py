@@ -109,7 +109,7 @@ def test_age_binner_years_head_sums_year_probabilities_per_group(faces):
 
 def test_age_binner_rejects_unknown_head(faces):
     X, y, _, _ = faces
-    with pytest.raises(ValueError, match=r"head='coral'.*years"):
+    with pytest.raises(ValueError, match=r"'head' parameter of AgeBinner .*'years'.*Got 'coral'"):
         AgeBinner(head="coral", max_epochs=1, verbose=0).fit(X[:50], y["age"][:50])
 
 
