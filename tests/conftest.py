@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 import struct
@@ -128,6 +129,36 @@ def registered_fast_params(fast_params) -> Mapping:
     one: the safe model format names the network, and ONNX export is checked on a real
     one."""
     return MappingProxyType({**fast_params, "module": "basic_cnn"})
+
+
+FITTED_TARGETS = {"GenderClassifier": ["gender"], "RaceClassifier": ["race"],
+                  "AgeRegressor": ["age"], "AgeBinner": ["age"],
+                  "FaceAttributes": ["age", "gender", "race"]}
+
+
+@pytest.fixture(scope="session")
+def fitted_model(synthetic_faces, fast_params) -> Callable[[str], object]:
+    """``fitted_model(name)``: a fitted estimator of the class ``name`` (a key of
+    ``FITTED_TARGETS``), for the tests that need a fitted model and not a good one.
+
+    Each model is fitted once per test run, when a test first asks for it, with
+    ``fast_params`` (the tiny network, one epoch) on the first 300 of
+    ``synthetic_faces(n, size=32, random_state=1)``, labels as integer codes (a
+    ``FaceAttributes`` gets the three columns). Every call returns a deep copy, so a test
+    may change or refit its model without another test seeing it.
+    """
+    fitted: dict[str, object] = {}
+
+    def get(name: str):
+        if name not in fitted:
+            X, y = synthetic_faces(300, size=32, random_state=1)
+            columns = FITTED_TARGETS[name]
+            target = y[columns].astype({c: int for c in columns if c != "age"})
+            target = target if len(columns) > 1 else target[columns[0]]
+            fitted[name] = getattr(skface, name)(**fast_params).fit(X, target)
+        return copy.deepcopy(fitted[name])
+
+    return get
 
 
 @pytest.fixture(scope="session")

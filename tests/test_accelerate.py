@@ -58,6 +58,7 @@ def test_float32_through_accelerate_equals_the_plain_estimator(faces, accelerate
     assert type(model.module_) is type(plain.module_)  # unwrapped after training
 
 
+@pytest.mark.slow  # bfloat16 on a CPU is slow
 @pytest.mark.parametrize("name,target", [
     ("AcceleratedGenderClassifier", "gender"), ("AcceleratedRaceClassifier", "race"),
     ("AcceleratedAgeRegressor", "age"), ("AcceleratedAgeBinner", "age"),

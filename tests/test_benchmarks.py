@@ -37,6 +37,7 @@ def test_prediction_benchmark_runs_on_synthetic_files(tmp_path):
     assert "images/s" in out
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_route_benchmark_compares_every_route_with_the_path(tmp_path):
     out = subprocess.run(
@@ -121,6 +122,7 @@ def test_accuracy_benchmark_runs_each_lever(synthetic_dir, lever, expect):
     assert "under 15:" in rows[0]  # gender accuracy by age group beside the overall figure
 
 
+@pytest.mark.slow
 def test_progressive_resizing_trains_early_epochs_small_and_predicts_full_size():
     sys.path.insert(0, str(BENCH))
     try:

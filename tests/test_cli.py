@@ -108,6 +108,7 @@ def test_an_unknown_network_is_refused_before_any_work(monkeypatch, capsys):
     assert "basic_cnn" in err and "skfacenet" in err
 
 
+@pytest.mark.slow  # builds every network, VGG16 included
 def test_every_network_takes_the_smallest_image_size():
     import torch
 
@@ -164,6 +165,7 @@ def test_importing_the_command_line_imports_no_heavy_library():
     assert done.stdout.strip() == "[]"
 
 
+@pytest.mark.slow  # a fresh interpreter that imports torch, scikit-learn and matplotlib
 @pytest.mark.timeout(360)
 def test_every_public_name_still_imports_from_skface():
     code = ("import skface; from skface import *; "

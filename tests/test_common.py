@@ -258,6 +258,12 @@ def _data_check_instance(cls: type):
     return cls(**params)
 
 
+# The data-based checks fit each estimator several times: the default suite runs them
+# for one classifier and one regressor, the slow suite for the others (the Accelerate
+# twins included).
+FAST_DATA_CHECKS = ("GenderClassifier", "AgeRegressor")
+
+
 def _data_check_cases():
     for name, cls in ESTIMATORS:
         for check in _checks.checks_for(cls()):  # what the class is, by its defaults
@@ -265,6 +271,8 @@ def _data_check_cases():
                            for kind in estimator_kinds(cls)
                            if (kind, check.__name__) in EXPECTED_FAILED_DATA_CHECKS), None)
             marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+            if name not in FAST_DATA_CHECKS:  # a classifier and a regressor by default
+                marks.append(pytest.mark.slow)
             yield pytest.param(cls, check, id=f"{name}-{check.__name__}", marks=marks)
 
 

@@ -45,6 +45,7 @@ def faces(synthetic_faces):
 # ------------------------------------------------------------------------- learning
 
 
+@pytest.mark.slow  # ten epochs on 900 images, to show it learns
 def test_gender_classifier_learns_and_keeps_the_users_labels(faces, learning_params):
     X, y, Xv, yv = faces
     clf = GenderClassifier(**learning_params).fit(X, y["gender_name"].astype(str))
@@ -57,6 +58,7 @@ def test_gender_classifier_learns_and_keeps_the_users_labels(faces, learning_par
     assert "valid_acc" in clf.history_[-1] and len(clf.history_) >= 2
 
 
+@pytest.mark.slow  # ten epochs on 900 images, to show it learns
 def test_race_classifier_learns_five_codes(faces, learning_params):
     X, y, Xv, yv = faces
     clf = RaceClassifier(**learning_params).fit(X, y["race"])
@@ -64,6 +66,7 @@ def test_race_classifier_learns_five_codes(faces, learning_params):
     assert clf.score(Xv, yv["race"].astype(int)) > 0.45  # chance is 0.2
 
 
+@pytest.mark.slow  # ten epochs on 900 images, to show it learns
 def test_age_regressor_beats_the_mean(faces, learning_params):
     X, y, Xv, yv = faces
     reg = AgeRegressor(**learning_params).fit(X, y["age"])
@@ -75,6 +78,7 @@ def test_age_regressor_beats_the_mean(faces, learning_params):
     assert "valid_mae" in reg.history_[-1]
 
 
+@pytest.mark.slow  # trains long enough to show it learns
 @pytest.mark.parametrize("head", ["years", "softmax", "ordinal"])
 def test_age_binner_predicts_groups_and_expected_ages(faces, head, learning_params):
     X, y, Xv, yv = faces
@@ -113,6 +117,7 @@ def test_age_binner_rejects_unknown_head(faces):
         AgeBinner(head="coral", max_epochs=1, verbose=0).fit(X[:50], y["age"][:50])
 
 
+@pytest.mark.slow  # ten epochs on 900 images, to show it learns
 def test_face_attributes_predicts_all_three_and_learns_task_weights(faces, learning_params):
     X, y, Xv, yv = faces
     y3 = y[["age", "gender", "race"]].astype({"gender": int, "race": int})
@@ -131,6 +136,7 @@ def test_face_attributes_predicts_all_three_and_learns_task_weights(faces, learn
 # ------------------------------------------------------------------------- distillation
 
 
+@pytest.mark.slow  # ten epochs on 900 images, to show it learns
 def test_distillation_trains_on_the_teachers_probabilities(faces, learning_params):
     """With distill_weight=1 the student learns what the teacher says, not y: a teacher
     fitted on swapped labels makes the student predict swapped labels."""
@@ -152,10 +158,11 @@ def test_distillation_trains_on_the_teachers_probabilities(faces, learning_param
     assert student.history_[-1]["valid_acc"] < 0.3 < 0.7 < plain.history_[-1]["valid_acc"]
 
 
-def test_distillation_from_the_multi_task_net(faces, learning_params):
+def test_distillation_from_the_multi_task_net(faces, learning_params, fitted_model):
     X, y, _, _ = faces
+    X, y = X[:300], y[:300]
     y3 = y[["age", "gender", "race"]].astype({"gender": int, "race": int})
-    teacher = FaceAttributes(**learning_params).fit(X, y3)
+    teacher = fitted_model("FaceAttributes")
     race = RaceClassifier(**{**learning_params, "max_epochs": 2}, teacher=teacher).fit(
         X, y3["race"])
     target = race._training_target(X, y3["race"])
@@ -212,9 +219,9 @@ def test_registered_default_network_trains(faces):
     assert clf.predict(Xv[:5]).shape == (5,)
 
 
-def test_float_images_give_the_same_predictions_as_uint8(faces, learning_params):
-    X, y, Xv, _ = faces
-    clf = GenderClassifier(**{**learning_params, "max_epochs": 2}).fit(X, y["gender"])
+def test_float_images_give_the_same_predictions_as_uint8(faces, fitted_model):
+    _, _, Xv, _ = faces
+    clf = fitted_model("GenderClassifier")
     np.testing.assert_array_equal(clf.predict_proba(Xv / 255.0), clf.predict_proba(Xv))
     with pytest.raises(ValueError, match=r"outside \[0, 1\].*float_max=255"):
         clf.predict(Xv.astype(np.float32))  # 0-255 floats: read in [0, 1], never guessed
@@ -222,8 +229,8 @@ def test_float_images_give_the_same_predictions_as_uint8(faces, learning_params)
 
 def test_greyscale_input(faces, learning_params):
     X, y, Xv, _ = faces
-    grey = X.mean(axis=3, keepdims=True).astype(np.uint8)
-    clf = GenderClassifier(**{**learning_params, "max_epochs": 2}).fit(grey, y["gender"])
+    grey = X[:300].mean(axis=3, keepdims=True).astype(np.uint8)
+    clf = GenderClassifier(**{**learning_params, "max_epochs": 1}).fit(grey, y["gender"][:300])
     assert clf.image_shape_ == (32, 32, 1)
     with pytest.raises(ValueError, match="1 channel"):
         clf.predict(Xv)
@@ -234,19 +241,21 @@ def test_greyscale_input(faces, learning_params):
 
 def test_same_random_state_gives_identical_predictions(faces, learning_params):
     X, y, Xv, _ = faces
-    a = AgeRegressor(**{**learning_params, "max_epochs": 3}).fit(X, y["age"]).predict(Xv)
-    b = AgeRegressor(**{**learning_params, "max_epochs": 3}).fit(X, y["age"]).predict(Xv)
+    X, age = X[:300], y["age"][:300]
+    a = AgeRegressor(**{**learning_params, "max_epochs": 3}).fit(X, age).predict(Xv)
+    b = AgeRegressor(**{**learning_params, "max_epochs": 3}).fit(X, age).predict(Xv)
     np.testing.assert_array_equal(a, b)
     state = torch.random.get_rng_state()
-    AgeRegressor(**{**learning_params, "max_epochs": 1}).fit(X, y["age"])
+    AgeRegressor(**{**learning_params, "max_epochs": 1}).fit(X, age)
     assert torch.equal(state, torch.random.get_rng_state())  # the global RNG is untouched
 
 
 def test_verbose_zero_is_silent_and_one_prints_epochs(faces, capsys, learning_params):
     X, y, _, _ = faces
-    GenderClassifier(**{**learning_params, "max_epochs": 2}).fit(X, y["gender"])
+    GenderClassifier(**{**learning_params, "max_epochs": 2}).fit(X[:300], y["gender"][:300])
     assert capsys.readouterr().out == ""
-    GenderClassifier(**{**learning_params, "max_epochs": 2, "verbose": 1}).fit(X, y["gender"])
+    GenderClassifier(**{**learning_params, "max_epochs": 2, "verbose": 1}).fit(
+        X[:300], y["gender"][:300])
     assert "valid_acc" in capsys.readouterr().out
 
 
@@ -321,9 +330,9 @@ def test_a_prediction_does_not_depend_on_its_batch(faces, learning_params):
     np.testing.assert_allclose(alone, together, atol=1e-5)
 
 
-def test_flip_averaging_follows_set_params_on_a_fitted_model(faces, learning_params):
-    X, y, Xv, _ = faces
-    clf = GenderClassifier(**{**learning_params, "max_epochs": 2}).fit(X[:300], y["gender"][:300])
+def test_flip_averaging_follows_set_params_on_a_fitted_model(faces, fitted_model):
+    _, _, Xv, _ = faces
+    clf = fitted_model("GenderClassifier")  # a copy: set_params below changes it
     with_tta = clf.predict_proba(Xv[:40])
     plain = clf.set_params(tta=False).predict_proba(Xv[:40])
     mirrored = clf.predict_proba(Xv[:40, :, ::-1])
@@ -366,6 +375,7 @@ def test_saturation_changes_colour_not_the_grey_image(tiny_module):
     assert "saturation" in GenderClassifier(augment={"saturation": 0.3})._augment_spec()
 
 
+@pytest.mark.slow  # ten epochs on 900 images, to show it learns
 def test_age_as_a_distribution_over_years(faces, learning_params):
     X, y, Xv, yv = faces
     reg = AgeRegressor(**{**learning_params, "criterion": "dex"}).fit(X, y["age"])
@@ -393,6 +403,7 @@ def test_age_distribution_loss_is_smallest_at_the_true_age():
     assert right < wrong
 
 
+@pytest.mark.slow  # trains long enough to show it learns
 @pytest.mark.parametrize("levers", [{"mixup": 0.4}, {"cutmix": 1.0}, {"mixup": 0.2, "cutmix": 1.0}])
 def test_mixing_augmentations_still_learn(faces, levers, learning_params):
     X, y, Xv, yv = faces
@@ -419,6 +430,7 @@ def test_mixing_blends_images_and_losses(faces, learning_params):
         GenderClassifier(**{**learning_params, "mixup": -1}).fit(X[:50], y["gender"][:50])
 
 
+@pytest.mark.slow  # ten epochs on 900 images, to show it learns
 def test_weight_averaging_is_what_predicts(faces, learning_params):
     X, y, Xv, yv = faces
     clf = GenderClassifier(**{**learning_params, "ema_decay": 0.9, "early_stopping": False}).fit(
@@ -443,10 +455,9 @@ def test_weight_averaging_is_what_predicts(faces, learning_params):
 
 
 @pytest.mark.parametrize("cls", [GenderClassifier, AgeRegressor, AgeBinner])
-def test_pickled_model_predicts_identically(faces, cls, learning_params):
-    X, y, Xv, _ = faces
-    target = y["age"] if cls is not GenderClassifier else y["gender"]
-    model = cls(**{**learning_params, "max_epochs": 2}).fit(X, target)
+def test_pickled_model_predicts_identically(faces, cls, fitted_model):
+    _, _, Xv, _ = faces
+    model = fitted_model(cls.__name__)
     again = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(again.predict(Xv), model.predict(Xv))
     assert again.device == "auto"
@@ -665,7 +676,7 @@ def test_bad_image_arrays(X, words, learning_params):
         GenderClassifier(**learning_params).fit(X, [0, 1, 0, 1][: len(X)])
 
 
-def test_label_problems_are_named(faces, learning_params):
+def test_label_problems_are_named(faces, learning_params, fitted_model):
     X, y, _, _ = faces
     with pytest.raises(ValueError, match="900 images but y has 899"):
         GenderClassifier(**learning_params).fit(X, y["gender"][:-1])
@@ -675,7 +686,7 @@ def test_label_problems_are_named(faces, learning_params):
         AgeRegressor(**learning_params).fit(X[:3], [3, 200, 5])
     with pytest.raises(ValueError, match="at least two classes"):
         GenderClassifier(**learning_params).fit(X[:3], [1, 1, 1])
-    clf = GenderClassifier(**{**learning_params, "max_epochs": 1}).fit(X, y["gender"])
+    clf = fitted_model("GenderClassifier")
     with pytest.raises(LabelError, match=r"\[7\] were not seen in fit"):
         clf.partial_fit(X[:2], [0, 7])
     with pytest.raises(ValueError, match="fitted on 32x32"):

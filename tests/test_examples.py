@@ -54,6 +54,7 @@ def test_example_reads_its_folder_from_argv_or_the_environment(script):
     assert "mkdtemp" not in source  # temporary folders are TemporaryDirectory objects
 
 
+@pytest.mark.slow  # a fresh interpreter for each example
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
 def test_example_stops_on_a_missing_folder_naming_the_variable(script, tmp_path):
@@ -73,6 +74,7 @@ def test_a_missing_folder_given_as_argument_stops_the_example(tmp_path):
     assert "SKFACE_UTKFACE_DIR" in done.stderr and str(missing) in done.stderr
 
 
+@pytest.mark.slow  # trains a model in a fresh interpreter
 @pytest.mark.timeout(200)
 def test_quickstart_falls_back_to_synthetic_faces_and_cleans_up(tmp_path):
     """Without a folder the example says it uses synthetic faces; the images it wrote

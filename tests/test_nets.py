@@ -21,11 +21,6 @@ from skface.nets import (
 
 ALL = list_models()
 SLOW = {("resnet34", 64)}  # ResNet-18's code with more blocks; 2.5 s for its four 64 px runs
-SIZES = [
-    pytest.param(name, size, marks=pytest.mark.slow) if (name, size) in SLOW else (name, size)
-    for name in ALL
-    for size in (32, 64)
-]
 
 
 @pytest.fixture(autouse=True)
@@ -53,14 +48,28 @@ def test_every_family_is_registered():
     assert get_model_builder("SkfaceNet") is SkfaceNet
 
 
-@pytest.mark.parametrize(("name", "size"), SIZES)
-@pytest.mark.parametrize(("in_channels", "n_outputs"), [(1, 1), (1, 5), (3, 1), (3, 5)])
+# the large networks take a second or more a run: by default each runs once, at 32 px
+# with three channels and five outputs, and the other shapes in the slow suite
+LARGE = {"efficientnet_lite0", "resnet18", "resnet34", "vgg16"}
+FORWARD_BACKWARD = [
+    pytest.param(in_channels, n_outputs, name, size,
+                 id=f"{in_channels}-{n_outputs}-{name}-{size}",
+                 marks=[pytest.mark.slow] if (name, size) in SLOW or (
+                     name in LARGE and (size, in_channels, n_outputs) != (32, 3, 5)) else [])
+    for name in ALL
+    for size in (32, 64)
+    for in_channels, n_outputs in [(1, 1), (1, 5), (3, 1), (3, 5)]
+]
+
+
+@pytest.mark.parametrize(("in_channels", "n_outputs", "name", "size"), FORWARD_BACKWARD)
 def test_forward_backward(name, size, in_channels, n_outputs):
     net = get_model(name, n_outputs=n_outputs, in_channels=in_channels)
     _forward_backward(net, torch.randn(2, in_channels, size, size), n_outputs)
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.slow) if name in LARGE else name for name in ALL])
 def test_bfloat16_autocast_channels_last(name):
     # the engine's fast CPU path
     net = get_model(name, n_outputs=3).to(memory_format=torch.channels_last)
