@@ -167,6 +167,7 @@ def test_the_validation_split_keeps_its_size_and_draws(Estimator, n, fraction, r
         labels[0] = 2  # a class with one image: the split cannot be stratified
     est = Estimator(**FAST, validation_fraction=fraction)
     est._split_seed_ = 12345
+    est.classes_ = np.unique(labels)  # what fit learns before it splits
     X = np.zeros((n, 4, 4, 3), np.uint8)
     y_enc = labels.astype(np.float32)
     train, valid = est.get_split_datasets(X, y_enc)
