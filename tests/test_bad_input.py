@@ -686,6 +686,7 @@ sys.argv = sys.argv[1:]
 """
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("what", ["predict -o", "save_model"])
 def test_a_write_past_the_file_size_limit_names_the_output(
@@ -1157,6 +1158,7 @@ def wide_images(tmp_path_factory) -> dict[str, str]:
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux's /proc")
 @pytest.mark.timeout(120)
+@pytest.mark.slow
 @pytest.mark.parametrize(("kind", "reader"), [
     *((kind, reader) for kind in _WIDE_KINDS for reader in ("ImageLoader", "full size")),
     ("F", "threads"), ("I;16", "threads"),  # one float and one integer format
@@ -1743,6 +1745,7 @@ def _write_mat_bomb(path: Path, variables: dict) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("layout", ["one_variable", "wiki_struct", "many_variables"])
 def test_imdb_wiki_refuses_a_decompression_bomb_without_inflating_it(tmp_path, layout):
@@ -1937,6 +1940,7 @@ print(main(["summarize", sys.argv[1]]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux's /proc")
 @pytest.mark.parametrize("method", ["gzip", "xz"])

@@ -65,6 +65,7 @@ def _rows(table) -> list:
     return table["data"] if isinstance(table, dict) else table.to_numpy().tolist()
 
 
+@pytest.mark.slow
 @needs_gradio
 def test_served_demo_finds_no_face_in_a_plain_picture(served, tmp_path):
     from gradio_client import Client, handle_file
@@ -75,6 +76,7 @@ def test_served_demo_finds_no_face_in_a_plain_picture(served, tmp_path):
     assert np.asarray(Image.open(image)).shape == (240, 320, 3)
 
 
+@pytest.mark.slow
 @needs_gradio
 @pytest.mark.utkface
 @pytest.mark.skipif(not (UTKFACE_DIR / FACE).exists(), reason=f"no UTKFace folder at {UTKFACE_DIR}")
@@ -115,6 +117,7 @@ def test_without_gradio_the_error_says_how_to_install(monkeypatch):
         _demo.build_demo(object())
 
 
+@pytest.mark.slow
 @needs_gradio
 @pytest.mark.timeout(120)
 def test_served_demo_decodes_uploads_itself_and_refuses_other_formats(served, tmp_path):

@@ -66,6 +66,7 @@ def test_example_stops_on_a_missing_folder_naming_the_variable(script, tmp_path)
     assert not _left_behind(tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_a_missing_folder_given_as_argument_stops_the_example(tmp_path):
     missing = tmp_path / "no-such-UTKFace"

@@ -80,7 +80,7 @@ def test_bfloat16_autocast_channels_last(name):
 
 @pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize(
-    "size", [33, 47, 63, 127, pytest.param(224, marks=pytest.mark.slow)]
+    "size", [33, 47, 63, *(pytest.param(s, marks=pytest.mark.slow) for s in (127, 224))]
 )
 def test_any_size_in_eval_mode(name, size):
     net = get_model(name, n_outputs=2).eval()
