@@ -177,7 +177,8 @@ ALLOWED_PRIVATE_CROSSINGS: dict[tuple[str, str, str], str] = {}
 
 def test_no_module_uses_another_modules_private_names():
     """A private name (``_name``) is its module's own: a helper that several modules use
-    gets a public name inside its (private) module, or moves to skface/_utils.py."""
+    gets a public name inside its (private) module, or moves to a module of the bottom
+    layer (see LAYERS)."""
     found = set().union(*(_private_crossings(path) for path in MODULES.values()))
     new = sorted(found - set(ALLOWED_PRIVATE_CROSSINGS))
     assert not new, "modules using another module's private names:\n" + "\n".join(
