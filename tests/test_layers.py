@@ -404,3 +404,20 @@ def test_the_layer_scan_finds_circles_and_reads_public_names(tmp_path, monkeypat
     assert _circles(graph) == [["skface._a", "skface._b"], ["skface._c", "skface._e"]]
     assert _circles({"a": ["b"], "b": ["c"], "c": []}) == []
     assert _circles({"a": ["a"]}) == [["a"]]
+
+
+# --------------------------------------------------------------------------- module size
+
+MAX_MODULE_LINES = 600
+
+
+def test_a_long_module_says_at_its_top_why_it_stays_one():
+    """A module over about 600 lines mixes concerns more often than not: split it, or say
+    near its top, in a comment that starts ``# One module``, why it is one concern."""
+    long = []
+    for name, path in MODULES.items():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        if len(lines) > MAX_MODULE_LINES and not any(
+                line.startswith("# One module") for line in lines[:60]):
+            long.append(f"{name}: {len(lines)} lines")
+    assert not long, "long modules without a reason at their top:\n" + "\n".join(long)
