@@ -16,7 +16,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._engine import MODEL_PARAMS
 from ._engine._task import FaceEstimator
-from ._labels import MAX_AGE
 from ._registry import safe_class
 from ._targets import GROUP_HEADS, AgeGroupTarget, AgeTarget
 
@@ -184,7 +183,7 @@ class AgeRegressor(RegressorMixin, FaceEstimator):
         return AgeTarget.learn(y, distribution=self._dex())
 
     def _target(self) -> AgeTarget:
-        return AgeTarget(self.y_mean_, self.y_scale_, self.n_outputs_)
+        return AgeTarget.from_fitted(self, self.n_outputs_)
 
     def initialize_criterion(self):
         if self._dex():
@@ -412,10 +411,7 @@ class AgeBinner(FaceEstimator):
                                     name=type(self).__name__)
 
     def _target(self) -> AgeGroupTarget:
-        ages = None
-        if self.head == "years" and hasattr(self, "y_mean_"):
-            ages = AgeTarget(self.y_mean_, self.y_scale_, MAX_AGE + 1)
-        return AgeGroupTarget(self.bin_encoder_, self.head, ages)
+        return AgeGroupTarget.from_fitted(self, self.head)
 
     def _ordinal_outputs(self):
         return self._target().ordinal_outputs()

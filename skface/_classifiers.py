@@ -56,7 +56,7 @@ class _FaceClassifier(ClassifierMixin, FaceEstimator):
                                  classes=getattr(self, "_partial_fit_classes_", None))
 
     def _target(self) -> LabelTarget:
-        return LabelTarget(self._task, self.classes_, name=type(self).__name__)
+        return LabelTarget.from_fitted(self._task, self)
 
     def _training_target(self, X, y) -> np.ndarray:
         codes = self._encode_target(y)

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._engine import MODEL_PARAMS
 from ._engine._task import FaceEstimator
 from ._registry import safe_class
-from ._targets import AgeTarget, LabelTarget, MultiTarget
+from ._targets import MultiTarget
 from .nets.losses import AGE_LOSSES, UncertaintyWeightedLoss
 
 __all__ = ["FaceAttributes"]
@@ -188,14 +188,7 @@ class FaceAttributes(FaceEstimator):
                                  age_distribution=self._age_dex())
 
     def _target(self) -> MultiTarget:
-        name = type(self).__name__
-        parts = {}
-        for task, (a, b) in self.slices_.items():
-            if task == "age":
-                parts[task] = AgeTarget(self.y_mean_, self.y_scale_, b - a)
-            else:
-                parts[task] = LabelTarget(task, self.classes_[task], name=f"{name} ({task})")
-        return MultiTarget(parts, name=name)
+        return MultiTarget.from_fitted(self)
 
     def _valid_scores(self) -> list[tuple[str, str | None]]:
         # one column per task in the epoch table: valid_age_mae, valid_gender_acc...

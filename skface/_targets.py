@@ -10,8 +10,8 @@ output it needs, its loss, its output head and the tasks it declares:
 - :class:`MultiTarget`: several of these side by side, ``y`` a label table.
 
 An estimator learns its target in ``fit`` (``learn``), keeps what it learned as its
-fitted attributes (``fitted``) and rebuilds the target from them whenever it needs it,
-so that models loaded from files get the same target.
+fitted attributes (``fitted``) and rebuilds the target from them whenever it needs it
+(``from_fitted``), so that models loaded from files get the same target.
 """
 
 from __future__ import annotations
@@ -157,6 +157,10 @@ class LabelTarget:
     def fitted(self) -> dict:
         return {"classes_": self.classes}
 
+    @classmethod
+    def from_fitted(cls, task: str, estimator) -> LabelTarget:
+        return cls(task, estimator.classes_, name=type(estimator).__name__)
+
     def encode_column(self, y) -> np.ndarray:
         """Positions of the labels in ``classes`` (int64); unseen labels raise LabelError."""
         return _encode_labels(labels_1d(y, self.name), self.classes, self.name)
@@ -213,6 +217,11 @@ class AgeTarget:
 
     def fitted(self) -> dict:
         return {"y_mean_": self.y_mean, "y_scale_": self.y_scale}
+
+    @classmethod
+    def from_fitted(cls, estimator, width: int) -> AgeTarget:
+        """The age target of a fitted estimator whose network has ``width`` age outputs."""
+        return cls(estimator.y_mean_, estimator.y_scale_, width)
 
     def encode_column(self, y) -> np.ndarray:
         """Standardised ages (float64)."""
@@ -286,6 +295,13 @@ class AgeGroupTarget:
     def fitted(self) -> dict:
         return {"bin_encoder_": self.encoder, "classes_": self.classes,
                 **(self.ages.fitted() if self.ages is not None else {})}
+
+    @classmethod
+    def from_fitted(cls, estimator, head: str) -> AgeGroupTarget:
+        ages = None
+        if head == "years" and hasattr(estimator, "y_mean_"):
+            ages = AgeTarget.from_fitted(estimator, MAX_AGE + 1)
+        return cls(estimator.bin_encoder_, head, ages)
 
     def ordinal_outputs(self):
         """Initial CORAL thresholds: the logits of P(group > k) in the training data
@@ -398,6 +414,18 @@ class MultiTarget:
             if isinstance(part, AgeTarget):
                 fitted.update(part.fitted())
         return fitted
+
+    @classmethod
+    def from_fitted(cls, estimator) -> MultiTarget:
+        name = type(estimator).__name__
+        parts = {}
+        for task, (a, b) in estimator.slices_.items():
+            if task == "age":
+                parts[task] = AgeTarget.from_fitted(estimator, b - a)
+            else:
+                parts[task] = LabelTarget(task, estimator.classes_[task],
+                                          name=f"{name} ({task})")
+        return cls(parts, name=name)
 
     def encode(self, y) -> np.ndarray:
         if not isinstance(y, pd.DataFrame) or list(y.columns) != list(self.parts):
