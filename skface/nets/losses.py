@@ -31,11 +31,19 @@ AGE_LOSSES = ("dex", "l1")
 
 @safe_class("criterion")
 class SmoothedCrossEntropy(nn.CrossEntropyLoss):
-    """Cross-entropy with label smoothing 0.1 by default (``criterion__label_smoothing``)."""
+    """Cross-entropy with label smoothing 0.1 by default: the classifiers' loss.
+
+    Parameters
+    ----------
+    label_smoothing : float, default=0.1
+        Share of the target spread evenly over the classes
+        (``criterion__label_smoothing``).
+    **kwargs
+        Every other argument of ``torch.nn.CrossEntropyLoss``.
+    """
 
     def __init__(self, label_smoothing: float = 0.1, **kwargs):
         super().__init__(label_smoothing=label_smoothing, **kwargs)
-
 
 
 @safe_class("criterion")
@@ -46,8 +54,17 @@ class AgeDistributionLoss(nn.Module):
     (cross-entropy less the target's entropy, so a perfect prediction costs 0),
     plus ``l1_weight`` times the L1 distance (in standard deviations of the training
     ages) between the expected age under the predicted distribution and the true age
-    (the DLDL-v2 recipe). Targets arrive standardised, as :class:`AgeRegressor`
+    (the DLDL-v2 recipe). Targets arrive standardised, as :class:`~skface.AgeRegressor`
     encodes them.
+
+    Parameters
+    ----------
+    y_mean, y_scale : float
+        Mean and standard deviation of the training ages, which standardised them.
+    sigma : float, default=2.0
+        Width in years of the Gaussian label distribution (``criterion__sigma``).
+    l1_weight : float, default=1.0
+        Weight of the L1 distance of the expected age (``criterion__l1_weight``).
     """
 
     def __init__(self, y_mean: float, y_scale: float, sigma: float = 2.0,
@@ -60,6 +77,21 @@ class AgeDistributionLoss(nn.Module):
         self.reduction = "mean"  # "none": one loss per sample (sample weights)
 
     def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The loss of logits over one class per year against standardised ages.
+
+        Parameters
+        ----------
+        logits : torch.Tensor of shape (n_samples, n_outputs)
+            One logit per year of age, 0 upwards.
+        y : torch.Tensor of shape (n_samples,) or (n_samples, 1)
+            True ages, standardised.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            The mean over the batch, or one loss per sample when ``reduction`` is
+            ``"none"`` (sample weights).
+        """
         ages = torch.arange(logits.shape[1], device=logits.device, dtype=logits.dtype)
         years = y.reshape(-1, 1).to(logits.dtype) * self.y_scale + self.y_mean
         target = torch.softmax(-((ages[None, :] - years) ** 2) / (2 * self.sigma**2), dim=1)
@@ -75,13 +107,32 @@ class AgeDistributionLoss(nn.Module):
 
 @safe_class("criterion")
 class OrdinalLoss(nn.Module):
-    """Binary cross-entropy on cumulative targets ``y > k``, summed over k (CORAL)."""
+    """Binary cross-entropy on cumulative targets ``y > k``, summed over k (CORAL).
+
+    The loss of :class:`~skface.AgeBinner` with ``head="ordinal"``: one logit per
+    threshold between consecutive groups.
+    """
 
     def __init__(self):
         super().__init__()
         self.reduction = "mean"  # "none": one loss per sample (sample weights)
 
     def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The summed binary cross-entropies of the cumulative logits.
+
+        Parameters
+        ----------
+        logits : torch.Tensor of shape (n_samples, n_outputs)
+            One logit per threshold: the group is above threshold k.
+        y : torch.Tensor of shape (n_samples,)
+            True group codes, 0 upwards.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            The mean over the batch, or one loss per sample when ``reduction`` is
+            ``"none"`` (sample weights).
+        """
         k = torch.arange(logits.shape[1], device=logits.device)
         targets = (y.long()[:, None] > k[None, :]).float()
         loss = nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
@@ -113,12 +164,13 @@ class UncertaintyWeightedLoss(nn.Module):
         For the classification tasks.
     age_loss : {"dex", "l1"}, default="dex"
         ``"dex"``: the age head has one output per year 0..116 and learns
-        :class:`AgeDistributionLoss` (as ``AgeRegressor``'s default); ``"l1"``: one
+        :class:`AgeDistributionLoss` (as :class:`~skface.AgeRegressor`'s default); ``"l1"``: one
         output, L1 on the standardised age.
     sigma : float, default=2.0
         Width in years of the age label distribution (``"dex"`` only).
     y_mean, y_scale : float, default=0.0, 1.0
-        Mean and standard deviation of the training ages (set by FaceAttributes).
+        Mean and standard deviation of the training ages (set by
+        :class:`~skface.FaceAttributes`).
     """
 
     def __init__(self, slices: dict, label_smoothing: float = 0.1, age_loss: str = "dex",
@@ -136,7 +188,22 @@ class UncertaintyWeightedLoss(nn.Module):
 
     def task_losses(self, out: torch.Tensor, y: torch.Tensor,
                     reduction: str = "mean") -> list[torch.Tensor]:
-        """Each task's loss, averaged over the batch (or per sample with "none")."""
+        """Each task's loss, averaged over the batch (or per sample with "none").
+
+        Parameters
+        ----------
+        out : torch.Tensor of shape (n_samples, n_outputs)
+            Raw outputs, each task in its columns of ``slices``.
+        y : torch.Tensor of shape (n_samples, n_tasks)
+            Encoded targets, one column per task in the order of ``slices``.
+        reduction : {"mean", "none"}, default="mean"
+            Average over the batch, or one loss per sample.
+
+        Returns
+        -------
+        losses : list of torch.Tensor
+            One loss per task, in the order of ``slices``.
+        """
         losses = []
         self.dex.reduction = reduction
         for j, (task, (a, b)) in enumerate(self.slices.items()):
@@ -155,6 +222,21 @@ class UncertaintyWeightedLoss(nn.Module):
         return losses
 
     def forward(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The task losses weighted by their learned uncertainty, plus the log variances.
+
+        Parameters
+        ----------
+        out : torch.Tensor of shape (n_samples, n_outputs)
+            Raw outputs, each task in its columns of ``slices``.
+        y : torch.Tensor of shape (n_samples, n_tasks)
+            Encoded targets, one column per task in the order of ``slices``.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            The mean over the batch, or one loss per sample when ``reduction`` is
+            ``"none"`` (sample weights).
+        """
         losses = torch.stack(self.task_losses(out, y, self.reduction), dim=0)
         weights = torch.exp(-self.log_vars)
         if self.reduction == "none":  # (tasks, batch) -> one loss per sample
