@@ -12,8 +12,9 @@ into a :class:`~skface.exceptions.ModelFileError` naming the file as well.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
-from ._registry import add_class, class_name, registered
+from ._registry import add_class, registered
 
 __all__ = ["MAX_ARCH_INT", "MAX_DEPTH", "MAX_DESCRIPTION_BYTES", "MAX_HEADER_BYTES",
            "PARAM_ROLES", "Invalid", "all_finite", "check_limits", "check_tensors",
@@ -30,7 +31,7 @@ PARAM_ROLES = {"criterion": "criterion"}
 _populated = False
 
 
-def class_table() -> dict[str, tuple[str, type]]:
+def class_table() -> Mapping[str, tuple[str, type]]:
     """Every class a model file may name, by the name written in it."""
     global _populated
     if not _populated:
@@ -54,8 +55,7 @@ def class_table() -> dict[str, tuple[str, type]]:
         for name in dir(torch.nn):
             obj = getattr(torch.nn, name)
             if not name.startswith("_") and isinstance(obj, type) and issubclass(obj, _Loss):
-                if class_name(obj, "criterion") is None:
-                    add_class(f"torch.nn:{name}", "criterion", obj)
+                add_class(f"torch.nn:{name}", "criterion", obj)
         _populated = True
     return registered()
 

@@ -11,6 +11,9 @@ every layer can register its classes without importing the model-file module abo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 __all__ = ["ROLES", "add_class", "class_name", "defines_model", "model_params",
            "registered", "safe_class"]
 
@@ -73,9 +76,10 @@ def safe_class(role: str, name: str | None = None, *, params=None):
     return wrapper
 
 
-def registered() -> dict[str, tuple[str, type]]:
-    """Every class registered so far, ``{name written in files: (role, class)}`` (a copy)."""
-    return dict(_CLASSES)
+def registered() -> Mapping[str, tuple[str, type]]:
+    """Every class registered so far, ``{name written in files: (role, class)}``, as a
+    read-only view of the table."""
+    return MappingProxyType(_CLASSES)
 
 
 def class_name(cls: type, role: str) -> str | None:
