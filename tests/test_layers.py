@@ -212,7 +212,8 @@ LAYERS: dict[int, tuple[str, ...]] = {
         "datasets._base", "datasets._check", "datasets._fairface", "datasets._imdb_wiki",
         "datasets._mat_guard", "datasets._synthetic", "datasets._table", "datasets._utkface"),
     # transformers
-    2: ("_image_loader", "_label_decoder", "_age_bins", "_face_cropper", "_face_detectors"),
+    2: ("_image_loader", "_label_decoder", "_age_bins", "_face_cropper", "_face_detectors",
+        "_face_models", "_face_embedder"),
     # networks, their heads and losses (plain torch)
     3: ("nets", "nets._api", "nets._common", "nets.basic", "nets.bn_cnn", "nets.efficientnet",
         "nets.heads", "nets.levi_hassner", "nets.resnet", "nets.skfacenet", "nets.vgg",
@@ -223,7 +224,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
         "_engine._optim", "_engine._params", "_engine._schedule", "_engine._seeding",
         "_engine._signature", "_engine._split", "_engine._step", "_engine._stopping",
         "_engine._task", "_targets", "_classifiers", "_age_estimators",
-        "_multitask", "_accelerate"),
+        "_multitask", "_accelerate", "_pretrained", "_recipes"),
     # surfaces: model files, command line, demo, reports, metrics, plots, ONNX
     5: ("__main__", "_cli", "_cli_parser", "_demo", "_draw", "_reports", "_summary",
         "_analyze", "plots", "_safe_io", "_model_checks", "_model_description", "_onnx",
