@@ -217,7 +217,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
     # networks, their heads and losses (plain torch)
     3: ("nets", "nets._api", "nets._common", "nets.basic", "nets.bn_cnn", "nets.efficientnet",
         "nets.heads", "nets.levi_hassner", "nets.resnet", "nets.skfacenet", "nets.vgg",
-        "nets.losses"),
+        "nets.losses", "nets._download"),
     # the engine, the targets and the estimators
     4: ("_engine", "_engine._arrays", "_engine._base", "_engine._batches", "_engine._callbacks",
         "_engine._data", "_engine._ema", "_engine._fit", "_engine._log", "_engine._module",

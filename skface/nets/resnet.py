@@ -67,15 +67,21 @@ class ResNet(FreezableBlocks):
         stem, 7x7 stride-2 convolution and 3x3 stride-2 max-pool (1/32 of the input size
         at the last stage; far cheaper on large inputs).
     weights : str or os.PathLike, default=None
-        Path of a LOCAL state dict in torchvision's format (e.g. ``resnet18-f37072fd.pth``
-        saved from torchvision; skface never downloads weights: fetch them yourself). It
-        is read with ``torch.load(weights_only=True, map_location="cpu")``. The ImageNet
-        output layer ``fc`` is skipped and stays freshly initialised. With
-        ``in_channels=1``, RGB weights of the first convolution are summed over the
-        channel axis. With ``small_input=True``, a 7x7 ``conv1.weight`` in the file does
-        not fit the 3x3 stem: that one convolution keeps its random initialisation and
-        everything else (``bn1`` included) is loaded. Any other missing, unexpected or
-        misshapen key raises a ``ValueError`` naming the file and the keys.
+        A state dict in torchvision's format: the path of a local file (e.g.
+        ``resnet18-f37072fd.pth`` saved from torchvision), or a URL with the file's
+        SHA-256 in its fragment,
+        ``"https://host/resnet18-f37072fd.pth#sha256=<64 hex digits>"`` (``http://`` and
+        ``file://`` too), downloaded once into skface's cache
+        (``$SKFACE_CACHE_DIR/weights``, else ``$XDG_CACHE_HOME/skface/weights`` or
+        ``~/.cache/skface/weights``) and verified before each use; ``SKFACE_OFFLINE=1``
+        uses the cache only. A URL without its SHA-256 is refused. The file is read with
+        ``torch.load(weights_only=True, map_location="cpu")``. The ImageNet output layer
+        ``fc`` is skipped and stays freshly initialised. With ``in_channels=1``, RGB
+        weights of the first convolution are summed over the channel axis. With
+        ``small_input=True``, a 7x7 ``conv1.weight`` in the file does not fit the 3x3
+        stem: that one convolution keeps its random initialisation and everything else
+        (``bn1`` included) is loaded. Any other missing, unexpected or misshapen key
+        raises a ``ValueError`` naming the file and the keys.
     trainable_blocks : int, default=None
         Freeze every block but the last ``trainable_blocks`` of the five (the stem,
         ``layer1`` ... ``layer4``); 0 freezes all of them. Frozen parameters get
@@ -176,7 +182,8 @@ class ResNet18(ResNet):
         3x3 stride-1 stem without max-pool (for 32-64 px faces); False for the ImageNet
         7x7/2 stem and max-pool. See :class:`~skface.nets.resnet.ResNet`.
     weights : str or os.PathLike, default=None
-        Path of a local torchvision-format state dict (``fc`` skipped; never downloaded).
+        Path of a local torchvision-format state dict, or a URL ending in
+        ``#sha256=<64 hex digits>`` (downloaded once, cached, verified; ``fc`` skipped).
         See :class:`~skface.nets.resnet.ResNet`.
     trainable_blocks : int, default=None
         Freeze all but the last ``trainable_blocks`` of the five blocks.
@@ -226,7 +233,8 @@ class ResNet34(ResNet):
         3x3 stride-1 stem without max-pool (for 32-64 px faces); False for the ImageNet
         7x7/2 stem and max-pool. See :class:`~skface.nets.resnet.ResNet`.
     weights : str or os.PathLike, default=None
-        Path of a local torchvision-format state dict (``fc`` skipped; never downloaded).
+        Path of a local torchvision-format state dict, or a URL ending in
+        ``#sha256=<64 hex digits>`` (downloaded once, cached, verified; ``fc`` skipped).
         See :class:`~skface.nets.resnet.ResNet`.
     trainable_blocks : int, default=None
         Freeze all but the last ``trainable_blocks`` of the five blocks.

@@ -1,4 +1,4 @@
-"""VGG16 with torchvision's parameter layout; pretrained weights load from a local file."""
+"""VGG16 with torchvision's parameter layout; pretrained weights load from a file or a URL."""
 
 from __future__ import annotations
 
@@ -37,14 +37,19 @@ class VGG16(nn.Module):
     in_channels : int, default=3
         1 for greyscale, 3 for RGB input.
     weights : str or os.PathLike, default=None
-        Path of a LOCAL state dict in torchvision's format, such as ``vgg16-397923af.pth``
-        saved from torchvision: skface never downloads weights, fetch them yourself (e.g.
+        A state dict in torchvision's format: the path of a local file, such as
+        ``vgg16-397923af.pth`` saved from torchvision (e.g.
         ``torchvision.models.vgg16(weights="IMAGENET1K_V1").state_dict()`` on a machine
-        with torchvision, then ``torch.save``). It is read with
+        with torchvision, then ``torch.save``), or a URL with the file's SHA-256 in its
+        fragment, ``"https://host/vgg16-397923af.pth#sha256=<64 hex digits>"``
+        (``http://`` and ``file://`` too), downloaded once into skface's cache
+        (``$SKFACE_CACHE_DIR/weights``, else ``$XDG_CACHE_HOME/skface/weights`` or
+        ``~/.cache/skface/weights``) and verified before each use; ``SKFACE_OFFLINE=1``
+        uses the cache only. A URL without its SHA-256 is refused. The file is read with
         ``torch.load(weights_only=True, map_location="cpu")``. The ImageNet output layer
         ``classifier.6`` (1000 classes) is skipped and stays freshly initialised; with
-        ``pooling="avg"`` the whole ``classifier`` is skipped. With ``in_channels=1``, RGB
-        weights of the first convolution are summed over the channel axis. Any other
+        ``pooling="avg"`` the whole ``classifier`` is skipped. With ``in_channels=1``,
+        RGB weights of the first convolution are summed over the channel axis. Any other
         missing, unexpected or misshapen key raises a ``ValueError`` naming the file and
         the keys. None starts from random weights.
     trainable_blocks : int, default=None
