@@ -26,9 +26,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_accuracy  # noqa: E402  (the split)
+import _report
+import bench_accuracy
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.ensemble import StackingClassifier, StackingRegressor
+from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.svm import SVC, SVR
 
-from skface import FaceEmbedder  # noqa: E402
+import skface
+from skface import FaceEmbedder, PretrainedFaceAttributes
 
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "skface" \
     / "benchmarks"
@@ -72,6 +80,106 @@ def descriptors(paths: list[str], cache: Path, align: bool = True, n_jobs: int |
     return X, float(sum(known[k][1] for k in keys))
 
 
+def pretrained_outputs(paths: list[str], cache: Path) -> tuple[np.ndarray, np.ndarray, float]:
+    """The pretrained networks' age (81) and gender (male, female) probabilities of
+    ``paths`` and the CPU seconds they cost, kept in ``cache`` like the descriptors."""
+    store = cache / "utkface_pretrained.npz"
+    known: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
+    if store.exists():
+        with np.load(store, allow_pickle=False) as f:
+            for k, a, g, s in zip(f["keys"], f["age"], f["gender"], f["seconds"], strict=True):
+                known[str(k)] = (a, g, float(s))
+    keys = [_key(p) for p in paths]
+    missing = [p for p, k in zip(paths, keys, strict=True) if k not in known]
+    if missing:
+        c0 = time.process_time()
+        out = PretrainedFaceAttributes().predict_outputs(missing)
+        per_image = (time.process_time() - c0) / len(missing)
+        print(f"pretrained networks on {len(missing)} images: {per_image * 1000:.1f} "
+              "CPU-ms each", flush=True)
+        for p, a, g in zip(missing, out["age_probabilities"], out["gender_probabilities"],
+                           strict=True):
+            known[_key(p)] = (a, g, per_image)
+        all_keys = sorted(known)
+        tmp = store.with_suffix(".tmp.npz")
+        np.savez(tmp, keys=np.array(all_keys),
+                 age=np.stack([known[k][0] for k in all_keys]),
+                 gender=np.stack([known[k][1] for k in all_keys]),
+                 seconds=np.array([known[k][2] for k in all_keys]))
+        os.replace(tmp, store)
+    return (np.stack([known[k][0] for k in keys]), np.stack([known[k][1] for k in keys]),
+            float(sum(known[k][2] for k in keys)))
+
+
+# Every feature row is [128 descriptors | 81 age probabilities | 2 gender probabilities]:
+# the members below read their columns, so that a stack over these rows does what
+# make_stack's members do over images (whose descriptors and network outputs these are).
+DESC = slice(0, 128)
+AGE = slice(128, 209)
+GENDER = slice(209, 211)
+AGES = skface.PretrainedAgeRegressor.ages
+
+
+def _columns(part: slice) -> FunctionTransformer:
+    return FunctionTransformer(lambda X: X[:, part])
+
+
+class _GenderNetwork(ClassifierMixin, BaseEstimator):
+    """The pretrained gender network's probabilities, read from the feature rows."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        return X[:, GENDER][:, self.classes_]
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(1)]
+
+
+class _AgeNetwork(RegressorMixin, BaseEstimator):
+    """The pretrained age network's expected age, read from the feature rows."""
+
+    def fit(self, X, y):
+        return self
+
+    def predict(self, X):
+        return X[:, AGE] @ AGES
+
+
+def candidates(task: str) -> dict[str, object]:
+    """The settings screened for ``task``, by name; "recipe" is make_stack's."""
+    if task == "age":
+        svr = {c: make_pipeline(_columns(DESC), SVR(C=c, epsilon=1.0)) for c in (10, 30, 100)}
+        out = {f"SVR(C={c}) on descriptors": m for c, m in svr.items()}
+        out["pretrained age network"] = _AgeNetwork()
+        for c, m in svr.items():
+            out[f"stack: SVR(C={c}) + pretrained"] = StackingRegressor(
+                [("embedding", m), ("pretrained", _AgeNetwork())], RidgeCV(), cv=5)
+        return out
+    svc = {c: make_pipeline(_columns(DESC), SVC(C=c)) for c in (1, 3, 10)}
+    out = {f"SVC(C={c}) on descriptors": m for c, m in svc.items()}
+    if task == "gender":
+        out["pretrained gender network"] = _GenderNetwork()
+        for c, m in svc.items():
+            out[f"stack: SVC(C={c}) + pretrained"] = StackingClassifier(
+                [("embedding", m), ("pretrained", _GenderNetwork())],
+                LogisticRegression(max_iter=1000), cv=5)
+    return out
+
+
+def score(task: str, model, X_train, y_train, X_test, y_test) -> tuple[float, float]:
+    """(figure, CPU seconds of fit and predict): accuracy, or MAE in years for age."""
+    c0 = time.process_time()
+    model = clone(model).fit(X_train, y_train)
+    pred = model.predict(X_test)
+    seconds = time.process_time() - c0
+    if task == "age":
+        return float(np.abs(pred - y_test).mean()), seconds
+    return float((pred == y_test).mean()), seconds
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=bench_accuracy.DEFAULT_DATA)
@@ -81,15 +189,66 @@ def main(argv=None) -> int:
     parser.add_argument("--square", action="store_true",
                         help="FaceEmbedder(align=False) instead of the aligned default")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--tasks", nargs="+", default=["gender", "race", "age"],
+                        choices=["gender", "race", "age"])
+    parser.add_argument("--only", nargs="+", default=None,
+                        help="run only the settings whose names contain one of these")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args(argv)
     train, test = bench_accuracy.split(args.data, args.limit, args.tune)
     paths = sorted(set(train["path"]) | set(test["path"]))
     X, seconds = descriptors(paths, args.cache, align=not args.square)
-    print(f"{len(paths)} descriptors, {seconds:.0f} CPU-s in all")
+    print(f"{len(paths)} descriptors, {seconds:.0f} CPU-s in all", flush=True)
     if args.stage == "features":
         return 0
+    age_p, gender_p, net_seconds = pretrained_outputs(paths, args.cache)
+    features = dict(zip(paths, np.hstack([X, age_p, gender_p]), strict=True))
+    X_train = np.stack([features[p] for p in train["path"]])
+    X_test = np.stack([features[p] for p in test["path"]])
+    # CPU seconds of the features of the images the rows use (train and test parts)
+    feature_seconds = (seconds + net_seconds) / len(paths) * (len(train) + len(test))
+    part = "dev" if args.tune else "test"
+    for task in args.tasks:
+        kind = float if task == "age" else int
+        y_train = train[task].to_numpy().astype(kind)
+        y_test = test[task].to_numpy().astype(kind)
+        for name, model in candidates(task).items():
+            if args.only and not any(o in name for o in args.only):
+                continue
+            figure, fit_seconds = score(task, model, X_train, y_train, X_test, y_test)
+            shown = f"{figure:.2f}" if task == "age" else f"{figure:.2%}"
+            total = feature_seconds + fit_seconds
+            print(f"{part} {task:6s} {shown:>7s}  {name}  (fit+predict {fit_seconds:.0f} CPU-s, "
+                  f"with features {total / 60:.0f} CPU-min)", flush=True)
+            if args.write and not args.limit:
+                _report.append_history(
+                    f"Face knowledge on the {part} part (benchmarks/bench_knowledge.py)",
+                    INTRO[part], COLUMNS,
+                    [_report.today(), _report.machine(),
+                     _report.versions("sklearn", "dlib", "onnxruntime"), task, name,
+                     f"{len(train):,} / {len(test):,}",
+                     "MAE (years)" if task == "age" else "accuracy", shown,
+                     f"{fit_seconds / 60:.1f}", f"{total / 60:.0f}",
+                     f"`{_report.command()}`"])
     return 0
+
+
+COLUMNS = ["date", "machine", "versions", "task", "setting", "train / scored",
+           "metric", "figure", "fit+predict (CPU-min)", "total with features (CPU-min)",
+           "command"]
+INTRO = {
+    "dev": """Settings screened for the recipes of `skface.make_stack`, on bench_accuracy.py's dev
+split (a fifth of the train part, `random_state=1`; the test part is not read). Every
+image's face-recognition descriptors (`FaceEmbedder()`, aligned) and pretrained network
+outputs are computed once and reused by every setting; a stack's members read their
+columns, which is what make_stack's members compute from the images. "Total" adds the
+CPU time of those features for the images used.""",
+    "test": """The recipes chosen on the dev split, trained on the train part of the fixed split
+and scored once on its test part (3,796 images), beside the defaults of
+`bench_accuracy.py` (a single CNN, about 15-20 minutes on these 2 cores). "Total" is the
+CPU time of the whole recipe: the descriptors and network outputs of every image plus
+fitting and predicting.""",
+}
 
 
 if __name__ == "__main__":
