@@ -223,7 +223,7 @@ class FaceEmbedder(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples,) or ndarray of images
-            Ignored (nothing is learned).
+            Face images, checked to be a non-empty collection (nothing is learned).
         y : None
             Ignored.
 
@@ -232,6 +232,7 @@ class FaceEmbedder(TransformerMixin, BaseEstimator):
         self : FaceEmbedder
         """
         self._check()
+        n_images(X, "FaceEmbedder")
         return self
 
     def transform(self, X) -> np.ndarray:
@@ -256,7 +257,7 @@ class FaceEmbedder(TransformerMixin, BaseEstimator):
             If ``skface[faces]`` is not installed.
         """
         self._check()
-        n = n_images(X)
+        n = n_images(X, "FaceEmbedder")
         out = np.empty((n, N_DESCRIPTORS), dtype=np.float64)
         variant = ("aligned" if self.align else "square", int(self.jitter))
         progress = _Progress(n, _show_progress(self.progress))
@@ -266,7 +267,8 @@ class FaceEmbedder(TransformerMixin, BaseEstimator):
         pending: list[tuple[list[int], list[np.ndarray], list[tuple]]] = []
         position = 0
         try:
-            for images in iter_rgb_batches(X, batch, max_pixels=self.max_pixels):
+            for images in iter_rgb_batches(X, batch, caller="FaceEmbedder",
+                                           max_pixels=self.max_pixels):
                 rows, todo, keys = [], [], []
                 for image in images:
                     key = _content_key(image, variant) if self.cache else None

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ._image_batches import format_failures
 from ._image_files import DecodeFailure
+from ._image_loader import check_paths
 from ._imaging import is_image_object, object_to_rgb, read_rgb
 from ._lazy_images import LazyImages
 from ._utils import import_optional
@@ -233,31 +233,11 @@ def _name(item, position: int) -> str:
     return f"image at position {position}"
 
 
-def _items(X) -> Sequence:
-    """The images of ``X`` as a sequence (no decoding)."""
+def _items(X, caller: str) -> Sequence:
+    """The images of ``X`` as a sequence (no decoding), validated as ImageLoader's input."""
     if isinstance(X, LazyImages):
         return list(X.paths)
-    if isinstance(X, (str, os.PathLike, Image.Image)):
-        raise TypeError(
-            "X must be a list of images (file paths, PIL images or arrays) or an array of "
-            f"shape (n_samples, height, width[, channels]); got a single "
-            f"{type(X).__name__}: wrap it in a list.")
-    if isinstance(X, np.ndarray):
-        if X.ndim in (3, 4) and X.dtype != object:
-            return X  # a batch of images, one per row
-        if X.ndim == 1:
-            return list(X)
-        raise ValueError(
-            f"X must be an array of images of shape (n_samples, height, width[, channels]) "
-            f"or a 1-d array of paths; got shape {X.shape}.")
-    if hasattr(X, "to_numpy"):  # a pandas Series (or one-column frame) of paths
-        values = X.to_numpy()
-        return list(values.ravel()) if values.ndim == 2 and values.shape[1] == 1 \
-            else list(values)
-    try:
-        return list(X)
-    except TypeError:
-        raise TypeError(f"X must be a list of images, got {type(X).__name__}.") from None
+    return check_paths(X, caller=caller, images=True)
 
 
 def _one_rgb(item, max_pixels: int | None, float_max: float) -> np.ndarray:
@@ -298,7 +278,7 @@ def rgb_images(items: Sequence, *, max_pixels: int | None = None, float_max: flo
     return out
 
 
-def iter_rgb_batches(X, batch_size: int, *, max_pixels: int | None = None,
+def iter_rgb_batches(X, batch_size: int, *, caller: str, max_pixels: int | None = None,
                      float_max: float = 1.0) -> Iterator[list[np.ndarray]]:
     """The images of ``X`` as RGB arrays, ``batch_size`` at a time (see
     :func:`rgb_images`): memory holds one batch of full-resolution images at a time.
@@ -306,7 +286,7 @@ def iter_rgb_batches(X, batch_size: int, *, max_pixels: int | None = None,
     Every image is checked before the first batch is given, so that a long run never
     stops at an unreadable file near its end; decoding twice is avoided for arrays.
     """
-    items = _items(X)
+    items = _items(X, caller)
     n = len(items)
     if n and isinstance(items[0], (str, os.PathLike)):
         from ._imaging import image_size
@@ -326,9 +306,10 @@ def iter_rgb_batches(X, batch_size: int, *, max_pixels: int | None = None,
                          float_max=float_max, offset=start)
 
 
-def n_images(X) -> int:
-    """How many images ``X`` holds."""
-    return len(_items(X))
+def n_images(X, caller: str) -> int:
+    """How many images ``X`` holds, after checking it is a non-empty collection of images
+    (paths, in-memory images, a batch array or LazyImages), as ImageLoader checks it."""
+    return len(_items(X, caller))
 
 
 # --------------------------------------------------------------------------- alignment

@@ -43,12 +43,12 @@ GENDER_CODES = np.array([0, 1])
 IMAGE_SHAPE = (200, 200, 3)  # a face crop as FaceCropper and UTKFace frame it
 
 
-def _network_outputs(X, tasks: tuple[str, ...], batch_size: int,
-                     max_pixels: int | None) -> dict[str, np.ndarray]:
+def _network_outputs(X, tasks: tuple[str, ...], batch_size: int, max_pixels: int | None,
+                     caller: str) -> dict[str, np.ndarray]:
     """The probabilities of each network of ``tasks`` for every face image of ``X``."""
-    n = n_images(X)
+    n = n_images(X, caller)
     found = {t: [] for t in tasks}
-    for images in iter_rgb_batches(X, batch_size, max_pixels=max_pixels):
+    for images in iter_rgb_batches(X, batch_size, caller=caller, max_pixels=max_pixels):
         for task in tasks:
             chips = np.stack(aligned_chips(images, _CHIP_SIZES[task], _CHIP_PADDING))
             x = ((chips.astype(np.float32) - _MEANS) * _SCALE).transpose(0, 3, 1, 2)
@@ -80,15 +80,18 @@ class _PretrainedFaceModel(BaseEstimator):
         self.batch_size = batch_size
         self.max_pixels = max_pixels
 
-    def _check(self) -> None:
+    def _check(self, X=None) -> None:
         self._validate_params()
         face_model_path("landmarks_5")
         for name in self._networks:
             face_model_path(name)
+        if X is not None:
+            n_images(X, type(self).__name__)
 
     def _outputs(self, X) -> dict[str, np.ndarray]:
         self._check()
-        return _network_outputs(X, self._networks, int(self.batch_size), self.max_pixels)
+        return _network_outputs(X, self._networks, int(self.batch_size), self.max_pixels,
+                                type(self).__name__)
 
     def __sklearn_is_fitted__(self) -> bool:
         return True  # the networks come trained
@@ -154,13 +157,18 @@ class PretrainedGenderClassifier(ClassifierMixin, _PretrainedFaceModel):
     _networks = ("gender",)
     classes_ = GENDER_CODES
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # two genders
+        return tags
+
     def fit(self, X, y=None):
         """Check the parameters; take the labels of ``y`` as ``classes_`` when given.
 
         Parameters
         ----------
         X : array-like of shape (n_samples,) or ndarray of images
-            Ignored (nothing is learned).
+            Face images, checked to be a non-empty collection (nothing is learned).
         y : array-like of shape (n_samples,), default=None
             Gender labels: UTKFace's codes (0 male, 1 female) or names.
 
@@ -168,7 +176,7 @@ class PretrainedGenderClassifier(ClassifierMixin, _PretrainedFaceModel):
         -------
         self : PretrainedGenderClassifier
         """
-        self._check()
+        self._check(X)
         if y is not None:
             labels = np.unique(np.asarray(y).ravel())
             codes = np.asarray(encode_gender(labels)).tolist()
@@ -286,7 +294,7 @@ class PretrainedAgeRegressor(RegressorMixin, _PretrainedFaceModel):
         Parameters
         ----------
         X : array-like of shape (n_samples,) or ndarray of images
-            Ignored.
+            Face images, checked to be a non-empty collection (nothing is learned).
         y : array-like of shape (n_samples,), default=None
             Ignored.
 
@@ -294,7 +302,7 @@ class PretrainedAgeRegressor(RegressorMixin, _PretrainedFaceModel):
         -------
         self : PretrainedAgeRegressor
         """
-        self._check()
+        self._check(X)
         return self
 
     def predict_outputs(self, X) -> dict[str, np.ndarray]:
@@ -386,7 +394,7 @@ class PretrainedFaceAttributes(_PretrainedFaceModel):
         Parameters
         ----------
         X : array-like of shape (n_samples,) or ndarray of images
-            Ignored.
+            Face images, checked to be a non-empty collection (nothing is learned).
         y : None
             Ignored.
 
@@ -394,7 +402,7 @@ class PretrainedFaceAttributes(_PretrainedFaceModel):
         -------
         self : PretrainedFaceAttributes
         """
-        self._check()
+        self._check(X)
         return self
 
     def predict_outputs(self, X) -> dict[str, np.ndarray]:

@@ -50,6 +50,36 @@ RECIPE_TASKS: dict[str, tuple[str, object, object]] = {
 class _FaceStacking:
     """``task_``, ``predict_outputs`` and ``image_shape_`` for a stack of face models."""
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # the members read images: file paths, in-memory images, ImageLoader's arrays
+        tags.input_tags.one_d_array = True
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        return tags
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Names of the stacked predictions ``transform`` returns, as scikit-learn
+        names them (``<class>_<member>`` or ``<class>_<member><i>``).
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored (the input is images, which are never passed through).
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self, "estimators_")
+        prefix = type(self).__name__.lower()
+        members = [name for name, est in self.estimators if est != "drop"]
+        names = []
+        for member, width in zip(members, self._n_feature_outs, strict=True):
+            names += [f"{prefix}_{member}"] if width == 1 else [
+                f"{prefix}_{member}{i}" for i in range(width)]
+        return np.asarray(names, dtype=object)
+
     @property
     def image_shape_(self) -> tuple[int, int, int]:
         """The image size ``analyze`` gives the members: a 200 px face crop, or the
@@ -106,6 +136,11 @@ class FaceStackingClassifier(_FaceStacking, StackingClassifier):
         super().__init__(estimators, final_estimator, cv=cv, stack_method=stack_method,
                          n_jobs=n_jobs, passthrough=passthrough, verbose=verbose)
         self.task = task
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = self.task != "gender"
+        return tags
 
     @property
     def task_(self) -> EstimatorTask:

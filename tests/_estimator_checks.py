@@ -93,7 +93,8 @@ class CheckData:
             warnings.simplefilter("ignore", skface.exceptions.SyntheticModelWarning)
             if input_kind(estimator) == "ages":
                 return estimator.fit(X)
-            if not is_network(estimator):
+            if not is_network(estimator) and not estimator.__sklearn_tags__(
+                    ).target_tags.required:
                 return estimator.fit(X)
             y = self.target(estimator) if y is None else y
             return estimator.fit(X, y, **fit_params)
@@ -395,5 +396,5 @@ def checks_for(estimator) -> Iterator[Callable]:
     yield from COMMON_CHECKS
     if is_network(estimator):
         yield from NETWORK_CHECKS
-    elif input_kind(estimator) != "ages":  # a transformer of X (not of the target)
-        yield from TRANSFORMER_CHECKS
+    elif input_kind(estimator) != "ages" and hasattr(estimator, "transform"):
+        yield from TRANSFORMER_CHECKS  # a transformer of X (not of the target)

@@ -25,6 +25,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, clone
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.utils import estimator_checks as ec
 from skorch import NeuralNet
 from skorch.hf import AccelerateMixin
@@ -83,6 +84,22 @@ MORE_PARAMETERS: dict[str, list[dict]] = {
 }
 
 
+# Arguments an estimator cannot be built without (scikit-learn's stacking takes its
+# members): each estimator is built with these plus the parameters of its case.
+REQUIRED_PARAMETERS: dict[str, Callable[[], dict]] = {
+    "FaceStackingClassifier": lambda: {
+        "task": "gender", "estimators": [("pretrained", skface.PretrainedGenderClassifier())],
+        "final_estimator": LogisticRegression(), "cv": 2},
+    "FaceStackingRegressor": lambda: {
+        "task": "age", "estimators": [("pretrained", skface.PretrainedAgeRegressor())],
+        "final_estimator": Ridge(), "cv": 2},
+}
+
+
+def _build(cls: type, **params):
+    return cls(**{**REQUIRED_PARAMETERS.get(cls.__name__, dict)(), **params})
+
+
 def _instance_id(cls: type, params: dict) -> str:
     return f"{cls.__name__}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
 
@@ -91,7 +108,8 @@ def _instance_id(cls: type, params: dict) -> str:
 # the accelerate variants need accelerate only to fit, not to be built.
 CASES = [(cls, {}) for _, cls in ESTIMATORS] + [
     (cls, params) for name, cls in ESTIMATORS for params in MORE_PARAMETERS.get(name, [])]
-INSTANCES = [pytest.param(cls(**params), id=_instance_id(cls, params)) for cls, params in CASES]
+INSTANCES = [pytest.param(_build(cls, **params), id=_instance_id(cls, params))
+             for cls, params in CASES]
 
 DATA_FREE_CHECKS = [
     ec.check_estimator_cloneable,
@@ -219,6 +237,7 @@ def test_expected_failures_and_extra_parameters_name_what_exists():
     for kind, check in EXPECTED_FAILED_CHECKS:
         assert kind in kinds and check in checks, (kind, check)
     assert set(MORE_PARAMETERS) <= {name for name, _ in ESTIMATORS}
+    assert set(REQUIRED_PARAMETERS) <= {name for name, _ in ESTIMATORS}
 
 
 # --------------------------------------------------------------------------- data-based checks
@@ -255,7 +274,7 @@ def _data_check_instance(cls: type):
         if kind in DATA_CHECK_PARAMETERS_BY_KIND:
             params.update(DATA_CHECK_PARAMETERS_BY_KIND[kind]())
     params.update(DATA_CHECK_PARAMETERS.get(cls.__name__, {}))
-    return cls(**params)
+    return _build(cls, **params)
 
 
 # The data-based checks fit each estimator several times: the default suite runs them
@@ -266,7 +285,7 @@ FAST_DATA_CHECKS = ("GenderClassifier", "AgeRegressor")
 
 def _data_check_cases():
     for name, cls in ESTIMATORS:
-        for check in _checks.checks_for(cls()):  # what the class is, by its defaults
+        for check in _checks.checks_for(_build(cls)):  # what the class is, by its defaults
             reason = next((EXPECTED_FAILED_DATA_CHECKS[(kind, check.__name__)]
                            for kind in estimator_kinds(cls)
                            if (kind, check.__name__) in EXPECTED_FAILED_DATA_CHECKS), None)
