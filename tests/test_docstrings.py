@@ -56,6 +56,10 @@ def _accelerated_base(cls: type) -> type | None:
 
 
 def _params(cls: type) -> set[str]:
+    required = [p.name for p in inspect.signature(cls).parameters.values()
+                if p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD]
+    if required:  # scikit-learn's stacking takes its members: the signature names all
+        return {p for p in inspect.signature(cls).parameters if not p.startswith("_")}
     return {k for k in cls().get_params(deep=False) if not k.startswith("_")}
 
 
