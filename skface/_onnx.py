@@ -135,7 +135,7 @@ def export_onnx(model, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET) -
         est = model.steps[-1][1]
         loader = model.steps[0][1] if len(model.steps) > 1 else None
     check_is_fitted(est)
-    if not hasattr(est, "module_"):  # fitted, but with no network of skface's to export
+    if hasattr(est, "task_") and not hasattr(est, "module_"):  # no network of its own
         raise TypeError(
             f"export_onnx exports a network that skface trained, with its output head; a "
             f"{type(est).__name__} has none of its own (no module_). A pretrained "
