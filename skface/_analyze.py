@@ -16,10 +16,38 @@ from ._image_loader import ImageLoader
 from ._imaging import image_size, is_image_object, object_to_rgb, read_rgb
 from .exceptions import FaceDetectionError, ImageLoadError
 
-__all__ = ["analyze", "crop_labeller", "default_cropper", "face_label", "image_files",
-           "resolve_predictor"]
+__all__ = ["NO_MODEL_NOTE", "analyze", "crop_labeller", "default_cropper", "face_label",
+           "image_files", "pretrained_model", "resolve_predictor", "takes_image_paths"]
 
 _CHUNK = 64  # inputs read, detected and predicted together: memory stays bounded
+
+NO_MODEL_NOTE = ("age and gender from skface's pretrained models (no training); race is not "
+                 "predicted: it needs a model trained on your labels (skface train --target "
+                 "race, or skface.make_stack('race'))")
+"""What a table predicted without a model says about it (``attrs["notes"]``)."""
+
+
+def pretrained_model():
+    """The model that predicts when none is given: age and gender from dlib's pretrained
+    networks (:class:`~skface.PretrainedFaceAttributes`), with no training."""
+    from skface import PretrainedFaceAttributes
+
+    return PretrainedFaceAttributes()
+
+
+def takes_image_paths(model) -> bool:
+    """Whether ``model`` predicts from image files itself: a Pipeline (as ``skface
+    train`` writes, starting from paths), or an estimator that says it takes strings
+    (scikit-learn's ``input_tags.string``), as the pretrained estimators do."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.utils import get_tags
+
+    if isinstance(model, Pipeline):
+        return True
+    try:
+        return bool(get_tags(model).input_tags.string)
+    except (AttributeError, TypeError, ValueError):
+        return False
 
 
 def image_files(folder: str) -> tuple[list[str], list[str]]:
@@ -215,7 +243,7 @@ def crop_labeller(model) -> Callable[[np.ndarray], list[str]] | None:
 
 def analyze(
     images,
-    model,
+    model=None,
     *,
     detect: bool = True,
     cropper: FaceCropper | None = None,
@@ -233,10 +261,14 @@ def analyze(
         file, a list of files, folders and in-memory images, a PIL image, one
         ``(height, width[, channels])`` pixel array, or a batch of them as one
         ``(n, height, width[, channels])`` array.
-    model : fitted skface estimator or Pipeline
+    model : fitted skface estimator, Pipeline or None, default=None
         A model as ``skface train`` writes it (a Pipeline starting with an
-        :class:`~skface.ImageLoader`), or a fitted estimator; its ``task_`` says
-        what it predicts.
+        :class:`~skface.ImageLoader`), or a fitted estimator (a pretrained one, a
+        :func:`~skface.make_stack` recipe...); its ``task_`` says what it predicts.
+        None predicts age and gender with no training, from dlib's pretrained
+        networks (:class:`~skface.PretrainedFaceAttributes`, ``pip install
+        "skface[faces]"``): race is then not predicted, as it needs a model trained
+        on your labels, and the table's ``attrs["notes"]`` says so.
     detect : bool, default=True
         Find the faces in each photo (one row per face) and predict on face crops
         framed as UTKFace's; False predicts on each whole image (one row per image),
@@ -270,7 +302,9 @@ def analyze(
         per task (``age`` in years rounded to one decimal, ``gender``, ``race``,
         ``age_group``...), the probability of every class (``p(female)``...), and
         ``status``: ``"ok"``, ``"no face"`` or ``"unreadable: <reason>"``. The
-        columns of an image without a prediction are empty.
+        columns of an image without a prediction are empty. ``attrs["notes"]``
+        holds notes on the predictions (a list of str; with no model, that race was
+        not predicted).
 
     Raises
     ------
@@ -284,9 +318,18 @@ def analyze(
 
     Examples
     --------
+    With no model, age and gender from the pretrained networks, no training:
+
+    >>> from skface import analyze
+    >>> analyze("photos/")  # doctest: +SKIP
+              file  face    x    y    w    h   age  gender  p(male)  p(female) status
+    0  photos/a.jpg     0  212   96  180  180  31.2  female   0.0311     0.9689     ok
+
+    With a model trained on your labels:
+
     >>> import tempfile
     >>> from sklearn.pipeline import make_pipeline
-    >>> from skface import GenderClassifier, ImageLoader, analyze
+    >>> from skface import GenderClassifier, ImageLoader
     >>> from skface.datasets import make_faces
     >>> faces = make_faces(8, size=32, directory=tempfile.mkdtemp(), random_state=0)
     >>> model = make_pipeline(ImageLoader(size=32), GenderClassifier(
@@ -297,6 +340,10 @@ def analyze(
     """
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {list(ON_ERROR)}, got {on_error!r}.")
+    notes = []
+    if model is None:
+        model = pretrained_model()
+        notes.append(NO_MODEL_NOTE)
     final, loader, middle, _ = resolve_predictor(model)
     if detect:
         if cropper is None:
@@ -376,6 +423,7 @@ def analyze(
     table = table.drop(columns="_order").reset_index(drop=True)
     for c in ("face", "x", "y", "w", "h"):
         table[c] = table[c].astype("Int64")
+    table.attrs["notes"] = notes
     return table
 
 

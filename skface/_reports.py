@@ -75,14 +75,19 @@ def _require_matplotlib() -> None:
 
 
 def _final_estimator(model):
+    """``(final estimator, what turns paths into its input)`` of a model that takes paths."""
     from sklearn.pipeline import Pipeline
 
-    if not isinstance(model, Pipeline):
+    from ._analyze import takes_image_paths
+
+    if isinstance(model, Pipeline):
+        return model[-1], model[:-1].transform
+    if not takes_image_paths(model):
         raise ValueError(
             f"the model is a {type(model).__name__}, not a Pipeline that starts from image "
             "paths; save make_pipeline(ImageLoader(...), estimator) (as `skface train` "
             "does) to evaluate it on a folder.")
-    return model[-1]
+    return model, list  # it reads the files itself (a pretrained estimator, a stack)
 
 
 def _true_column(frame: pd.DataFrame, task: str, classes) -> str:
@@ -124,9 +129,10 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
 
     Parameters
     ----------
-    model : Pipeline
+    model : Pipeline or estimator
         A fitted ``make_pipeline(ImageLoader(...), estimator)`` (as written by
-        ``skface train``).
+        ``skface train``), or a model that reads image files itself (a pretrained
+        estimator, a :func:`~skface.make_stack` recipe).
     frame : DataFrame
         ``path`` plus the label columns the estimator predicts (``age``, ``gender``,
         ``race``, codes or names), e.g. from :func:`skface.datasets.load_utkface`.
@@ -154,7 +160,7 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
 
     if plots:
         _require_matplotlib()
-    est = _final_estimator(model)
+    est, to_input = _final_estimator(model)
     declared = getattr(est, "task_", None)  # None also when it is not fitted
     if declared is None:
         raise ValueError(
@@ -170,7 +176,7 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
     results: dict[str, dict] = {}
     truths = [(task, _true_labels(frame, task)) for task in declared.tasks]  # before decoding
 
-    X = model[:-1].transform(paths)  # decoded once, for every task
+    X = to_input(paths)  # decoded once, for every task
     outputs = est.predict_outputs(X)  # one pass of the network, for every task
     # (task, metric, true, predicted, class labels)
     pending = [(task.name, "mae" if task.kind == "regression" else "accuracy", y_true,

@@ -77,7 +77,9 @@ def save_model(model, path: str | os.PathLike) -> None:
         A skface estimator (fitted or not), or a Pipeline of skface steps such as
         ``make_pipeline(ImageLoader(size=48), GenderClassifier())``. Networks must be
         given by registered name (``module="skfacenet"``); anything the format cannot
-        name raises a ``ValueError`` that says so (use joblib for such models).
+        name raises a ``ValueError`` that says so (use joblib for such models), as do
+        models without a network of their own (the pretrained estimators,
+        :func:`~skface.make_stack`'s recipes).
     path : str or path-like
         File to write, conventionally ending in ``.safetensors``.
 
@@ -110,6 +112,15 @@ def save_model(model, path: str | os.PathLike) -> None:
         where = f"step {name!r}" if name is not None else "the model"
         if step in (None, "passthrough"):
             raise ValueError(f"save_model: {where} is {step!r}; remove it from the Pipeline.")
+        if hasattr(step, "predict_outputs") and "module" not in step.get_params(deep=False):
+            # a model without a network of its own: a pretrained one, or a combination
+            raise ValueError(
+                f"save_model: {where} is a {type(step).__name__}, which has no network of "
+                "its own (no module) for the safe format to store: its predictions come "
+                "from pretrained models in installed packages, or from the models it "
+                "combines. Save it with joblib instead (joblib.dump(model, "
+                "'model.joblib')); a pretrained estimator's joblib file is tiny, as its "
+                "networks stay in the installed packages.")
         desc, step_tensors = describe(step, where)
         desc["name"] = name
         description["steps"].append(desc)

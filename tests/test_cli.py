@@ -108,6 +108,48 @@ def test_an_unknown_network_is_refused_before_any_work(monkeypatch, capsys):
     assert "basic_cnn" in err and "skfacenet" in err
 
 
+RECIPE_MISUSES = [
+    (["--target", "all"], "argument --recipe: --recipe stack is for --target gender, race or "
+                          "age, not all"),
+    (["--target", "age_bins"], "is for --target gender, race or age, not age_bins"),
+    (["--network", "basic_cnn"], "argument --recipe: --network does not apply to --recipe "
+                                 "stack"),
+    (["--size", "64", "--epochs", "2", "--stream"], "--size, --epochs, --stream do not apply"),
+    (["--format", "safetensors"], "--recipe stack writes a joblib file"),
+    (["-o", "stack.safetensors"], "--recipe stack writes a joblib file"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), RECIPE_MISUSES,
+                         ids=[" ".join(extra) for extra, _ in RECIPE_MISUSES])
+def test_a_recipe_is_refused_in_one_line_with_options_it_does_not_take(extra, message,
+                                                                      monkeypatch, capsys):
+    _no_work(monkeypatch)
+    assert main(["train", "--recipe", "stack", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("skface train: ") and message in err
+
+
+def test_each_recipe_names_the_targets_it_has_a_recipe_for():
+    from skface._cli_parser import RECIPES, TARGETS
+    from skface._recipes import RECIPE_TASKS
+
+    assert set(RECIPES) == {"stack"}
+    for make, targets in RECIPES.values():
+        assert set(targets) <= set(TARGETS) and set(targets) == set(RECIPE_TASKS)
+        for target in targets:  # an unfitted model that reads image paths itself
+            model = make()(target, random_state=0)
+            assert hasattr(model, "predict_outputs") and not hasattr(model, "classes_")
+
+
+def test_analyze_cannot_draw_without_finding_the_faces(monkeypatch, capsys):
+    _no_work(monkeypatch)
+    assert main(["analyze", "photos", "--no-detect", "--draw", "drawn"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "skface analyze: error: argument --draw" in err
+
+
 @pytest.mark.slow  # builds every network, VGG16 included
 def test_every_network_takes_the_smallest_image_size():
     import torch
@@ -735,11 +777,14 @@ def test_the_help_says_which_model_files_run_code():
     from skface._cli import build_parser
 
     parser = build_parser()
-    for command in ("predict", "evaluate", "demo"):
+    for command in ("predict", "analyze", "evaluate", "demo"):
         sub = parser._subparsers._group_actions[0].choices[command]
         text = " ".join(sub.format_help().split())
         assert ".safetensors" in text and "runs no code" in text and "exit code 3" in text, (
             command)
+        # the reserved name, and how to name a file called so
+        assert "'pretrained' for skface's pretrained age and gender models" in text, command
+        assert "a file of that name is ./pretrained" in text, command
 
 
 # ------------------------------------------------------------ predict: names and statuses
