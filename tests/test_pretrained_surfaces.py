@@ -175,8 +175,6 @@ def test_train_writes_the_recipe_with_joblib(stack_file):
     assert os.path.getsize(stack_file) < 1_000_000
 
 
-@pytest.mark.xfail(strict=True, reason="a recipe model does not yet say that it reads image "
-                                        "files itself (input_tags.string)")
 def test_predict_and_evaluate_take_a_trained_recipe(stack_file, crops, tmp_path, capsys):
     assert main(["predict", str(stack_file), str(crops)]) == 0
     table = pd.read_csv(io.StringIO(capsys.readouterr().out))
