@@ -37,6 +37,7 @@ from sklearn.svm import SVC, SVR
 
 import skface
 from skface import FaceEmbedder, PretrainedFaceAttributes
+from skface._recipes import RECIPE_TASKS
 
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "skface" \
     / "benchmarks"
@@ -148,25 +149,80 @@ class _AgeNetwork(RegressorMixin, BaseEstimator):
         return X[:, AGE] @ AGES
 
 
-def candidates(task: str) -> dict[str, object]:
-    """The settings screened for ``task``, by name; "recipe" is make_stack's."""
+# The learners screened on the descriptors (the dev split picks one per task)
+GRID = {
+    "gender": [SVC(C=c) for c in (1, 3, 10)],
+    "race": [SVC(C=c) for c in (1, 3, 10)],
+    "age": [SVR(C=c, epsilon=1.0) for c in (10, 30, 100)],
+}
+
+
+def _name(learner) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in learner.get_params().items()
+                       if k in ("C", "epsilon"))
+    return f"{type(learner).__name__}({params})"
+
+
+def _network(task: str):
+    """The pretrained network's member for ``task``, or None (race has none)."""
+    return {"gender": _GenderNetwork(), "age": _AgeNetwork()}.get(task)
+
+
+def _stack(task: str, learner):
+    """make_stack's shape: the embedding member, the network where there is one, and a
+    logistic (ridge) regression on their out-of-fold predictions, 5 folds."""
+    members = [("embedding", make_pipeline(_columns(DESC), clone(learner)))]
+    if _network(task) is not None:
+        members.append(("pretrained", _network(task)))
     if task == "age":
-        svr = {c: make_pipeline(_columns(DESC), SVR(C=c, epsilon=1.0)) for c in (10, 30, 100)}
-        out = {f"SVR(C={c}) on descriptors": m for c, m in svr.items()}
-        out["pretrained age network"] = _AgeNetwork()
-        for c, m in svr.items():
-            out[f"stack: SVR(C={c}) + pretrained"] = StackingRegressor(
-                [("embedding", m), ("pretrained", _AgeNetwork())], RidgeCV(), cv=5)
-        return out
-    svc = {c: make_pipeline(_columns(DESC), SVC(C=c)) for c in (1, 3, 10)}
-    out = {f"SVC(C={c}) on descriptors": m for c, m in svc.items()}
-    if task == "gender":
-        out["pretrained gender network"] = _GenderNetwork()
-        for c, m in svc.items():
-            out[f"stack: SVC(C={c}) + pretrained"] = StackingClassifier(
-                [("embedding", m), ("pretrained", _GenderNetwork())],
-                LogisticRegression(max_iter=1000), cv=5)
-    return out
+        return StackingRegressor(members, RidgeCV(), cv=5)
+    return StackingClassifier(members, LogisticRegression(max_iter=1000), cv=5)
+
+
+def cnn_stack(task: str, learner, epochs: int, cv: int, train, test, X_train, X_test,
+              y_train) -> tuple[np.ndarray, float]:
+    """make_stack(task, cnn=True, cv=cv)'s predictions on the test rows, and its CPU
+    seconds: what StackingClassifier/Regressor compute, member by member (the feature
+    members read their columns, the CNN reads the images): out-of-fold predictions on the
+    same folds, the final model on them, every member refitted on all the train rows."""
+    from sklearn.model_selection import check_cv, cross_val_predict
+
+    from skface import ImageLoader
+
+    classifier = task != "age"
+    folds = list(check_cv(cv, y_train, classifier=classifier).split(X_train, y_train))
+    cnn = make_pipeline(ImageLoader(), {"gender": skface.GenderClassifier,
+                                        "race": skface.RaceClassifier,
+                                        "age": skface.AgeRegressor}[task](
+        random_state=0, max_epochs=epochs, verbose=0))
+    members = [(make_pipeline(_columns(DESC), clone(learner)), X_train, X_test)]
+    if _network(task) is not None:
+        members.append((_network(task), X_train, X_test))
+    members.append((cnn, np.asarray(train["path"]), np.asarray(test["path"])))
+    c0, w0 = time.process_time(), time.perf_counter()
+    seen, unseen = [], []
+    for model, A, B in members:
+        method = "predict"
+        if classifier:
+            method = "predict_proba" if hasattr(model, "predict_proba") else \
+                "decision_function"
+        oof = cross_val_predict(clone(model), A, y_train, cv=folds, method=method)
+        fitted = clone(model).fit(A, y_train)
+        out = getattr(fitted, method)(B)
+        if classifier and method == "predict_proba" and oof.shape[1] == 2:
+            oof, out = oof[:, 1:], out[:, 1:]
+        seen.append(np.asarray(oof).reshape(len(A), -1))
+        unseen.append(np.asarray(out).reshape(len(B), -1))
+    final = RidgeCV() if not classifier else LogisticRegression(max_iter=1000)
+    final.fit(np.hstack(seen), y_train)
+    pred = final.predict(np.hstack(unseen))
+    # the CNN trains with torch's threads on every core: count wall time x cores for it
+    cpu = max(time.process_time() - c0, (time.perf_counter() - w0) * (os.cpu_count() or 1))
+    return pred, cpu
+
+
+def _better(task: str, a: float, b: float) -> bool:
+    return a < b if task == "age" else a > b
 
 
 def score(task: str, model, X_train, y_train, X_test, y_test) -> tuple[float, float]:
@@ -191,9 +247,11 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--tasks", nargs="+", default=["gender", "race", "age"],
                         choices=["gender", "race", "age"])
-    parser.add_argument("--only", nargs="+", default=None,
-                        help="run only the settings whose names contain one of these")
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--cnn-epochs", type=int, default=0,
+                        help="also stack the task's CNN trained for this many epochs")
+    parser.add_argument("--cnn-cv", type=int, default=3,
+                        help="folds of the stack with the CNN (each costs a CNN training)")
     args = parser.parse_args(argv)
     train, test = bench_accuracy.split(args.data, args.limit, args.tune)
     paths = sorted(set(train["path"]) | set(test["path"]))
@@ -208,28 +266,57 @@ def main(argv=None) -> int:
     # CPU seconds of the features of the images the rows use (train and test parts)
     feature_seconds = (seconds + net_seconds) / len(paths) * (len(train) + len(test))
     part = "dev" if args.tune else "test"
+
+    def run(task: str, name: str, model) -> float:
+        figure, fit_seconds = score(task, model, X_train, y_train, X_test, y_test)
+        return report(task, name, figure, fit_seconds)
+
+    def report(task: str, name: str, figure: float, fit_seconds: float) -> float:
+        shown = f"{figure:.2f}" if task == "age" else f"{figure:.2%}"
+        total = feature_seconds + fit_seconds
+        print(f"{part} {task:6s} {shown:>7s}  {name}  (fit+predict {fit_seconds:.0f} CPU-s, "
+              f"with features {total / 60:.0f} CPU-min)", flush=True)
+        if args.write and not args.limit:
+            _report.append_history(
+                f"Face knowledge on the {part} part (benchmarks/bench_knowledge.py)",
+                INTRO[part], COLUMNS,
+                [_report.today(), _report.machine(),
+                 _report.versions("sklearn", "dlib", "onnxruntime"), task, name,
+                 f"{len(train):,} / {len(test):,}",
+                 "MAE (years)" if task == "age" else "accuracy", shown,
+                 f"{fit_seconds / 60:.1f}", f"{total / 60:.0f}",
+                 f"`{_report.command()}`"])
+        return figure
+
     for task in args.tasks:
         kind = float if task == "age" else int
         y_train = train[task].to_numpy().astype(kind)
         y_test = test[task].to_numpy().astype(kind)
-        for name, model in candidates(task).items():
-            if args.only and not any(o in name for o in args.only):
-                continue
-            figure, fit_seconds = score(task, model, X_train, y_train, X_test, y_test)
-            shown = f"{figure:.2f}" if task == "age" else f"{figure:.2%}"
-            total = feature_seconds + fit_seconds
-            print(f"{part} {task:6s} {shown:>7s}  {name}  (fit+predict {fit_seconds:.0f} CPU-s, "
-                  f"with features {total / 60:.0f} CPU-min)", flush=True)
-            if args.write and not args.limit:
-                _report.append_history(
-                    f"Face knowledge on the {part} part (benchmarks/bench_knowledge.py)",
-                    INTRO[part], COLUMNS,
-                    [_report.today(), _report.machine(),
-                     _report.versions("sklearn", "dlib", "onnxruntime"), task, name,
-                     f"{len(train):,} / {len(test):,}",
-                     "MAE (years)" if task == "age" else "accuracy", shown,
-                     f"{fit_seconds / 60:.1f}", f"{total / 60:.0f}",
-                     f"`{_report.command()}`"])
+        if args.tune:  # the learner on the descriptors, chosen here
+            best = None
+            for learner in GRID[task]:
+                figure = run(task, f"{_name(learner)} on descriptors",
+                             make_pipeline(_columns(DESC), learner))
+                if best is None or _better(task, figure, best[0]):
+                    best = (figure, learner)
+            learner = best[1]
+        else:  # make_stack's own
+            learner = RECIPE_TASKS[task][1]()
+            run(task, f"{_name(learner)} on descriptors", make_pipeline(_columns(DESC), learner))
+        if _network(task) is not None:
+            run(task, "pretrained network alone", _network(task))
+        members = "descriptors" + (" + pretrained network" if _network(task) is not None
+                                   else "")
+        run(task, f"stack: {_name(learner)} on {members} (make_stack's shape)",
+            _stack(task, learner))
+        if args.cnn_epochs:
+            pred, fit_seconds = cnn_stack(task, learner, args.cnn_epochs, args.cnn_cv, train,
+                                          test, X_train, X_test, y_train)
+            figure = float(np.abs(pred - y_test).mean() if task == "age"
+                           else (pred == y_test).mean())
+            report(task, f"stack: {_name(learner)} on {members} + the task's CNN "
+                   f"({args.cnn_epochs} epochs), {args.cnn_cv} folds "
+                   f"(make_stack(cnn=True, cv={args.cnn_cv}))", figure, fit_seconds)
     return 0
 
 
