@@ -276,6 +276,7 @@ def test_pretrained_models_declare_their_task_and_save(faces, tmp_path):
     assert loaded.predict(list(faces["path"][:2])).shape == (2,)
 
 
+@pytest.mark.slow
 def test_pretrained_members_vote_with_trained_ones(faces, descriptors):
     paths = np.asarray(faces["path"])
     vote = VotingClassifier([
@@ -324,6 +325,7 @@ def test_stacks_fit_on_paths_and_declare_their_task(faces, count_embedded):
                                stack.predict_proba(paths))
 
 
+@pytest.mark.slow
 def test_plain_stacking_takes_the_same_members(faces):
     paths = np.asarray(faces["path"])
     stack = StackingClassifier(
