@@ -334,3 +334,16 @@ def test_plain_stacking_takes_the_same_members(faces):
         LogisticRegression(), cv=2)
     stack.fit(paths, faces["gender"].map({0: "male", 1: "female"}).to_numpy())
     assert set(stack.predict(paths)) <= {"male", "female"}
+
+
+@pytest.mark.slow
+def test_dlib_and_onnxruntime_are_imported_only_when_a_face_is_read():
+    import subprocess
+    import sys
+
+    code = ("import sys, skface; skface.FaceEmbedder().get_params(); "
+            "skface.make_stack('gender'); skface.PretrainedFaceAttributes().task_; "
+            "print('dlib' in sys.modules, 'onnxruntime' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.split() == ["False", "False"]
