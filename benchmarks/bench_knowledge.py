@@ -269,14 +269,16 @@ def main(argv=None) -> int:
 
     def run(task: str, name: str, model) -> float:
         figure, fit_seconds = score(task, model, X_train, y_train, X_test, y_test)
-        return report(task, name, figure, fit_seconds)
+        # with --cnn-epochs only the stack with the CNN is recorded (the others were)
+        return report(task, name, figure, fit_seconds, write=not args.cnn_epochs)
 
-    def report(task: str, name: str, figure: float, fit_seconds: float) -> float:
+    def report(task: str, name: str, figure: float, fit_seconds: float,
+               write: bool = True) -> float:
         shown = f"{figure:.2f}" if task == "age" else f"{figure:.2%}"
         total = feature_seconds + fit_seconds
         print(f"{part} {task:6s} {shown:>7s}  {name}  (fit+predict {fit_seconds:.0f} CPU-s, "
               f"with features {total / 60:.0f} CPU-min)", flush=True)
-        if args.write and not args.limit:
+        if write and args.write and not args.limit:
             _report.append_history(
                 f"Face knowledge on the {part} part (benchmarks/bench_knowledge.py)",
                 INTRO[part], COLUMNS,
