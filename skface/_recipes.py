@@ -38,11 +38,12 @@ def _cnn(task: str, random_state):
     return cls(random_state=random_state)
 
 
-# task -> (kind, the embedding member's learner, the pretrained member or None)
+# task -> (kind, the embedding member's learner, the pretrained member or None); the
+# learners' C were chosen on a dev split of UTKFace's training images (docs/benchmarks.md)
 RECIPE_TASKS: dict[str, tuple[str, object, object]] = {
-    "gender": ("classification", lambda: SVC(), PretrainedGenderClassifier),
-    "race": ("classification", lambda: SVC(), None),
-    "age": ("regression", lambda: SVR(C=30.0, epsilon=1.0), PretrainedAgeRegressor),
+    "gender": ("classification", lambda: SVC(C=3.0), PretrainedGenderClassifier),
+    "race": ("classification", lambda: SVC(C=10.0), None),
+    "age": ("regression", lambda: SVR(C=100.0, epsilon=1.0), PretrainedAgeRegressor),
 }
 """What each recipe stacks: its kind, the embedding learner, and the pretrained member."""
 
