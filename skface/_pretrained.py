@@ -88,6 +88,24 @@ class _PretrainedFaceModel(BaseEstimator):
         if X is not None:
             n_images(X, type(self).__name__)
 
+    def fit(self, X, y=None):
+        """Check the parameters and the input (nothing is learned).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,) or ndarray of images
+            Face images, checked to be a non-empty collection (nothing is learned).
+        y : array-like of shape (n_samples,), default=None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The estimator.
+        """
+        self._check(X)
+        return self
+
     def _outputs(self, X) -> dict[str, np.ndarray]:
         self._check()
         return _network_outputs(X, self._networks, int(self.batch_size), self.max_pixels,
@@ -288,23 +306,6 @@ class PretrainedAgeRegressor(RegressorMixin, _PretrainedFaceModel):
 
     _networks = ("age",)
 
-    def fit(self, X, y=None):
-        """Check the parameters (nothing is learned).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples,) or ndarray of images
-            Face images, checked to be a non-empty collection (nothing is learned).
-        y : array-like of shape (n_samples,), default=None
-            Ignored.
-
-        Returns
-        -------
-        self : PretrainedAgeRegressor
-        """
-        self._check(X)
-        return self
-
     def predict_outputs(self, X) -> dict[str, np.ndarray]:
         """The expected age and the probability of each of the 81 ages.
 
@@ -387,23 +388,6 @@ class PretrainedFaceAttributes(_PretrainedFaceModel):
     """
 
     _networks = ("age", "gender")
-
-    def fit(self, X, y=None):
-        """Check the parameters (nothing is learned).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples,) or ndarray of images
-            Face images, checked to be a non-empty collection (nothing is learned).
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : PretrainedFaceAttributes
-        """
-        self._check(X)
-        return self
 
     def predict_outputs(self, X) -> dict[str, np.ndarray]:
         """The expected age, the age distribution and the gender probabilities.
