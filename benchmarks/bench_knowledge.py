@@ -7,8 +7,9 @@ fifth of the train part, ``random_state=1``) and never reads the test part.
 
 Embedding every image is the slow part (about 60-110 ms of one CPU core per image), so
 the descriptors are computed once and kept in ``--cache`` (a folder outside the
-repository; by default ``~/.cache/skface/benchmarks``), keyed by file, size and
-modification time; the CPU seconds they cost are kept with them and counted in every
+repository; by default ``~/.cache/skface/benchmarks``), keyed by the SHA-256 of each
+file's bytes (a copy of the folder elsewhere, or with new modification times, reuses
+them); the CPU seconds they cost are kept with them and counted in every
 row's total.
 
 Run: ``python benchmarks/bench_knowledge.py --data ../shared/datasets/UTKFace [--tune]
@@ -18,6 +19,7 @@ Run: ``python benchmarks/bench_knowledge.py --data ../shared/datasets/UTKFace [-
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import time
@@ -44,8 +46,9 @@ DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) /
 
 
 def _key(path: str) -> str:
-    st = os.stat(path)
-    return f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
+    """What a stored result is found by: the file's content, not its name or time."""
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def descriptors(paths: list[str], cache: Path, align: bool = True, n_jobs: int | None = None
