@@ -103,12 +103,16 @@ print(model.predict(test["path"][:3].tolist()))  # a DataFrame; UTKFace's codes,
 # predicted against true age and the learning curves. ``metrics.json`` holds the
 # same figures for scripts.
 report = os.path.join(work, "report")
+# the skface this script imported, also where it is not installed (a checkout)
+here = os.path.dirname(skface.__path__[0])
+env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
+    here, os.environ.get("PYTHONPATH")]))}
 done = subprocess.run([sys.executable, "-m", "skface", "evaluate", model_file,
                        os.path.join(work, "test.csv"), "-o", report],
-                      capture_output=True, text=True)
+                      capture_output=True, text=True, env=env)
 if done.returncode != 0:
     sys.exit(f"skface evaluate failed:\n{done.stderr}")
-print("report:", sorted(os.listdir(report)))
+print("report:", sorted(name for name in os.listdir(report) if not name.startswith(".")))
 with open(os.path.join(report, "metrics.json")) as f:
     metrics = json.load(f)
 for task, m in metrics["tasks"].items():
