@@ -57,6 +57,133 @@ def test_user_docs_and_docstrings_hold_no_internal_words(path):
     assert not found, f"{path.relative_to(REPO)} speaks of {found}"
 
 
+# Words of the lab notebook that a user guide does not need: how the defaults were
+# searched for belongs in docs/benchmarks.md, and the guide links there.
+LAB_NOTE_WORDS = {
+    "lever screening": r"\blevers?\b|\bscreen(s|ed|ing)? (one )?levers?\b",
+    "a dev split": r"\bdev(elopment)?[ -](split|part|set)s?\b",
+    "the defaults' record": r"\bthe defaults' record\b|\bthe full record\b",
+}
+GUIDE_PAGES = sorted(p for p in DOCS.glob("*.md") if p.name != "benchmarks.md")
+EXAMPLES = sorted((REPO / "examples").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", GUIDE_PAGES + EXAMPLES, ids=lambda p: str(p.relative_to(REPO)))
+def test_guide_pages_hold_no_lab_notes(path):
+    text = path.read_text()
+    found = [f"{what}: {m.group(0)!r}" for what, pattern in LAB_NOTE_WORDS.items()
+             for m in re.finditer(pattern, text, re.IGNORECASE)]
+    assert not found, f"{path.relative_to(REPO)} speaks of {found} (docs/benchmarks.md's words)"
+
+
+def test_lab_note_words_are_found():
+    for bad in ("Lever screening (how the defaults were chosen)", "screening one lever at a time",
+                "`--tune` screens levers", "on a dev split", "a development split carved",
+                "the dev part", "The full record", "the defaults' record", "### More levers"):
+        assert any(re.search(p, bad, re.IGNORECASE) for p in LAB_NOTE_WORDS.values()), bad
+    for fine in ("a held-out test set", "the screen reader", "development version",
+                 "device split", "leverage"):
+        assert not any(re.search(p, fine, re.IGNORECASE) for p in LAB_NOTE_WORDS.values()), fine
+
+
+# Links in the Markdown pages, as a reader of a checkout follows them (on a forge or in
+# an editor), not as the Sphinx build rewrites them.
+LINKED_PAGES = sorted([REPO / "README.md", *DOCS.glob("*.md")])
+_FENCE = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)
+_CODE = re.compile(r"`[^`\n]*`")
+_LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+_BUILT = ("_build", "auto_examples", "generated")  # made by the Sphinx build only
+
+
+def _prose(text: str) -> str:
+    """The Markdown without its code blocks and code spans (whose brackets are code)."""
+    return _CODE.sub("", _FENCE.sub("", text))
+
+
+def _links(text: str) -> list[str]:
+    return _LINK.findall(_prose(text))
+
+
+def _anchors(text: str) -> set[str]:
+    """The anchors of a page's headings, as GitHub and MyST make them: the heading's
+    text, lower-cased, without punctuation other than hyphens and underscores, spaces
+    made hyphens; a repeated heading gets -1, -2, ..."""
+    found: dict[str, int] = {}
+    anchors = set()
+    for title in re.findall(r"^#{1,6}[ \t]+(.+?)[ \t]*#*$", _FENCE.sub("", text), re.MULTILINE):
+        title = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", title).replace("`", "")
+        slug = re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
+        n = found.get(slug, 0)
+        found[slug] = n + 1
+        anchors.add(slug if n == 0 else f"{slug}-{n}")
+    return anchors
+
+
+def _broken(page: Path) -> list[str]:
+    text = page.read_text()
+    broken = []
+    for link in _links(text):
+        if re.match(r"[a-z][a-z0-9+.-]*:", link, re.IGNORECASE):  # https:, mailto:
+            continue
+        target, _, anchor = link.partition("#")
+        path = (page.parent / target).resolve() if target else page
+        inside = path.is_relative_to(REPO)
+        if not inside or not path.exists():
+            broken.append(f"{link}: no such file in the repository")
+        elif any(part in _BUILT for part in path.relative_to(REPO).parts) or path.suffix == ".html":
+            broken.append(f"{link}: a page of the Sphinx build, absent from a checkout")
+        elif anchor and path.suffix == ".md" and anchor not in _anchors(path.read_text()):
+            broken.append(f"{link}: {path.name} has no heading #{anchor}")
+    return broken
+
+
+@pytest.mark.parametrize("page", LINKED_PAGES, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_relative_link_points_to_a_file_of_the_checkout(page):
+    """README.md and the guide link to files that exist in the repository (and to
+    headings that exist in them), so the links work when the Markdown is read in a
+    checkout or on a forge, before and without a Sphinx build."""
+    assert not _broken(page), f"{page.relative_to(REPO)}: {_broken(page)}"
+
+
+def test_the_guide_starts_with_the_tutorial():
+    first = _links((DOCS / "index.md").read_text())[0]
+    assert first == "tutorial.md"
+    toctree = re.search(r"```\{toctree\}(.*?)```", (DOCS / "index.md").read_text(), re.DOTALL)
+    entries = [line.strip() for line in toctree.group(1).splitlines()
+               if line.strip() and not line.startswith(":")]
+    assert entries[0] == "tutorial"
+    for entry in entries:  # every page of the site is in it
+        assert entry in ("auto_examples/index", "api") or (DOCS / f"{entry}.md").exists(), entry
+    assert {p.stem for p in DOCS.glob("*.md")} - {"index"} <= set(entries)
+
+
+def test_broken_links_are_found(tmp_path, monkeypatch):
+    """The link check finds the kinds of broken link a checkout shows, and passes the
+    kinds that work."""
+    monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "docs" / "auto_examples").mkdir()
+    (tmp_path / "docs" / "auto_examples" / "index.html").write_text("")
+    (tmp_path / "examples" / "tutorial.py").write_text("")
+    (tmp_path / "docs" / "data.md").write_text(
+        "# The data layer\n\n## `skface train --recipe`\n\n## Notes\n\n## Notes\n"
+        "```python\n# not a heading\n```\n")
+    page = tmp_path / "docs" / "index.md"
+    page.write_text(
+        "[ok](data.md) [ok](data.md#the-data-layer) [ok](data.md#skface-train---recipe)\n"
+        "[ok](data.md#notes-1) [ok](../examples/tutorial.py) [ok](https://example.org/x.html)\n"
+        "[ok](#a-heading) `[code](nowhere.md)`\n\n# A heading\n\n"
+        "```console\n[code](nowhere.md)\n```\n"
+        "[bad](api) [bad](auto_examples/index.html) [bad](data.md#not-a-heading)\n"
+        "[bad](data.md#not-a-heading-either) [bad](missing.md) [bad](../../outside.md)\n"
+        "[bad](data.md#not-a-heading-1)\n")
+    broken = [b.split(":")[0] for b in _broken(page)]
+    assert broken == ["api", "auto_examples/index.html", "data.md#not-a-heading",
+                      "data.md#not-a-heading-either", "missing.md", "../../outside.md",
+                      "data.md#not-a-heading-1"]
+
+
 def test_internal_words_are_found():
     """The patterns catch what they are for (and ordinary words pass)."""
     for bad in ("target (issue 3)", "the issue's targets", "the seed notebooks' Bin10",
