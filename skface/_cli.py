@@ -398,8 +398,8 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from ._outputs import check_folder_output
     from ._metrics import column_title
+    from ._outputs import check_folder_output
     from ._reports import evaluate_model, source_protection
 
     # before any work: the report folder must be new, empty or an earlier skface report,

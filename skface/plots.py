@@ -196,6 +196,15 @@ def _keep_inside(ax: Axes, placed: list, *, horizontal: bool) -> None:
         return
     ax.figure.draw_without_rendering()  # the layout, and so every position, is final
     box = ax.get_window_extent()
+    # a label as high (across horizontal bars: as wide) as a bar's slot at most, so that
+    # labels neither overlap nor leave the axes at its first and last bar
+    pitch = np.abs(np.diff(ax.transData.transform([(0.0, 0.0), (1.0, 1.0)]), axis=0))[0]
+    room = float(pitch[1] if horizontal else pitch[0])
+    for text, _, _ in placed:
+        extent = text.get_window_extent()
+        size = extent.height if horizontal else extent.width
+        if size > room > 0:
+            text.set_fontsize(text.get_fontsize() * room / size * 0.95)
 
     def outside(text) -> bool:
         extent = text.get_window_extent()
