@@ -2,7 +2,8 @@
 
 :func:`evaluate_model` and :func:`explore_data` compute tables and draw figures with
 :mod:`skface.plots`, and write them into a new folder: CSV and JSON files, PNG figures
-and (for the data) one self-contained HTML page. They back the ``skface evaluate`` and
+and one self-contained ``index.html`` that shows them together (its shell and pieces come
+from :mod:`skface._pages`). They back the ``skface evaluate`` and
 ``skface eda`` commands. A folder is written completely or not at all: everything goes
 into a temporary folder beside the target, which is renamed into place at the end. The
 folder's manifest lists the files written; an existing folder is replaced only if it is
@@ -11,20 +12,26 @@ such a folder and holds nothing else, and never if it is (or holds, or lies in) 
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 
 from ._labels import CODED_TASKS
 from ._outputs import atomic_folder, check_folder_output, folders_of
+from ._pages import (
+    html_figures,
+    html_file_list,
+    html_link,
+    html_page,
+    html_table,
+    html_text,
+)
 from ._spreadsheet import spreadsheet_safe
 from ._utils import import_optional, printable
 
@@ -70,77 +77,6 @@ def _save(fig, path: Path) -> str:
 def _require_matplotlib() -> None:
     import_optional("matplotlib.pyplot", "plot", "the figures",
                     hint="or pass --no-plots for the tables only")
-
-
-# --------------------------------------------------------------------------- pages
-
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>skface: {title}</title>
-<style>
-body {{ font-family: sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; }}
-img {{ max-width: 100%; border: 1px solid #ddd; }}
-table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 2px 8px; }}
-td.number {{ text-align: right; }}
-.figs {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr));
-        gap: 1em; }}
-.notice {{ border: 2px solid #b00020; background: #fdecee; padding: 0.5em 1em; }}
-code {{ word-break: break-all; }}
-</style></head><body>
-<h1>{title}</h1>
-{body}
-<p><small>Written by skface {version}. Labels use UTKFace's coarse, dataset-given
-categories; see skface's documentation on responsible use.</small></p>
-</body></html>
-"""
-
-
-def _text(value) -> str:
-    """``value`` as HTML text: control characters and bytes that are not UTF-8 escaped."""
-    return html.escape(printable(value))
-
-
-def _html_page(title: str, body: str) -> str:
-    """A page that needs nothing else: ``title`` (text, escaped here) over ``body``
-    (HTML, its text escaped by whoever made it), with skface's version and its note on
-    labels. The one shell of every report page (``eda``'s, ``evaluate``'s)."""
-    from ._version import __version__
-
-    return _PAGE.format(title=_text(title), body=body, version=__version__)
-
-
-def _html_list(items: list[tuple[str, str]], empty: str) -> str:
-    if not items:
-        return f"<p>{html.escape(empty)}</p>"
-    rows = "".join(f"<tr><td><code>{_text(name)}</code></td>"
-                   f"<td>{_text(why)}</td></tr>" for name, why in items)
-    return f"<table><tr><th>file</th><th>reason</th></tr>{rows}</table>"
-
-
-def _html_table(header: list[str], rows: list[list[str]], numbers: set[int] = frozenset()
-                ) -> str:
-    """A table of text: each cell escaped; the columns in ``numbers`` right-aligned."""
-    head = "".join(f"<th>{_text(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f'<td class="number">{_text(c)}</td>' if i in numbers
-                         else f"<td>{_text(c)}</td>" for i, c in enumerate(row)) + "</tr>"
-        for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _html_figures(folder: Path, figures: list[tuple[str, str]]) -> str:
-    """The PNG files ``(name, title)`` of ``folder``, embedded in the page (so that it can
-    be mailed or opened anywhere on its own), each with its title as caption."""
-    return "".join(
-        f'<figure><img alt="{_text(title)}" src="data:image/png;base64,'
-        f'{base64.b64encode((folder / name).read_bytes()).decode()}">'
-        f"<figcaption>{_text(title)}</figcaption></figure>"
-        for name, title in figures)
-
-
-def _html_link(name: str) -> str:
-    """A link to the file ``name`` beside the page (a relative address, escaped)."""
-    return f'<a href="{html.escape(quote(name))}"><code>{_text(name)}</code></a>'
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -255,14 +191,14 @@ def _evaluation_page(report: dict, tables: dict[str, pd.DataFrame], folder: Path
     model learned from synthetic faces."""
     from ._metrics import SMALL_GROUP_SIZE, column_title
 
-    parts = [f"<p>The model <code>{_text(report['model'])}</code> "
-             f"({_text(report['estimator'])}, {_text(report['kind'])}) on "
-             f"<code>{_text(report['data'])}</code>: {report['n_images']:,} images.</p>"]
+    parts = [f"<p>The model <code>{html_text(report['model'])}</code> "
+             f"({html_text(report['estimator'])}, {html_text(report['kind'])}) on "
+             f"<code>{html_text(report['data'])}</code>: {report['n_images']:,} images.</p>"]
     trained = report["training_data"]
     if trained and trained["synthetic"]:
         parts.append(
             '<p class="notice"><strong>Trained on synthetic faces.</strong> This model '
-            f"learned from synthetic cartoon faces ({_text(trained.get('source', ''))}), "
+            f"learned from synthetic cartoon faces ({html_text(trained.get('source', ''))}), "
             "not from photos of people: its figures on real faces mean nothing. Train it "
             "on a labelled folder of face photos (<code>skface train FOLDER --target "
             "all</code>) and evaluate that model.</p>")
@@ -271,7 +207,7 @@ def _evaluation_page(report: dict, tables: dict[str, pd.DataFrame], folder: Path
             f": {trained['source']}" if trained.get("source") else "")
     else:
         learned = "not recorded in the model"
-    parts.append(f"<p>Training data: {_text(learned)}.</p>")
+    parts.append(f"<p>Training data: {html_text(learned)}.</p>")
 
     rows = []
     for task, r in report["tasks"].items():
@@ -284,7 +220,7 @@ def _evaluation_page(report: dict, tables: dict[str, pd.DataFrame], folder: Path
             f"{_shown(r['metric'], worst[r['metric']])} ({worst['n']:,} images)",
             f"{r['small_groups']:,}"])
     parts.append("<h2>Metrics</h2>")
-    parts.append(_html_table(
+    parts.append(html_table(
         ["task", "metric", "value", "95% confidence interval", "images",
          f"worst group of at least {SMALL_GROUP_SIZE} images", "smaller groups"],
         rows, numbers={2, 4, 6}))
@@ -296,19 +232,19 @@ def _evaluation_page(report: dict, tables: dict[str, pd.DataFrame], folder: Path
                      "age_predictions": "predicted against true age"}
     for task, r in report["tasks"].items():
         metric = r["metric"]
-        parts.append(f"<h2>{_text(task)}: {_text(_METRIC_NAMES[metric])} by group</h2>")
-        parts.append(_html_table(
+        parts.append(f"<h2>{html_text(task)}: {html_text(_METRIC_NAMES[metric])} by group</h2>")
+        parts.append(html_table(
             ["column", "group", "images", _METRIC_NAMES[metric], "95% confidence interval",
              "vs overall", f"fewer than {SMALL_GROUP_SIZE} images"],
             _group_rows(tables[task], metric), numbers={2, 3, 5}))
         figures = [(name, f"{task}: {title}") for name in r["files"] if name.endswith(".png")
                    for prefix, title in figure_titles.items() if name.startswith(prefix)]
         if figures:
-            parts.append(_html_figures(folder, figures))  # one a row: most are wide
+            parts.append(html_figures(folder, figures))  # one a row: most are wide
     if report["learning_curves"]:
         parts.append("<h2>Learning curves</h2>")
         curves = [(report["learning_curves"], "loss and validation scores per epoch")]
-        parts.append(_html_figures(folder, curves))
+        parts.append(html_figures(folder, curves))
     if not plots:
         parts.append("<p>Figures were not drawn for this report (tables only).</p>")
     files = ["metrics.json", "predictions.csv",
@@ -316,8 +252,8 @@ def _evaluation_page(report: dict, tables: dict[str, pd.DataFrame], folder: Path
     if report["learning_curves"]:
         files.append(report["learning_curves"])
     parts.append("<h2>Files</h2>")
-    parts.append("<ul>" + "".join(f"<li>{_html_link(name)}</li>" for name in files) + "</ul>")
-    return _html_page(f"Evaluation of {Path(str(report['model'])).name}", "\n".join(parts))
+    parts.append("<ul>" + "".join(f"<li>{html_link(name)}</li>" for name in files) + "</ul>")
+    return html_page(f"Evaluation of {Path(str(report['model'])).name}", "\n".join(parts))
 
 
 def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
@@ -596,7 +532,7 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
         if data["image_kinds"]:
             rows.append(("image kinds", ", ".join(
                 f"{k}: {v:,}" for k, v in list(data["image_kinds"].items())[:5])))
-        counts = "".join(f"<tr><th>{_text(k)}</th><td>{_text(v)}</td></tr>"
+        counts = "".join(f"<tr><th>{html_text(k)}</th><td>{html_text(v)}</td></tr>"
                          for k, v in rows)
         scope = (f"Ages, counts and figures describe the {len(shown):,} labelled images that "
                  "can be read" + (f"; {n_left_out:,} unreadable "
@@ -606,15 +542,15 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
                  f"Ages, counts and figures describe all {len(shown):,} labelled images; "
                  "they were not checked for readability.")
         checked = len(summary.unreadable) if summary.checked else "not checked"
-        body = (f"<p>{_text(summary.kind)}: <code>{_text(summary.source)}</code></p>\n"
+        body = (f"<p>{html_text(summary.kind)}: <code>{html_text(summary.source)}</code></p>\n"
                 f"<table>{counts}</table><p>{html.escape(scope)}</p>\n"
-                f'<h2>Figures</h2>\n<div class="figs">{_html_figures(tmp, figures)}</div>\n'
+                f'<h2>Figures</h2>\n<div class="figs">{html_figures(tmp, figures)}</div>\n'
                 f"<h2>Malformed file names ({len(summary.malformed)})</h2>\n"
-                f"{_html_list(summary.malformed, 'None.')}\n"
+                f"{html_file_list(summary.malformed, 'None.')}\n"
                 f"<h2>Unreadable images ({checked})</h2>\n"
-                + _html_list(summary.unreadable, "None." if summary.checked else
+                + html_file_list(summary.unreadable, "None." if summary.checked else
                              "Not checked (--no-check)."))
-        page = _html_page(f"Data summary of {Path(summary.source).name}", body)
+        page = html_page(f"Data summary of {Path(summary.source).name}", body)
         (tmp / "index.html").write_text(page, encoding="utf-8")
         return data
 
