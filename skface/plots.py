@@ -12,7 +12,7 @@ Model reports
 - :func:`group_metrics` -- accuracy or MAE per gender, race and age group, with counts
   and the overall figure, so that a model that is worse for one group shows it.
 - :func:`plot_group_metrics` -- that table as a bar chart.
-- :func:`plot_learning_curves` -- losses and validation score per epoch of a fitted
+- :func:`plot_learning_curves` -- losses and each task's validation score per epoch of a fitted
   estimator.
 - :func:`plot_confusion_matrix` -- a classifier's confusion matrix.
 - :func:`plot_age_predictions` -- predicted against true age, and MAE by age group.
