@@ -398,6 +398,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from ._metrics import column_title
     from ._outputs import check_folder_output
     from ._reports import evaluate_model, source_protection
 
@@ -427,10 +428,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         if worst:
             w = worst[r["metric"]]
             shown = f"{w:.2f}" if r["metric"] == "mae" else f"{w:.2%}"
-            line += (f"; worst group {worst['column']}={worst['group']} "
+            line += (f"; worst group {column_title(worst['column'])}={worst['group']} "
                      f"({worst['n']:,} images): {shown}")
         _say(line, file=sys.stdout)
-    _say(f"skface evaluate: report written to {args.output}")
+    _say(f"skface evaluate: report written to {args.output}; open "
+         f"{os.path.join(args.output, report['page'])} to see it")
     return EXIT_OK
 
 

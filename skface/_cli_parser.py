@@ -247,8 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluate a saved model on labelled images; write metrics, tables and plots",
         description="Evaluate a model written by `skface train` on a folder of images named "
                     "in UTKFace's scheme or a CSV label table, and write a report folder: "
-                    "metrics.json, predictions.csv, per-group metrics (by gender, race and "
-                    "age group, next to the overall figure) and figures (confusion "
+                    "index.html (a page showing it all), metrics.json, predictions.csv, "
+                    "per-group metrics (by gender, race and age group, next to the "
+                    "overall figure) and figures (confusion "
                     "matrices, predicted vs true age, learning curves). MODEL is a "
                     ".safetensors file (skface.save_model; runs no code when loaded) or a "
                     "joblib file (runs code when loaded: only files you trust), or "

@@ -333,6 +333,21 @@ def group_metrics(
     return table
 
 
+def column_title(column) -> str:
+    """How a grouping column of :func:`group_metrics`' table is named for people.
+
+    The names column of a coded label is named after the label (``gender_name`` is
+    "gender"), the ``age`` column, split into age groups, is "age group"; any other
+    column keeps its name.
+    """
+    column = str(column)
+    if column == "age":
+        return "age group"
+    if column.endswith("_name") and len(column) > len("_name"):
+        return column[: -len("_name")]
+    return column
+
+
 def table_metric(table) -> str:
     if not isinstance(table, pd.DataFrame):
         raise ValueError(

@@ -2,7 +2,8 @@
 
 :func:`evaluate_model` and :func:`explore_data` compute tables and draw figures with
 :mod:`skface.plots`, and write them into a new folder: CSV and JSON files, PNG figures
-and (for the data) one self-contained HTML page. They back the ``skface evaluate`` and
+and one self-contained ``index.html`` that shows them together (its shell and pieces come
+from :mod:`skface._pages`). They back the ``skface evaluate`` and
 ``skface eda`` commands. A folder is written completely or not at all: everything goes
 into a temporary folder beside the target, which is renamed into place at the end. The
 folder's manifest lists the files written; an existing folder is replaced only if it is
@@ -11,7 +12,6 @@ such a folder and holds nothing else, and never if it is (or holds, or lies in) 
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import os
@@ -24,6 +24,14 @@ import pandas as pd
 
 from ._labels import CODED_TASKS
 from ._outputs import atomic_folder, check_folder_output, folders_of
+from ._pages import (
+    html_figures,
+    html_file_list,
+    html_link,
+    html_page,
+    html_table,
+    html_text,
+)
 from ._spreadsheet import spreadsheet_safe
 from ._utils import import_optional, printable
 
@@ -117,10 +125,135 @@ def _true_labels(frame: pd.DataFrame, task) -> np.ndarray:
     return task.true_labels(frame[task.label].to_numpy())
 
 
+_METRIC_NAMES = {"accuracy": "accuracy", "mae": "MAE"}
+
+
 def _interval(row: pd.Series) -> list[float] | None:
     """A group table row's confidence interval for JSON (None where it has none)."""
     low, high = float(row["ci_low"]), float(row["ci_high"])
     return None if np.isnan(low) or np.isnan(high) else [low, high]
+
+
+def _training_data(est) -> dict | None:
+    """What the model says about its training data (``training_data_``, which ``skface
+    train`` sets: whether the faces were synthetic, how many, from where), for
+    ``metrics.json``; None when it does not say."""
+    described = getattr(est, "training_data_", None)
+    if not isinstance(described, dict):
+        return None
+    found = {str(k): (v if isinstance(v, (bool, int, float, type(None))) else printable(v))
+             for k, v in described.items()}
+    found["synthetic"] = bool(found.get("synthetic", False))
+    return found
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _shown(metric: str, value: float) -> str:
+    """A metric's value as the page writes it: accuracy in %, MAE in years."""
+    return _percent(value) if metric == "accuracy" else f"{value:.2f} years"
+
+
+def _shown_interval(metric: str, interval) -> str:
+    if interval is None:
+        return "none (one image)"
+    low, high = interval
+    if metric == "accuracy":
+        return f"{_percent(low)} to {_percent(high)}"
+    return f"{low:.2f} to {high:.2f} years"
+
+
+def _group_rows(gm: pd.DataFrame, metric: str) -> list[list[str]]:
+    """The rows of a group table as the page shows them."""
+    from ._metrics import column_title
+
+    rows = []
+    for row in gm.itertuples(index=False):
+        low, high = float(row.ci_low), float(row.ci_high)
+        interval = None if np.isnan(low) or np.isnan(high) else [low, high]
+        gap = float(row.vs_overall)
+        rows.append([
+            "all images" if row.column == "overall" else column_title(row.column),
+            str(row.group), f"{int(row.n):,}", _shown(metric, float(getattr(row, metric))),
+            _shown_interval(metric, interval),
+            "" if row.column == "overall" else (
+                f"{100 * gap:+.1f} points" if metric == "accuracy" else f"{gap:+.2f} years"),
+            "small" if row.small else ""])
+    return rows
+
+
+def _evaluation_page(report: dict, tables: dict[str, pd.DataFrame], folder: Path, *,
+                     plots: bool) -> str:
+    """``evaluate``'s ``index.html``: the metrics with their intervals, the group tables
+    and every figure (embedded), links to the files beside it, and a notice when the
+    model learned from synthetic faces."""
+    from ._metrics import SMALL_GROUP_SIZE, column_title
+
+    parts = [f"<p>The model <code>{html_text(report['model'])}</code> "
+             f"({html_text(report['estimator'])}, {html_text(report['kind'])}) on "
+             f"<code>{html_text(report['data'])}</code>: {report['n_images']:,} images.</p>"]
+    trained = report["training_data"]
+    if trained and trained["synthetic"]:
+        parts.append(
+            '<p class="notice"><strong>Trained on synthetic faces.</strong> This model '
+            f"learned from synthetic cartoon faces ({html_text(trained.get('source', ''))}), "
+            "not from photos of people: its figures on real faces mean nothing. Train it "
+            "on a labelled folder of face photos (<code>skface train FOLDER --target "
+            "all</code>) and evaluate that model.</p>")
+    if trained:
+        learned = f"{'synthetic faces' if trained['synthetic'] else 'labelled images'}" + (
+            f": {trained['source']}" if trained.get("source") else "")
+    else:
+        learned = "not recorded in the model"
+    parts.append(f"<p>Training data: {html_text(learned)}.</p>")
+
+    rows = []
+    for task, r in report["tasks"].items():
+        worst = r["worst_group"]
+        rows.append([
+            task, _METRIC_NAMES[r["metric"]], _shown(r["metric"], r["value"]),
+            _shown_interval(r["metric"], r["ci_95"]), f"{r['n']:,}",
+            "none" if worst is None else
+            f"{column_title(worst['column'])}: {worst['group']}, "
+            f"{_shown(r['metric'], worst[r['metric']])} ({worst['n']:,} images)",
+            f"{r['small_groups']:,}"])
+    parts.append("<h2>Metrics</h2>")
+    parts.append(html_table(
+        ["task", "metric", "value", "95% confidence interval", "images",
+         f"worst group of at least {SMALL_GROUP_SIZE} images", "smaller groups"],
+        rows, numbers={2, 4, 6}))
+    parts.append(f"<p>Accuracy is the share of images whose label is right, MAE the mean "
+                 f"absolute error in years. Groups of fewer than {SMALL_GROUP_SIZE} images "
+                 "are marked small: their figure is uncertain (see its interval).</p>")
+
+    figure_titles = {"group_metrics": "by group", "confusion_matrix": "confusion matrix",
+                     "age_predictions": "predicted against true age"}
+    for task, r in report["tasks"].items():
+        metric = r["metric"]
+        parts.append(f"<h2>{html_text(task)}: {html_text(_METRIC_NAMES[metric])} by group</h2>")
+        parts.append(html_table(
+            ["column", "group", "images", _METRIC_NAMES[metric], "95% confidence interval",
+             "vs overall", f"fewer than {SMALL_GROUP_SIZE} images"],
+            _group_rows(tables[task], metric), numbers={2, 3, 5}))
+        figures = [(name, f"{task}: {title}") for name in r["files"] if name.endswith(".png")
+                   for prefix, title in figure_titles.items() if name.startswith(prefix)]
+        if figures:
+            parts.append(html_figures(folder, figures))  # one a row: most are wide
+    if report["learning_curves"]:
+        parts.append("<h2>Learning curves</h2>")
+        curves = [(report["learning_curves"], "loss and validation scores per epoch")]
+        parts.append(html_figures(folder, curves))
+    if not plots:
+        parts.append("<p>Figures were not drawn for this report (tables only).</p>")
+    files = ["metrics.json", "predictions.csv",
+             *(name for r in report["tasks"].values() for name in r["files"])]
+    if report["learning_curves"]:
+        files.append(report["learning_curves"])
+    parts.append("<h2>Files</h2>")
+    parts.append("<ul>" + "".join(f"<li>{html_link(name)}</li>" for name in files) + "</ul>")
+    return html_page(f"Evaluation of {Path(str(report['model'])).name}", "\n".join(parts))
 
 
 def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
@@ -138,7 +271,10 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
         ``race``, codes or names), e.g. from :func:`skface.datasets.load_utkface`.
     out_dir : path-like
         Folder to write: ``metrics.json``, ``predictions.csv``, one
-        ``group_metrics_<task>.csv`` per task and, with ``plots``, PNG figures.
+        ``group_metrics_<task>.csv`` per task, with ``plots`` PNG figures, and
+        ``index.html``, a page that shows the metrics, the group tables and the
+        figures together (embedded, so that it can be opened or sent on its own) and
+        links to the other files.
     plots : bool, default=True
         Draw figures (needs matplotlib).
     force : bool, default=False
@@ -154,7 +290,11 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
         What ``metrics.json`` holds: per task the metric, its value and 95%
         confidence interval (``ci_95``, None for a single image), the number of
         images, the worst group of at least 30 images, the number of smaller groups
-        (``small_groups``, flagged in the group table) and the files.
+        (``small_groups``, flagged in the group table) and the files;
+        ``training_data``, what the model says it learned from (its
+        ``training_data_``, which ``skface train`` sets: ``synthetic``, ``n_images``,
+        ``source``; None when it does not say), and ``page``, the page's file name.
+        The page shows a notice when the model learned from synthetic faces.
     """
     from . import plots as P
 
@@ -182,6 +322,9 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
     pending = [(task.name, "mae" if task.kind == "regression" else "accuracy", y_true,
                 task.predictions(outputs), task) for task, y_true in truths]
 
+    training_data = _training_data(est)
+    tables: dict[str, pd.DataFrame] = {}
+
     def fill(tmp: Path) -> dict:
         for task, metric, y_true, y_pred, declared_task in pending:
             classes = declared_task.classes
@@ -192,6 +335,7 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
                 table[f"true_{task}"] = declared_task.named(y_true)
                 table[f"predicted_{task}"] = declared_task.named(y_pred)
             gm = P.group_metrics(y_true, y_pred, groups, task=task)
+            tables[task] = gm
             spreadsheet_safe(gm).to_csv(tmp / f"group_metrics_{task}.csv", index=False)
             files = [f"group_metrics_{task}.csv"]
             if plots:
@@ -229,10 +373,14 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
             "kind": declared.kind,
             "data": source,
             "n_images": len(paths),
+            "training_data": training_data,
             "learning_curves": results.pop("_learning_curves", None),
             "tasks": results,
+            "page": "index.html",
         }
-        (tmp / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+        (tmp / "metrics.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+        (tmp / "index.html").write_text(_evaluation_page(report, tables, tmp, plots=plots),
+                                        encoding="utf-8")
         return report
 
     return _write_folder(out_dir, force, fill, **protect)
@@ -253,44 +401,6 @@ _EDA_STYLE = {
     "legend.fontsize": "medium",
     "figure.titlesize": "large",
 }
-
-
-_HTML = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>skface: {title}</title>
-<style>
-body {{ font-family: sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; }}
-img {{ max-width: 100%; border: 1px solid #ddd; }}
-table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 2px 8px; }}
-.figs {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr));
-        gap: 1em; }}
-code {{ word-break: break-all; }}
-</style></head><body>
-<h1>{title}</h1>
-<p>{kind}: <code>{source}</code></p>
-{counts}
-<h2>Figures</h2>
-<div class="figs">{figures}</div>
-<h2>Malformed file names ({n_malformed})</h2>
-{malformed}
-<h2>Unreadable images ({n_unreadable})</h2>
-{unreadable}
-<p><small>Written by skface {version}. Labels use UTKFace's coarse, dataset-given
-categories; see skface's documentation on responsible use.</small></p>
-</body></html>
-"""
-
-
-def _text(value) -> str:
-    """``value`` as HTML text: control characters and bytes that are not UTF-8 escaped."""
-    return html.escape(printable(value))
-
-
-def _html_list(items: list[tuple[str, str]], empty: str) -> str:
-    if not items:
-        return f"<p>{html.escape(empty)}</p>"
-    rows = "".join(f"<tr><td><code>{_text(name)}</code></td>"
-                   f"<td>{_text(why)}</td></tr>" for name, why in items)
-    return f"<table><tr><th>file</th><th>reason</th></tr>{rows}</table>"
 
 
 def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
@@ -339,7 +449,6 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
     from . import plots as P
     from ._metrics import format_age
     from ._summary import label_distributions, summarize
-    from ._version import __version__
 
     if (isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, (int, np.integer))
             or n_samples < 1):
@@ -423,7 +532,7 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
         if data["image_kinds"]:
             rows.append(("image kinds", ", ".join(
                 f"{k}: {v:,}" for k, v in list(data["image_kinds"].items())[:5])))
-        counts = "".join(f"<tr><th>{_text(k)}</th><td>{_text(v)}</td></tr>"
+        counts = "".join(f"<tr><th>{html_text(k)}</th><td>{html_text(v)}</td></tr>"
                          for k, v in rows)
         scope = (f"Ages, counts and figures describe the {len(shown):,} labelled images that "
                  "can be read" + (f"; {n_left_out:,} unreadable "
@@ -432,21 +541,16 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
                  if summary.checked else
                  f"Ages, counts and figures describe all {len(shown):,} labelled images; "
                  "they were not checked for readability.")
-        embedded = "".join(
-            f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,'
-            f'{base64.b64encode((tmp / name).read_bytes()).decode()}">'
-            f"<figcaption>{html.escape(title)}</figcaption></figure>"
-            for name, title in figures)
-        page = _HTML.format(
-            title=_text(f"Data summary of {Path(summary.source).name}"),
-            kind=_text(summary.kind), source=_text(summary.source),
-            counts=f"<table>{counts}</table><p>{html.escape(scope)}</p>", figures=embedded,
-            n_malformed=len(summary.malformed),
-            malformed=_html_list(summary.malformed, "None."),
-            n_unreadable=len(summary.unreadable) if summary.checked else "not checked",
-            unreadable=_html_list(summary.unreadable, "None." if summary.checked else
-                                  "Not checked (--no-check)."),
-            version=__version__)
+        checked = len(summary.unreadable) if summary.checked else "not checked"
+        body = (f"<p>{html_text(summary.kind)}: <code>{html_text(summary.source)}</code></p>\n"
+                f"<table>{counts}</table><p>{html.escape(scope)}</p>\n"
+                f'<h2>Figures</h2>\n<div class="figs">{html_figures(tmp, figures)}</div>\n'
+                f"<h2>Malformed file names ({len(summary.malformed)})</h2>\n"
+                f"{html_file_list(summary.malformed, 'None.')}\n"
+                f"<h2>Unreadable images ({checked})</h2>\n"
+                + html_file_list(summary.unreadable, "None." if summary.checked else
+                             "Not checked (--no-check)."))
+        page = html_page(f"Data summary of {Path(summary.source).name}", body)
         (tmp / "index.html").write_text(page, encoding="utf-8")
         return data
 

@@ -12,7 +12,7 @@ Model reports
 - :func:`group_metrics` -- accuracy or MAE per gender, race and age group, with counts
   and the overall figure, so that a model that is worse for one group shows it.
 - :func:`plot_group_metrics` -- that table as a bar chart.
-- :func:`plot_learning_curves` -- losses and validation score per epoch of a fitted
+- :func:`plot_learning_curves` -- losses and each task's validation score per epoch of a fitted
   estimator.
 - :func:`plot_confusion_matrix` -- a classifier's confusion matrix.
 - :func:`plot_age_predictions` -- predicted against true age, and MAE by age group.
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -52,6 +53,7 @@ from ._metrics import (
     as_1d,
     caption,
     check_same_length,
+    column_title,
     format_age,
     group_labels,
     group_metrics,
@@ -77,7 +79,7 @@ __all__ = [
 ]
 
 _NORMALIZE = (None, "true", "pred", "all")
-_SCORE_KEYS = {"valid_acc": "validation accuracy", "valid_mae": "validation MAE (years)"}
+_SCORE_LABELS = {"acc": "validation accuracy", "mae": "validation MAE (years)"}
 _SMALL_HATCH = "///"
 
 
@@ -125,12 +127,24 @@ def _small_flags(rows: pd.DataFrame, threshold: int) -> np.ndarray:
     return rows["n"].to_numpy() < threshold
 
 
+def _literal(texts) -> None:
+    """Show ``texts`` as written: a label such as ``$5-$10`` or ``$\\x$`` is a name, not
+    mathematics for matplotlib to typeset (or fail on when the figure is saved)."""
+    for text in texts:
+        text.set_parse_math(False)
+
+
 def _group_bars(ax: Axes, rows: pd.DataFrame, metric: str, *, threshold: int,
-                horizontal: bool, colors=None, labels=None) -> list:
+                horizontal: bool, colors=None, labels=None,
+                positions=None) -> tuple[list, list]:
     """One bar per row of a group table: small groups hatched, the 95% confidence
     interval (when the table has one) as a whisker, ``labels`` written past its end.
-    Returns the legend handles of what was drawn (the interval, the hatching)."""
-    positions = np.arange(len(rows))
+
+    Returns the legend handles of what was drawn (the interval, the hatching) and the
+    value labels as ``(text, value, position)``, for :func:`_keep_inside` to place once
+    the axes' limits are set.
+    """
+    positions = np.arange(len(rows)) if positions is None else np.asarray(positions)
     values = rows[metric].to_numpy(dtype=np.float64)
     small = _small_flags(rows, threshold)
     bars = (ax.barh if horizontal else ax.bar)(positions, values, color=colors)
@@ -157,12 +171,65 @@ def _group_bars(ax: Axes, rows: pd.DataFrame, metric: str, *, threshold: int,
 
         handles.append(Patch(facecolor="0.6", edgecolor="white", hatch=_SMALL_HATCH,
                              label=f"small group (fewer than {threshold} images)"))
-    for position, end, label in zip(positions, ends, labels or [], strict=False):
+    placed = []
+    for position, end, value, label in zip(positions, ends, values, labels or [],
+                                           strict=False):
         if horizontal:
-            ax.text(end, position, f" {label}", va="center", ha="left", fontsize="small")
+            text = ax.text(end, position, f" {label}", va="center", ha="left",
+                           fontsize="small")
         else:
-            ax.text(position, end, label, va="bottom", ha="center", fontsize="small")
-    return handles
+            text = ax.text(position, end, label, va="bottom", ha="center", fontsize="small")
+        text.set_in_layout(False)  # placed inside the axes once the layout is known
+        placed.append((text, float(value), float(position)))
+    return handles, placed
+
+
+def _keep_inside(ax: Axes, placed: list, *, horizontal: bool) -> None:
+    """Keep the value labels of :func:`_group_bars` inside the axes.
+
+    A label that would stick out past the whisker moves inside its bar's end or, on a
+    bar too short to hold it, just past the bar's value; on a white background, so
+    that bars, hatching and whiskers under it do not hide it. Call once the axes'
+    limits are set.
+    """
+    if not placed:
+        return
+    ax.figure.draw_without_rendering()  # the layout, and so every position, is final
+    box = ax.get_window_extent()
+    # a label as high (across horizontal bars: as wide) as a bar's slot at most, so that
+    # labels neither overlap nor leave the axes at its first and last bar
+    pitch = np.abs(np.diff(ax.transData.transform([(0.0, 0.0), (1.0, 1.0)]), axis=0))[0]
+    room = float(pitch[1] if horizontal else pitch[0])
+    for text, _, _ in placed:
+        extent = text.get_window_extent()
+        size = extent.height if horizontal else extent.width
+        if size > room > 0:
+            text.set_fontsize(text.get_fontsize() * room / size * 0.95)
+
+    def outside(text) -> bool:
+        extent = text.get_window_extent()
+        return (extent.x0 < box.x0 - 0.5 or extent.x1 > box.x1 + 0.5
+                or extent.y0 < box.y0 - 0.5 or extent.y1 > box.y1 + 0.5)
+
+    for text, value, position in placed:
+        if not outside(text):
+            continue
+        label = text.get_text().strip()
+        text.set_bbox({"facecolor": "white", "edgecolor": "none", "alpha": 0.85,
+                       "pad": 1.0})
+        if horizontal:
+            text.set(x=value, text=f"{label} ", ha="right")
+        else:
+            text.set(y=value, va="top")
+        extent = text.get_window_extent()
+        base = ax.transData.transform((0.0, position) if horizontal else (position, 0.0))
+        in_bar = (extent.x0 >= base[0] - 0.5) if horizontal else (extent.y0 >= base[1] - 0.5)
+        if not in_bar or outside(text):  # too short a bar: just past its value
+            if horizontal:
+                text.set(x=value, text=f" {label}", ha="left")
+            else:
+                text.set(y=value, va="bottom")
+        text.set_clip_on(True)
 
 
 def _left_out(rows: pd.DataFrame) -> tuple[pd.DataFrame, list]:
@@ -172,10 +239,15 @@ def _left_out(rows: pd.DataFrame) -> tuple[pd.DataFrame, list]:
         return rows, []
     from matplotlib.lines import Line2D
 
-    names = ", ".join(f"{c}: {g}" for c, g in zip(rows["column"][empty], rows["group"][empty],
-                                                  strict=True))
+    names = ", ".join(f"{column_title(c)}: {g}" for c, g in zip(
+        rows["column"][empty], rows["group"][empty], strict=True))
     return (rows[~empty].reset_index(drop=True),
             [Line2D([], [], linestyle="none", label=f"no images, not drawn: {names}")])
+
+
+def _joined(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def plot_group_metrics(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
@@ -191,13 +263,17 @@ def plot_group_metrics(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure
     Returns
     -------
     fig : matplotlib Figure
-        One horizontal bar per group (coloured by grouping column, labelled
-        ``"column: group"`` and annotated with the value and count), its 95%
-        confidence interval as a whisker (from the table's ``ci_low`` and
-        ``ci_high``) and a dashed vertical line at the overall value. Small groups
-        (the table's ``small`` column; fewer than 30 images when it has none) are
-        hatched, and the legend says so. A row without images (``n`` of 0) has no
-        bar: the legend names it instead.
+        One horizontal bar per group, labelled with the group (``male``,
+        ``Asian``, ``20-29``), coloured by grouping column and annotated with the
+        value and count inside the axes; each grouping column is named once, in
+        the title and, when there are several, in bold above its groups
+        (``gender_name`` is shown as "gender", the age groups as "age group"). An
+        accuracy axis runs from 0 to 1. Each bar has its 95% confidence interval as
+        a whisker (from the table's ``ci_low`` and ``ci_high``), and a dashed
+        vertical line marks the overall value. Small groups (the table's ``small``
+        column; fewer than 30 images when it has none) are hatched, and the legend
+        says so. A row without images (``n`` of 0) has no bar: the legend names it
+        instead. Group names are shown as written (a ``$`` is not mathematics).
 
     Raises
     ------
@@ -214,30 +290,53 @@ def plot_group_metrics(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure
     if rows.empty:
         raise ValueError("table has no group with images to plot; every group has n=0.")
     overall = table.loc[table["column"] == OVERALL, metric]
-    fig, ax = _new_axes(ax, (10, 0.35 * len(rows) + 1.5))
-
     grouping = list(dict.fromkeys(rows["column"]))
+    # each column's groups together, under a heading row when there are several columns
+    rows = pd.concat([rows[rows["column"] == c] for c in grouping], ignore_index=True)
+    headed = len(grouping) > 1
+    positions, ticks, tick_labels, headings = [], [], [], []
+    for column in grouping:
+        if headed:
+            headings.append(len(ticks))
+            ticks.append(len(ticks))
+            tick_labels.append(column_title(column))
+        for group in rows.loc[rows["column"] == column, "group"]:
+            positions.append(len(ticks))
+            ticks.append(len(ticks))
+            tick_labels.append(str(group))
+    fig, ax = _new_axes(ax, (10, 0.35 * len(ticks) + 1.5))
+
     colors = [f"C{grouping.index(c) % 10}" for c in rows["column"]]
     fmt = "{:.3f}" if metric == "accuracy" else "{:.2f}"
-    handles = _group_bars(
+    handles, placed = _group_bars(
         ax, rows, metric, threshold=threshold, horizontal=True, colors=colors,
+        positions=positions,
         labels=[f"{fmt.format(v)} (n={n:,})" for v, n in zip(rows[metric], rows["n"],
                                                               strict=True)])
-    positions = np.arange(len(rows))
-    ax.set_yticks(positions, [f"{c}: {g}" for c, g in zip(rows["column"], rows["group"],
-                                                          strict=True)])
-    ax.invert_yaxis()
+    ax.set_yticks(ticks, tick_labels, parse_math=False)
+    for i in headings:
+        tick = ax.yaxis.get_major_ticks()[i]
+        tick.label1.set_fontweight("bold")
+        tick.tick1line.set_visible(False)
+    ax.set_ylim(len(ticks) - 0.5, -0.5)  # the first group at the top
     if len(overall):
         value = float(overall.iloc[0])
         handles.insert(0, ax.axvline(value, color="k", linestyle="--", linewidth=1,
                                      label=f"overall {fmt.format(value)}"))
     if handles or notes:
-        ax.legend(handles=handles + notes, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                  fontsize="small")
-    upper = float(np.nanmax(np.fmax(rows[metric], rows.get("ci_high", rows[metric]))))
-    ax.set_xlim(0, (1.0 if metric == "accuracy" else upper) * 1.3 or 1.0)
+        legend = ax.legend(handles=handles + notes, loc="upper left",
+                           bbox_to_anchor=(1.01, 1.0), fontsize="small")
+        _literal(legend.get_texts())
+    if metric == "accuracy":
+        ax.set_xlim(0.0, 1.0)
+    else:
+        upper = float(np.nanmax(np.fmax(rows[metric], rows.get("ci_high", rows[metric]))))
+        ax.set_xlim(0.0, upper * 1.3 or 1.0)
     ax.set_xlabel(METRIC_LABELS[metric])
-    ax.set_title(f"{METRIC_LABELS[metric].split(' ')[0]} by group")
+    title = ax.set_title(f"{METRIC_LABELS[metric].split(' ')[0]} by "
+                         f"{_joined([column_title(c) for c in grouping])}")
+    _literal([title])
+    _keep_inside(ax, placed, horizontal=True)
     return fig
 
 
@@ -275,8 +374,40 @@ def _history(estimator) -> list[dict]:
     return list(history)
 
 
+def _score_columns(estimator, history: list[dict]) -> list[tuple[str, str | None, str]]:
+    """``(history column, task, metric)`` of each validation score to plot.
+
+    The estimator's tasks (``task_``) say what to look for: the score of its main task
+    (``valid_acc``, ``valid_mae``) or, for a multi-task model, each task's
+    (``valid_<task>_acc``, ``valid_<task>_mae``: accuracy for a classification, MAE
+    in years for a regression). A bare history gives the scores its columns hold.
+    """
+    present = list(dict.fromkeys(key for row in history for key in row))
+    try:
+        declared = None if isinstance(estimator, Sequence) else estimator.task_
+    except AttributeError:  # not an estimator with tasks (NotFittedError is one too)
+        declared = None
+    if declared is None:
+        found = []
+        for key in present:
+            match = re.fullmatch(r"valid_(?:(.+)_)?(acc|mae)", key)
+            if match:
+                found.append((key, match.group(1), match.group(2)))
+        return found
+    multi = declared.kind == "multi-task"
+    found = []
+    for task in declared.tasks if multi else declared.tasks[:1]:
+        metric = "mae" if task.kind == "regression" else "acc"
+        keys = [f"valid_{task.name}_{metric}", f"valid_{task.label}_{metric}"]
+        key = next((k for k in (keys if multi else [f"valid_{metric}", *keys])
+                    if k in present), None)
+        if key is not None:
+            found.append((key, task.name, metric))
+    return found
+
+
 def plot_learning_curves(estimator) -> Figure:
-    """Training and validation loss, and the validation score, per epoch.
+    """Training and validation loss, and the validation score of each task, per epoch.
 
     Parameters
     ----------
@@ -290,10 +421,13 @@ def plot_learning_curves(estimator) -> Figure:
     -------
     fig : matplotlib Figure
         A loss axes (``train_loss`` and, when a validation split was used,
-        ``valid_loss``) and, when recorded, a second axes with the validation score
-        (``valid_acc`` for classifiers, ``valid_mae`` in years for
-        :class:`skface.AgeRegressor`). With early stopping, a dotted line marks the
-        epoch whose weights it restored.
+        ``valid_loss``) and, when recorded, one axes per validation score: the
+        estimator's own (``valid_acc`` for classifiers, ``valid_mae`` in years for
+        :class:`skface.AgeRegressor`) or, for a multi-task model such as
+        :class:`skface.FaceAttributes`, each task's (age MAE, gender and race
+        accuracy), as its ``task_`` declares them. Accuracy axes run from 0 to 1,
+        MAE axes from 0. With early stopping, a dotted line marks the epoch whose
+        weights it restored.
 
     Raises
     ------
@@ -311,11 +445,16 @@ def plot_learning_curves(estimator) -> Figure:
 
     epochs = np.array([row.get("epoch", i + 1) for i, row in enumerate(history)])
     present = {key for row in history for key in row}
-    score_key = next((k for k in _SCORE_KEYS if k in present), None)
-    n_axes = 2 if score_key else 1
-    fig, axes = plt.subplots(1, n_axes, figsize=(5 * n_axes, 3.8), squeeze=False,
+    scores = _score_columns(estimator, history)
+    n_axes = 1 + len(scores)
+    ncols = min(n_axes, 2)
+    nrows = math.ceil(n_axes / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.8 * nrows), squeeze=False,
                              layout="constrained")
-    loss_ax = axes[0, 0]
+    for ax in axes.ravel()[n_axes:]:
+        ax.remove()
+    axes = axes.ravel()[:n_axes]
+    loss_ax = axes[0]
     for key, label in (("train_loss", "training loss"), ("valid_loss", "validation loss")):
         if key in present:
             loss_ax.plot(epochs, column(key), marker="o", label=label)
@@ -328,14 +467,19 @@ def plot_learning_curves(estimator) -> Figure:
     stopper = dict(getattr(estimator, "callbacks_", None) or []).get("early_stopping")
     best = getattr(stopper, "best_epoch_", None)
     best = int(best) if best else None
-    if score_key:
-        score_ax = axes[0, 1]
-        score_ax.plot(epochs, column(score_key), marker="o", color="C2",
-                      label=_SCORE_KEYS[score_key])
+    for score_ax, (key, task, metric) in zip(axes[1:], scores, strict=True):
+        label = _SCORE_LABELS[metric]
+        score_ax.plot(epochs, column(key), marker="o", color="C2", label=label,
+                      clip_on=False)  # a score of 0 or 1 on the axes' edge, whole
         score_ax.set_xlabel("epoch")
-        score_ax.set_ylabel(_SCORE_KEYS[score_key])
-        score_ax.set_title(_SCORE_KEYS[score_key])
-    for ax in axes[0]:
+        score_ax.set_ylabel(label)
+        title = score_ax.set_title(label if task is None else f"{task}: {label}")
+        _literal([title])
+        if metric == "acc":
+            score_ax.set_ylim(0.0, 1.0)
+        else:
+            score_ax.set_ylim(bottom=0.0)
+    for ax in axes:
         if best is not None:
             ax.axvline(best, color="k", linestyle=":", linewidth=1, label=f"kept epoch ({best})")
         ax.xaxis.get_major_locator().set_params(integer=True)
@@ -447,6 +591,7 @@ def plot_confusion_matrix(
     if normalize:
         title += "\nimages in brackets"
     display.ax_.set_title(title)
+    _literal([*display.ax_.get_xticklabels(), *display.ax_.get_yticklabels()])
     return display.figure_
 
 
@@ -498,16 +643,19 @@ def plot_age_predictions(y_true, y_pred, *, age_bins="decades") -> Figure:
     scatter_ax.legend(loc="upper left")
 
     positions = np.arange(len(rows))
-    handles = _group_bars(bar_ax, rows, "mae", threshold=SMALL_GROUP_SIZE, horizontal=False,
-                          colors="C0", labels=[f"n={n:,}" for n in rows["n"]])
+    handles, placed = _group_bars(bar_ax, rows, "mae", threshold=SMALL_GROUP_SIZE,
+                                  horizontal=False, colors="C0",
+                                  labels=[f"n={n:,}" for n in rows["n"]])
     handles.insert(0, bar_ax.axhline(overall, color="k", linestyle="--", linewidth=1,
                                      label=f"overall {overall:.2f}"))
-    bar_ax.set_xticks(positions, list(rows["group"]), rotation=45, ha="right")
+    bar_ax.set_xticks(positions, list(rows["group"]), rotation=45, ha="right",
+                      parse_math=False)
     bar_ax.set_xlabel("true age group")
     bar_ax.set_ylabel("MAE (years)")
     bar_ax.set_title("MAE by age group")
     bar_ax.margins(y=0.12)
     bar_ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    _keep_inside(bar_ax, placed, horizontal=False)
     return fig
 
 
@@ -595,7 +743,7 @@ def plot_counts(
     positions = np.arange(len(names))
     bars = ax.bar(positions, values, color=[f"C{i % 10}" for i in range(len(names))])
     ax.bar_label(bars, [f"{v} ({100 * v / total:.0f}%)" for v in values], fontsize="small")
-    ax.set_xticks(positions, names, rotation=30 if len(names) > 5 else 0)
+    ax.set_xticks(positions, names, rotation=30 if len(names) > 5 else 0, parse_math=False)
     ax.set_xlabel(column)
     ax.set_ylabel("images")
     ax.set_title(f"images per {column} (n={len(frame)})")
@@ -657,7 +805,7 @@ def plot_age_by(
                           showmedians=True)
         for i in set(range(len(data))) - set(spread):
             ax.plot(positions[i], data[i][0], marker="_", markersize=20, color="C0")
-    ax.set_xticks(positions, names)
+    ax.set_xticks(positions, names, parse_math=False)
     ax.set_xlabel(column)
     ax.set_ylabel("age (years)")
     ax.set_title(f"age by {column}")
@@ -777,5 +925,5 @@ def plot_sample_grid(
         else:
             ax.imshow(image)
         if labels is not None:
-            ax.set_title(captions[chosen[cell]], fontsize="small")
+            ax.set_title(captions[chosen[cell]], fontsize="small", parse_math=False)
     return fig

@@ -251,13 +251,22 @@ def test_plot_group_metrics_draws_a_bar_per_group_and_the_overall_line():
     bars = ax.patches
     assert len(bars) == 5
     np.testing.assert_allclose([b.get_width() for b in bars], table["accuracy"].iloc[1:])
-    assert [t.get_text() for t in ax.get_yticklabels()] == [
-        "gender: female", "gender: male", "race: White", "race: Black", "race: Asian"]
+    # each bar named by its group; each column named once, in bold, above its groups
+    ticks = ax.get_yticklabels()
+    assert [t.get_text() for t in ticks] == [
+        "gender", "female", "male", "race", "White", "Black", "Asian"]
+    assert [t.get_fontweight() for t in ticks] == [
+        "bold", "normal", "normal", "bold", "normal", "normal", "normal"]
+    centres = [bar.get_y() + bar.get_height() / 2 for bar in bars]
+    positions = [t.get_position()[1] for t in ticks]
+    assert centres == [positions[i] for i in (1, 2, 4, 5, 6)]  # no bar on a heading
+    assert ax.get_title() == "accuracy by gender and race"
     # bars coloured by grouping column
     assert bars[0].get_facecolor() == bars[1].get_facecolor() != bars[2].get_facecolor()
     (line,) = ax.get_lines()
     assert line.get_xdata()[0] == pytest.approx(0.625)
     assert ax.get_xlabel() == "accuracy"
+    assert ax.get_xlim() == (0.0, 1.0)
     assert "n=5" in " ".join(t.get_text() for t in ax.texts)
 
     _, other = plt.subplots()
@@ -294,7 +303,7 @@ def test_plot_group_metrics_leaves_out_groups_without_images():
                            "small": True}])
     ax = plot_group_metrics(pd.concat([table, empty], ignore_index=True)).axes[0]
     ticks = [t.get_text() for t in ax.get_yticklabels()]
-    assert "race: Indian" not in ticks and len(ticks) == len(ax.patches) == 5
+    assert "Indian" not in ticks and len(ticks) - 2 == len(ax.patches) == 5  # 2 headings
     assert "no images, not drawn: race: Indian" in _legend_texts(ax)
     assert not any("nan" in t.get_text() or "n=0" in t.get_text() for t in ax.texts)
     with pytest.raises(ValueError, match=r"no group with images"):
@@ -311,6 +320,88 @@ def test_age_predictions_hatch_small_age_groups():
     (whiskers,) = [c for c in bar_ax.collections if c.get_segments()]
     ends = np.array([[seg[0][1], seg[1][1]] for seg in whiskers.get_segments()])
     np.testing.assert_allclose(ends, table[["ci_low", "ci_high"]].iloc[1:].to_numpy())
+
+
+def _outside_the_axes(ax) -> list[str]:
+    """The texts drawn on ``ax`` (value labels) that stick out of it, once drawn."""
+    ax.figure.canvas.draw()
+    box = ax.get_window_extent()
+    out = []
+    for text in ax.texts:
+        if not text.get_text():
+            continue
+        extent = text.get_window_extent()
+        if (extent.x0 < box.x0 - 1 or extent.x1 > box.x1 + 1 or extent.y0 < box.y0 - 1
+                or extent.y1 > box.y1 + 1):
+            out.append(text.get_text())
+    return out
+
+
+def _tables(task: str) -> list[pd.DataFrame]:
+    """Group tables of many shapes: values at 0 and at 1, intervals that reach the end of
+    the axis, a group of one image, many groups, one column."""
+    rng = np.random.default_rng(0)
+    tables = []
+    for n, error in ((8, 0.0), (8, 1.0), (40, 0.5), (300, 0.1), (3, 0.3)):
+        groups = pd.DataFrame({"gender": rng.choice(["male", "female"], n),
+                               "race": rng.choice(RACE_NAMES, n),
+                               "age": rng.integers(0, 100, n)})
+        if task == "age":
+            y_true = rng.uniform(1, 90, n)
+            y_pred = y_true + rng.normal(0, 60 * error + 0.1, n)
+        else:
+            y_true = rng.integers(0, 2, n)
+            y_pred = np.where(rng.random(n) < error, 1 - y_true, y_true)
+        tables.append(group_metrics(y_true, y_pred, groups, task=task))
+        tables.append(group_metrics(y_true, y_pred, groups, task=task, columns=["race"]))
+    return tables
+
+
+@pytest.mark.parametrize("task", ["gender", "age"])
+@pytest.mark.parametrize("figsize", [None, (4.0, 3.0)])
+def test_group_bar_value_labels_lie_inside_the_axes(task, figsize):
+    for table in _tables(task):
+        ax = plt.subplots(figsize=figsize)[1] if figsize else None
+        ax = plot_group_metrics(table, ax=ax).axes[0]
+        labels = [t.get_text() for t in ax.texts]
+        assert len(labels) == len(ax.patches)  # a label per bar, none lost
+        assert not _outside_the_axes(ax), (table, _outside_the_axes(ax))
+        if task == "gender":
+            assert ax.get_xlim() == (0.0, 1.0)  # never past 1
+        plt.close("all")
+    bar_ax = plot_age_predictions([1, 5, 30, 31, 95], [60, 5, 32, 30, 2]).axes[1]
+    assert not _outside_the_axes(bar_ax)
+
+
+def test_group_bars_name_each_column_once_with_readable_names():
+    groups = GROUPS.assign(gender_name=GROUPS["gender"], age=[3, 15, 25, 35, 45, 55, 65, 75])
+    table = group_metrics(Y_TRUE, Y_PRED, groups.drop(columns="gender"), task="gender")
+    ax = plot_group_metrics(table).axes[0]
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    headings = [t.get_text() for t in ax.get_yticklabels() if t.get_fontweight() == "bold"]
+    assert headings == ["gender", "race", "age group"]  # not gender_name, once each
+    assert not any(":" in t or "_name" in t for t in ticks)
+    assert ax.get_title() == "accuracy by gender, race and age group"
+    # one column: named in the title only
+    ax = plot_group_metrics(group_metrics(Y_TRUE, Y_PRED, GROUPS, task="race",
+                                          columns=["race"])).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["White", "Black", "Asian"]
+    assert ax.get_title() == "accuracy by race"
+
+
+@pytest.mark.parametrize("name", [r"$\x$", "$5 to $10", "<b>A & B</b>", "it's \"quoted\""])
+def test_figures_show_group_and_class_names_as_written(name, tmp_path):
+    groups = pd.DataFrame({"race": [name, name, "other", "other", name, "other", name, "x"]})
+    ax = plot_group_metrics(group_metrics(Y_TRUE, Y_PRED, groups, task="race")).axes[0]
+    ax.figure.savefig(tmp_path / "bars.png")  # mathematics would fail or change the name
+    assert name in [t.get_text() for t in ax.get_yticklabels()]
+    assert not any(t.get_parse_math() for t in ax.get_yticklabels())
+    fig = plot_confusion_matrix(Y_TRUE, Y_PRED, display_labels=[name, "other"])
+    fig.savefig(tmp_path / "matrix.png")
+    assert name in [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    fig = plot_counts(groups, "race")
+    fig.savefig(tmp_path / "counts.png")
+    assert name in [t.get_text() for t in fig.axes[0].get_xticklabels()]
 
 
 def test_plot_group_metrics_rejects_other_tables():
@@ -338,7 +429,45 @@ def test_learning_curves_of_a_classifier_show_losses_and_accuracy(gender_clf):
     assert score_ax.get_ylabel() == "validation accuracy"
     score = next(ln for ln in score_ax.get_lines() if ln.get_label() == "validation accuracy")
     np.testing.assert_allclose(score.get_ydata(), history[:, "valid_acc"])
+    assert score_ax.get_ylim() == (0.0, 1.0)
     assert fig.get_suptitle() == "GenderClassifier"
+
+
+def _score_axes(fig) -> dict[str, object]:
+    return {ax.get_title(): ax for ax in fig.axes[1:]}
+
+
+def test_learning_curves_of_a_multi_task_model_plot_each_tasks_score(fitted_model):
+    model = fitted_model("FaceAttributes")
+    history = model.history_
+    fig = plot_learning_curves(model)
+    assert fig.axes[0].get_title() == "loss"
+    axes = _score_axes(fig)
+    expected = {"age: validation MAE (years)": "valid_age_mae",
+                "gender: validation accuracy": "valid_gender_acc",
+                "race: validation accuracy": "valid_race_acc"}
+    assert set(axes) == set(expected)
+    for title, key in expected.items():
+        (line,) = [ln for ln in axes[title].get_lines() if ln.get_label().startswith("valid")]
+        np.testing.assert_allclose(line.get_ydata(), history[:, key])
+        low, high = axes[title].get_ylim()
+        assert low == 0.0 and (high == 1.0) == title.endswith("accuracy")
+
+
+def test_learning_curves_follow_the_tasks_the_model_declares(fitted_model):
+    # the tasks come from task_, not from the class: a renamed class is drawn the same
+    model = fitted_model("FaceAttributes")
+    model.__class__ = type("MyFaces", (type(model),), {})
+    assert len(_score_axes(plot_learning_curves(model))) == 3
+    # a model that predicts an age group (and its expected age) has one score: the group's
+    assert list(_score_axes(plot_learning_curves(fitted_model("AgeBinner")))) == [
+        "age_group: validation accuracy"]
+    # a bare history: the scores its columns hold
+    rows = [{"epoch": e, "train_loss": 1.0 / e, "valid_age_mae": 9.0 / e,
+             "valid_gender_acc": 0.5 + e / 10, "valid_gender_acc_best": True}
+            for e in (1, 2)]
+    assert list(_score_axes(plot_learning_curves(rows))) == [
+        "age: validation MAE (years)", "gender: validation accuracy"]
 
 
 def test_learning_curves_take_a_fitted_pipeline_as_its_last_step(gender_clf, tiny_module):

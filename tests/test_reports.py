@@ -1,11 +1,14 @@
-"""Report folders of ``skface eda``: the page and its figures describe the same images,
-with the same numbers, in one size and font."""
+"""Report folders of ``skface eda`` and ``skface evaluate``: the pages and their figures
+describe the same images, with the same numbers; the pages need nothing but themselves and
+show every name as text."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import struct
+import warnings
 
 import numpy as np
 import pytest
@@ -176,3 +179,130 @@ def test_evaluate_reports_intervals_small_groups_and_no_empty_group(gender_pipel
     bars = figures["group_metrics_gender.png"].axes[0]
     assert not any("female" in t.get_text() for t in bars.get_yticklabels())
     assert all(bar.get_hatch() for bar in bars.patches)
+
+
+def _pngs(folder) -> list[str]:
+    return sorted(p.name for p in folder.glob("*.png"))
+
+
+def test_evaluate_page_shows_metrics_group_tables_and_every_figure(gender_pipeline, tmp_path):
+    import base64
+    import json
+
+    import pandas as pd
+
+    model, frame = gender_pipeline
+    out = tmp_path / "report"
+    report = skface._reports.evaluate_model(model, frame, out)
+    assert report["page"] == "index.html"
+    page = (out / "index.html").read_text(encoding="utf-8")
+    # every figure, embedded once: the page needs nothing but itself
+    pngs = _pngs(out)
+    assert len(pngs) == 3  # group bars, confusion matrix, learning curves
+    assert page.count('src="data:image/png;base64,') == len(pngs)
+    for name in pngs:
+        assert base64.b64encode((out / name).read_bytes()).decode() in page
+    # relative links to every other file of the folder, and nothing fetched from elsewhere
+    files = sorted(p.name for p in out.iterdir() if p.name not in ("index.html",
+                                                                   ".skface-manifest.json"))
+    assert sorted(re.findall(r'href="([^"]*)"', page)) == files
+    assert "http" not in "".join(re.findall(r'(?:src|href)="([^"]{0,20})', page))
+    # the overall metric with its interval
+    gender = json.loads((out / "metrics.json").read_text())["tasks"]["gender"]
+    low, high = gender["ci_95"]
+    assert (f"<td>accuracy</td><td class=\"number\">{100 * gender['value']:.1f}%</td>"
+            f"<td>{100 * low:.1f}% to {100 * high:.1f}%</td>") in page
+    # every row of the group table, the column by its readable name
+    table = pd.read_csv(out / "group_metrics_gender.csv")
+    for row in table.itertuples(index=False):
+        column = {"overall": "all images", "gender_name": "gender", "race_name": "race",
+                  "age": "age group"}[row.column]
+        assert (f"<tr><td>{column}</td><td>{row.group}</td>"
+                f"<td class=\"number\">{row.n}</td>"
+                f"<td class=\"number\">{100 * row.accuracy:.1f}%</td>") in page
+    assert "_name" not in re.sub(r"<img [^>]*>", "", page)
+
+
+def test_evaluate_page_without_figures_still_shows_the_tables(gender_pipeline, tmp_path):
+    model, frame = gender_pipeline
+    out = tmp_path / "report"
+    skface._reports.evaluate_model(model, frame, out, plots=False)
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert not _pngs(out) and "<img" not in page
+    assert "Figures were not drawn" in page and "group_metrics_gender.csv" in page
+
+
+@pytest.mark.parametrize("name", ['<b>A & B</b>', "it's \"quoted\"", r"$\x$ <i>", "a\u202eb"])
+def test_evaluate_page_escapes_file_and_group_names(gender_pipeline, tmp_path, name):
+    import html
+
+    model, frame = gender_pipeline
+    data = tmp_path / f"data {name}".replace("/", "|")  # a folder name cannot hold a /
+    data.mkdir()
+    frame = frame.copy()
+    for i, path in enumerate(frame["path"]):
+        frame.loc[i, "path"] = str(shutil.copy(path, data))
+    frame["race_name"] = [name if i % 2 else "other" for i in range(len(frame))]
+    out = tmp_path / "report"
+    skface._reports.evaluate_model(model, frame, out, model_name=f"model {name}.joblib",
+                                   source=str(data))
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert len(_pngs(out)) == 3  # the figures were drawn with the name as written
+
+    def escaped(text: str) -> str:  # as text of the page: control characters shown
+        return html.escape(text.replace("\u202e", "\\u202e"))
+
+    assert f"<td>{escaped(name)}</td>" in page  # a group of the table
+    assert f"<code>{escaped(f'model {name}.joblib')}</code>" in page
+    assert f"<code>{escaped(str(data))}</code>" in page
+    file_name = os.path.basename(f"model {name}.joblib")  # the model file's, in the title
+    assert f"<title>skface: Evaluation of {escaped(file_name)}</title>" in page
+    text = re.sub(r"<!DOCTYPE html>|<style>.*</style>", "", page, flags=re.DOTALL)
+    text = re.sub(r"<[a-z1-6]+( [a-z-]+=\"[^\"<>]*\")*>|</[a-z1-6]+>", "", text)
+    assert not re.search(r"[<>\"\u202e]", text)  # no markup or raw quote left but skface's
+    assert "'" not in text.replace("skface's", "").replace("UTKFace's", "")
+
+
+@pytest.mark.parametrize(("training_data", "synthetic"), [
+    ({"synthetic": True, "n_images": 40, "source": "40 images drawn by make_faces"}, True),
+    ({"synthetic": False, "n_images": 900, "source": "photos/ (UTKFace file names)"}, False),
+    (None, None),
+])
+def test_evaluate_records_the_training_data_and_flags_synthetic_faces(
+        gender_pipeline, tmp_path, training_data, synthetic):
+    import copy
+    import json
+
+    model, frame = gender_pipeline
+    model = copy.deepcopy(model)
+    if training_data is not None:
+        model[-1].training_data_ = training_data
+    out = tmp_path / "report"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the warning a synthetic model gives is tested elsewhere
+        report = skface._reports.evaluate_model(model, frame, out, plots=False)
+    recorded = json.loads((out / "metrics.json").read_text())["training_data"]
+    assert recorded == report["training_data"] == training_data
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert ('class="notice"' in page) == bool(synthetic)
+    if synthetic:
+        assert "Trained on synthetic faces" in page and "40 images drawn by make_faces" in page
+    elif training_data:
+        assert "Training data: labelled images: photos/ (UTKFace file names)." in page
+    else:
+        assert "Training data: not recorded in the model." in page
+
+
+def test_the_evaluate_command_names_its_page_last(gender_pipeline, tmp_path, synthetic_dir,
+                                                 capsys):
+    import joblib
+
+    from skface._cli import main
+
+    model, _ = gender_pipeline
+    joblib.dump(model, tmp_path / "model.joblib")
+    out = tmp_path / "report"
+    assert main(["evaluate", str(tmp_path / "model.joblib"), str(synthetic_dir), "-o", str(out),
+                 "--no-plots"]) == 0
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert str(out / "index.html") in last and (out / "index.html").is_file()
