@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import Interval
 
 from ._engine._task import EstimatorTask, Task
 from ._face_models import (
+    FACE_MODEL_FILES,
     aligned_chips,
     face_model_path,
     iter_rgb_batches,
@@ -114,6 +115,14 @@ class _PretrainedFaceModel(BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return True  # the networks come trained
 
+    @property
+    def training_data_(self) -> dict:
+        """What the networks learned from, as reports record it (not published)."""
+        networks = "; ".join(FACE_MODEL_FILES[name].what for name in self._networks)
+        return {"synthetic": False, "n_images": None,
+                "source": f"{networks}: trained by their authors on face photos they have "
+                          "not published"}
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.one_d_array = True
@@ -158,6 +167,9 @@ class PretrainedGenderClassifier(ClassifierMixin, _PretrainedFaceModel):
     image_shape_ : tuple of int
         ``(200, 200, 3)``: the size of the face crops ``analyze`` and the command
         line give it (any size is accepted).
+    training_data_ : dict
+        What the networks learned from, as evaluation reports record it:
+        ``synthetic`` (False), ``n_images`` (None: not published) and ``source``.
 
     See Also
     --------
@@ -290,6 +302,9 @@ class PretrainedAgeRegressor(RegressorMixin, _PretrainedFaceModel):
     image_shape_ : tuple of int
         ``(200, 200, 3)``: the size of the face crops ``analyze`` and the command
         line give it (any size is accepted).
+    training_data_ : dict
+        What the networks learned from, as evaluation reports record it:
+        ``synthetic`` (False), ``n_images`` (None: not published) and ``source``.
 
     See Also
     --------
@@ -374,6 +389,9 @@ class PretrainedFaceAttributes(_PretrainedFaceModel):
     image_shape_ : tuple of int
         ``(200, 200, 3)``: the size of the face crops ``analyze`` and the command
         line give it (any size is accepted).
+    training_data_ : dict
+        What the networks learned from, as evaluation reports record it:
+        ``synthetic`` (False), ``n_images`` (None: not published) and ``source``.
 
     See Also
     --------

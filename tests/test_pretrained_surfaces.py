@@ -160,6 +160,11 @@ def test_evaluate_the_pretrained_models_scores_age_and_gender(crops, tmp_path, c
     assert set(report["tasks"]) == {"age", "gender"} and report["n_images"] == 6
     assert report["kind"] == "multi-task" and report["learning_curves"] is None
     assert report["tasks"]["gender"]["value"] >= 0.5
+    # what the networks learned from is recorded: real photos, not published
+    trained = report["training_data"]
+    assert trained["synthetic"] is False and trained["n_images"] is None
+    assert "not published" in trained["source"] and "age network" in trained["source"]
+    assert "synthetic" not in (tmp_path / "report" / "index.html").read_text().lower()
     table = pd.read_csv(tmp_path / "report" / "predictions.csv")
     assert list(table.columns) == ["path", "true_age", "predicted_age", "true_gender",
                                    "predicted_gender"]
