@@ -4,6 +4,9 @@
 with OpenCV (the optional ``detect`` extra), imported when it runs.
 """
 
+# One module: where labels go (label_plates), drawing them (draw_predictions) and its
+# three callers (one photo, a video, the command line's --draw) share one layout.
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,9 @@ optional dependency imported only when a method needs it, and how their boxes fr
 crop are :mod:`skface._face_detectors`; importing this module imports neither detector.
 """
 
+# One module: FaceCropper and what only it uses, its input checks and crop geometry;
+# the detectors themselves are in _face_detectors.
+
 from __future__ import annotations
 
 import math
