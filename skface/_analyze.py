@@ -11,13 +11,15 @@ import pandas as pd
 
 from ._choices import ON_ERROR
 from ._face_cropper import FaceCropper
+from ._face_detectors import FACE_CROP_COVER, FACE_CROP_MAX_SIDE, import_backend, is_face_crop
 from ._image_files import DecodeFailure, image_extensions
 from ._image_loader import ImageLoader
 from ._imaging import image_size, is_image_object, object_to_rgb, read_rgb
-from .exceptions import FaceDetectionError, ImageLoadError
+from .exceptions import FaceDetectionError, ImageLoadError, MissingDependencyError
 
-__all__ = ["NO_MODEL_NOTE", "analyze", "crop_labeller", "default_cropper", "face_label",
-           "image_files", "pretrained_model", "resolve_predictor", "takes_image_paths"]
+__all__ = ["DETECT_CHOICES", "NO_MODEL_NOTE", "analyze", "check_detect", "crop_labeller",
+           "default_cropper", "face_label", "image_files", "pretrained_model",
+           "resolve_predictor", "takes_image_paths"]
 
 _CHUNK = 64  # inputs read, detected and predicted together: memory stays bounded
 
@@ -25,6 +27,22 @@ NO_MODEL_NOTE = ("age and gender from skface's pretrained models (no training); 
                  "predicted: it needs a model trained on your labels (skface train --target "
                  "race, or skface.make_stack('race'))")
 """What a table predicted without a model says about it (``attrs["notes"]``)."""
+
+
+DETECT_CHOICES = ("auto", True, False)
+"""The values of ``detect`` (``analyze``, ``annotate_image``, the demo, the CLI)."""
+
+
+def check_detect(detect) -> bool | str:
+    """``detect`` as given, after checking that it is ``"auto"``, True or False."""
+    if isinstance(detect, (bool, np.bool_)):
+        return bool(detect)
+    if isinstance(detect, str) and detect == "auto":
+        return detect
+    raise ValueError(
+        f"detect must be 'auto', True or False, got {detect!r}: 'auto' finds the faces "
+        "and takes an image that is a face crop already as one face, True always finds "
+        "the faces, False predicts on each whole image.")
 
 
 def pretrained_model():
@@ -245,7 +263,7 @@ def analyze(
     images,
     model=None,
     *,
-    detect: bool = True,
+    detect: bool | str = "auto",
     cropper: FaceCropper | None = None,
     codes: bool = False,
     on_error: str = "row",
@@ -269,10 +287,17 @@ def analyze(
         networks (:class:`~skface.PretrainedFaceAttributes`, ``pip install
         "skface[faces]"``): race is then not predicted, as it needs a model trained
         on your labels, and the table's ``attrs["notes"]`` says so.
-    detect : bool, default=True
-        Find the faces in each photo (one row per face) and predict on face crops
-        framed as UTKFace's; False predicts on each whole image (one row per image),
-        for photos that are face crops already.
+    detect : "auto", bool, default="auto"
+        ``"auto"``: find the faces in each photo (one row per face, predicted on a
+        crop framed as UTKFace's), except in an image that is a face crop already,
+        which is one face, the whole image (predicted as with ``detect=False``): one
+        whose largest face box covers at least 40% of the image, or, when no face is
+        found, one at most 512 pixels on its long side and nearly square (its short
+        side at least 0.8 of the long one). Where the detector is not installed,
+        ``"auto"`` predicts on each whole image and ``attrs["notes"]`` says so.
+        ``True``: always find the faces (an image without one gives a ``"no face"``
+        row). ``False``: predict on each whole image (one row per image), for face
+        crops.
     cropper : FaceCropper or None, default=None
         How to find and crop faces; by default every face, at the model's size
         (the model's own FaceCropper when its Pipeline starts with one). Needs
@@ -295,16 +320,18 @@ def analyze(
     Returns
     -------
     faces : DataFrame
-        One row per face found (or per image without detection, or per image with
-        no face or unreadable): ``file`` (the path, or ``"image at position i"``),
-        ``face`` (0 for the largest face of its image), the box ``x, y, w, h`` in
-        the photo's pixels (the whole image without detection), then one column
+        One row per face found (or per image without detection, or per image taken
+        as a face crop, or per image with no face or unreadable): ``file`` (the
+        path, or ``"image at position i"``), ``face`` (0 for the largest face of its
+        image), the box ``x, y, w, h`` in the photo's pixels, always inside the
+        image (the whole image without detection, or for a face crop), then one column
         per task (``age`` in years rounded to one decimal, ``gender``, ``race``,
         ``age_group``...), the probability of every class (``p(female)``...), and
         ``status``: ``"ok"``, ``"no face"`` or ``"unreadable: <reason>"``. The
         columns of an image without a prediction are empty. ``attrs["notes"]``
-        holds notes on the predictions (a list of str; with no model, that race was
-        not predicted).
+        holds notes on the predictions (a list of str: with no model, that race was
+        not predicted; with ``detect="auto"``, how many images were taken as face
+        crops).
 
     Raises
     ------
@@ -334,17 +361,27 @@ def analyze(
     >>> faces = make_faces(8, size=32, directory=tempfile.mkdtemp(), random_state=0)
     >>> model = make_pipeline(ImageLoader(size=32), GenderClassifier(
     ...     module="basic_cnn", max_epochs=1, verbose=0)).fit(faces["path"], faces["gender"])
-    >>> table = analyze(faces["path"][:2], model, detect=False)
+    >>> table = analyze(faces["path"][:2], model)  # face crops: one row each
+    >>> table[["face", "x", "y", "w", "h"]].to_numpy().tolist()
+    [[0, 0, 0, 32, 32], [0, 0, 0, 32, 32]]
     >>> list(table.columns)
     ['file', 'face', 'x', 'y', 'w', 'h', 'gender', 'p(male)', 'p(female)', 'status']
     """
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {list(ON_ERROR)}, got {on_error!r}.")
+    detect = check_detect(detect)
     notes = []
     if model is None:
         model = pretrained_model()
         notes.append(NO_MODEL_NOTE)
     final, loader, middle, _ = resolve_predictor(model)
+    if detect == "auto":
+        try:
+            import_backend(cropper.detector if isinstance(cropper, FaceCropper) else "haar")
+        except MissingDependencyError as exc:
+            detect = False
+            notes.append(f"every image was predicted whole, as a face crop: no face "
+                         f"detector is installed ({exc})")
     if detect:
         if cropper is None:
             cropper = default_cropper(model)
@@ -355,6 +392,7 @@ def analyze(
     inputs = _inputs(images)
 
     rows: list[dict] = []
+    whole: list[str] = []  # images taken as face crops by detect="auto"
     failures: list[tuple[str, str]] = []
     no_faces: list[tuple[str, str]] = []
     for start in range(0, len(inputs), _CHUNK):
@@ -376,23 +414,36 @@ def analyze(
                              "status": f"unreadable: {reason}"})
                 continue
             boxes = cropper.find_faces(rgb)
+            if detect == "auto" and is_face_crop(boxes, *rgb.shape[:2]):
+                # a face crop already: the whole image, exactly as detect=False reads it
+                try:
+                    image = _load_one(loader, source, max_pixels)
+                except ImageLoadError as exc:
+                    reason = exc.failures[0][1]
+                    failures.append((name, reason))
+                    rows.append({"_order": position, "file": name,
+                                 "status": f"unreadable: {reason}"})
+                    continue
+                whole.append(name)
+                pending.append(({"_order": position, "file": name, "face": 0, "x": 0, "y": 0,
+                                 "w": int(rgb.shape[1]), "h": int(rgb.shape[0])}, image))
+                continue
             if cropper.multiple == "largest":
                 boxes = boxes[:1]
             if not len(boxes):
                 no_faces.append((name, "no face found"))
                 rows.append({"_order": position, "file": name, "status": "no face"})
                 continue
-            for k, (box, crop) in enumerate(zip(boxes, cropper.crop_faces(rgb, boxes),
-                                                strict=True)):
+            # face crops go through the model's loader, as whole images do
+            crops = loader.transform(list(cropper.crop_faces(rgb, boxes)))
+            for k, (box, crop) in enumerate(zip(boxes, crops, strict=True)):
                 x, y, w, h = (int(v) for v in box)
                 pending.append(({"_order": position, "file": name, "face": k,
                                  "x": x, "y": y, "w": w, "h": h}, crop))
         if on_error == "fail" and (failures or no_faces):
             continue  # an error follows: only look for the other faulty inputs
         if pending:
-            # whole images are the loader's output already; face crops go through it
-            outputs = _predict(final, loader if detect else None, middle,
-                               [im for _, im in pending])
+            outputs = _predict(final, None, middle, [im for _, im in pending])
             for j, (row, _) in enumerate(pending):
                 row.update(_values(columns, outputs, j, codes))
                 row["status"] = "ok"
@@ -423,6 +474,15 @@ def analyze(
     table = table.drop(columns="_order").reset_index(drop=True)
     for c in ("face", "x", "y", "w", "h"):
         table[c] = table[c].astype("Int64")
+    if whole:
+        shown = ", ".join(repr(n) for n in whole[:3])
+        more = f" and {len(whole) - 3} more" if len(whole) > 3 else ""
+        notes.append(
+            f"{len(whole)} of {len(inputs)} images were taken as face crops already and "
+            f"predicted whole ({shown}{more}): their largest face covers at least "
+            f"{FACE_CROP_COVER:.0%} of the image, or no face was found in an image no larger "
+            f"than a face crop ({FACE_CROP_MAX_SIDE} px); pass detect=True to crop the faces "
+            "found instead.")
     table.attrs["notes"] = notes
     return table
 

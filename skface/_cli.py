@@ -332,11 +332,9 @@ def _predict(args: argparse.Namespace) -> int:
     from ._outputs import atomic_file, check_file_output
     from ._spreadsheet import spreadsheet_safe
 
-    if getattr(args, "no_detect", False):  # skface analyze --no-detect
-        if args.draw:
-            raise _UsageError("argument --draw: drawing needs the faces found; drop "
-                              "--no-detect or --draw")
-        args.detect = False
+    if args.detect is False and args.draw:  # --no-detect
+        raise _UsageError("argument --draw: drawing needs the faces found; drop "
+                          "--no-detect or --draw")
     paths = list(args.paths)
     folder = paths[0] if len(paths) == 1 and os.path.isdir(paths[0]) else None
     protect = {"inputs": [*_model_inputs(args.model), *paths],
@@ -359,7 +357,7 @@ def _predict(args: argparse.Namespace) -> int:
             _say(f"skface {args.command}: {len(others)} entries of {folder!r} are not image "
                  "files "
                  f"and were not read: {shown}{more}")
-    detect = bool(args.detect or args.draw)
+    detect = args.detect  # "auto" (the default), True (--detect) or False (--no-detect)
     targets = plan_drawing(paths, args.draw, args.force, protect) if detect else None
     model = _load_model(args.model, args.command)
     tasks = resolve_predictor(model)[0].task_.tasks

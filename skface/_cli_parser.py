@@ -96,6 +96,24 @@ _DETECTOR_HELP = ("face detector: haar (OpenCV's Haar cascade, skface[detect]; t
                   "or yunet (YuNet, skface[detect-dnn]: finds more faces, fewer false ones)")
 
 
+_DETECT_HELP = (
+    "by default (auto) the faces are found (one row per face, with its box), but an "
+    "image that is a face crop already (its largest face covers at least 40%% of it, or "
+    "no face is found in a nearly square image at most 512 px on its long side) is one "
+    "face, the whole image")
+
+
+def _detect_options(p: argparse.ArgumentParser) -> None:
+    """``--detect`` and ``--no-detect``, the same for ``predict`` and ``analyze``."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--detect", dest="detect", action="store_const", const=True,
+                       help="always find the faces (see --detector), even in face crops; "
+                            + _DETECT_HELP)
+    group.add_argument("--no-detect", dest="detect", action="store_const", const=False,
+                       help="the images are face crops: predict on each whole image")
+    p.set_defaults(detect="auto")
+
+
 def _prediction_options(p: argparse.ArgumentParser) -> None:
     """The options ``predict`` and ``analyze`` share: where the table goes, drawing,
     the detector, codes and what a bad file does."""
@@ -211,14 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "image files or a folder of them. safetensors model files run no code "
                     "when loaded; joblib files do: load only joblib files you trust. MODEL "
                     f"'{PRETRAINED_MODEL}' predicts age and gender with skface's pretrained "
-                    "models, with no training (see also `skface analyze`). Exit "
+                    "models, with no training (see also `skface analyze`). Faces are "
+                    "found in photos (--detector); an image that is a face crop already "
+                    "is predicted whole (--detect, --no-detect). Exit "
                     f"code {EXIT_ERROR} if MODEL is not a readable model file.",
     )
     p.add_argument("model", help=_MODEL_HELP)
     p.add_argument("paths", nargs="+", help="image files, or one folder")
-    p.add_argument("--detect", action="store_true",
-                   help="the images are ordinary photos: find the faces first (see "
-                        "--detector) and list one row per face with its box")
+    _detect_options(p)
     _prediction_options(p)
     p.set_defaults(run="predict")
 
@@ -231,16 +249,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "as skface.analyze does: without --model, age and gender from "
                     "skface's pretrained models (skface[faces]), with no training; race "
                     "needs a model trained on your labels (--model). Faces are found with "
-                    "--detector (skface[detect]); --no-detect predicts on each whole image, "
-                    "for face crops. The same as `skface predict MODEL PHOTOS --detect`.",
+                    "--detector (skface[detect]); an image that is a face crop already "
+                    "is predicted whole (--detect, --no-detect). The same as `skface "
+                    "predict MODEL PHOTOS`.",
     )
     a.add_argument("paths", nargs="+", metavar="PHOTOS", help="image files, or one folder")
     a.add_argument("--model", default=PRETRAINED_MODEL,
                    help=f"{_MODEL_HELP} (default: {PRETRAINED_MODEL})")
-    a.add_argument("--no-detect", action="store_true",
-                   help="the images are face crops already: predict on each whole image")
+    _detect_options(a)
     _prediction_options(a)
-    a.set_defaults(run="predict", detect=True)
+    a.set_defaults(run="predict")
 
     e = sub.add_parser(
         "evaluate",

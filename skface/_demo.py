@@ -65,10 +65,28 @@ def read_upload(path: str | os.PathLike, *, max_bytes: int = MAX_UPLOAD_BYTES,
 def predict_upload(model, path: str | os.PathLike, *, cropper=None, **limits
                    ) -> tuple[np.ndarray, pd.DataFrame]:
     """The demo's ``/predict``: the upload at ``path`` read by :func:`read_upload`,
-    then :func:`skface.annotate_image` on its pixels."""
-    from ._draw import annotate_image
+    then the faces found and predicted as :func:`skface.analyze` does (``detect="auto"``:
+    a face crop is one face, the whole image) and drawn as :func:`skface.annotate_image`
+    draws them.
 
-    return annotate_image(model, read_upload(path, **limits), cropper=cropper)
+    Returns the drawn image and one row per face: ``face``, ``x, y, w, h``, each
+    task's prediction by name, the probability of every class (as ``analyze``'s
+    table has them) and ``label``, the text drawn. For a model that is not a skface
+    model, :func:`skface.annotate_image`'s ``x, y, w, h, label``.
+    """
+    from ._analyze import analyze, crop_labeller, default_cropper, face_label, resolve_predictor
+    from ._draw import annotate_image, draw_predictions
+
+    rgb = read_upload(path, **limits)
+    if crop_labeller(model) is None:  # not a skface model: labels from its predict
+        return annotate_image(model, rgb, cropper=cropper)
+    table = analyze([rgb], model, cropper=cropper if cropper is not None
+                    else default_cropper(model))
+    table = table[table["status"] == "ok"].drop(columns=["file", "status"])
+    tasks = resolve_predictor(model)[0].task_.tasks
+    table = table.assign(label=[face_label(row, tasks) for _, row in table.iterrows()])
+    boxes = table[["x", "y", "w", "h"]].to_numpy(dtype="int64")
+    return draw_predictions(rgb, boxes, table["label"].tolist()), table.reset_index(drop=True)
 
 
 def build_demo(model, *, title: str = "skface", cropper=None):
@@ -93,7 +111,9 @@ def build_demo(model, *, title: str = "skface", cropper=None):
     demo : gradio.Blocks
         Call ``demo.launch(server_name="127.0.0.1")`` to serve it. Its one endpoint,
         ``/predict``, takes an image file and returns the annotated image and a table
-        with one row per face (``x, y, w, h, label``).
+        with one row per face (see :func:`predict_upload`: the box, the predictions,
+        the probability of every class and the label drawn). A photo that is a face
+        crop already is one face, the whole image.
     """
     gr = _import_gradio()
     from ._draw import resolve_model
@@ -129,10 +149,12 @@ def build_demo(model, *, title: str = "skface", cropper=None):
             # Pillow plugin; skface decodes it with its own checks and limits.
             photo = gr.File(type="filepath", file_count="single", label="Photo",
                             file_types=sorted(image_extensions()))
-            shown = gr.Image(type="numpy", label="Faces and predictions", interactive=False)
+            # no caption over the image: it would hide the label of a face at the top
+            shown = gr.Image(type="numpy", label="Faces and predictions", show_label=False,
+                             interactive=False)
         button = gr.Button("Predict", variant="primary")
-        table = gr.Dataframe(label="One row per face", interactive=False,
-                             headers=["x", "y", "w", "h", "label"])
+        table = gr.Dataframe(label="One row per face, with the probability of every class",
+                             interactive=False)
         button.click(predict, inputs=photo, outputs=[shown, table], api_name="predict",
                      concurrency_limit=1)  # one decode at a time: memory stays bounded
     return demo

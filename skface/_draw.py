@@ -4,25 +4,30 @@
 with OpenCV (the optional ``detect`` extra), imported when it runs.
 """
 
+# One module: where labels go (label_plates), drawing them (draw_predictions) and its
+# three callers (one photo, a video, the command line's --draw) share one layout.
+
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
 from numbers import Integral, Real
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-from ._analyze import crop_labeller
-from ._face_cropper import FaceCropper
-from ._face_detectors import import_cv2
+from ._analyze import check_detect, crop_labeller
+from ._face_cropper import FaceCropper, crop_resized
+from ._face_detectors import import_cv2, is_face_crop
 from ._files import FileRefused, check_regular
 from ._outputs import OutputRefusedError, atomic_file, check_file_output
 from ._utils import VIDEO_SUFFIXES
 
-__all__ = ["annotate_image", "annotate_video", "draw_predictions"]
+__all__ = ["LabelPlate", "annotate_image", "annotate_video", "draw_predictions",
+           "label_plates"]
 
 _BOX_COLOR = (255, 64, 0)
 _TEXT_COLOR = (255, 255, 255)
@@ -73,28 +78,100 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-_MIN_FONT = 8  # pixels: the smallest label text drawn
+MIN_FONT = 12  # pixels: the smallest label text drawn, legible on a small face
+_TINY_FONT = 8  # only where an image is too narrow for MIN_FONT
+_FONT_PER_BOX = 7  # by default the text is 1/7 of the box's width high
 
 
-def _fit_label(draw, text: str, width: int, font_size: int | None):
-    """``(text, font)`` that fit a box ``width`` pixels wide: the font shrinks (down to
-    8 px) and, if the text is still too wide, it breaks at its separators (" · ", ", ")."""
-    size = font_size or max(_MIN_FONT, round(width / 8))
+class LabelPlate(NamedTuple):
+    """Where one label is drawn: ``plate`` ``(x0, y0, x1, y1)`` (x1, y1 excluded), the
+    rectangle filled behind the text, and the ``text`` (maybe broken into lines),
+    its ``font`` and the ``origin`` it is drawn from."""
 
-    def too_wide(t: str, f) -> bool:
-        left, _, right, bottom = draw.multiline_textbbox((0, 0), t, font=f)
-        return right - left + 2 * max(1, bottom // 5) > width
+    plate: tuple[int, int, int, int]
+    text: str
+    font: object
+    origin: tuple[int, int]
 
-    font = _font(size)
-    while too_wide(text, font) and size > _MIN_FONT and font_size is None:
-        size = max(_MIN_FONT, int(size * 0.9))
-        font = _font(size)
-    if too_wide(text, font):
-        for sep in (" · ", ", ", " "):
-            if sep in text:
-                text = text.replace(sep, "\n")
+
+def _text_size(text: str, font) -> tuple[int, int, int, int]:
+    """``(width, height, left, top)`` of ``text`` drawn with ``font``."""
+    draw = ImageDraw.Draw(Image.new("L", (1, 1)))
+    left, top, right, bottom = draw.multiline_textbbox((0, 0), text, font=font)
+    return right - left, bottom - top, left, top
+
+
+def _place(box, plate_w: int, plate_h: int, width: int, height: int) -> tuple[int, int]:
+    """Top-left corner of a ``plate_w`` x ``plate_h`` plate for ``box``: just above it,
+    else just below it, inside the image (moved sideways to stay inside it); where
+    neither fits (a box as tall as the image), inside the box along its bottom edge,
+    over the chin rather than the eyes."""
+    x, y, _, h = box
+    x0 = int(min(max(0, x), max(0, width - plate_w)))
+    if y - plate_h >= 0:
+        return x0, int(y - plate_h)
+    if y + h + plate_h <= height:
+        return x0, int(y + h)
+    return x0, int(max(0, min(y + h, height) - plate_h))
+
+
+def label_plates(boxes, labels: Sequence, width: int, height: int,
+                 font_size: int | None = None) -> list[LabelPlate]:
+    """Where the labels of ``boxes`` go on a ``width`` x ``height`` image.
+
+    Each label is drawn on a plate outside its box: above it, or below it when there
+    is no room above, never over the face, and always inside the image. The text is
+    ``font_size`` pixels high (by default 1/7 of the box's width, at least
+    ``MIN_FONT``, 12 px, so the label of a small face stays legible); the plate may be
+    wider than the box, and is moved sideways to stay inside the image. A label too
+    wide for the image is set smaller, then broken into lines at its separators.
+    Only where the box leaves no room above or below (a face crop, whose box is the
+    whole image) does the plate lie inside the box, along its bottom edge.
+
+    Parameters
+    ----------
+    boxes : array-like of shape (n_boxes, 4)
+        ``(x, y, w, h)`` in pixels, inside the image.
+    labels : sequence of str of length n_boxes
+        The text of each box; empty labels get no plate (None in the list).
+    width, height : int
+        The image's size in pixels.
+    font_size : int, optional
+        Text height in pixels; by default from each box's width.
+
+    Returns
+    -------
+    plates : list of LabelPlate or None
+        One per box, in order.
+    """
+    out: list[LabelPlate | None] = []
+    for (x, y, w, h), label in zip(np.asarray(boxes, dtype=np.int64).reshape(-1, 4), labels,
+                                   strict=True):
+        text = str(label)
+        if not text:
+            out.append(None)
+            continue
+        size = int(font_size) if font_size else max(MIN_FONT, round(w / _FONT_PER_BOX))
+        while True:
+            font = _font(size)
+            text_w, text_h, left, top = _text_size(text, font)
+            pad = max(2, text_h // 6)
+            if text_w + 2 * pad <= width or font_size:
                 break
-    return text, font
+            if size > MIN_FONT:
+                size = max(MIN_FONT, int(size * 0.85))
+            elif "\n" not in text and any(sep in text for sep in (" · ", ", ", " ")):
+                sep = next(sep for sep in (" · ", ", ", " ") if sep in text)
+                text = text.replace(sep, "\n")
+            elif size > _TINY_FONT:
+                size -= 1
+            else:
+                break
+        plate_w, plate_h = min(width, text_w + 2 * pad), min(height, text_h + 2 * pad)
+        x0, y0 = _place((x, y, w, h), plate_w, plate_h, width, height)
+        out.append(LabelPlate((x0, y0, x0 + plate_w, y0 + plate_h), text, font,
+                              (x0 + pad - left, y0 + pad - top)))
+    return out
 
 
 def draw_predictions(
@@ -109,9 +186,10 @@ def draw_predictions(
 ) -> np.ndarray:
     """Draw boxes and their labels on a copy of an image.
 
-    Everything is drawn inside the boxes (the outline along their inner edge, each
-    label on a strip across the top of its box), so pixels outside every box keep
-    their values.
+    Each box's outline is drawn along its inner edge; its label on a plate outside
+    the box, above it (below it where there is no room above), inside the image,
+    never over the face, at least 12 px high so that the labels of small faces stay
+    legible (see :func:`label_plates`; the plate may be wider than the box).
 
     Parameters
     ----------
@@ -119,18 +197,19 @@ def draw_predictions(
         An RGB (or greyscale) image; it is not modified.
     boxes : DataFrame or array-like of shape (n_boxes, 4)
         ``(x, y, w, h)`` in pixels, such as :meth:`FaceCropper.detect`'s frame
-        (its ``x, y, w, h`` columns are used). Boxes may extend outside the image.
+        (its ``x, y, w, h`` columns are used). Boxes may extend outside the image:
+        they are drawn cut to it.
     labels : sequence of length n_boxes, optional
         Text drawn in each box (converted with ``str``); ``None`` draws boxes only.
     color : tuple of 3 int, default=(255, 64, 0)
-        RGB colour of the outlines and of the label strips.
+        RGB colour of the outlines and of the label plates.
     text_color : tuple of 3 int, default=(255, 255, 255)
         RGB colour of the text.
     thickness : int, optional
         Outline width in pixels; by default 1/100 of the image's short side (at
         least 1).
     font_size : int, optional
-        Text height in pixels; by default 1/8 of each box's width (at least 8).
+        Text height in pixels; by default 1/7 of each box's width (at least 12).
 
     Returns
     -------
@@ -142,11 +221,13 @@ def draw_predictions(
     >>> import numpy as np
     >>> from skface import draw_predictions
     >>> image = np.zeros((100, 100, 3), dtype=np.uint8)
-    >>> out = draw_predictions(image, [(10, 10, 50, 50)], ["face"])
-    >>> out.shape, int(out[:, 60:].max())  # nothing drawn outside the box
+    >>> out = draw_predictions(image, [(10, 30, 50, 50)], ["face"])
+    >>> out.shape, int(out[:, 80:].max())  # nothing drawn right of the label
     ((100, 100, 3), 0)
-    >>> out[59, 30].tolist()  # the bottom edge of the outline
+    >>> out[79, 30].tolist()  # the bottom edge of the outline
     [255, 64, 0]
+    >>> int(out[35:75, 15:55].max())  # nothing drawn over the face
+    0
     """
     rgb = _as_rgb(image)
     xywh = _as_boxes(boxes)
@@ -161,25 +242,27 @@ def draw_predictions(
     if thickness is None:
         thickness = max(1, round(min(height, width) / 100))
     canvas = Image.fromarray(rgb, "RGB")  # fromarray copies: the input is not changed
-    for k, (x, y, w, h) in enumerate(xywh):
+    draw = ImageDraw.Draw(canvas)
+    inside = []  # the boxes cut to the image
+    for x, y, w, h in xywh:
         x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
-        if w <= 0 or h <= 0 or x1 <= x0 or y1 <= y0:
-            continue
-        # Draw on the part of the image inside the box only, then paste it back.
-        region = canvas.crop((x0, y0, x1, y1))
-        draw = ImageDraw.Draw(region)
-        bx, by = x - x0, y - y0  # the box's corner in the region's coordinates
-        draw.rectangle((bx, by, bx + w - 1, by + h - 1), outline=tuple(color),
-                       width=int(thickness))
-        if labels is not None and str(labels[k]):
-            text, font = _fit_label(draw, str(labels[k]), w, font_size)
-            left, top, right, bottom = draw.multiline_textbbox((0, 0), text, font=font)
-            pad = max(1, (bottom - top) // 5 if "\n" not in text else 2)
-            draw.rectangle((bx, by, bx + right - left + 2 * pad, by + bottom - top + 2 * pad),
-                           fill=tuple(color))
-            draw.multiline_text((bx + pad - left, by + pad - top), text, fill=tuple(text_color),
-                                font=font)
-        canvas.paste(region, (x0, y0))
+        if w > 0 and h > 0 and x1 > x0 and y1 > y0:
+            inside.append((x0, y0, x1 - x0, y1 - y0))
+            # clipped at the image's edge: the outline runs along the cut
+            draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=tuple(color),
+                           width=int(thickness))
+        else:
+            inside.append(None)
+    if labels is not None:
+        shown = [(b, str(t)) for b, t in zip(inside, labels, strict=True) if b is not None]
+        for plate in label_plates([b for b, _ in shown], [t for _, t in shown], width,
+                                  height, font_size):
+            if plate is None:
+                continue
+            x0, y0, x1, y1 = plate.plate
+            draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=tuple(color))
+            draw.multiline_text(plate.origin, plate.text, fill=tuple(text_color),
+                                font=plate.font)
     return np.asarray(canvas).copy()
 
 
@@ -249,18 +332,29 @@ def resolve_model(model, cropper):
 
 
 def _faces_and_labels(rgb: np.ndarray, predictor, cropper: FaceCropper, grey: bool,
-                      label_of, named=None) -> tuple[np.ndarray, list[str]]:
+                      label_of, named=None, detect: bool | str = True
+                      ) -> tuple[np.ndarray, list[str]]:
     """Face boxes in one RGB image and the predicted label of each.
 
     ``named``: for a skface model drawn with the default labels, what turns the crops
-    into named labels (``"32 · female · Asian"``).
+    into named labels (``"32 · female · Asian"``). ``detect`` as for
+    :func:`skface.analyze`: an image taken as a face crop is one face, the whole image.
     """
-    boxes = cropper.find_faces(rgb)
-    if cropper.multiple == "largest":
-        boxes = boxes[:1]
-    if not len(boxes):
-        return boxes, []
-    crops = cropper.crop_faces(rgb, boxes)
+    height, width = rgb.shape[:2]
+    boxes = cropper.find_faces(rgb) if detect is not False else None
+    if boxes is None or (detect == "auto" and is_face_crop(boxes, height, width)):
+        boxes = np.array([[0, 0, width, height]], dtype=np.int64)
+        if named is not None:  # the whole image, through the model's own loader
+            return boxes, named(rgb[None])
+        side = min(height, width)
+        square = ((width - side) // 2, (height - side) // 2, side)
+        crops = crop_resized(Image.fromarray(rgb), square, int(cropper.size))[None]
+    else:
+        if cropper.multiple == "largest":
+            boxes = boxes[:1]
+        if not len(boxes):
+            return boxes, []
+        crops = cropper.crop_faces(rgb, boxes)
     if named is not None:
         return boxes, named(crops)
     if grey:
@@ -274,6 +368,7 @@ def annotate_image(
     *,
     cropper: FaceCropper | None = None,
     format_label: Callable | None = None,
+    detect: bool | str = "auto",
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Detect the faces in one photo, predict on them and draw the labels.
 
@@ -297,14 +392,22 @@ def annotate_image(
         text drawn. By default, for a skface model, its predictions by name joined
         with " · ", ages in whole years (``"32 · female · Asian"``); for any other
         model, values joined with ", ".
+    detect : "auto", bool, default="auto"
+        As for :func:`skface.analyze`: ``"auto"`` finds the faces but takes a photo
+        that is a face crop already (its largest face covers at least 40% of it, or
+        no face is found in a nearly square image at most 512 px on its long side)
+        as one face, the whole image; ``True`` always finds the faces; ``False``
+        predicts on the whole image.
 
     Returns
     -------
     drawn : ndarray of shape (height, width, 3), dtype uint8
-        A copy of the photo with a box and a label on every face found.
+        A copy of the photo with a box and a label on every face found (labels
+        outside the boxes, see :func:`draw_predictions`).
     faces : DataFrame
-        One row per face, largest first: ``x, y, w, h`` (the box, in pixels) and
-        ``label``. Empty when no face is found.
+        One row per face, largest first: ``x, y, w, h`` (the box, in pixels, inside
+        the photo; the whole photo for a face crop) and ``label``. Empty when no
+        face is found.
 
     Raises
     ------
@@ -324,6 +427,7 @@ def annotate_image(
                 "annotate_image expects a photo file, a PIL image or a pixel array of shape "
                 f"(height, width[, channels]); got {type(image).__name__} of shape "
                 f"{image.shape} and dtype {image.dtype}.")
+    detect = check_detect(detect)
     predictor, cropper, grey = resolve_model(model, cropper)
     if (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
             and image.shape[2] == 3):
@@ -337,7 +441,8 @@ def annotate_image(
             raise ImageLoadError(format_failures(failures, 1), failures) from None
     label_of = format_label or _default_label
     named = crop_labeller(model) if format_label is None else None
-    boxes, labels = _faces_and_labels(rgb, predictor, cropper, grey, label_of, named)
+    boxes, labels = _faces_and_labels(rgb, predictor, cropper, grey, label_of, named,
+                                      detect)
     faces = pd.DataFrame([(*(int(v) for v in b), t) for b, t in zip(boxes, labels, strict=True)],
                          columns=["x", "y", "w", "h", "label"])
     return draw_predictions(rgb, boxes, labels), faces

@@ -5,6 +5,9 @@ optional dependency imported only when a method needs it, and how their boxes fr
 crop are :mod:`skface._face_detectors`; importing this module imports neither detector.
 """
 
+# One module: FaceCropper and what only it uses, its input checks and crop geometry;
+# the detectors themselves are in _face_detectors.
+
 from __future__ import annotations
 
 import math
@@ -19,15 +22,15 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._choices import DETECTORS
-from ._face_detectors import crop_square, haar_boxes, import_backend, yunet_boxes
+from ._face_detectors import clip_boxes, crop_square, haar_boxes, import_backend, yunet_boxes
 from ._image_batches import format_failures
 from ._image_loader import ImageArrayOutput, check_paths
 from ._imaging import DecodeFailure, draft_factor, pre_reduce, read_rgb
 from ._registry import safe_class
 from ._utils import MAX_IMAGE_SIDE
-from .exceptions import FaceDetectionError, ImageLoadError, NoFaceWarning
+from .exceptions import FaceDetectionError, FacesLeftOutWarning, ImageLoadError, NoFaceWarning
 
-__all__ = ["FaceCropper", "FaceDetectionError", "NoFaceWarning"]
+__all__ = ["FaceCropper", "FaceDetectionError", "FacesLeftOutWarning", "NoFaceWarning"]
 
 _COLUMNS = ["input", "path", "face", "n_faces", "detected", "x", "y", "w", "h",
             "crop_x", "crop_y", "crop_side"]
@@ -178,7 +181,9 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
         black.
     multiple : {"largest", "all", "error"}, default="largest"
         What to do with an image holding several faces: keep the largest (one crop
-        per image, so X and y stay in step), keep every face (see ``detect`` for which
+        per image, so X and y stay in step; a
+        :class:`~skface.exceptions.FacesLeftOutWarning` says how many faces were
+        left out), keep every face (see ``detect`` for which
         image each crop comes from), or raise :class:`~skface.exceptions.FaceDetectionError`.
     no_face : {"error", "full"}, default="error"
         What to do with an image where no face is found: raise
@@ -245,22 +250,25 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
 
     The Haar cascade misses faces that fill the whole frame (such as UTKFace crops
     themselves): when it finds nothing, detection is tried again on the image
-    inside a black border, and boxes may then extend outside the image. YuNet finds
+    inside a black border. YuNet finds
     such faces directly (all of 300 random UTKFace crops). YuNet sees at most 960
     pixels on the image's long side: larger images are scaled down for it, which
     shrinks their small faces further (the 9 faces it missed above were all under
     50 px), and, when that side is above 640 pixels, also searched at 320 pixels,
-    where faces that fill the frame are small enough to be found; its boxes too may
-    extend outside the image. Inputs are RGB (channels
-    last), as ImageLoader gives them; greyscale inputs are repeated over three
-    channels. Faces that are not upright and frontal are often missed, more often
-    by the Haar cascade.
+    where faces that fill the frame are small enough to be found. Boxes that reach
+    past the image's edges are cut to it: every box returned lies inside the image
+    (the crop squares, ``crop_x, crop_y, crop_side``, may extend outside it). Inputs
+    are RGB (channels last), as ImageLoader gives them; greyscale inputs are
+    repeated over three channels. Faces that are not upright and frontal are often
+    missed, more often by the Haar cascade.
 
     With ``multiple="all"`` the output can have more or fewer rows than the input:
     its rows follow the rows of :meth:`detect` (inputs in order, faces largest first
     within an image), and :meth:`crop` returns both together. Nothing is dropped
-    silently: a missing face raises unless ``no_face="full"``, and ``detect``'s
-    ``n_faces`` column counts the faces found even when only the largest is kept.
+    silently: a missing face raises unless ``no_face="full"``; with
+    ``multiple="largest"``, each call that leaves faces out says how many in one
+    :class:`~skface.exceptions.FacesLeftOutWarning` (use :func:`skface.analyze` for
+    one row per face), and ``detect``'s ``n_faces`` column counts the faces found.
 
     Examples
     --------
@@ -316,13 +324,17 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
     # ----------------------------------------------------------------- one image
 
     def _find_faces(self, image: np.ndarray) -> np.ndarray:
-        """Every face box ``(x, y, w, h)`` in an ``(h, w, c)`` uint8 image, largest first."""
+        """Every face box ``(x, y, w, h)`` in an ``(h, w, c)`` uint8 image, largest first.
+
+        The one place where boxes are made: every box skface returns (here, in
+        ``detect``, ``analyze``, drawings) lies inside the image."""
         if self.detector == "yunet":
             boxes = yunet_boxes(image, float(self.min_confidence), int(self.min_size))
         else:
             boxes = haar_boxes(image, scale_factor=float(self.scale_factor),
                                min_neighbors=int(self.min_neighbors),
                                min_size=int(self.min_size))
+        boxes = clip_boxes(boxes, *image.shape[:2])
         order = np.lexsort((boxes[:, 0], boxes[:, 1], -boxes[:, 2] * boxes[:, 3]))
         return boxes[order]
 
@@ -341,7 +353,8 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
         Returns
         -------
         boxes : ndarray of shape (n_faces, 4), dtype int64
-            ``(x, y, w, h)`` of each face in the image's pixels, the largest first;
+            ``(x, y, w, h)`` of each face in the image's pixels, the largest first,
+            inside the image (``0 <= x``, ``x + w <= width``, and so for ``y, h``);
             empty when no face is found. ``multiple`` and ``no_face`` do not apply
             here: every face found is returned.
         """
@@ -389,6 +402,7 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
         unreadable: list[tuple[str, str]] = []
         faulty: list[tuple[str, str]] = []
         fallbacks: list[str] = []
+        left_out: list[tuple[str, int]] = []  # (image, faces found) where some were dropped
         knob = "min_confidence" if self.detector == "yunet" else "min_neighbors"
         for i, (path, source) in enumerate(inputs):
             name = path if path is not None else f"image at position {i}"
@@ -418,6 +432,8 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
                 continue
             else:
                 if self.multiple != "all":
+                    if n_faces > 1:
+                        left_out.append((name, n_faces))
                     boxes = boxes[:1]
                 found = [(tuple(int(v) for v in b),
                           crop_square(b, float(self.margin), self.detector), True)
@@ -442,6 +458,8 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
                 f"({shown}{more}) and used the whole image (centre square) instead, as "
                 "no_face='full' asks; their rows in detect() have detected=False.",
                 NoFaceWarning, stacklevel=3)
+        if left_out:
+            warnings.warn(_left_out_message(left_out), FacesLeftOutWarning, stacklevel=3)
         frame = pd.DataFrame(rows, columns=_COLUMNS)
         frame = frame.astype({c: "int64" for c in _COLUMNS if c not in ("path", "detected")})
         frame["detected"] = frame["detected"].astype(bool)
@@ -468,8 +486,8 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
             the image in X), ``path`` (None for arrays), ``face`` (rank in its image,
             0 for the largest), ``n_faces`` (faces found in the image), ``detected``
             (False where ``no_face="full"`` used the whole image), ``x, y, w, h`` (the
-            face box in the image's pixels) and ``crop_x, crop_y, crop_side`` (the
-            square that was cropped; both may extend outside the image).
+            face box in the image's pixels, inside the image) and ``crop_x, crop_y,
+            crop_side`` (the square that was cropped; it may extend outside the image).
 
         Raises
         ------
@@ -568,6 +586,21 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
         tags.requires_fit = False
         tags.transformer_tags.preserves_dtype = []
         return tags
+
+
+def _left_out_message(left_out: list[tuple[str, int]]) -> str:
+    """What ``multiple="largest"`` dropped, over all the images of one call."""
+    found = sum(n for _, n in left_out)
+    dropped = found - len(left_out)
+    if len(left_out) == 1:
+        where = repr(left_out[0][0])
+    else:
+        shown = ", ".join(repr(name) for name, _ in left_out[:5])
+        more = f" and {len(left_out) - 5} more" if len(left_out) > 5 else ""
+        where = f"{len(left_out)} images ({shown}{more})"
+    return (f"{dropped} of {found} faces found in {where} were left out: "
+            "FaceCropper(multiple='largest') keeps the largest face of each image. Use "
+            "skface.analyze for one row per face, or multiple='all'.")
 
 
 def _format_faults(faults: list[tuple[str, str]], n_total: int) -> str:

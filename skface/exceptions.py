@@ -7,6 +7,7 @@ from __future__ import annotations
 
 __all__ = [
     "FaceDetectionError",
+    "FacesLeftOutWarning",
     "ImageLoadError",
     "LabelError",
     "MalformedFileNameError",
@@ -89,6 +90,11 @@ class FaceDetectionError(ValueError):
     def __init__(self, message: str, failures: list[tuple[str, str]] | None = None):
         super().__init__(message)
         self.failures = list(failures or [])
+
+
+class FacesLeftOutWarning(UserWarning):
+    """Faces were found but left out: ``FaceCropper(multiple="largest")`` kept only the
+    largest face of some images (use :func:`skface.analyze` for one row per face)."""
 
 
 class NoFaceWarning(UserWarning):

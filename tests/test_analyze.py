@@ -229,3 +229,145 @@ def test_whole_photos_are_decoded_as_the_pipeline_decodes_them(utkface_subset, m
     proba = models["multi"].predict_proba(paths)
     np.testing.assert_allclose(table[["p(male)", "p(female)"]], proba["gender"], atol=6e-5)
     assert table[["w", "h"]].drop_duplicates().values.tolist() == [[200, 200]]
+
+
+# ------------------------------------------------------------- one detection default
+
+
+def _copies(paths, folder, side: int) -> list[str]:
+    """The UTKFace crops at ``paths``, resized to ``side`` pixels, as PNG files."""
+    folder.mkdir(exist_ok=True)
+    out = []
+    for p in paths:
+        target = folder / (p.name.split(".")[0] + f"_{side}.png")
+        Image.open(p).convert("RGB").resize((side, side), Image.Resampling.BILINEAR).save(target)
+        out.append(str(target))
+    return out
+
+
+def _group(faces_, names, canvas, placed, path) -> str:
+    photo = Image.new("RGB", canvas, (140, 160, 185))
+    for name, (x, y, side) in zip(names, placed, strict=True):
+        photo.paste(faces_[name].resize((side, side), Image.Resampling.BILINEAR), (x, y))
+    photo.save(path)
+    return str(path)
+
+
+@needs_cv2
+@pytest.mark.utkface
+@pytest.mark.parametrize("side", [None, 120, 300])
+def test_face_crops_are_one_face_the_whole_image_as_without_detection(utkface_subset, models,
+                                                                      tmp_path, side):
+    paths = [str(p) for p in utkface_subset[:8]]
+    if side is not None:
+        paths = _copies(utkface_subset[:8], tmp_path / "crops", side)
+    auto = analyze_fn(paths, models["multi"])
+    whole = analyze_fn(paths, models["multi"], detect=False)
+    assert (auto["status"] == "ok").all() and auto["face"].tolist() == [0] * len(paths)
+    n = side or 200
+    # the Haar cascade finds only part of a face in about 2% of UTKFace crops (a box
+    # under 40% of the image): those are cropped; every other crop is one whole face
+    taken = (auto[["x", "y", "w", "h"]] == [0, 0, n, n]).all(axis=1).to_numpy()
+    assert taken.sum() >= len(paths) - 1
+    # the same predictions as the whole image, and as the Pipeline's own on the files
+    pd.testing.assert_frame_equal(auto[taken], whole[taken])
+    proba = models["multi"].predict_proba(paths)
+    np.testing.assert_allclose(auto.loc[taken, ["p(male)", "p(female)"]], proba["gender"][taken],
+                               atol=6e-5)
+    np.testing.assert_allclose(auto.loc[taken, "age"],
+                               models["multi"].predict(paths)["age"][taken], atol=0.051)
+    assert any("taken as face crops" in note for note in auto.attrs["notes"])
+    # detect=True crops the face found in them, inside the image
+    forced = analyze_fn(paths, models["multi"], detect=True)
+    inside = forced.dropna(subset=["x"])
+    assert (inside["x"] >= 0).all() and (inside["y"] >= 0).all()
+    assert ((inside["x"] + inside["w"]) <= n).all() and ((inside["y"] + inside["h"]) <= n).all()
+
+
+@needs_cv2
+@pytest.mark.utkface
+@pytest.mark.parametrize(("canvas", "placed"), [
+    ((480, 320), [BIG_AT, SMALL_AT]),
+    ((640, 480), [(30, 40, 150), (250, 200, 110), (430, 60, 160)]),
+    ((800, 600), [(40, 60, 200), (300, 300, 150), (520, 40, 180), (560, 380, 120)]),
+])
+def test_group_photos_give_one_row_per_face_by_default(faces, models, tmp_path, canvas,
+                                                       placed):
+    from .conftest import BIG, RAW_ONLY, SMALL
+
+    names = [BIG, SMALL, RAW_ONLY, BIG][:len(placed)]
+    path = _group(faces, names, canvas, placed, tmp_path / "group.png")
+    auto = analyze_fn([path], models["multi"])
+    forced = analyze_fn([path], models["multi"], detect=True)
+    pd.testing.assert_frame_equal(auto, forced)
+    assert len(auto) >= 2 and (auto["w"] < canvas[0] // 2).all()
+    assert not auto.attrs["notes"]
+
+
+@needs_cv2
+def test_auto_without_a_face_depends_on_whether_the_image_could_be_a_crop(models, tmp_path):
+    blank = np.full((200, 200, 3), 120, np.uint8)
+    photo = np.full((300, 400, 3), 120, np.uint8)  # a 4:3 photo: not a face crop
+    large = np.full((800, 800, 3), 120, np.uint8)  # larger than face crops are
+    table = analyze_fn([blank, photo, large], models["gender"])
+    assert table["status"].tolist() == ["ok", "no face", "no face"]
+    assert table.loc[0, ["x", "y", "w", "h"]].tolist() == [0, 0, 200, 200]
+    assert analyze_fn([blank], models["gender"], detect=True)["status"].tolist() == ["no face"]
+    for bad in ("yes", None, 1.5, "Auto"):
+        with pytest.raises(ValueError, match="detect must be 'auto', True or False"):
+            analyze_fn([blank], models["gender"], detect=bad)
+
+
+def test_auto_without_a_detector_predicts_whole_images_and_says_so(synthetic, models,
+                                                                   monkeypatch):
+    import sys
+
+    _, frame = synthetic
+    monkeypatch.setitem(sys.modules, "cv2", None)  # OpenCV not installed
+    table = analyze_fn(frame["path"][:3], models["gender"])
+    assert (table["status"] == "ok").all()
+    assert any("no face detector is installed" in n and "skface[detect]" in n
+               for n in table.attrs["notes"])
+    with pytest.raises(ImportError, match=r"skface\[detect\]"):
+        analyze_fn(frame["path"][:3], models["gender"], detect=True)
+
+
+@needs_cv2
+@pytest.mark.utkface
+def test_predict_and_analyze_share_one_default_on_the_command_line(utkface_subset, models,
+                                                                   faces, tmp_path, capsys):
+    import joblib
+
+    from skface._cli import main
+
+    from .conftest import BIG, SMALL
+
+    crops = _copies(utkface_subset[:4], tmp_path / "crops", 200)
+    group = _group(faces, [BIG, SMALL], (480, 320), [BIG_AT, SMALL_AT], tmp_path / "g.png")
+    model = tmp_path / "model.joblib"
+    joblib.dump(models["multi"], model)
+
+    def run(*argv):
+        capsys.readouterr()
+        assert main(list(argv)) == 0
+        from io import StringIO
+
+        return pd.read_csv(StringIO(capsys.readouterr().out))
+
+    for paths in ([*crops], [group]):
+        predicted = run("predict", str(model), *paths)
+        analyzed = run("analyze", "--model", str(model), *paths)
+        pd.testing.assert_frame_equal(predicted, analyzed)
+        expected = analyze_fn(paths, models["multi"])
+        np.testing.assert_allclose(predicted["age"], expected["age"])
+        assert predicted["face"].tolist() == expected["face"].tolist()
+    assert len(run("predict", str(model), group)) == 2  # one row per face
+    # on face crops, the default is the whole image: the Pipeline's own predictions
+    table = run("analyze", "--model", str(model), *crops)
+    np.testing.assert_allclose(table["age"], models["multi"].predict(crops)["age"], atol=0.051)
+    for command in (["predict", str(model)], ["analyze", "--model", str(model)]):
+        whole = run(*command, "--no-detect", group)
+        assert len(whole) == 1 and "x" not in whole.columns
+        assert len(run(*command, "--detect", *crops[:2])) == 2
+        with pytest.raises(SystemExit):
+            main([*command, "--detect", "--no-detect", group])

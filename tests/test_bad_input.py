@@ -1700,8 +1700,9 @@ def test_predict_table_cannot_run_formulas(formula_named_images, monkeypatch, ca
     folder, names, _, _ = formula_named_images
     monkeypatch.chdir(folder)
     out = folder / "predictions.csv"
-    assert main(["predict", "model.joblib", "-o", str(out), "--force", "--", *names]) == 0
-    assert main(["predict", "model.joblib", "--", *names]) == 0
+    assert main(["predict", "model.joblib", "-o", str(out), "--force", "--no-detect", "--",
+                 *names]) == 0
+    assert main(["predict", "model.joblib", "--no-detect", "--", *names]) == 0
     for text in (out, capsys.readouterr().out):
         rows = _csv_cells(text)
         assert rows[0] == ["path", "gender", "p(=m)", "p(@f)", "status"]

@@ -254,8 +254,8 @@ def test_train_then_predict_on_synthetic_images(tmp_path, synthetic_paths, capsy
     capsys.readouterr()
     assert main(["predict", str(model), *synthetic_paths[:3]]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0] == "path,gender,p(male),p(female),status" and len(lines) == 4
-    assert all(line.split(",")[1] in ("male", "female") for line in lines[1:])
+    assert lines[0] == "path,face,x,y,w,h,gender,p(male),p(female),status" and len(lines) == 4
+    assert all(line.split(",")[6] in ("male", "female") for line in lines[1:])
     out_csv = tmp_path / "pred.csv"
     assert main(["predict", str(model), str(synthetic_paths[0].rsplit("/", 1)[0]),
                  "-o", str(out_csv)]) == 0
@@ -799,8 +799,8 @@ def test_predict_names_every_task_and_keeps_codes_on_request(trained_models, syn
     assert main(["predict", str(trained_models["all"]), *paths]) == 0
     table = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert table.columns.tolist() == [
-        "path", "age", "gender", "p(male)", "p(female)", "race", "p(White)", "p(Black)",
-        "p(Asian)", "p(Indian)", "p(Others)", "status"]
+        "path", "face", "x", "y", "w", "h", "age", "gender", "p(male)", "p(female)", "race",
+        "p(White)", "p(Black)", "p(Asian)", "p(Indian)", "p(Others)", "status"]
     assert set(table["gender"]) <= {"male", "female"}
     assert set(table["race"]) <= {"White", "Black", "Asian", "Indian", "Others"}
     assert (table["age"].round(1) == table["age"]).all() and (table["status"] == "ok").all()
@@ -809,7 +809,7 @@ def test_predict_names_every_task_and_keeps_codes_on_request(trained_models, syn
     assert set(codes["gender"]) <= {0, 1} and "p(gender=1)" in codes.columns
     assert main(["predict", str(trained_models["age_bins"]), *paths]) == 0
     groups = pd.read_csv(io.StringIO(capsys.readouterr().out))
-    assert groups.columns[1:3].tolist() == ["age_group", "p(0-5)"] and "age" in groups.columns
+    assert groups.columns[6:8].tolist() == ["age_group", "p(0-5)"] and "age" in groups.columns
 
 
 def test_predict_gives_a_row_for_each_bad_file_and_predicts_the_others(

@@ -65,6 +65,12 @@ def _rows(table) -> list:
     return table["data"] if isinstance(table, dict) else table.to_numpy().tolist()
 
 
+def _records(table) -> list[dict]:
+    """The table's rows as dicts by column name."""
+    headers = table["headers"] if isinstance(table, dict) else list(table.columns)
+    return [dict(zip(headers, row, strict=True)) for row in _rows(table)]
+
+
 @pytest.mark.slow
 @needs_gradio
 def test_served_demo_finds_no_face_in_a_plain_picture(served, tmp_path):
@@ -72,7 +78,7 @@ def test_served_demo_finds_no_face_in_a_plain_picture(served, tmp_path):
 
     client = Client(served, verbose=False)
     image, table = client.predict(handle_file(str(_photo(tmp_path, None))), api_name="/predict")
-    assert _rows(table) == [] or _rows(table) == [[None] * 5] or _rows(table) == [[""] * 5]
+    assert all(v in (None, "") for row in _rows(table) for v in row)
     assert np.asarray(Image.open(image)).shape == (240, 320, 3)
 
 
@@ -86,14 +92,16 @@ def test_served_demo_draws_a_prediction_on_the_face(served, model, tmp_path):
     client = Client(served, verbose=False)
     path = _photo(tmp_path, Image.open(UTKFACE_DIR / FACE).convert("RGB"))
     image, table = client.predict(handle_file(str(path)), api_name="/predict")
-    rows = _rows(table)
-    assert len(rows) == 1
-    x, y, w, h, label = rows[0]
+    (row,) = _records(table)
+    x, y, w, h, label = (row[c] for c in ("x", "y", "w", "h", "label"))
     assert abs(x - 90) < 15 and abs(w - 140) < 20 and label in ("female", "male")
+    assert abs(row["p(female)"] + row["p(male)"] - 1) < 1e-3  # probabilities shown
     drawn = np.asarray(Image.open(image).convert("RGB")).astype(int)
     original = np.asarray(Image.open(path).convert("RGB")).astype(int)
     changed = np.abs(drawn - original).max(axis=2) > 40  # Gradio re-encodes: small noise
-    assert changed[y:y + h, x:x + w].sum() > 100  # the box and label are drawn on the face
+    assert changed[y:y + h, x:x + w].sum() > 100  # the box is drawn on the face
+    assert changed[:y, x:x + w].sum() > 100  # the label above it
+    assert not changed[y + 8:y + h - 8, x + 8:x + w - 8].any()  # not over the face
     assert not changed[:, :60].any() and not changed[:, 260:].any()  # and nowhere else
 
 
@@ -162,3 +170,59 @@ def test_the_upload_handler_reads_through_the_decoder(tmp_path, model):
     assert drawn.shape == (240, 320, 3) and faces.empty
     with pytest.raises(ImageLoadError, match="file not found"):
         predict_upload(model, tmp_path / "gone.png")
+
+
+@pytest.mark.utkface
+@pytest.mark.skipif(importlib.util.find_spec("cv2") is None, reason="needs OpenCV")
+@pytest.mark.skipif(not (UTKFACE_DIR / FACE).exists(), reason=f"no UTKFace folder at {UTKFACE_DIR}")
+@pytest.mark.parametrize("side", [61, 140])
+def test_the_upload_handler_gives_probabilities_and_labels_outside_the_faces(tmp_path, model,
+                                                                             side):
+    from skface._demo import predict_upload
+    from skface._draw import label_plates
+
+    photo = Image.new("RGB", (320, 240), (150, 170, 190))
+    face = Image.open(UTKFACE_DIR / FACE).convert("RGB")
+    photo.paste(face.resize((side, side)), (90, 20))  # near the top: label room is short
+    photo.save(tmp_path / "photo.png")
+    drawn, faces = predict_upload(model, tmp_path / "photo.png", cropper=FaceCropper(size=32))
+    assert {"face", "x", "y", "w", "h", "p(female)", "p(male)", "label"} <= set(faces.columns)
+    assert len(faces) == 1
+    np.testing.assert_allclose(faces[["p(female)", "p(male)"]].sum(axis=1), 1, atol=1e-3)
+    x, y, w, h = (int(v) for v in faces.loc[0, ["x", "y", "w", "h"]])
+    assert faces.loc[0, "label"] in ("female", "male")
+    (plate,) = label_plates([(x, y, w, h)], [faces.loc[0, "label"]], 320, 240)
+    x0, y0, x1, y1 = plate.plate
+    assert 0 <= x0 < x1 <= 320 and 0 <= y0 < y1 <= 240
+    assert y1 <= y or y0 >= y + h  # the label is outside the face box
+    changed = np.abs(drawn.astype(int) - np.asarray(photo).astype(int)).max(axis=2) > 0
+    assert changed[y0:y1, x0:x1].mean() > 0.9
+
+
+@pytest.mark.utkface
+@pytest.mark.skipif(importlib.util.find_spec("cv2") is None, reason="needs OpenCV")
+@pytest.mark.skipif(not (UTKFACE_DIR / FACE).exists(), reason=f"no UTKFace folder at {UTKFACE_DIR}")
+def test_a_face_crop_upload_is_one_face_predicted_as_analyze_predicts_it(tmp_path, model):
+    from skface import analyze
+    from skface._demo import predict_upload
+
+    path = tmp_path / "crop.png"
+    Image.open(UTKFACE_DIR / FACE).convert("RGB").save(path)
+    drawn, faces = predict_upload(model, path)
+    assert faces[["x", "y", "w", "h"]].values.tolist() == [[0, 0, 200, 200]]
+    expected = analyze([str(path)], model)
+    np.testing.assert_allclose(faces["p(female)"], expected["p(female)"], atol=1e-4)
+    assert drawn.shape == (200, 200, 3)
+
+
+@needs_gradio
+def test_the_demo_image_has_no_caption_over_the_first_face(model):
+    import gradio as gr
+
+    from skface._demo import build_demo
+
+    demo = build_demo(model, title="skface test")
+    images = [b for b in demo.blocks.values() if isinstance(b, gr.Image)]
+    assert images and all(not image.show_label for image in images)
+    tables = [b for b in demo.blocks.values() if isinstance(b, gr.Dataframe)]
+    assert len(tables) == 1 and "probability" in tables[0].label

@@ -1,4 +1,4 @@
-"""FaceCropper, draw_predictions and annotate_video, on real UTKFace faces pasted into scenes."""
+"""FaceCropper and annotate_video, on real UTKFace faces pasted into scenes."""
 
 from __future__ import annotations
 
@@ -20,8 +20,14 @@ from sklearn.utils import get_tags
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
-from skface import FaceCropper, ImageLoader, annotate_video, draw_predictions
-from skface.exceptions import FaceDetectionError, ImageLoadError, NoFaceWarning
+from skface import FaceCropper, ImageLoader, annotate_video
+from skface._choices import DETECTORS
+from skface.exceptions import (
+    FaceDetectionError,
+    FacesLeftOutWarning,
+    ImageLoadError,
+    NoFaceWarning,
+)
 
 from .conftest import BIG, BIG_AT, RAW_ONLY, SMALL, SMALL_AT, UTKFACE, folder_state
 
@@ -397,30 +403,124 @@ def test_yunet_without_its_library_falls_back_and_says_so(scene_path, monkeypatc
     pd.testing.assert_frame_equal(boxes, expected)
 
 
-# --------------------------------------------------------------------------- drawing
+# ------------------------------------------------------------- boxes inside the image
+
+_DETECTOR_PARAMS = [
+    pytest.param("haar", marks=needs_cv2),
+    pytest.param("yunet", marks=needs_yunet),
+]
+assert [p.values[0] for p in _DETECTOR_PARAMS] == list(DETECTORS)  # every detector tested
 
 
-def test_drawing_changes_pixels_inside_the_box_only():
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
-    before = image.copy()
-    boxes = pd.DataFrame({"x": [30, 140], "y": [20, 100], "w": [60, 40], "h": [50, 40]})
-    out = draw_predictions(image, boxes, ["age 31", "female"])
-    np.testing.assert_array_equal(image, before)  # input untouched
-    assert out.shape == image.shape and out.dtype == np.uint8
-    inside = np.zeros(image.shape[:2], dtype=bool)
-    inside[20:70, 30:90] = True
-    inside[100:120, 140:160] = True  # the second box is clipped by the image
-    changed = (out != image).any(axis=2)
-    assert not changed[~inside].any()
-    outline = np.r_[changed[20, 30:90], changed[69, 30:90], changed[20:70, 30], changed[20:70, 89]]
-    assert outline.mean() > 0.95  # (random pixels may already have the outline's colour)
-    assert changed[22:28, 32:50].mean() > 0.9  # the label strip at the top left
-    assert not changed[40:65, 40:85].any()  # the face itself is left as it was
-    assert changed[100:120, 140:160].any()
-    assert (out[20, 30:90] == (255, 64, 0)).all()  # the top edge of the outline
-    with pytest.raises(ValueError, match="2 boxes but 1 labels"):
-        draw_predictions(image, boxes, ["x"])
+def _edges(width: int, height: int, side: int, out: int) -> dict[str, tuple[int, int]]:
+    """Top-left corners that push a ``side``-pixel face ``out`` pixels past each edge
+    and corner of the image (and one inside it)."""
+    right, bottom = width - side + out, height - side + out
+    mid_x, mid_y = (width - side) // 2, (height - side) // 2
+    return {"inside": (mid_x, mid_y), "top": (mid_x, -out), "bottom": (mid_x, bottom),
+            "left": (-out, mid_y), "right": (right, mid_y), "top left": (-out, -out),
+            "top right": (right, -out), "bottom left": (-out, bottom),
+            "bottom right": (right, bottom)}
+
+
+def _assert_inside(boxes, width: int, height: int, where=None) -> None:
+    boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    x, y, w, h = boxes.T
+    assert (x >= 0).all() and (y >= 0).all(), (where, boxes)
+    assert (x + w <= width).all() and (y + h <= height).all(), (where, boxes)
+    assert (w > 0).all() and (h > 0).all(), (where, boxes)
+
+
+@pytest.mark.parametrize("detector", _DETECTOR_PARAMS)
+def test_boxes_reaching_past_the_edges_are_cut_to_the_image(detector, monkeypatch):
+    # whatever the detector answers, every route returns boxes inside the image
+    import skface._face_cropper as module
+
+    width, height = 160, 120
+    raw = np.array([[-12, -20, 60, 50], [130, 100, 50, 40], [-5, 30, 200, 30],
+                    [170, 10, 20, 20]])  # the last one lies wholly outside: dropped
+    name = "yunet_boxes" if detector == "yunet" else "haar_boxes"
+    monkeypatch.setattr(module, name, lambda *args, **kwargs: raw.copy())
+    image = np.zeros((height, width, 3), dtype=np.uint8)
+    cropper = FaceCropper(size=16, multiple="all", detector=detector)
+    found = cropper.find_faces(image)
+    _assert_inside(found, width, height)
+    assert sorted(map(tuple, found.tolist())) == [(0, 0, 48, 30), (0, 30, 160, 30),
+                                                  (130, 100, 30, 20)]
+    crops, frame = cropper.crop(image[None])
+    _assert_inside(frame[["x", "y", "w", "h"]], width, height)
+    assert len(crops) == len(frame) == 3
+
+
+@pytest.mark.parametrize("detector", _DETECTOR_PARAMS)
+@needs_utkface
+@pytest.mark.utkface
+def test_faces_near_every_edge_and_corner_give_boxes_inside_the_image(detector, faces):
+    from skface import analyze
+
+    width, height, side = 320, 240, 120
+    cropper = FaceCropper(size=32, multiple="all", detector=detector, min_size=24)
+    face = faces[BIG].resize((side, side), Image.Resampling.BILINEAR)
+    found_some = 0
+    for where, (x, y) in _edges(width, height, side, side // 4).items():
+        photo = Image.new("RGB", (width, height), (150, 170, 190))
+        photo.paste(face, (x, y))
+        image = np.asarray(photo)
+        boxes = cropper.find_faces(image)
+        _assert_inside(boxes, width, height, where)
+        if len(boxes):
+            frame = cropper.detect(image[None])[["x", "y", "w", "h"]]
+            _assert_inside(frame, width, height, where)
+        found_some += bool(len(boxes))
+    assert found_some >= 3  # the test is not vacuous: faces cut by an edge are found
+    # a face crop itself (Haar finds it inside a black border, YuNet past the edges)
+    for name in (BIG, RAW_ONLY):
+        crop = np.asarray(faces[name])
+        _assert_inside(cropper.find_faces(crop), 200, 200, name)
+    table = analyze([np.asarray(faces[RAW_ONLY])], _model(), detect=True, cropper=cropper)
+    _assert_inside(table[["x", "y", "w", "h"]].dropna().astype(int), 200, 200)
+
+
+def _model():
+    from skface import GenderClassifier
+    from skface.datasets import make_faces
+
+    X, y = make_faces(16, size=32, random_state=0)
+    return GenderClassifier(module="basic_cnn", max_epochs=1, verbose=0,
+                            random_state=0).fit(X, y["gender"])
+
+
+# ---------------------------------------------------------- faces left out by "largest"
+
+
+@needs_cv2
+@needs_utkface
+@pytest.mark.utkface
+def test_largest_says_once_per_call_how_many_faces_it_left_out(scene_path, faces, tmp_path):
+    one = tmp_path / "one face.png"
+    faces[BIG].save(one)
+    group = tmp_path / "group.png"
+    Image.open(scene_path).save(group)
+    model = make_pipeline(FaceCropper(size=24), FunctionTransformer(_flatten),
+                          DummyClassifier(strategy="most_frequent"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit([str(one)], ["a"])  # one face: nothing left out, nothing said
+    assert not [w for w in caught if issubclass(w.category, FacesLeftOutWarning)]
+    with pytest.warns(FacesLeftOutWarning) as record:
+        model.predict([str(group)])
+    (warning,) = [w for w in record if issubclass(w.category, FacesLeftOutWarning)]
+    assert str(warning.message).startswith(f"1 of 2 faces found in {str(group)!r} were left out")
+    assert "skface.analyze" in str(warning.message)
+    # several images: one warning summing them all
+    with pytest.warns(FacesLeftOutWarning) as record:
+        model.predict([str(group), str(one), str(group), str(group)])
+    (warning,) = [w for w in record if issubclass(w.category, FacesLeftOutWarning)]
+    assert str(warning.message).startswith("3 of 6 faces found in 3 images (")
+    # every face kept: nothing to say
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FacesLeftOutWarning)
+        FaceCropper(size=24, multiple="all").transform([str(group)])
 
 
 # --------------------------------------------------------------------------- video
@@ -502,20 +602,3 @@ def test_annotate_video_writes_a_new_file_with_every_frame(scene_path, tmp_path)
     found = annotate_video(model, src, dst, overwrite=True,
                            cropper=FaceCropper(size=24, multiple="largest"))
     assert found["frame"].tolist() == [0, 1, 2, 3, 4, 5]
-
-
-@pytest.mark.parametrize("width", [48, 64, 140, 300])
-def test_drawn_labels_fit_their_box(width):
-    from PIL import ImageDraw
-
-    from skface._draw import _fit_label
-
-    draw = ImageDraw.Draw(Image.new("RGB", (width, width)))
-    for age in (5, 32, 100):
-        for gender in ("male", "female"):
-            for race in ("White", "Black", "Asian", "Indian", "Others"):
-                label = f"{age} · {gender} · {race}"
-                text, font = _fit_label(draw, label, width, None)
-                left, _, right, _ = draw.multiline_textbbox((0, 0), text, font=font)
-                assert right - left <= width, (label, width)
-                assert text.replace("\n", " · ") == label  # nothing dropped, only broken

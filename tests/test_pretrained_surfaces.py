@@ -132,7 +132,7 @@ def test_the_analyze_command_needs_no_model(crops, capsys):
     assert len(notes) == 1 and notes[0].startswith("skface analyze: ")
     assert "race is not predicted" in notes[0]
     # the same as predict with the reserved name
-    assert main(["predict", "pretrained", str(crops)]) == 0
+    assert main(["predict", "pretrained", str(crops), "--no-detect"]) == 0
     assert capsys.readouterr().out == out
 
 
@@ -181,7 +181,7 @@ def test_train_writes_the_recipe_with_joblib(stack_file):
 
 
 def test_predict_and_evaluate_take_a_trained_recipe(stack_file, crops, tmp_path, capsys):
-    assert main(["predict", str(stack_file), str(crops)]) == 0
+    assert main(["predict", str(stack_file), str(crops), "--no-detect"]) == 0
     table = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert list(table.columns) == ["path", "gender", "p(male)", "p(female)", "status"]
     assert main(["evaluate", str(stack_file), str(crops), "-o", str(tmp_path / "report"),
