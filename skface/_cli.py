@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 
 from ._cli_parser import (
     DEFAULT_SIZE,
@@ -324,10 +325,117 @@ def _decode_with_progress(loader, paths: list[str], command: str) -> None:
          f"{time.perf_counter() - start:.0f} s")
 
 
+class _NothingToPredict(Exception):
+    """No input of ``predict`` is an image or video file (every folder given is empty of
+    them): nothing is read, and the command exits with ``EXIT_BAD_FILES``."""
+
+
+_READS = "skface reads JPEG, PNG, WebP, GIF, BMP, TIFF and PPM files"
+
+
+def _entries(n: int) -> str:
+    return f"{n} {'entry' if n == 1 else 'entries'}"
+
+
+def _named(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _predict_inputs(given: list[str], command: str) -> tuple[list[str], list[str]]:
+    """The files ``predict`` reads, and the folders among ``given``.
+
+    Files and folders may come in any mix and order: each file is read as given, each
+    folder's image files and videos (sorted) in its place; a path given twice is read
+    once. A folder's other entries are named (not image files, not read), and a folder
+    with no image file is said to be skipped, whatever else is given. Raises
+    ``_NothingToPredict`` if no file is left to read.
+    """
+    from ._analyze import image_files
+
+    paths: list[str] = []
+    folders: list[str] = []
+    empty: list[tuple[str, list[str]]] = []
+    seen: set[str] = set()
+    for path in given:
+        if not os.path.isdir(path):
+            listed = [path]
+        else:
+            folders.append(path)
+            found, others = image_files(path)
+            videos = [os.path.join(path, n) for n in others
+                      if n.lower().endswith(VIDEO_SUFFIXES)]
+            others = [n for n in others if not n.lower().endswith(VIDEO_SUFFIXES)]
+            listed = sorted(found + videos)
+            if not listed:
+                empty.append((path, others))
+                if len(given) > 1:
+                    held = f" (its {_entries(len(others))}: {_named(others)})" if others else ""
+                    _say(f"skface {command}: {path!r} holds no image file{held} and was "
+                         f"skipped ({_READS})")
+            elif others:
+                one = len(others) == 1
+                _say(f"skface {command}: {_entries(len(others))} of {path!r} "
+                     f"{'is not an image file and was' if one else 'are not image files and were'}"
+                     f" not read: {_named(others)}")
+        paths += [p for p in listed if p not in seen]
+        seen.update(listed)
+    if not paths:  # every input a folder without an image file
+        if len(empty) == 1:
+            folder, others = empty[0]
+            one = len(others) == 1
+            held = (f"; its {_entries(len(others))} "
+                    f"{'is not an image file' if one else 'are not image files'}: "
+                    f"{_named(others)}") if others else ""
+            raise _NothingToPredict(
+                f"nothing to predict: {folder!r} holds no image file ({_READS}){held}; pass "
+                "a folder of photos, or the files themselves")
+        raise _NothingToPredict(
+            f"nothing to predict: none of the folders {_named([f for f, _ in empty])} holds "
+            f"an image file ({_READS}); pass folders of photos, or the files themselves")
+    return paths, folders
+
+
+def _say_counts(table, images: list[str], paths: list[str], command: str) -> int:
+    """Say how many inputs were predicted and how many were not (counting files, not
+    arguments); the exit code: ``EXIT_BAD_FILES`` when nothing was predicted."""
+    status = (table["status"].astype("string").fillna("ok") if "status" in table
+              else None)
+    outcome = {}  # each image file: "ok" if any row of it was predicted, else why not
+    if status is not None:
+        for path, state in zip(table["path"], status, strict=True):
+            if path in outcome and outcome[path] == "ok":
+                continue
+            outcome[path] = ("ok" if state == "ok" else
+                             "unreadable" if state.startswith("unreadable") else "no face")
+    for path in paths:  # a video read through is predicted if a face was found in it
+        if path not in images:
+            outcome[path] = "ok" if (table["path"] == path).any() else "no face"
+    total = len(paths)
+    noun = "images" if len(images) == total else "files"
+    predicted = sum(v == "ok" for v in outcome.values())
+    unreadable = sum(v == "unreadable" for v in outcome.values())
+    no_face = sum(v == "no face" for v in outcome.values())
+    if predicted == total:
+        return EXIT_OK
+    parts = []
+    if unreadable:
+        parts.append(f"{unreadable:,} of {total:,} {noun} could not be read")
+    if no_face:
+        parts.append(f"{no_face:,}{'' if parts else f' of {total:,} {noun}'} had no face found")
+    if predicted:
+        _say(f"skface {command}: {', '.join(parts)}; {predicted:,} "
+             f"{'was' if predicted == 1 else 'were'} predicted (see the status column)")
+        return EXIT_OK
+    _say(f"skface {command}: nothing was predicted: {', '.join(parts)} (see the status "
+         f"column); exit code {EXIT_BAD_FILES}")
+    return EXIT_BAD_FILES
+
+
 def _predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from ._analyze import analyze, default_cropper, image_files, resolve_predictor
+    from ._analyze import analyze, default_cropper, resolve_predictor
     from ._draw import annotate_video, draw_rows, make_draw_folder, plan_drawing
     from ._outputs import atomic_file, check_file_output
     from ._spreadsheet import spreadsheet_safe
@@ -337,28 +445,10 @@ def _predict(args: argparse.Namespace) -> int:
             raise _UsageError("argument --draw: drawing needs the faces found; drop "
                               "--no-detect or --draw")
         args.detect = False
-    paths = list(args.paths)
-    folder = paths[0] if len(paths) == 1 and os.path.isdir(paths[0]) else None
-    protect = {"inputs": [*_model_inputs(args.model), *paths],
-               "data_dirs": [folder] if folder else []}
-    if args.output:  # before any work: never an input, nothing inside the data folder
+    paths, folders = _predict_inputs(list(args.paths), args.command)
+    protect = {"inputs": [*_model_inputs(args.model), *args.paths], "data_dirs": folders}
+    if args.output:  # before any work: never an input, nothing inside the data folders
         check_file_output(args.output, overwrite=args.force, **protect)
-    if folder is not None:
-        paths, others = image_files(folder)
-        videos = [os.path.join(folder, n) for n in others
-                  if n.lower().endswith(VIDEO_SUFFIXES)]
-        others = [n for n in others if not n.lower().endswith(VIDEO_SUFFIXES)]
-        paths = sorted(paths + videos)
-        if not paths:
-            raise ValueError(
-                f"{folder!r} holds no image file (skface reads JPEG, PNG, WebP, GIF, BMP, "
-                "TIFF and PPM files); pass a folder of photos, or the files themselves")
-        if others:
-            shown = ", ".join(repr(n) for n in others[:5])
-            more = f" and {len(others) - 5} more" if len(others) > 5 else ""
-            _say(f"skface {args.command}: {len(others)} entries of {folder!r} are not image "
-                 "files "
-                 f"and were not read: {shown}{more}")
     detect = bool(args.detect or args.draw)
     targets = plan_drawing(paths, args.draw, args.force, protect) if detect else None
     model = _load_model(args.model, args.command)
@@ -382,19 +472,14 @@ def _predict(args: argparse.Namespace) -> int:
             faces = annotate_video(model, path, target, overwrite=args.force)
             faces.insert(0, "path", path)
             tables.append(faces)
-    table = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
-    table = spreadsheet_safe(table)  # no cell a spreadsheet would run as a formula
+    counted = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+    table = spreadsheet_safe(counted)  # no cell a spreadsheet would run as a formula
     if args.output:
         with atomic_file(args.output, overwrite=args.force, **protect) as partial:
             table.to_csv(partial, index=False)
     else:
         print(table.to_csv(index=False), end="")
-    failed = table["status"].astype(str).str.startswith("unreadable") if "status" in table else []
-    if len(failed) and failed.any():
-        _say(f"skface {args.command}: {int(failed.sum())} of {len(images)} images could not "
-             "be read "
-             "(status column); the others were predicted")
-    return EXIT_OK
+    return _say_counts(counted, images, paths, args.command)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -468,11 +553,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    formatwarning = warnings.formatwarning
+    warnings.formatwarning = _warning_format(args.command)  # for this run only
+    try:
+        return _run(args)
+    finally:
+        warnings.formatwarning = formatwarning
+
+
+def _warning_format(command: str):
+    """``warnings.formatwarning`` for a command's run: ``skface COMMAND: warning: ...``,
+    the message only (no file, line or source line of the code that warned)."""
+
+    def format_warning(message, category, filename, lineno, line=None) -> str:
+        return printable(f"skface {command}: warning: {message}", keep="\t\n") + "\n"
+
+    return format_warning
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the command ``args`` names; returns the exit code."""
     try:
         return _COMMANDS[args.run](args)
     except _UsageError as exc:  # a bad argument found after parsing
         _say(f"skface {args.command}: error: {exc}")
         return EXIT_USAGE
+    except _NothingToPredict as exc:  # predict or analyze given no image file
+        _say(f"skface {args.command}: {exc}")
+        return EXIT_BAD_FILES
     except FileExistsError as exc:  # an existing output, or one skface never writes
         _say(f"skface {args.command}: {exc}")
         return EXIT_USAGE
