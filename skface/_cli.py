@@ -89,8 +89,15 @@ def _load_labels(source: str | None, args) -> tuple:
     frame, malformed, kind = load_labels(source)
     for name, reason in malformed:
         _say(f"skface: malformed file name '{name}' left out: {reason}")
+    not_images = frame.attrs.get("not_images", [])
+    if not_images:
+        one = len(not_images) == 1
+        _say(f"skface: {len(not_images)} file{'' if one else 's'} of {source!r} "
+             f"{'is not an image file' if one else 'are not image files'}, not read: "
+             f"{_named(not_images)}")
     if frame.empty:
-        raise ValueError(f"{source!r} {why_no_images(source, len(malformed))}; pass a folder "
+        raise ValueError(f"{source!r} {why_no_images(source, len(malformed), len(not_images))}"
+                         "; pass a folder "
                          "of images named in UTKFace's scheme "
                          "([age]_[gender]_[race]_[datetime].jpg) or a CSV label table")
     return frame, f"{source} ({kind})", None
@@ -525,9 +532,13 @@ def _eda(args: argparse.Namespace) -> int:
     summary = explore_data(args.source, args.output, check=not args.no_check,
                            force=args.force, n_jobs=args.n_jobs,
                            progress=not args.quiet and sys.stderr.isatty())
-    _say(f"{summary['labelled']:,} labelled images, {len(summary['malformed'])} malformed "
-          f"file names, " + ("unreadable images not checked" if summary["unreadable"] is None
-                             else f"{len(summary['unreadable'])} unreadable images"),
+    left_out = summary["unreadable_left_out"]
+    _say(f"{summary['labelled']:,} labelled images"
+         + (f" ({left_out:,} unreadable left out)" if left_out else "")
+         + f", {len(summary['malformed'])} malformed file names, "
+         + f"{len(summary['not_images'])} not image files, "
+         + ("unreadable images not checked" if summary["unreadable"] is None
+            else f"{len(summary['unreadable'])} unreadable images"),
          file=sys.stdout)
     _say(f"skface eda: {len(summary['figures'])} figures and index.html written to "
          f"{args.output}")
