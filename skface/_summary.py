@@ -213,7 +213,7 @@ def why_no_images(source: str, n_malformed: int, n_not_images: int = 0) -> str:
     if not os.path.isdir(source):
         return "lists no images"
     if n_malformed:
-        return (f"has no labelled images: none of its {n_malformed} image file name(s) is "
+        return (f"has no labelled images: none of its {n_malformed} file name(s) is "
                 "in UTKFace's scheme (listed above)")
     if n_not_images:
         return (f"holds no image files: its {n_not_images} file(s) are not image files "
