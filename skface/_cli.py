@@ -28,6 +28,7 @@ from ._cli_parser import (
     TARGETS,
     build_parser,
 )
+from ._cli_predict import NothingToPredict, count_predicted, named, predict_inputs
 from ._safe_io import MODEL_SUFFIXES, load_model_file, save_model
 from ._utils import VIDEO_SUFFIXES, printable
 from .exceptions import TrainingInterruptedWarning
@@ -94,7 +95,7 @@ def _load_labels(source: str | None, args) -> tuple:
         one = len(not_images) == 1
         _say(f"skface: {len(not_images)} file{'' if one else 's'} of {source!r} "
              f"{'is not an image file' if one else 'are not image files'}, not read: "
-             f"{_named(not_images)}")
+             f"{named(not_images)}")
     if frame.empty:
         raise ValueError(f"{source!r} {why_no_images(source, len(malformed), len(not_images))}"
                          "; pass a folder "
@@ -332,113 +333,6 @@ def _decode_with_progress(loader, paths: list[str], command: str) -> None:
          f"{time.perf_counter() - start:.0f} s")
 
 
-class _NothingToPredict(Exception):
-    """No input of ``predict`` is an image or video file (every folder given is empty of
-    them): nothing is read, and the command exits with ``EXIT_BAD_FILES``."""
-
-
-_READS = "skface reads JPEG, PNG, WebP, GIF, BMP, TIFF and PPM files"
-
-
-def _entries(n: int) -> str:
-    return f"{n} {'entry' if n == 1 else 'entries'}"
-
-
-def _named(names: list[str], limit: int = 5) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-def _predict_inputs(given: list[str], command: str) -> tuple[list[str], list[str]]:
-    """The files ``predict`` reads, and the folders among ``given``.
-
-    Files and folders may come in any mix and order: each file is read as given, each
-    folder's image files and videos (sorted) in its place; a path given twice is read
-    once. A folder's other entries are named (not image files, not read), and a folder
-    with no image file is said to be skipped, whatever else is given. Raises
-    ``_NothingToPredict`` if no file is left to read.
-    """
-    from ._analyze import image_files
-
-    paths: list[str] = []
-    folders: list[str] = []
-    empty: list[tuple[str, list[str]]] = []
-    seen: set[str] = set()
-    for path in given:
-        if not os.path.isdir(path):
-            listed = [path]
-        else:
-            folders.append(path)
-            found, others = image_files(path)
-            videos = [os.path.join(path, n) for n in others
-                      if n.lower().endswith(VIDEO_SUFFIXES)]
-            others = [n for n in others if not n.lower().endswith(VIDEO_SUFFIXES)]
-            listed = sorted(found + videos)
-            if not listed:
-                empty.append((path, others))
-                if len(given) > 1:
-                    held = f" (its {_entries(len(others))}: {_named(others)})" if others else ""
-                    _say(f"skface {command}: {path!r} holds no image file{held} and was "
-                         f"skipped ({_READS})")
-            elif others:
-                one = len(others) == 1
-                _say(f"skface {command}: {_entries(len(others))} of {path!r} "
-                     f"{'is not an image file and was' if one else 'are not image files and were'}"
-                     f" not read: {_named(others)}")
-        paths += [p for p in listed if p not in seen]
-        seen.update(listed)
-    if not paths:  # every input a folder without an image file
-        if len(empty) == 1:
-            folder, others = empty[0]
-            one = len(others) == 1
-            held = (f"; its {_entries(len(others))} "
-                    f"{'is not an image file' if one else 'are not image files'}: "
-                    f"{_named(others)}") if others else ""
-            raise _NothingToPredict(
-                f"nothing to predict: {folder!r} holds no image file ({_READS}){held}; pass "
-                "a folder of photos, or the files themselves")
-        raise _NothingToPredict(
-            f"nothing to predict: none of the folders {_named([f for f, _ in empty])} holds "
-            f"an image file ({_READS}); pass folders of photos, or the files themselves")
-    return paths, folders
-
-
-def _say_counts(table, images: list[str], paths: list[str], command: str) -> int:
-    """Say how many inputs were predicted and how many were not (counting files, not
-    arguments); the exit code: ``EXIT_BAD_FILES`` when nothing was predicted."""
-    status = (table["status"].astype("string").fillna("ok") if "status" in table
-              else None)
-    outcome = {}  # each image file: "ok" if any row of it was predicted, else why not
-    if status is not None:
-        for path, state in zip(table["path"], status, strict=True):
-            if path in outcome and outcome[path] == "ok":
-                continue
-            outcome[path] = ("ok" if state == "ok" else
-                             "unreadable" if state.startswith("unreadable") else "no face")
-    for path in paths:  # a video read through is predicted if a face was found in it
-        if path not in images:
-            outcome[path] = "ok" if (table["path"] == path).any() else "no face"
-    total = len(paths)
-    noun = "images" if len(images) == total else "files"
-    predicted = sum(v == "ok" for v in outcome.values())
-    unreadable = sum(v == "unreadable" for v in outcome.values())
-    no_face = sum(v == "no face" for v in outcome.values())
-    if predicted == total:
-        return EXIT_OK
-    parts = []
-    if unreadable:
-        parts.append(f"{unreadable:,} of {total:,} {noun} could not be read")
-    if no_face:
-        parts.append(f"{no_face:,}{'' if parts else f' of {total:,} {noun}'} had no face found")
-    if predicted:
-        _say(f"skface {command}: {', '.join(parts)}; {predicted:,} "
-             f"{'was' if predicted == 1 else 'were'} predicted (see the status column)")
-        return EXIT_OK
-    _say(f"skface {command}: nothing was predicted: {', '.join(parts)} (see the status "
-         f"column); exit code {EXIT_BAD_FILES}")
-    return EXIT_BAD_FILES
-
-
 def _predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -452,7 +346,9 @@ def _predict(args: argparse.Namespace) -> int:
             raise _UsageError("argument --draw: drawing needs the faces found; drop "
                               "--no-detect or --draw")
         args.detect = False
-    paths, folders = _predict_inputs(list(args.paths), args.command)
+    paths, folders, notes = predict_inputs(list(args.paths))
+    for note in notes:
+        _say(f"skface {args.command}: {note}")
     protect = {"inputs": [*_model_inputs(args.model), *args.paths], "data_dirs": folders}
     if args.output:  # before any work: never an input, nothing inside the data folders
         check_file_output(args.output, overwrite=args.force, **protect)
@@ -486,7 +382,10 @@ def _predict(args: argparse.Namespace) -> int:
             table.to_csv(partial, index=False)
     else:
         print(table.to_csv(index=False), end="")
-    return _say_counts(counted, images, paths, args.command)
+    said, code = count_predicted(counted, images, paths)
+    if said:
+        _say(f"skface {args.command}: {said}")
+    return code
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -589,7 +488,7 @@ def _run(args: argparse.Namespace) -> int:
     except _UsageError as exc:  # a bad argument found after parsing
         _say(f"skface {args.command}: error: {exc}")
         return EXIT_USAGE
-    except _NothingToPredict as exc:  # predict or analyze given no image file
+    except NothingToPredict as exc:  # predict or analyze given no image file
         _say(f"skface {args.command}: {exc}")
         return EXIT_BAD_FILES
     except FileExistsError as exc:  # an existing output, or one skface never writes

@@ -176,3 +176,46 @@ def test_evaluate_reports_intervals_small_groups_and_no_empty_group(gender_pipel
     bars = figures["group_metrics_gender.png"].axes[0]
     assert not any("female" in t.get_text() for t in bars.get_yticklabels())
     assert all(bar.get_hatch() for bar in bars.patches)
+
+
+def test_eda_and_summarize_count_the_same_labelled_images(tmp_path, synthetic_dir):
+    """One definition of a labelled image for both (well named, and readable), from one
+    function; files that are not images are listed as such, never as malformed names."""
+    import skface._summary
+    from skface._summary import summarize
+
+    data = tmp_path / "data"
+    data.mkdir()
+    images = sorted(synthetic_dir.iterdir())[:5]
+    for image in images:
+        shutil.copy(image, data)
+    others = ["notes.txt", "README", "clip.mp4"]
+    for name in others:
+        (data / name).write_text("not an image")
+    (data / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    shutil.copy(images[0], data / "holiday.jpg")  # an image whose name is malformed
+    (data / UNREADABLE).write_text("not a jpeg")
+    calls = []
+    real = skface._summary.labelled_images
+
+    def spy(*args):
+        calls.append(args)
+        return real(*args)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(skface._summary, "labelled_images", spy)
+        report = explore_data(data, tmp_path / "eda")
+        summary = summarize(data).as_dict()
+        assert len(calls) >= 2  # eda counts through the same function
+    for key in ("labelled", "unreadable_left_out", "labels", "not_images", "malformed"):
+        assert report[key] == summary[key], key
+    assert report["labelled"] == report["described"]["images"] == len(images)
+    assert report["unreadable_left_out"] == 1 and sorted(report["not_images"]) == sorted(others)
+    assert [m["file"] for m in report["malformed"]] == ["holiday.jpg"]
+    page = (tmp_path / "eda" / "index.html").read_text(encoding="utf-8")
+    malformed = page.split("<h2>Malformed file names")[1].split("<h2>")[0]
+    assert "holiday.jpg" in malformed and not any(n in malformed for n in others)
+    assert "<th>not image files (not read)</th><td>3: " in page
+    assert all(f"&#x27;{n}&#x27;" in page for n in others) and ".DS_Store" not in page
+    assert (f"<tr><th>labelled images</th><td>{len(images)} (1 unreadable left out, "
+            "listed below)</td></tr>") in page
