@@ -540,10 +540,10 @@ def test_eda_writes_figures_and_a_self_contained_page(tmp_path, synthetic_paths,
     before = folder_state(data)
     out = tmp_path / "eda"
     assert main(["eda", str(data), "-o", str(out), "-q"]) == 0
-    assert "13 labelled images, 1 malformed file names, 1 unreadable images" in (
-        capsys.readouterr().out)
+    assert ("12 labelled images (1 unreadable left out), 1 malformed file names, 0 not "
+            "image files, 1 unreadable images") in capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["labelled"] == 13 and len(summary["unreadable"]) == 1
+    assert summary["labelled"] == 12 and len(summary["unreadable"]) == 1
     figures = ["age_histogram.png", "gender_counts.png", "age_by_gender.png",
                "race_counts.png", "age_by_race.png", "sample_grid.png"]
     assert summary["figures"] == figures
@@ -760,8 +760,13 @@ def test_demo_serves_a_safetensors_model(safe_model, monkeypatch):
     served = {}
 
     class FakeApp:
+        local_url = "http://127.0.0.1:7999/"
+
         def launch(self, **kwargs):
             served["launch"] = kwargs
+
+        def block_thread(self):
+            served["blocked"] = True
 
     def build(model, *, title, cropper=None):
         served["model"], served["cropper"] = model, cropper
@@ -771,6 +776,7 @@ def test_demo_serves_a_safetensors_model(safe_model, monkeypatch):
     assert main(["demo", str(safe_model[2]), "--port", "7999"]) == 0
     assert isinstance(served["model"], Pipeline) and served["launch"]["server_port"] == 7999
     assert served["launch"]["server_name"] == "127.0.0.1" and served["cropper"] is None
+    assert served["launch"]["quiet"] and not served["launch"]["share"] and served["blocked"]
     assert main(["demo", str(safe_model[2]), "--detector", "yunet"]) == 0
     assert served["cropper"].detector == "yunet" and served["cropper"].multiple == "all"
 
