@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 
 from ._cli_parser import (
     DEFAULT_SIZE,
@@ -27,6 +28,7 @@ from ._cli_parser import (
     TARGETS,
     build_parser,
 )
+from ._cli_predict import NothingToPredict, count_predicted, named, predict_inputs
 from ._safe_io import MODEL_SUFFIXES, load_model_file, save_model
 from ._utils import VIDEO_SUFFIXES, printable
 from .exceptions import TrainingInterruptedWarning
@@ -88,8 +90,15 @@ def _load_labels(source: str | None, args) -> tuple:
     frame, malformed, kind = load_labels(source)
     for name, reason in malformed:
         _say(f"skface: malformed file name '{name}' left out: {reason}")
+    not_images = frame.attrs.get("not_images", [])
+    if not_images:
+        one = len(not_images) == 1
+        _say(f"skface: {len(not_images)} file{'' if one else 's'} of {source!r} "
+             f"{'is not an image file' if one else 'are not image files'}, not read: "
+             f"{named(not_images)}")
     if frame.empty:
-        raise ValueError(f"{source!r} {why_no_images(source, len(malformed))}; pass a folder "
+        raise ValueError(f"{source!r} {why_no_images(source, len(malformed), len(not_images))}"
+                         "; pass a folder "
                          "of images named in UTKFace's scheme "
                          "([age]_[gender]_[race]_[datetime].jpg) or a CSV label table")
     return frame, f"{source} ({kind})", None
@@ -327,7 +336,7 @@ def _decode_with_progress(loader, paths: list[str], command: str) -> None:
 def _predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from ._analyze import analyze, default_cropper, image_files, resolve_predictor
+    from ._analyze import analyze, default_cropper, resolve_predictor
     from ._draw import annotate_video, draw_rows, make_draw_folder, plan_drawing
     from ._outputs import atomic_file, check_file_output
     from ._spreadsheet import spreadsheet_safe
@@ -335,28 +344,12 @@ def _predict(args: argparse.Namespace) -> int:
     if args.detect is False and args.draw:  # --no-detect
         raise _UsageError("argument --draw: drawing needs the faces found; drop "
                           "--no-detect or --draw")
-    paths = list(args.paths)
-    folder = paths[0] if len(paths) == 1 and os.path.isdir(paths[0]) else None
-    protect = {"inputs": [*_model_inputs(args.model), *paths],
-               "data_dirs": [folder] if folder else []}
-    if args.output:  # before any work: never an input, nothing inside the data folder
+    paths, folders, notes = predict_inputs(list(args.paths))
+    for note in notes:
+        _say(f"skface {args.command}: {note}")
+    protect = {"inputs": [*_model_inputs(args.model), *args.paths], "data_dirs": folders}
+    if args.output:  # before any work: never an input, nothing inside the data folders
         check_file_output(args.output, overwrite=args.force, **protect)
-    if folder is not None:
-        paths, others = image_files(folder)
-        videos = [os.path.join(folder, n) for n in others
-                  if n.lower().endswith(VIDEO_SUFFIXES)]
-        others = [n for n in others if not n.lower().endswith(VIDEO_SUFFIXES)]
-        paths = sorted(paths + videos)
-        if not paths:
-            raise ValueError(
-                f"{folder!r} holds no image file (skface reads JPEG, PNG, WebP, GIF, BMP, "
-                "TIFF and PPM files); pass a folder of photos, or the files themselves")
-        if others:
-            shown = ", ".join(repr(n) for n in others[:5])
-            more = f" and {len(others) - 5} more" if len(others) > 5 else ""
-            _say(f"skface {args.command}: {len(others)} entries of {folder!r} are not image "
-                 "files "
-                 f"and were not read: {shown}{more}")
     detect = args.detect  # "auto" (the default), True (--detect) or False (--no-detect)
     targets = plan_drawing(paths, args.draw, args.force, protect) if detect else None
     model = _load_model(args.model, args.command)
@@ -380,19 +373,17 @@ def _predict(args: argparse.Namespace) -> int:
             faces = annotate_video(model, path, target, overwrite=args.force)
             faces.insert(0, "path", path)
             tables.append(faces)
-    table = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
-    table = spreadsheet_safe(table)  # no cell a spreadsheet would run as a formula
+    counted = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+    table = spreadsheet_safe(counted)  # no cell a spreadsheet would run as a formula
     if args.output:
         with atomic_file(args.output, overwrite=args.force, **protect) as partial:
             table.to_csv(partial, index=False)
     else:
         print(table.to_csv(index=False), end="")
-    failed = table["status"].astype(str).str.startswith("unreadable") if "status" in table else []
-    if len(failed) and failed.any():
-        _say(f"skface {args.command}: {int(failed.sum())} of {len(images)} images could not "
-             "be read "
-             "(status column); the others were predicted")
-    return EXIT_OK
+    said, code = count_predicted(counted, images, paths)
+    if said:
+        _say(f"skface {args.command}: {said}")
+    return code
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -440,9 +431,13 @@ def _eda(args: argparse.Namespace) -> int:
     summary = explore_data(args.source, args.output, check=not args.no_check,
                            force=args.force, n_jobs=args.n_jobs,
                            progress=not args.quiet and sys.stderr.isatty())
-    _say(f"{summary['labelled']:,} labelled images, {len(summary['malformed'])} malformed "
-          f"file names, " + ("unreadable images not checked" if summary["unreadable"] is None
-                             else f"{len(summary['unreadable'])} unreadable images"),
+    left_out = summary["unreadable_left_out"]
+    _say(f"{summary['labelled']:,} labelled images"
+         + (f" ({left_out:,} unreadable left out)" if left_out else "")
+         + f", {len(summary['malformed'])} malformed file names, "
+         + f"{len(summary['not_images'])} not image files, "
+         + ("unreadable images not checked" if summary["unreadable"] is None
+            else f"{len(summary['unreadable'])} unreadable images"),
          file=sys.stdout)
     _say(f"skface eda: {len(summary['figures'])} figures and index.html written to "
          f"{args.output}")
@@ -468,11 +463,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    formatwarning = warnings.formatwarning
+    warnings.formatwarning = _warning_format(args.command)  # for this run only
+    try:
+        return _run(args)
+    finally:
+        warnings.formatwarning = formatwarning
+
+
+def _warning_format(command: str):
+    """``warnings.formatwarning`` for a command's run: ``skface COMMAND: warning: ...``,
+    the message only (no file, line or source line of the code that warned)."""
+
+    def format_warning(message, category, filename, lineno, line=None) -> str:
+        return printable(f"skface {command}: warning: {message}", keep="\t\n") + "\n"
+
+    return format_warning
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the command ``args`` names; returns the exit code."""
     try:
         return _COMMANDS[args.run](args)
     except _UsageError as exc:  # a bad argument found after parsing
         _say(f"skface {args.command}: error: {exc}")
         return EXIT_USAGE
+    except NothingToPredict as exc:  # predict or analyze given no image file
+        _say(f"skface {args.command}: {exc}")
+        return EXIT_BAD_FILES
     except FileExistsError as exc:  # an existing output, or one skface never writes
         _say(f"skface {args.command}: {exc}")
         return EXIT_USAGE

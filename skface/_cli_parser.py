@@ -20,7 +20,9 @@ __all__ = ["DEFAULT_SIZE", "EXIT_BAD_FILES", "EXIT_ERROR", "EXIT_INTERRUPTED",
            "RECIPES", "TARGETS", "build_parser"]
 
 EXIT_OK = 0
-EXIT_BAD_FILES = 1  # only with --strict: the summary found malformed or unreadable files
+# bad files: `summarize --strict` found malformed or unreadable files, or `predict` and
+# `analyze` predicted nothing (no image file given, none readable, or no face found)
+EXIT_BAD_FILES = 1
 EXIT_USAGE = 2  # argparse's own code for bad arguments
 EXIT_ERROR = 3  # the input could not be read at all
 EXIT_MISSING_DEPENDENCY = 4  # an optional dependency the command needs is not installed
@@ -114,6 +116,18 @@ def _detect_options(p: argparse.ArgumentParser) -> None:
     p.set_defaults(detect="auto")
 
 
+# the end of `predict --help` and `analyze --help`
+_PREDICT_EXIT_CODES = (
+    f"Counts are of image files, not of arguments: a folder's files that are not images "
+    "are named and not read. Exit codes: "
+    f"{EXIT_OK} at least one image was predicted (the status column says why any other "
+    f"was not); {EXIT_BAD_FILES} nothing was predicted: no image file was given, or none "
+    f"could be read, or no face was found in any; {EXIT_USAGE} bad arguments or an "
+    f"existing output without --force; {EXIT_ERROR} MODEL is not a readable model, or "
+    f"--on-error fail found a bad file; {EXIT_MISSING_DEPENDENCY} an optional dependency "
+    "is missing.")
+
+
 def _prediction_options(p: argparse.ArgumentParser) -> None:
     """The options ``predict`` and ``analyze`` share: where the table goes, drawing,
     the detector, codes and what a bad file does."""
@@ -138,11 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="skface",
         description="Age, gender and race prediction from face images, scikit-learn style.",
-        epilog=f"exit codes: {EXIT_OK} success, {EXIT_BAD_FILES} bad files found with --strict, "
+        epilog=f"exit codes: {EXIT_OK} success; {EXIT_BAD_FILES} bad files: summarize "
+               "--strict found malformed or unreadable files, or predict and analyze "
+               "predicted nothing (no image file given, none readable, or no face found); "
                f"{EXIT_USAGE} bad arguments, an existing output without --force or an output "
-               f"skface does not replace, {EXIT_ERROR} "
-               f"input could not be read, {EXIT_MISSING_DEPENDENCY} an optional dependency "
-               f"is missing, {EXIT_INTERRUPTED} interrupted (Ctrl-C).",
+               f"skface does not replace; {EXIT_ERROR} "
+               f"input could not be read; {EXIT_MISSING_DEPENDENCY} an optional dependency "
+               f"is missing; {EXIT_INTERRUPTED} interrupted (Ctrl-C); {EXIT_SIGPIPE} the "
+               "reader of the output went away (`skface summarize | head`).",
     )
     parser.add_argument("--version", action="version", version=f"skface {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -163,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-check", action="store_true",
                    help="do not decode the images (faster; unreadable files are not found)")
     s.add_argument("--strict", action="store_true",
-                   help=f"exit with code {EXIT_BAD_FILES} if any file is malformed or unreadable")
+                   help=f"exit with code {EXIT_BAD_FILES} if any image file is malformed or "
+                        "unreadable (files that are not image files are listed, not counted)")
     s.add_argument("--n-jobs", type=_N_JOBS, default=None,
                    help="decoding threads, or -1 for every CPU (default: every CPU)")
     s.add_argument("--synthetic", type=_COUNT, default=500, metavar="N",
@@ -235,9 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
                     f"code {EXIT_ERROR} if MODEL is not a readable model file.",
     )
     p.add_argument("model", help=_MODEL_HELP)
-    p.add_argument("paths", nargs="+", help="image files, or one folder")
+    p.add_argument("paths", nargs="+", metavar="PATHS",
+                   help="image files and folders of them, in any mix and order")
     _detect_options(p)
     _prediction_options(p)
+    p.epilog = _PREDICT_EXIT_CODES
     p.set_defaults(run="predict")
 
     a = sub.add_parser(
@@ -253,11 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "is predicted whole (--detect, --no-detect). The same as `skface "
                     "predict MODEL PHOTOS`.",
     )
-    a.add_argument("paths", nargs="+", metavar="PHOTOS", help="image files, or one folder")
+    a.add_argument("paths", nargs="+", metavar="PHOTOS",
+                   help="image files and folders of them, in any mix and order")
     a.add_argument("--model", default=PRETRAINED_MODEL,
                    help=f"{_MODEL_HELP} (default: {PRETRAINED_MODEL})")
     _detect_options(a)
     _prediction_options(a)
+    a.epilog = _PREDICT_EXIT_CODES
     a.set_defaults(run="predict")
 
     e = sub.add_parser(

@@ -181,5 +181,9 @@ def serve(model_path: str | os.PathLike | None, *, host: str = "127.0.0.1",
 
         cropper = resolve_model(model, None)[1].set_params(detector=detector)
     demo = build_demo(model, title=title, cropper=cropper)
+    # quiet: none of Gradio's tips (share=True is no option of `skface demo`); the
+    # address is said here instead, then the server runs until Ctrl-C
     demo.launch(server_name=host, server_port=port, inbrowser=open_browser, share=False,
-                max_file_size=MAX_UPLOAD_BYTES)
+                max_file_size=MAX_UPLOAD_BYTES, quiet=True, prevent_thread_lock=True)
+    print(f"skface demo: serving on {demo.local_url} (Ctrl-C stops it)", flush=True)
+    demo.block_thread()

@@ -448,7 +448,7 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
     """
     from . import plots as P
     from ._metrics import format_age
-    from ._summary import label_distributions, summarize
+    from ._summary import summarize
 
     if (isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, (int, np.integer))
             or n_samples < 1):
@@ -457,15 +457,13 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
     protect = source_protection(source)
     check_folder_output(out_dir, overwrite=force, **protect)  # before decoding anything
     summary = summarize(source, check=check, n_jobs=n_jobs, progress=progress, kind=kind)
-    frame = summary.labels
-    bad = {p for p, _ in summary.unreadable}
-    # what the figures and the page describe: the labelled images that can be read (all
-    # labelled images when they were not checked), counted and summarised once
-    shown = frame[~frame["path"].isin(bad)].reset_index(drop=True)
+    # what the figures and the page describe: the labelled images, as summarize counts
+    # them (those that can be read; all of them when they were not checked)
+    shown = summary.labelled
     if shown.empty:
         raise ValueError(f"{os.fspath(source)!r} has no readable, labelled image to look at.")
-    n_left_out = len(frame) - len(shown)
-    dist = label_distributions(shown)
+    n_left_out = len(summary.labels) - len(shown)
+    dist = summary.distributions()
     sample = shown.sample(n=n_samples, random_state=0) if n_samples < len(shown) else shown
     if "age" in sample:  # youngest first
         sample = sample.sort_values(["age", "path"], kind="stable", na_position="last")
@@ -512,13 +510,17 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
         data["figures"] = [name for name, _ in figures]
         (tmp / "summary.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
         if summary.checked:
-            described = ("labelled images that can be read",
-                         f"{len(shown):,} (of {len(frame):,} labelled; {n_left_out:,} "
-                         "unreadable left out)" if n_left_out else f"{len(shown):,}")
+            described = ("labelled images", f"{len(shown):,} ({n_left_out:,} unreadable "
+                         "left out, listed below)" if n_left_out else f"{len(shown):,}")
         else:
             described = ("labelled images (not checked for readability)", f"{len(shown):,}")
+        not_images = summary.not_images
         rows = [("files", f"{data['files']:,}"),
                 ("malformed file names", len(summary.malformed)),
+                ("not image files (not read)", f"{len(not_images):,}" + (
+                    ": " + ", ".join(repr(n) for n in not_images[:10])
+                    + (f" and {len(not_images) - 10:,} more" if len(not_images) > 10 else "")
+                    if not_images else "")),
                 ("unreadable images", len(summary.unreadable) if summary.checked
                  else "not checked"),
                 described]
@@ -534,8 +536,8 @@ def explore_data(source: str | os.PathLike, out_dir, *, check: bool = True,
                 f"{k}: {v:,}" for k, v in list(data["image_kinds"].items())[:5])))
         counts = "".join(f"<tr><th>{html_text(k)}</th><td>{html_text(v)}</td></tr>"
                          for k, v in rows)
-        scope = (f"Ages, counts and figures describe the {len(shown):,} labelled images that "
-                 "can be read" + (f"; {n_left_out:,} unreadable "
+        scope = (f"Ages, counts and figures describe the {len(shown):,} labelled images "
+                 "(named in the scheme, and readable)" + (f"; {n_left_out:,} unreadable "
                                   f"{'one is' if n_left_out == 1 else 'ones are'} left out."
                                   if n_left_out else ".")
                  if summary.checked else

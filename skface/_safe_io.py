@@ -185,8 +185,52 @@ def load_model(path: str | os.PathLike, **params):
 
 
 _MODEL_HINT = ("pass a model file: a .safetensors file written by skface.save_model, or a "
-               "joblib file written by `skface train` (joblib files run code when loaded: "
-               "use only ones you trust)")
+               "joblib file (.joblib) written by `skface train` or joblib.dump (joblib files "
+               "run code when loaded: use only ones you trust)")
+
+
+# how a joblib file starts: a pickle of protocol 2 or later, or one of the compressed
+# streams joblib writes (zlib, gzip, bz2, lzma, xz, lz4, and its old "ZF" files)
+_JOBLIB_STARTS = (b"\x80", b"x", b"\x1f\x8b", b"BZh", b"]\x00\x00", b"\xfd7zXZ",
+                  b"\x04\x22\x4d\x18", b"ZF")
+_IMAGE_STARTS = {b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"GIF8": "GIF", b"BM": "BMP",
+                 b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+_TEXT_KINDS = {".py": "Python source", ".csv": "a table", ".tsv": "a table",
+               ".json": "JSON", ".yaml": "YAML", ".yml": "YAML", ".html": "HTML",
+               ".ipynb": "a notebook"}
+
+
+def _not_a_model(path: str, head: bytes) -> str | None:
+    """What a file that is no model file holds, from its first bytes, or None if it
+    may be a joblib file. The file's bytes are never part of the answer.
+
+    A file is read with joblib (pickle) only if it starts as joblib files do: pickle
+    reads anything else as instructions, so that a text file would be taken for a list
+    of modules to import.
+    """
+    if not head:
+        return "an empty file (0 bytes)"
+    for start, name in _IMAGE_STARTS.items():
+        if head.startswith(start):
+            return f"a {name} image"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "a WebP image"
+    if head.startswith(b"%PDF-"):
+        return "a PDF document"
+    if head.startswith(b"PK\x03\x04"):
+        return ("a ZIP archive (such as a PyTorch checkpoint written by torch.save, which "
+                "skface does not read)")
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a character cut at the end of the head is text
+        cut = exc.reason == "unexpected end of data" and exc.start > 0
+        text = head[:exc.start].decode("utf-8") if cut else None
+    if text is not None and not any(c < " " and c not in "\t\n\r\f" for c in text):
+        kind = _TEXT_KINDS.get(os.path.splitext(path)[1].lower())
+        return "a text file" + (f" ({kind})" if kind else "")
+    if head.startswith(_JOBLIB_STARTS):
+        return None
+    return "neither a safetensors file nor a joblib file (unknown binary content)"
 
 
 def _is_safetensors(path: str, f) -> bool:
@@ -231,7 +275,7 @@ def load_model_file(path: str | os.PathLike):
 
     path = os.fspath(path)
     try:  # a named pipe or a device would block or never end: refused, called what it is
-        f = open_regular(path, advice=_MODEL_HINT)
+        f = open_regular(path, advice=_MODEL_HINT, allow_empty=True)
     except FileRefused as exc:
         if exc.missing:
             raise ModelFileError(f"model file {path!r} does not exist; {_MODEL_HINT}",
@@ -241,6 +285,11 @@ def load_model_file(path: str | os.PathLike):
         if _is_safetensors(path, f):
             f.close()
             return load_model(path)
+        what = _not_a_model(path, f.read(512))
+        if what is not None:
+            raise ModelFileError(f"{path!r} is not a model file: it is {what}; {_MODEL_HINT}",
+                                 path=path)
+        f.seek(0)
         import joblib
 
         try:

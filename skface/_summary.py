@@ -27,11 +27,19 @@ _CHUNK = 1000
 
 @dataclass
 class FolderSummary:
-    """Counts, label distributions and bad files of one labelled image set."""
+    """Counts, label distributions and bad files of one labelled image set.
+
+    A *labelled image* (:attr:`labelled`, :func:`labelled_images`) is an image file
+    whose name follows UTKFace's scheme (or a row of a label table) and that can be
+    read, when the images were checked. The rest are listed, each with its kind:
+    malformed file names (image files whose name does not follow the scheme),
+    unreadable images, and files that are not image files at all.
+    """
 
     source: str
     kind: str
     labels: pd.DataFrame
+    """Every image the file names (or the table) give labels for, readable or not."""
     malformed: list[tuple[str, str]] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     image_kinds: Counter = field(default_factory=Counter)
@@ -39,22 +47,32 @@ class FolderSummary:
     not_files: list[str] = field(default_factory=list)
     """Entries of a folder with an image name that are not regular files (named pipes,
     folders, devices, broken or looping links): counted and listed as unreadable."""
+    not_images: list[str] = field(default_factory=list)
+    """Files of a folder that are not image files (``notes.txt``, a README): not read."""
 
     @property
     def n_files(self) -> int:
-        return len(self.labels) + len(self.malformed) + len(self.not_files)
+        return (len(self.labels) + len(self.malformed) + len(self.not_files)
+                + len(self.not_images))
+
+    @property
+    def labelled(self) -> pd.DataFrame:
+        """The labelled images: :func:`labelled_images` of this summary."""
+        return labelled_images(self.labels, self.unreadable)
 
     def distributions(self) -> dict:
-        """:func:`label_distributions` of every labelled image."""
-        return label_distributions(self.labels)
+        """:func:`label_distributions` of the labelled images."""
+        return label_distributions(self.labelled)
 
     def as_dict(self) -> dict:
         return {
             "source": self.source,
             "kind": self.kind,
             "files": self.n_files,
-            "labelled": len(self.labels),
+            "labelled": len(self.labelled),
+            "unreadable_left_out": len(self.labels) - len(self.labelled),
             "malformed": [{"file": f, "reason": r} for f, r in self.malformed],
+            "not_images": list(self.not_images),
             "unreadable": (
                 [{"file": f, "reason": r} for f, r in self.unreadable] if self.checked else None
             ),
@@ -63,16 +81,21 @@ class FolderSummary:
         }
 
     def to_text(self) -> str:
-        n = len(self.labels)
+        n = len(self.labelled)
+        left_out = len(self.labels) - n
         lines = [f"skface summary of {printable(self.source)} ({printable(self.kind)})", ""]
 
         def row(name, value, note=""):
             lines.append(f"  {name:<20}{value:>9,}{'  ' + note if note else ''}")
 
         row("files", self.n_files)
-        row("labelled images", n)
+        row("labelled images", n,
+            f"{left_out:,} unreadable left out, listed below" if left_out
+            else "" if self.checked else "not checked for readability (--no-check)")
         row("malformed names", len(self.malformed), "left out, listed below" if self.malformed
             else "")
+        if self.not_images:
+            row("not image files", len(self.not_images), "not read, listed below")
         if self.checked:
             row("unreadable images", len(self.unreadable),
                 "listed below" if self.unreadable else "")
@@ -92,10 +115,58 @@ class FolderSummary:
         if self.malformed:
             lines += ["", "malformed file names (no usable labels):"]
             lines += [f"  '{printable(f)}': {printable(r)}" for f, r in self.malformed]
+        if self.not_images:
+            lines += ["", "not image files (not read):"]
+            lines += [f"  '{printable(f)}'" for f in self.not_images]
         if self.checked and self.unreadable:
             lines += ["", "unreadable images:"]
             lines += [f"  '{printable(f)}': {printable(r)}" for f, r in self.unreadable]
         return "\n".join(lines)
+
+
+def labelled_images(labels: pd.DataFrame, unreadable: list[tuple[str, str]]) -> pd.DataFrame:
+    """The labelled images: the rows of ``labels`` whose image is not ``unreadable``.
+
+    The one definition that ``skface summarize`` and ``skface eda`` count, summarise
+    and draw: an image whose name follows UTKFace's scheme (or a row of a label
+    table) and that can be read (every such image when they were not checked).
+
+    Parameters
+    ----------
+    labels : DataFrame
+        Label frame with a ``path`` column.
+    unreadable : list of (str, str)
+        ``(path, reason)`` of the images found unreadable.
+
+    Returns
+    -------
+    labelled : DataFrame
+        The rows of ``labels`` left, in order, with a fresh index.
+    """
+    bad = {path for path, _ in unreadable}
+    return labels[~labels["path"].isin(bad)].reset_index(drop=True)
+
+
+def not_image_files(names: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[str]]:
+    """Split the names that carry no labels into malformed names and non-image files.
+
+    A malformed file name is an image file (by its suffix) whose name does not follow
+    UTKFace's scheme; any other file (``notes.txt``, a README, a video) is not an
+    image file at all.
+
+    Returns
+    -------
+    malformed : list of (str, str)
+        ``(name, reason)`` of the image files.
+    not_images : list of str
+        The names of the other files.
+    """
+    from ._image_files import image_extensions
+
+    extensions = image_extensions()
+    malformed = [(n, r) for n, r in names if os.path.splitext(n)[1].lower() in extensions]
+    not_images = [n for n, _ in names if os.path.splitext(n)[1].lower() not in extensions]
+    return malformed, not_images
 
 
 def label_distributions(labels: pd.DataFrame) -> dict:
@@ -137,13 +208,16 @@ def _bars(counts: dict, total: int, width: int = 30) -> list[str]:
     return out
 
 
-def why_no_images(source: str, n_malformed: int) -> str:
+def why_no_images(source: str, n_malformed: int, n_not_images: int = 0) -> str:
     """Why a folder or table gave no labelled image, as the rest of a sentence."""
     if not os.path.isdir(source):
         return "lists no images"
     if n_malformed:
-        return (f"has no labelled images: none of its {n_malformed} file name(s) is in "
-                "UTKFace's scheme (listed above)")
+        return (f"has no labelled images: none of its {n_malformed} file name(s) is "
+                "in UTKFace's scheme (listed above)")
+    if n_not_images:
+        return (f"holds no image files: its {n_not_images} file(s) are not image files "
+                "(listed above)")
     with os.scandir(source) as entries:
         names = [e for e in entries if not e.name.startswith(".")]
     if not names:
@@ -162,7 +236,9 @@ def load_labels(source: str | os.PathLike) -> tuple[pd.DataFrame, list[tuple[str
     -------
     labels : DataFrame
     malformed : list of (str, str)
-        Malformed file names of a folder, with the reason (always empty for a table).
+        Malformed file names of a folder (image files whose name does not follow
+        UTKFace's scheme), with the reason (always empty for a table). The folder's
+        files that are not image files are ``labels.attrs["not_images"]``.
     kind : str
         ``"UTKFace file names"`` or ``"label table"``.
 
@@ -186,7 +262,9 @@ def load_labels(source: str | os.PathLike) -> tuple[pd.DataFrame, list[tuple[str
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MalformedFileNameWarning)  # returned instead
             labels = load_utkface(source)
-        return labels, list(labels.attrs.get("malformed", [])), "UTKFace file names"
+        malformed, not_images = not_image_files(list(labels.attrs.get("malformed", [])))
+        labels.attrs["malformed"], labels.attrs["not_images"] = malformed, not_images
+        return labels, malformed, "UTKFace file names"
     try:  # a named pipe would block every read below, a device never end
         check_regular(source, advice="pass a folder of images or a CSV label table",
                       allow_empty=True)
@@ -283,7 +361,7 @@ def summarize(
     labels, malformed, found_kind = load_labels(source)
     kind = kind or found_kind
     summary = FolderSummary(source=source, kind=kind, labels=labels, malformed=malformed,
-                            checked=check)
+                            checked=check, not_images=list(labels.attrs.get("not_images", [])))
     if not check:
         return summary
     if os.path.isdir(source):

@@ -29,12 +29,14 @@ def test_summarize_reports_malformed_and_unreadable_files(tmp_path, synthetic_pa
     before = folder_state(tmp_path)
     assert main(["summarize", str(tmp_path), "--json", "-q"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["files"] == 7 and report["labelled"] == 6
+    # labelled: well named and readable; the unreadable one is counted and listed apart
+    assert report["files"] == 7 and report["labelled"] == 5
+    assert report["unreadable_left_out"] == 1
     assert [m["file"] for m in report["malformed"]] == [UTKFACE_MALFORMED[1]]
     assert len(report["unreadable"]) == 1
     assert report["unreadable"][0]["file"].endswith("30_0_0_20170116174525125.jpg.chip.jpg")
     assert "not an image format" in report["unreadable"][0]["reason"]
-    assert sum(report["labels"]["gender"].values()) == 6
+    assert sum(report["labels"]["gender"].values()) == 5
     assert main(["summarize", str(tmp_path), "--strict", "-q"]) == 1
     assert folder_state(tmp_path) == before
 
@@ -423,7 +425,7 @@ def test_train_all_targets_on_a_label_table(tmp_path, synthetic_dir, capsys):
     assert main(["train", str(table), "--target", "all", "--size", "32", "--epochs", "1",
                  "--network", "basic_cnn", "-o", str(model), "-q"]) == 0
     capsys.readouterr()
-    assert main(["predict", str(model), str(synthetic_dir)]) == 0
+    assert main(["predict", str(model), str(synthetic_dir), "--no-detect"]) == 0
     header = capsys.readouterr().out.splitlines()[0]
     assert header.startswith("path,age,gender,p(male),p(female),race,p(White)")
 
@@ -538,10 +540,10 @@ def test_eda_writes_figures_and_a_self_contained_page(tmp_path, synthetic_paths,
     before = folder_state(data)
     out = tmp_path / "eda"
     assert main(["eda", str(data), "-o", str(out), "-q"]) == 0
-    assert "13 labelled images, 1 malformed file names, 1 unreadable images" in (
-        capsys.readouterr().out)
+    assert ("12 labelled images (1 unreadable left out), 1 malformed file names, 0 not "
+            "image files, 1 unreadable images") in capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["labelled"] == 13 and len(summary["unreadable"]) == 1
+    assert summary["labelled"] == 12 and len(summary["unreadable"]) == 1
     figures = ["age_histogram.png", "gender_counts.png", "age_by_gender.png",
                "race_counts.png", "age_by_race.png", "sample_grid.png"]
     assert summary["figures"] == figures
@@ -758,8 +760,13 @@ def test_demo_serves_a_safetensors_model(safe_model, monkeypatch):
     served = {}
 
     class FakeApp:
+        local_url = "http://127.0.0.1:7999/"
+
         def launch(self, **kwargs):
             served["launch"] = kwargs
+
+        def block_thread(self):
+            served["blocked"] = True
 
     def build(model, *, title, cropper=None):
         served["model"], served["cropper"] = model, cropper
@@ -769,6 +776,7 @@ def test_demo_serves_a_safetensors_model(safe_model, monkeypatch):
     assert main(["demo", str(safe_model[2]), "--port", "7999"]) == 0
     assert isinstance(served["model"], Pipeline) and served["launch"]["server_port"] == 7999
     assert served["launch"]["server_name"] == "127.0.0.1" and served["cropper"] is None
+    assert served["launch"]["quiet"] and not served["launch"]["share"] and served["blocked"]
     assert main(["demo", str(safe_model[2]), "--detector", "yunet"]) == 0
     assert served["cropper"].detector == "yunet" and served["cropper"].multiple == "all"
 
@@ -844,7 +852,7 @@ def test_predict_gives_a_row_for_each_bad_file_and_predicts_the_others(
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "readme.md").write_text("no photos")
-    assert main(["predict", str(trained_models["gender"]), str(empty)]) == 3
+    assert main(["predict", str(trained_models["gender"]), str(empty)]) == 1  # nothing read
     assert "holds no image file" in _one_error_line(capsys)
 
 
@@ -897,3 +905,324 @@ def test_long_steps_show_progress_on_a_terminal_only(trained_models, synthetic_d
     assert "\rskface evaluate: decoding images" in err and "decoded" in err
     assert main(["predict", str(trained_models["gender"]), str(synthetic_dir)]) == 0
     assert "\rskface predict: images" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ honest counts, exit codes
+# and messages that speak to the user: predict and analyze count image files (not
+# arguments) in any mix of files and folders, and exit 1 when nothing was predicted;
+# summarize names files that are not images as such; warnings and refusals are one line
+# about the user's files and options.
+
+
+def _mixed_inputs(tmp_path, synthetic_paths) -> dict[str, str]:
+    """Two folders, each with images, a broken image and entries that are not images,
+    an empty folder, and loose files."""
+    import shutil
+
+    made = {}
+    for name, first in (("one", 0), ("two", 3)):
+        folder = tmp_path / name
+        folder.mkdir()
+        for p in synthetic_paths[first:first + 2]:
+            shutil.copy(p, folder)
+        (folder / f"broken-{name}.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
+        (folder / f"notes-{name}.txt").write_text("not a photo")
+        (folder / f"sub-{name}").mkdir()
+        (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")  # hidden: not listed
+        made[name] = str(folder)
+    made["empty"] = str(tmp_path / "empty")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "README").write_text("no photos here")
+    made["good"] = synthetic_paths[10]
+    made["bad"] = str(tmp_path / "loose-broken.png")
+    (tmp_path / "loose-broken.png").write_bytes(b"\x89PNG\r\n\x1a\n cut")
+    return made
+
+
+# (the inputs, in this order; images read; of them unreadable)
+MIXES = [
+    (["good", "one"], 4, 1),
+    (["one", "good"], 4, 1),
+    (["one", "good", "two"], 7, 2),
+    (["two", "one"], 6, 2),
+    (["good", "one", "bad", "empty", "two"], 8, 3),
+    (["empty", "good", "bad"], 2, 1),
+]
+
+
+@pytest.mark.parametrize(("inputs", "n_images", "n_bad"), MIXES,
+                         ids=["+".join(m[0]) for m in MIXES])
+def test_predict_counts_images_not_arguments_in_any_mix(inputs, n_images, n_bad, tmp_path,
+                                                        trained_models, synthetic_paths,
+                                                        capsys):
+    import io
+
+    import pandas as pd
+
+    made = _mixed_inputs(tmp_path, synthetic_paths)
+    assert main(["predict", str(trained_models["gender"]),
+                 *(made[k] for k in inputs)]) == 0
+    captured = capsys.readouterr()
+    table = pd.read_csv(io.StringIO(captured.out))
+    assert len(table) == n_images and len(set(table["path"])) == n_images
+    assert (table["status"] != "ok").sum() == n_bad
+    ok = n_images - n_bad
+    assert (f"{n_bad} of {n_images} images could not be read; {ok} "
+            f"{'was' if ok == 1 else 'were'} predicted") in captured.err
+    for name in ("one", "two"):  # every folder's other entries named, wherever it stands
+        if name in inputs:
+            assert f"2 entries of {made[name]!r} are not image files" in captured.err
+            assert f"'notes-{name}.txt'" in captured.err and f"'sub-{name}'" in captured.err
+    assert ".DS_Store" not in captured.err + captured.out
+    if "empty" in inputs:
+        assert f"{made['empty']!r} holds no image file" in captured.err
+        assert "'README'" in captured.err
+    # the folder's images come in its place, sorted; loose files where they were given
+    order = [made[k] for k in inputs if k != "empty"]
+    firsts = [next(i for i, p in enumerate(table["path"]) if p.startswith(o)) for o in order]
+    assert firsts == sorted(firsts)
+
+
+def test_predict_reads_a_file_given_twice_once(tmp_path, trained_models, synthetic_paths,
+                                               capsys):
+    import io
+
+    import pandas as pd
+
+    made = _mixed_inputs(tmp_path, synthetic_paths)
+    inside = os.path.join(made["one"], os.path.basename(synthetic_paths[0]))
+    assert main(["predict", str(trained_models["gender"]), inside, made["one"],
+                 inside]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert len(table) == 3 and table["path"].tolist()[0] == inside
+
+
+# inputs from which nothing is predicted: (the inputs, what stderr says)
+NOTHING = [
+    (["bad"], "1 of 1 images could not be read"),
+    (["bad", "text", "missing"], "3 of 3 images could not be read"),
+    (["broken_folder"], "2 of 2 images could not be read"),
+    (["empty"], "holds no image file"),
+    (["empty", "empty2"], "none of the folders"),
+    (["empty", "bad"], "1 of 1 images could not be read"),
+]
+
+
+@pytest.mark.parametrize("command", ["predict", "analyze"])
+@pytest.mark.parametrize(("inputs", "said"), NOTHING, ids=["+".join(n[0]) for n in NOTHING])
+def test_nothing_predicted_exits_1_and_never_says_the_others_were_predicted(
+        command, inputs, said, tmp_path, trained_models, synthetic_paths, capsys):
+    import io
+
+    import pandas as pd
+
+    made = _mixed_inputs(tmp_path, synthetic_paths)
+    made["text"] = str(tmp_path / "notes.txt")
+    (tmp_path / "notes.txt").write_text("not a photo")
+    made["missing"] = str(tmp_path / "nowhere.jpg")
+    made["empty2"] = str(tmp_path / "empty2")
+    (tmp_path / "empty2").mkdir()
+    made["broken_folder"] = str(tmp_path / "broken")
+    (tmp_path / "broken").mkdir()
+    for name in ("a.jpg", "b.png"):
+        (tmp_path / "broken" / name).write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    argv = (["predict", str(trained_models["gender"])] if command == "predict" else
+            ["analyze", "--model", str(trained_models["gender"])])
+    code = main([*argv, *(made[k] for k in inputs)])
+    captured = capsys.readouterr()
+    assert code == 1, captured.err
+    assert said in captured.err and "nothing" in captured.err
+    assert "predicted (" not in captured.err and "others" not in captured.err
+    assert "Traceback" not in captured.err
+    if captured.out:  # the table of the reasons, one row per image, none predicted
+        table = pd.read_csv(io.StringIO(captured.out))
+        assert len(table) and table["status"].str.startswith("unreadable").all()
+
+
+def test_analyze_without_a_face_in_any_photo_exits_1(trained_models, no_face_path, capsys):
+    pytest.importorskip("cv2")
+    assert main(["analyze", "--model", str(trained_models["gender"]), no_face_path]) == 1
+    err = capsys.readouterr().err
+    assert "nothing was predicted: 1 of 1 images had no face found" in err
+
+
+def test_predict_help_and_the_guide_document_exit_code_1(capsys):
+    from pathlib import Path
+
+    from skface._cli_parser import EXIT_BAD_FILES, build_parser
+
+    assert EXIT_BAD_FILES == 1
+    parser = build_parser()
+    assert "predict and analyze predicted nothing" in " ".join(parser.epilog.split())
+    for command in ("predict", "analyze"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "1 nothing was predicted" in text and "any mix" in text
+    guide = (Path(__file__).parents[1] / "docs" / "command_line.md").read_text()
+    rows = [line for line in guide.splitlines() if line.startswith("| 1 |")]
+    assert len(rows) == 1 and "predicted nothing" in rows[0]
+
+
+def test_summarize_names_non_image_files_as_such_and_counts_readable_images(
+        tmp_path, synthetic_paths, capsys):
+    import shutil
+
+    for p in synthetic_paths[:4]:
+        shutil.copy(p, tmp_path)
+    others = ["notes.txt", "README", "clip.mp4", "labels.csv"]
+    for name in others:
+        (tmp_path / name).write_text("not an image")
+    (tmp_path / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (tmp_path / "holiday photo.jpg").write_bytes(open(synthetic_paths[5], "rb").read())
+    (tmp_path / "30_1_2_20170116174525125.jpg.chip.jpg").write_text("not a jpeg")
+    assert main(["summarize", str(tmp_path), "--json", "-q"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert sorted(report["not_images"]) == sorted(others)
+    assert [m["file"] for m in report["malformed"]] == ["holiday photo.jpg"]
+    assert report["labelled"] == 4 and report["unreadable_left_out"] == 1
+    assert sum(report["labels"]["gender"].values()) == 4
+    assert report["files"] == 4 + 1 + 1 + len(others)
+    assert main(["summarize", str(tmp_path), "-q"]) == 0
+    text = capsys.readouterr().out
+    malformed = text.split("malformed file names (no usable labels):")[1].split("\n\n")[0]
+    assert "holiday photo.jpg" in malformed and not any(n in malformed for n in others)
+    listed = text.split("not image files (not read):")[1].split("\n\n")[0]
+    assert all(f"'{n}'" in listed for n in others) and ".DS_Store" not in text
+    assert "1 unreadable left out" in text
+    # files that are not images are no bad image files for --strict
+    for name in ("holiday photo.jpg", "30_1_2_20170116174525125.jpg.chip.jpg"):
+        os.remove(tmp_path / name)
+    assert main(["summarize", str(tmp_path), "--strict", "-q"]) == 0
+
+
+def test_training_on_a_folder_without_images_says_they_are_not_image_files(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "notes.txt").write_text("not an image")
+    (data / "README").write_text("not an image")
+    assert main(["train", str(data), "-o", str(tmp_path / "m.joblib"), "--epochs", "1",
+                 "-q"]) == 3
+    err = capsys.readouterr().err
+    assert "malformed" not in err
+    assert "2 files of" in err and "are not image files" in err and "'notes.txt'" in err
+    assert "holds no image files: its 2 file(s) are not image files" in err
+
+
+def test_cli_warnings_are_one_line_without_skface_source(trained_models, synthetic_paths):
+    """As a user sees them, in a terminal: no file, line number or source line."""
+    done = subprocess.run(
+        [sys.executable, "-m", "skface", "predict", str(trained_models["gender"]),
+         synthetic_paths[0]], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": ""})
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines and all(line.startswith("skface predict: warning: ") for line in lines)
+    assert any(line.startswith("skface predict: warning: GenderClassifier was trained on "
+                               "synthetic cartoon faces") for line in lines), done.stderr
+    assert ".py:" not in done.stderr and "SyntheticModelWarning" not in done.stderr
+
+
+def test_main_formats_warnings_for_its_run_only(monkeypatch):
+    import warnings
+
+    import skface._cli as cli
+
+    seen = []
+
+    def command(args):
+        seen.append(warnings.formatwarning(UserWarning("odd \x1b[31m"), UserWarning,
+                                           "/somewhere/skface/_x.py", 12, "code()"))
+        raise ValueError("stop")
+
+    monkeypatch.setitem(cli._COMMANDS, "summarize", command)
+    before = warnings.formatwarning
+    assert main(["summarize", "-q"]) == 3
+    assert warnings.formatwarning is before
+    assert seen == ["skface summarize: warning: odd \\x1b[31m\n"]
+
+
+@pytest.fixture
+def import_probe(tmp_path, monkeypatch):
+    """A module whose import leaves a mark, on the import path: a file that pickle
+    would read as instructions to import it must not import it."""
+    folder = tmp_path / "probe"
+    folder.mkdir()
+    mark = tmp_path / "imported"
+    (folder / "skface_probe_mod.py").write_text(f"open({str(mark)!r}, 'w').close()\n")
+    monkeypatch.syspath_prepend(str(folder))
+    return mark
+
+
+def _not_model_files(folder, image: str) -> dict[str, tuple[str, str]]:
+    """(path, what the refusal says it is) of files given as the model."""
+    import shutil
+
+    files = {
+        "python": ("train.py", "import time\nprint('hello')\n", "text file (Python source)"),
+        "pickle-like text": ("model.joblib", "iskface_probe_mod\nx\n.", "text file"),
+        "csv": ("labels.csv", "path,age\na.jpg,3\n", "text file (a table)"),
+        "markdown": ("README.md", "# notes\n", "text file"),
+        "empty": ("empty.joblib", "", "empty file"),
+        "binary": ("blob.bin", bytes(range(256)) * 2, "unknown binary content"),
+        "zip": ("net.pt", b"PK\x03\x04" + bytes(40), "ZIP archive"),
+    }
+    made = {}
+    for kind, (name, content, said) in files.items():
+        path = folder / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+        made[kind] = (str(path), said)
+    shutil.copy(image, folder / "face.jpg")
+    made["image"] = (str(folder / "face.jpg"), "JPEG image")
+    (folder / "models").mkdir()
+    made["folder"] = (str(folder / "models"), "it is a folder")
+    return made
+
+
+@pytest.mark.parametrize("command", ["predict", "analyze", "evaluate"])
+def test_a_file_that_is_no_model_is_refused_by_what_it_holds(command, tmp_path,
+                                                             synthetic_paths, import_probe,
+                                                             capsys):
+    from skface._safe_io import load_model_file
+    from skface.exceptions import ModelFileError
+
+    image = synthetic_paths[0]
+    for kind, (path, said) in _not_model_files(tmp_path, image).items():
+        argv = {"predict": ["predict", path, image],
+                "analyze": ["analyze", image, "--model", path],
+                "evaluate": ["evaluate", path, os.path.dirname(image), "-o",
+                             str(tmp_path / "report")]}[command]
+        assert main(argv) == 3, kind
+        err = _one_error_line(capsys)
+        assert err.startswith(f"skface {command}: error: ") and repr(path) in err, err
+        assert said in err, (kind, err)
+        assert ".safetensors" in err and "joblib" in err, err  # the kinds it reads
+        assert "Module" not in err and "No module named" not in err, err
+        with pytest.raises(ModelFileError, match="safetensors"):
+            load_model_file(path)
+    assert not import_probe.exists()  # nothing in those files was run
+
+
+def test_the_demo_prints_no_share_tip(trained_models, monkeypatch, capsys):
+    import socket
+
+    gr = pytest.importorskip("gradio")
+    pytest.importorskip("cv2")
+    closed = []
+
+    def close_at_once(self):  # instead of serving until Ctrl-C
+        closed.append(self.local_url)
+        self.close()
+
+    monkeypatch.setattr(gr.Blocks, "block_thread", close_at_once)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert main(["demo", str(trained_models["gender"]), "--port", str(port)]) == 0
+    out = capsys.readouterr().out
+    assert "share=True" not in out and "public link" not in out
+    assert f"skface demo: serving on http://127.0.0.1:{port}/" in out
+    assert closed == [f"http://127.0.0.1:{port}/"]

@@ -226,9 +226,9 @@ LAYERS: dict[int, tuple[str, ...]] = {
         "_engine._task", "_targets", "_classifiers", "_age_estimators",
         "_multitask", "_accelerate", "_pretrained", "_recipes"),
     # surfaces: model files, command line, demo, reports, metrics, plots, ONNX
-    5: ("__main__", "_cli", "_cli_parser", "_demo", "_draw", "_reports", "_summary",
-        "_analyze", "plots", "_safe_io", "_model_checks", "_model_description", "_onnx",
-        "_scoring", "_metrics", "_spreadsheet", "_pages"),
+    5: ("__main__", "_cli", "_cli_parser", "_cli_predict", "_demo", "_draw", "_reports",
+        "_summary", "_analyze", "plots", "_safe_io", "_model_checks", "_model_description",
+        "_onnx", "_scoring", "_metrics", "_spreadsheet", "_pages"),
 }
 PLANNED: set[str] = set()
 

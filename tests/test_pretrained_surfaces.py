@@ -195,8 +195,13 @@ def test_demo_without_a_model_serves_the_pretrained_models(faces_extra, monkeypa
     served = {}
 
     class FakeApp:
+        local_url = "http://127.0.0.1:7998/"
+
         def launch(self, **kwargs):
             served["launch"] = kwargs
+
+        def block_thread(self):  # serving ends at once
+            pass
 
     def build(model, *, title, cropper=None):
         served["model"], served["title"] = model, title

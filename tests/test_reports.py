@@ -66,13 +66,13 @@ def test_page_and_figures_state_the_same_median_of_the_readable_images(eda):
 
 def test_page_counts_exclude_unreadable_files_and_say_so(eda):
     page, n = eda["page"], len(READABLE_AGES)
-    assert ("<tr><th>labelled images that can be read</th>"
-            f"<td>{n} (of {n + 1} labelled; 1 unreadable left out)</td></tr>") in page
-    assert f"describe the {n} labelled images that can be read" in page
-    assert "<th>labelled images</th>" not in page  # no count that includes the bad file
+    assert ("<tr><th>labelled images</th>"
+            f"<td>{n} (1 unreadable left out, listed below)</td></tr>") in page
+    assert f"describe the {n} labelled images (named in the scheme, and readable)" in page
     described = eda["summary"]["described"]
     assert described["images"] == n and described["unreadable_left_out"] == 1
-    assert eda["summary"]["labelled"] == n + 1  # what summarize reports is unchanged
+    # one definition: what summarize reports, too
+    assert eda["summary"]["labelled"] == n and eda["summary"]["unreadable_left_out"] == 1
     # the figures count the same images as the page
     hist = eda["figures"]["age_histogram.png"].axes[0]
     assert hist.get_title() == f"age distribution (n={n})"
@@ -306,3 +306,46 @@ def test_the_evaluate_command_names_its_page_last(gender_pipeline, tmp_path, syn
                  "--no-plots"]) == 0
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert str(out / "index.html") in last and (out / "index.html").is_file()
+
+
+def test_eda_and_summarize_count_the_same_labelled_images(tmp_path, synthetic_dir):
+    """One definition of a labelled image for both (well named, and readable), from one
+    function; files that are not images are listed as such, never as malformed names."""
+    import skface._summary
+    from skface._summary import summarize
+
+    data = tmp_path / "data"
+    data.mkdir()
+    images = sorted(synthetic_dir.iterdir())[:5]
+    for image in images:
+        shutil.copy(image, data)
+    others = ["notes.txt", "README", "clip.mp4"]
+    for name in others:
+        (data / name).write_text("not an image")
+    (data / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    shutil.copy(images[0], data / "holiday.jpg")  # an image whose name is malformed
+    (data / UNREADABLE).write_text("not a jpeg")
+    calls = []
+    real = skface._summary.labelled_images
+
+    def spy(*args):
+        calls.append(args)
+        return real(*args)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(skface._summary, "labelled_images", spy)
+        report = explore_data(data, tmp_path / "eda")
+        summary = summarize(data).as_dict()
+        assert len(calls) >= 2  # eda counts through the same function
+    for key in ("labelled", "unreadable_left_out", "labels", "not_images", "malformed"):
+        assert report[key] == summary[key], key
+    assert report["labelled"] == report["described"]["images"] == len(images)
+    assert report["unreadable_left_out"] == 1 and sorted(report["not_images"]) == sorted(others)
+    assert [m["file"] for m in report["malformed"]] == ["holiday.jpg"]
+    page = (tmp_path / "eda" / "index.html").read_text(encoding="utf-8")
+    malformed = page.split("<h2>Malformed file names")[1].split("<h2>")[0]
+    assert "holiday.jpg" in malformed and not any(n in malformed for n in others)
+    assert "<th>not image files (not read)</th><td>3: " in page
+    assert all(f"&#x27;{n}&#x27;" in page for n in others) and ".DS_Store" not in page
+    assert (f"<tr><th>labelled images</th><td>{len(images)} (1 unreadable left out, "
+            "listed below)</td></tr>") in page
