@@ -35,7 +35,7 @@ from ._pages import (
 from ._spreadsheet import spreadsheet_safe
 from ._utils import import_optional, printable
 
-__all__ = ["evaluate_model", "explore_data"]
+__all__ = ["evaluate_model", "explore_data", "worst_group"]
 
 # --------------------------------------------------------------------------- output folder
 
@@ -132,6 +132,15 @@ def _interval(row: pd.Series) -> list[float] | None:
     """A group table row's confidence interval for JSON (None where it has none)."""
     low, high = float(row["ci_low"]), float(row["ci_high"])
     return None if np.isnan(low) or np.isnan(high) else [low, high]
+
+
+def worst_group(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The row of a group table (:func:`skface._metrics.group_metrics`) that does worst:
+    among the groups large enough for a difference to mean something, the one furthest
+    below all the images together (above, for an MAE); empty when none does worse."""
+    worse = table["vs_overall"] < 0 if metric == "accuracy" else table["vs_overall"] > 0
+    found = table[(table["column"] != "overall") & ~table["small"] & worse]
+    return found.sort_values("vs_overall", ascending=(metric == "accuracy")).head(1)
 
 
 def _training_data(est) -> dict | None:
@@ -289,7 +298,8 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
     metrics : dict
         What ``metrics.json`` holds: per task the metric, its value and 95%
         confidence interval (``ci_95``, None for a single image), the number of
-        images, the worst group of at least 30 images, the number of smaller groups
+        images, the worst group of at least 30 images (None when no such group does
+        worse than all the images together), the number of smaller groups
         (``small_groups``, flagged in the group table) and the files;
         ``training_data``, what the model says it learned from (its
         ``training_data_``, which ``skface train`` sets: ``synthetic``, ``n_images``,
@@ -348,9 +358,7 @@ def evaluate_model(model, frame: pd.DataFrame, out_dir, *, plots: bool = True,
                         y_true, y_pred, labels=list(classes),
                         display_labels=declared_task.names),
                         tmp / f"confusion_matrix_{task}.png"))
-            # the worst group among those large enough for the difference to mean something
-            worst = gm[(gm["column"] != "overall") & ~gm["small"]]
-            worst = worst.sort_values("vs_overall", ascending=(metric == "accuracy")).head(1)
+            worst = worst_group(gm, metric)
             results[task] = {
                 "metric": metric,
                 "value": float(gm[metric].iloc[0]),

@@ -349,3 +349,33 @@ def test_eda_and_summarize_count_the_same_labelled_images(tmp_path, synthetic_di
     assert all(f"&#x27;{n}&#x27;" in page for n in others) and ".DS_Store" not in page
     assert (f"<tr><th>labelled images</th><td>{len(images)} (1 unreadable left out, "
             "listed below)</td></tr>") in page
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "mae"])
+def test_the_worst_group_is_one_doing_worse_than_all_the_images(metric):
+    """Among the groups large enough to count, the one furthest on the bad side of all
+    the images together; none when every such group does as well or better (a group
+    that beats the whole set is never called the worst)."""
+    import pandas as pd
+
+    from skface._reports import worst_group
+
+    sign = 1 if metric == "accuracy" else -1  # which way is better
+    overall = 0.8 if metric == "accuracy" else 5.0
+
+    def table(groups):
+        rows = [("overall", "all", 100, overall, 0.0, False)]
+        rows += [(c, g, n, overall + sign * d, sign * d, n < 30) for c, g, n, d in groups]
+        return pd.DataFrame(rows, columns=["column", "group", "n", metric, "vs_overall",
+                                           "small"])
+
+    # a small group doing worse, a large one doing better: no worst group
+    assert worst_group(table([("gender_name", "male", 29, -0.1),
+                              ("gender_name", "female", 31, 0.05)]), metric).empty
+    # an equal large group is not worse either
+    assert worst_group(table([("race_name", "White", 60, 0.0)]), metric).empty
+    found = worst_group(table([("gender_name", "male", 40, -0.02),
+                               ("race_name", "Asian", 35, -0.07),
+                               ("race_name", "Black", 10, -0.3),
+                               ("age", "20-29", 50, 0.04)]), metric)
+    assert found["group"].tolist() == ["Asian"]
