@@ -212,7 +212,9 @@ def _evaluation_page(report: dict, tables: dict[str, pd.DataFrame], folder: Path
             "on a labelled folder of face photos (<code>skface train FOLDER --target "
             "all</code>) and evaluate that model.</p>")
     if trained:
-        learned = f"{'synthetic faces' if trained['synthetic'] else 'labelled images'}" + (
+        n = trained.get("n_images")
+        learned = ("synthetic faces" if trained["synthetic"] else "face photos") + (
+            f" ({n:,} images)" if isinstance(n, int) else "") + (
             f": {trained['source']}" if trained.get("source") else "")
     else:
         learned = "not recorded in the model"

@@ -288,7 +288,7 @@ def test_evaluate_records_the_training_data_and_flags_synthetic_faces(
     if synthetic:
         assert "Trained on synthetic faces" in page and "40 images drawn by make_faces" in page
     elif training_data:
-        assert "Training data: labelled images: photos/ (UTKFace file names)." in page
+        assert "Training data: face photos (900 images): photos/ (UTKFace file names)." in page
     else:
         assert "Training data: not recorded in the model." in page
 
