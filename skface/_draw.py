@@ -79,6 +79,9 @@ def _font(size: int):
 
 
 MIN_FONT = 12  # pixels: the smallest label text drawn, legible on a small face
+# and at least 1/70 of the image's long side, legible when the photo is shown scaled
+# down to a screen (a small face in a large photo)
+_IMAGE_PER_FONT = 70
 _TINY_FONT = 8  # only where an image is too narrow for MIN_FONT
 _FONT_PER_BOX = 7  # by default the text is 1/7 of the box's width high
 
@@ -122,7 +125,8 @@ def label_plates(boxes, labels: Sequence, width: int, height: int,
     Each label is drawn on a plate outside its box: above it, or below it when there
     is no room above, never over the face, and always inside the image. The text is
     ``font_size`` pixels high (by default 1/7 of the box's width, at least
-    ``MIN_FONT``, 12 px, so the label of a small face stays legible); the plate may be
+    ``MIN_FONT``, 12 px, and 1/70 of the image's long side, so the label of a small
+    face stays legible, also when a large photo is shown scaled down); the plate may be
     wider than the box, and is moved sideways to stay inside the image. A label too
     wide for the image is set smaller, then broken into lines at its separators.
     Only where the box leaves no room above or below (a face crop, whose box is the
@@ -151,7 +155,8 @@ def label_plates(boxes, labels: Sequence, width: int, height: int,
         if not text:
             out.append(None)
             continue
-        size = int(font_size) if font_size else max(MIN_FONT, round(w / _FONT_PER_BOX))
+        floor = max(MIN_FONT, round(max(width, height) / _IMAGE_PER_FONT))
+        size = int(font_size) if font_size else max(floor, round(w / _FONT_PER_BOX))
         while True:
             font = _font(size)
             text_w, text_h, left, top = _text_size(text, font)
@@ -159,7 +164,7 @@ def label_plates(boxes, labels: Sequence, width: int, height: int,
             if text_w + 2 * pad <= width or font_size:
                 break
             if size > MIN_FONT:
-                size = max(MIN_FONT, int(size * 0.85))
+                size = max(MIN_FONT, int(size * 0.85))  # narrow image: legible still
             elif "\n" not in text and any(sep in text for sep in (" · ", ", ", " ")):
                 sep = next(sep for sep in (" · ", ", ", " ") if sep in text)
                 text = text.replace(sep, "\n")

@@ -43,6 +43,21 @@ def test_label_plates_lie_inside_the_image_and_outside_the_face(side, width, hei
             assert plate.font.size >= MIN_FONT  # legible on small faces too
 
 
+@pytest.mark.parametrize(("width", "height"), [(1000, 560), (1920, 1080), (3000, 4000)])
+@pytest.mark.parametrize("side", [40, 61, 120])
+def test_a_small_face_in_a_large_photo_gets_a_label_legible_at_screen_size(
+        side, width, height):
+    """Photos are shown scaled down to a screen: the smallest text grows with the image
+    (at least 1/70 of its long side), so a small face's label stays readable there; the
+    plate still lies inside the image and outside the face."""
+    for where, (x, y) in _positions(side, width, height).items():
+        (plate,) = label_plates([(x, y, side, side)], ["27 · female · Asian"], width, height)
+        assert plate.font.size >= max(MIN_FONT, max(width, height) / 70 - 1), where
+        x0, y0, x1, y1 = plate.plate
+        assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height, (where, plate.plate)
+        assert not _overlap(plate.plate, (x, y, x + side, y + side)), (where, side)
+
+
 @pytest.mark.parametrize("side", SIZES)
 def test_drawn_labels_cover_no_face_pixel_and_stay_in_the_image(side):
     rng = np.random.default_rng(side)
