@@ -89,9 +89,9 @@ PRETRAINED_MODEL = "pretrained"
 DEFAULT_SIZE = 48  # --size when not given
 # `skface train` without SOURCE: synthetic faces, drawn at this size and trained for this
 # many epochs unless --size or --epochs say otherwise (a couple of CPU minutes in all)
-SYNTHETIC_IMAGES = 1500
+SYNTHETIC_IMAGES = 4000
 SYNTHETIC_SIZE = 32
-SYNTHETIC_EPOCHS = 12
+SYNTHETIC_EPOCHS = 6
 
 _MODEL_HELP = ("model file: .safetensors (skface.save_model; runs no code when loaded) or "
                "joblib (`skface train`; runs code when loaded, so only files you trust); "
