@@ -83,7 +83,7 @@ def _load_labels(source: str | None, args) -> tuple:
         except BaseException:  # Ctrl-C too: the caller never sees the folder to remove
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        return frame, (f"{args.synthetic} SYNTHETIC cartoon faces (skface.datasets.make_faces); "
+        return frame, (f"{args.synthetic:,} SYNTHETIC cartoon faces (skface.datasets.make_faces); "
                        "pass a folder or CSV to train on real images"), folder
     frame, malformed, kind = load_labels(source)
     for name, reason in malformed:

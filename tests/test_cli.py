@@ -438,6 +438,20 @@ def test_the_default_target_is_every_task_in_one_model():
     assert "default: all: age, gender and race" in " ".join(help_text.split())
 
 
+def test_the_readme_and_the_guide_state_the_synthetic_defaults():
+    from pathlib import Path
+
+    from skface._cli_parser import SYNTHETIC_EPOCHS, SYNTHETIC_IMAGES, SYNTHETIC_SIZE
+
+    repo = Path(__file__).resolve().parents[1]
+    guide = " ".join((repo / "docs" / "command_line.md").read_text().split())
+    assert (f"{SYNTHETIC_IMAGES:,} synthetic cartoon faces (`skface.datasets.make_faces`) "
+            f"at {SYNTHETIC_SIZE} px for {SYNTHETIC_EPOCHS} epochs") in guide
+    readme = " ".join((repo / "README.md").read_text().split())
+    assert f"it trains on {SYNTHETIC_IMAGES:,} synthetic cartoon faces" in readme
+    assert f"`3/{SYNTHETIC_EPOCHS}` with the time left" in readme
+
+
 def _fake_finder(monkeypatch, missing: set[str]) -> None:
     """``importlib.util.find_spec`` as if the modules ``missing`` were not installed."""
     import importlib.util
