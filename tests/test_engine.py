@@ -381,10 +381,12 @@ def test_the_epoch_table_is_plain_when_stdout_is_not_a_terminal(images, genders,
     out = capsys.readouterr().out
     assert "\x1b[" not in out
     lines = out.splitlines()
-    assert lines[0].split() == ["epoch", "train_loss", "valid_acc", "valid_loss", "dur"]
+    assert lines[0].split() == ["epoch", "left", "train_loss", "valid_acc", "valid_loss",
+                                "dur"]
     rows = [line.split() for line in lines if line.strip()[:1].isdigit()]
-    assert [r[0] for r in rows] == ["1", "2"] and all(len(r) == 5 for r in rows)
-    assert all(float(v) >= 0 for r in rows for v in r)  # plain numbers
+    assert [r[:2] for r in rows] == [["1/2", rows[0][1]], ["2/2", "0s"]]
+    assert all(len(r) == 6 for r in rows)
+    assert all(float(v) >= 0 for r in rows for v in r[2:])  # plain numbers
 
 
 @pytest.mark.parametrize(("params", "no_color", "coloured"), [
