@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -377,3 +378,14 @@ def test_face_knowledge_benchmark_runs_on_synthetic_files(synthetic_dir, tmp_pat
     # three learners, the network alone and the stack, for each task
     assert len(rows) == 10 and sum("stack:" in row for row in rows) == 2
     assert (tmp_path / "utkface_descriptors_aligned.npz").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_first_run_benchmark_times_the_main_job_in_an_empty_folder(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_first_run.py"), "--", "--synthetic", "120",
+         "--epochs", "1", "--size", "32"],
+        capture_output=True, text=True, check=True, timeout=280, cwd=tmp_path).stdout
+    assert re.search(r"main job: \d+ s wall, \d+ s CPU; held out: age off by", out), out
+    assert list(tmp_path.iterdir()) == []  # the model was written in a folder of its own
