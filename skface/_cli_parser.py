@@ -214,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="image folder or CSV label table (default: synthetic images)")
     t.add_argument("--target", choices=tuple(TARGETS), default=None,
                    help="what to predict (default: all: age, gender and race in one "
-                        "FaceAttributes model, skface's best for gender, in the time of "
+                        "multi-task model, skface's best for gender, in the time of "
                         "one single-task model; gender with --recipe); or one of age, "
                         "gender, race, age_bins (age groups)")
     t.add_argument("-o", "--output", default="skface-model.joblib",

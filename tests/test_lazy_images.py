@@ -147,7 +147,7 @@ def test_cli_train_stream_saves_a_streaming_pipeline(tmp_path, synthetic_paths, 
 
     model = tmp_path / "gender.joblib"
     assert main(["train", "--synthetic", "60", "--size", "32", "--epochs", "1", "--network",
-                 "basic_cnn", "--stream", "-o", str(model), "-q"]) == 0
+                 "basic_cnn", "--stream", "--target", "gender", "-o", str(model), "-q"]) == 0
     pipe = joblib.load(model)
     assert pipe.named_steps["imageloader"].lazy is True
     assert set(pipe.predict(synthetic_paths[:5])) <= {0, 1}
