@@ -193,8 +193,9 @@ def draw_predictions(
 
     Each box's outline is drawn along its inner edge; its label on a plate outside
     the box, above it (below it where there is no room above), inside the image,
-    never over the face, at least 12 px high so that the labels of small faces stay
-    legible (see :func:`label_plates`; the plate may be wider than the box).
+    never over the face, at least 12 px high and 1/70 of the image's long side so that
+    the labels of small faces stay legible, also in a large photo shown scaled down
+    (the plate may be wider than the box).
 
     Parameters
     ----------
