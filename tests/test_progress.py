@@ -9,26 +9,12 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from torch import nn
 
 from skface import AgeBinner, AgeRegressor, FaceAttributes, GenderClassifier, RaceClassifier
 from skface._engine import _log
 from skface._engine._log import format_duration
 
-
-class TinyNet(nn.Module):
-    """The smallest network following the registry's contract."""
-
-    def __init__(self, *, n_outputs: int, in_channels: int = 3, width: int = 4):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = nn.Linear(width, n_outputs)
-
-    def forward(self, x):
-        return self.head(self.features(x))
-
+from .conftest import TinyNet
 
 N = 48
 IMAGES = np.random.default_rng(0).integers(0, 256, (N, 16, 16, 3), dtype=np.uint8)
@@ -45,7 +31,8 @@ ROW = re.compile(r"^\s*(\d+)/(\d+)\s+(~\d\S*|at most \d\S*|0s)\s")
 
 def _printed(Estimator, lines: list[str], **params):
     """The estimator fitted with its table sent to ``lines``."""
-    params = {"module": TinyNet, "max_epochs": 3, "random_state": 0, "batch_size": N,
+    params = {"module": TinyNet, "module__width": 4, "module__depth": 1, "max_epochs": 3,
+              "random_state": 0, "batch_size": N,
               "verbose": 1, "callbacks__print_log__sink": lines.append, **params}
     return Estimator(**params).fit(IMAGES, TARGETS[Estimator])
 
