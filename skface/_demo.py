@@ -148,10 +148,11 @@ def build_demo(model, *, title: str = "skface", cropper=None):
             # A file, not gr.Image: Gradio would decode the upload itself with every
             # Pillow plugin; skface decodes it with its own checks and limits.
             photo = gr.File(type="filepath", file_count="single", label="Photo",
-                            file_types=sorted(image_extensions()))
-            # no caption over the image: it would hide the label of a face at the top
+                            file_types=sorted(image_extensions()), scale=1)
+            # no caption over the image: it would hide the label of a face at the top;
+            # most of the width, so that the labels of small faces stay readable
             shown = gr.Image(type="numpy", label="Faces and predictions", show_label=False,
-                             interactive=False)
+                             interactive=False, scale=3)
         button = gr.Button("Predict", variant="primary")
         table = gr.Dataframe(label="One row per face, with the probability of every class",
                              interactive=False)

@@ -79,9 +79,9 @@ def _font(size: int):
 
 
 MIN_FONT = 12  # pixels: the smallest label text drawn, legible on a small face
-# and at least 1/70 of the image's long side, legible when the photo is shown scaled
+# and at least 1/50 of the image's long side, legible when the photo is shown scaled
 # down to a screen (a small face in a large photo)
-_IMAGE_PER_FONT = 70
+_IMAGE_PER_FONT = 50
 _TINY_FONT = 8  # only where an image is too narrow for MIN_FONT
 _FONT_PER_BOX = 7  # by default the text is 1/7 of the box's width high
 
@@ -125,7 +125,7 @@ def label_plates(boxes, labels: Sequence, width: int, height: int,
     Each label is drawn on a plate outside its box: above it, or below it when there
     is no room above, never over the face, and always inside the image. The text is
     ``font_size`` pixels high (by default 1/7 of the box's width, at least
-    ``MIN_FONT``, 12 px, and 1/70 of the image's long side, so the label of a small
+    ``MIN_FONT``, 12 px, and 1/50 of the image's long side, so the label of a small
     face stays legible, also when a large photo is shown scaled down); the plate may be
     wider than the box, and is moved sideways to stay inside the image. A label too
     wide for the image is set smaller, then broken into lines at its separators.
@@ -193,7 +193,7 @@ def draw_predictions(
 
     Each box's outline is drawn along its inner edge; its label on a plate outside
     the box, above it (below it where there is no room above), inside the image,
-    never over the face, at least 12 px high and 1/70 of the image's long side so that
+    never over the face, at least 12 px high and 1/50 of the image's long side so that
     the labels of small faces stay legible, also in a large photo shown scaled down
     (the plate may be wider than the box).
 

@@ -48,11 +48,11 @@ def test_label_plates_lie_inside_the_image_and_outside_the_face(side, width, hei
 def test_a_small_face_in_a_large_photo_gets_a_label_legible_at_screen_size(
         side, width, height):
     """Photos are shown scaled down to a screen: the smallest text grows with the image
-    (at least 1/70 of its long side), so a small face's label stays readable there; the
+    (at least 1/50 of its long side), so a small face's label stays readable there; the
     plate still lies inside the image and outside the face."""
     for where, (x, y) in _positions(side, width, height).items():
         (plate,) = label_plates([(x, y, side, side)], ["27 · female · Asian"], width, height)
-        assert plate.font.size >= max(MIN_FONT, max(width, height) / 70 - 1), where
+        assert plate.font.size >= max(MIN_FONT, max(width, height) / 50 - 1), where
         x0, y0, x1, y1 = plate.plate
         assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height, (where, plate.plate)
         assert not _overlap(plate.plate, (x, y, x + side, y + side)), (where, side)
