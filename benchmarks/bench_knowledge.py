@@ -154,9 +154,9 @@ class _AgeNetwork(RegressorMixin, BaseEstimator):
 
 # The learners screened on the descriptors (the dev split picks one per task)
 GRID = {
-    "gender": [SVC(C=c) for c in (1, 3, 10)],
-    "race": [SVC(C=c) for c in (1, 3, 10)],
-    "age": [SVR(C=c, epsilon=1.0) for c in (10, 30, 100)],
+    "gender": [SVC(C=c) for c in (1, 3, 10, 30)],
+    "race": [SVC(C=c) for c in (1, 3, 10, 30)],
+    "age": [SVR(C=c, epsilon=1.0) for c in (10, 30, 100, 300)],
 }
 
 
@@ -269,6 +269,8 @@ def main(argv=None) -> int:
     # CPU seconds of the features of the images the rows use (train and test parts)
     feature_seconds = (seconds + net_seconds) / len(paths) * (len(train) + len(test))
     part = "dev" if args.tune else "test"
+    # which descriptors: FaceEmbedder(align=False) or the aligned default
+    desc = "square descriptors" if args.square else "descriptors"
 
     def run(task: str, name: str, model) -> float:
         figure, fit_seconds = score(task, model, X_train, y_train, X_test, y_test)
@@ -300,18 +302,17 @@ def main(argv=None) -> int:
         if args.tune:  # the learner on the descriptors, chosen here
             best = None
             for learner in GRID[task]:
-                figure = run(task, f"{_name(learner)} on descriptors",
+                figure = run(task, f"{_name(learner)} on {desc}",
                              make_pipeline(_columns(DESC), learner))
                 if best is None or _better(task, figure, best[0]):
                     best = (figure, learner)
             learner = best[1]
         else:  # make_stack's own
             learner = RECIPE_TASKS[task][1]()
-            run(task, f"{_name(learner)} on descriptors", make_pipeline(_columns(DESC), learner))
+            run(task, f"{_name(learner)} on {desc}", make_pipeline(_columns(DESC), learner))
         if _network(task) is not None:
             run(task, "pretrained network alone", _network(task))
-        members = "descriptors" + (" + pretrained network" if _network(task) is not None
-                                   else "")
+        members = desc + (" + pretrained network" if _network(task) is not None else "")
         run(task, f"stack: {_name(learner)} on {members} (make_stack's shape)",
             _stack(task, learner))
         if args.cnn_epochs:
@@ -331,7 +332,8 @@ COLUMNS = ["date", "machine", "versions", "task", "setting", "train / scored",
 INTRO = {
     "dev": """Settings screened for the recipes of `skface.make_stack`, on bench_accuracy.py's dev
 split (a fifth of the train part, `random_state=1`; the test part is not read). Every
-image's face-recognition descriptors (`FaceEmbedder()`, aligned) and pretrained network
+image's face-recognition descriptors (`FaceEmbedder()`, aligned, or "square":
+`FaceEmbedder(align=False)`, the central square of the crop) and pretrained network
 outputs are computed once and reused by every setting; a stack's members read their
 columns, which is what make_stack's members compute from the images. "Total" adds the
 CPU time of those features for the images used.""",
