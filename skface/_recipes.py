@@ -22,7 +22,7 @@ from ._face_embedder import FaceEmbedder
 from ._image_loader import ImageLoader
 from ._pretrained import PretrainedAgeRegressor, PretrainedGenderClassifier
 
-__all__ = ["RECIPE_TASKS", "FaceStackingClassifier", "FaceStackingRegressor", "make_stack"]
+__all__ = ["EMBEDDING", "RECIPE_TASKS", "FaceStackingClassifier", "FaceStackingRegressor", "make_stack"]
 
 # the side of a face crop as FaceCropper and UTKFace frame it: the members without an
 # ImageLoader (FaceEmbedder, the pretrained networks) read images at their own size
@@ -39,13 +39,18 @@ def _cnn(task: str, random_state):
 
 
 # task -> (kind, the embedding member's learner, the pretrained member or None); the
-# learners' C were chosen on a dev split of UTKFace's training images (docs/benchmarks.md)
+# learners' C and the descriptors' framing (EMBEDDING) were chosen on a dev split of
+# UTKFace's training images (docs/benchmarks.md)
 RECIPE_TASKS: dict[str, tuple[str, object, object]] = {
-    "gender": ("classification", lambda: SVC(C=3.0), PretrainedGenderClassifier),
-    "race": ("classification", lambda: SVC(C=10.0), None),
+    "gender": ("classification", lambda: SVC(C=10.0), PretrainedGenderClassifier),
+    "race": ("classification", lambda: SVC(C=30.0), None),
     "age": ("regression", lambda: SVR(C=100.0, epsilon=1.0), PretrainedAgeRegressor),
 }
 """What each recipe stacks: its kind, the embedding learner, and the pretrained member."""
+
+# The embedding member's descriptors: of each crop's central square, as the crops come
+# (UTKFace's, FaceCropper's), which beat the five-point re-alignment on the dev split
+EMBEDDING = {"align": False}
 
 
 class _FaceStacking:
@@ -238,8 +243,9 @@ def make_stack(task: str, *, cnn: bool = False, pretrained: bool = True, cv=5,
 
     The members are Pipelines from image paths:
 
-    - ``"embedding"``: :class:`~skface.FaceEmbedder` and an RBF support-vector machine
-      (``SVC``, or ``SVR`` for age);
+    - ``"embedding"``: :class:`~skface.FaceEmbedder` (``align=False``: face crops framed
+      as UTKFace's and FaceCropper's are embedded as they come) and an RBF
+      support-vector machine (``SVC``, or ``SVR`` for age);
     - ``"pretrained"`` (gender and age): dlib's pretrained network
       (:class:`~skface.PretrainedGenderClassifier`, :class:`~skface.PretrainedAgeRegressor`);
     - ``"cnn"`` (with ``cnn=True``): ``ImageLoader()`` and skface's CNN for the task
@@ -294,7 +300,7 @@ def make_stack(task: str, *, cnn: bool = False, pretrained: bool = True, cv=5,
     if task not in RECIPE_TASKS:
         raise ValueError(f"task must be one of {sorted(RECIPE_TASKS)}, got {task!r}.")
     kind, learner, network = RECIPE_TASKS[task]
-    members = [("embedding", make_pipeline(FaceEmbedder(), learner()))]
+    members = [("embedding", make_pipeline(FaceEmbedder(**EMBEDDING), learner()))]
     if pretrained and network is not None:
         members.append(("pretrained", network()))
     if cnn:

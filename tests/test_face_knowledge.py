@@ -303,6 +303,19 @@ def test_make_stack_names_its_members_per_task():
         make_stack("age_group")
 
 
+@pytest.mark.parametrize("task", ["gender", "race", "age"])
+def test_make_stack_embeds_with_the_settings_of_its_one_table(task):
+    """The embedding member takes its descriptors' framing and its learner from the one
+    table the dev split filled (crops embedded as they come, not re-aligned)."""
+    from skface._recipes import EMBEDDING, RECIPE_TASKS
+
+    embedding = dict(make_stack(task).estimators)["embedding"]
+    embedder, learner = embedding[0], embedding[-1]
+    assert isinstance(embedder, FaceEmbedder) and embedder.align is EMBEDDING["align"] is False
+    expected = RECIPE_TASKS[task][1]()
+    assert type(learner) is type(expected) and learner.get_params() == expected.get_params()
+
+
 def test_stacks_fit_on_paths_and_declare_their_task(faces, count_embedded):
     paths = np.asarray(faces["path"])
     stack = make_stack("gender", cv=2)
