@@ -375,9 +375,17 @@ def test_face_knowledge_benchmark_runs_on_synthetic_files(synthetic_dir, tmp_pat
          "--limit", "16", "--cache", str(tmp_path), "--tune", "--tasks", "gender", "age"],
         capture_output=True, text=True, check=True, timeout=600).stdout
     rows = [line for line in out.splitlines() if line.startswith("dev ")]
-    # three learners, the network alone and the stack, for each task
-    assert len(rows) == 10 and sum("stack:" in row for row in rows) == 2
+    # four learners, the network alone and the stack, for each task
+    assert len(rows) == 12 and sum("stack:" in row for row in rows) == 2
     assert (tmp_path / "utkface_descriptors_aligned.npz").is_file()
+    # the other framing, named in every setting that reads it
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_knowledge.py"), "--data", str(synthetic_dir),
+         "--limit", "16", "--cache", str(tmp_path), "--square", "--tasks", "race"],
+        capture_output=True, text=True, check=True, timeout=600).stdout
+    rows = [line for line in out.splitlines() if line.startswith("test ")]
+    assert rows and all("on square descriptors" in row for row in rows)
+    assert (tmp_path / "utkface_descriptors_square.npz").is_file()
 
 
 @pytest.mark.slow
