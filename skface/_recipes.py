@@ -22,7 +22,8 @@ from ._face_embedder import FaceEmbedder
 from ._image_loader import ImageLoader
 from ._pretrained import PretrainedAgeRegressor, PretrainedGenderClassifier
 
-__all__ = ["EMBEDDING", "RECIPE_TASKS", "FaceStackingClassifier", "FaceStackingRegressor", "make_stack"]
+__all__ = ["EMBEDDING", "RECIPE_TASKS", "FaceStackingClassifier", "FaceStackingRegressor",
+           "make_stack"]
 
 # the side of a face crop as FaceCropper and UTKFace frame it: the members without an
 # ImageLoader (FaceEmbedder, the pretrained networks) read images at their own size
