@@ -15,6 +15,7 @@ from ._face_detectors import FACE_CROP_COVER, FACE_CROP_MAX_SIDE, import_backend
 from ._image_files import DecodeFailure, image_extensions
 from ._image_loader import ImageLoader
 from ._imaging import image_size, is_image_object, object_to_rgb, read_rgb
+from ._utils import quoted_some
 from .exceptions import FaceDetectionError, ImageLoadError, MissingDependencyError
 
 __all__ = ["DETECT_CHOICES", "NO_MODEL_NOTE", "analyze", "check_detect", "crop_labeller",
@@ -475,11 +476,9 @@ def analyze(
     for c in ("face", "x", "y", "w", "h"):
         table[c] = table[c].astype("Int64")
     if whole:
-        shown = ", ".join(repr(n) for n in whole[:3])
-        more = f" and {len(whole) - 3} more" if len(whole) > 3 else ""
         notes.append(
             f"{len(whole)} of {len(inputs)} images were taken as face crops already and "
-            f"predicted whole ({shown}{more}): their largest face covers at least "
+            f"predicted whole ({quoted_some(whole, 3)}): their largest face covers at least "
             f"{FACE_CROP_COVER:.0%} of the image, or no face was found in an image no larger "
             f"than a face crop ({FACE_CROP_MAX_SIDE} px); pass detect=True to crop the faces "
             "found instead.")

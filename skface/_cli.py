@@ -28,9 +28,9 @@ from ._cli_parser import (
     TARGETS,
     build_parser,
 )
-from ._cli_predict import NothingToPredict, count_predicted, named, predict_inputs
+from ._cli_predict import NothingToPredict, count_predicted, predict_inputs
 from ._safe_io import MODEL_SUFFIXES, load_model_file, save_model
-from ._utils import VIDEO_SUFFIXES, printable
+from ._utils import VIDEO_SUFFIXES, printable, quoted_some
 from .exceptions import TrainingInterruptedWarning
 
 __all__ = ["EXIT_BAD_FILES", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_MISSING_DEPENDENCY",
@@ -95,7 +95,7 @@ def _load_labels(source: str | None, args) -> tuple:
         one = len(not_images) == 1
         _say(f"skface: {len(not_images)} file{'' if one else 's'} of {source!r} "
              f"{'is not an image file' if one else 'are not image files'}, not read: "
-             f"{named(not_images)}")
+             f"{quoted_some(not_images)}")
     if frame.empty:
         raise ValueError(f"{source!r} {why_no_images(source, len(malformed), len(not_images))}"
                          "; pass a folder "

@@ -14,12 +14,12 @@ import os
 from typing import TYPE_CHECKING
 
 from ._cli_parser import EXIT_BAD_FILES, EXIT_OK
-from ._utils import VIDEO_SUFFIXES
+from ._utils import VIDEO_SUFFIXES, quoted_some
 
 if TYPE_CHECKING:  # imported when a command runs, so that --help answers at once
     import pandas as pd
 
-__all__ = ["NothingToPredict", "count_predicted", "named", "predict_inputs"]
+__all__ = ["NothingToPredict", "count_predicted", "predict_inputs"]
 
 READS = "skface reads JPEG, PNG, WebP, GIF, BMP, TIFF and PPM files"
 
@@ -31,12 +31,6 @@ class NothingToPredict(Exception):
 
 def _entries(n: int) -> str:
     return f"{n} {'entry' if n == 1 else 'entries'}"
-
-
-def named(names: list[str], limit: int = 5) -> str:
-    """The first ``limit`` of ``names``, quoted, and how many more there are."""
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _not_images(n: int) -> str:
@@ -84,24 +78,24 @@ def predict_inputs(given: list[str]) -> tuple[list[str], list[str], list[str]]:
             listed = sorted(found + videos)
             if not listed:
                 empty.append((path, others))
-                held = f" (its {_entries(len(others))}: {named(others)})" if others else ""
+                held = f" (its {_entries(len(others))}: {quoted_some(others)})" if others else ""
                 notes.append(f"{path!r} holds no image file{held} and was skipped ({READS})")
             elif others:
                 were = "was" if len(others) == 1 else "were"
                 notes.append(f"{_entries(len(others))} of {path!r} {_not_images(len(others))}"
-                             f" and {were} not read: {named(others)}")
+                             f" and {were} not read: {quoted_some(others)}")
         paths += [p for p in listed if p not in seen]
         seen.update(listed)
     if not paths:  # every input a folder without an image file
         if len(empty) == 1:
             folder, others = empty[0]
             held = (f"; its {_entries(len(others))} {_not_images(len(others))}: "
-                    f"{named(others)}") if others else ""
+                    f"{quoted_some(others)}") if others else ""
             raise NothingToPredict(
                 f"nothing to predict: {folder!r} holds no image file ({READS}){held}; pass "
                 "a folder of photos, or the files themselves")
         raise NothingToPredict(
-            f"nothing to predict: none of the folders {named([f for f, _ in empty])} holds "
+            f"nothing to predict: none of the folders {quoted_some([f for f, _ in empty])} holds "
             f"an image file ({READS}); pass folders of photos, or the files themselves")
     return paths, folders, notes
 

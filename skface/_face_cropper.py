@@ -27,7 +27,7 @@ from ._image_batches import format_failures
 from ._image_loader import ImageArrayOutput, check_paths
 from ._imaging import DecodeFailure, draft_factor, pre_reduce, read_rgb
 from ._registry import safe_class
-from ._utils import MAX_IMAGE_SIDE
+from ._utils import MAX_IMAGE_SIDE, quoted_some
 from .exceptions import FaceDetectionError, FacesLeftOutWarning, ImageLoadError, NoFaceWarning
 
 __all__ = ["FaceCropper", "FaceDetectionError", "FacesLeftOutWarning", "NoFaceWarning"]
@@ -451,11 +451,9 @@ class FaceCropper(ImageArrayOutput, TransformerMixin, BaseEstimator):
         if faulty:
             raise FaceDetectionError(_format_faults(faulty, len(inputs)), faulty)
         if fallbacks:
-            shown = ", ".join(repr(f) for f in fallbacks[:5])
-            more = f" and {len(fallbacks) - 5} more" if len(fallbacks) > 5 else ""
             warnings.warn(
                 f"FaceCropper found no face in {len(fallbacks)} of {len(inputs)} image(s) "
-                f"({shown}{more}) and used the whole image (centre square) instead, as "
+                f"({quoted_some(fallbacks)}) and used the whole image (centre square) instead, as "
                 "no_face='full' asks; their rows in detect() have detected=False.",
                 NoFaceWarning, stacklevel=3)
         if left_out:
@@ -595,9 +593,7 @@ def _left_out_message(left_out: list[tuple[str, int]]) -> str:
     if len(left_out) == 1:
         where = repr(left_out[0][0])
     else:
-        shown = ", ".join(repr(name) for name, _ in left_out[:5])
-        more = f" and {len(left_out) - 5} more" if len(left_out) > 5 else ""
-        where = f"{len(left_out)} images ({shown}{more})"
+        where = f"{len(left_out)} images ({quoted_some(name for name, _ in left_out)})"
     return (f"{dropped} of {found} faces found in {where} were left out: "
             "FaceCropper(multiple='largest') keeps the largest face of each image. Use "
             "skface.analyze for one row per face, or multiple='all'.")

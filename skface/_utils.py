@@ -20,6 +20,7 @@ __all__ = [
     "VIDEO_SUFFIXES",
     "import_optional",
     "printable",
+    "quoted_some",
 ]
 
 # the suffixes of video files (skface predict --detect reads them frame by frame)
@@ -31,6 +32,14 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 # may ask for, so that no parameter asks for an image that cannot be allocated.
 MIN_IMAGE_SIZE = 32
 MAX_IMAGE_SIDE = 1024
+
+
+def quoted_some(names, limit: int = 5) -> str:
+    """The first ``limit`` of ``names``, quoted, and how many more there are
+    (``'a.jpg', 'b.jpg' and 3 more``), for messages that name files or faces."""
+    names = list(names)
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 # --------------------------------------------------------------------------- optional imports
